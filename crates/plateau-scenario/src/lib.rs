@@ -1,0 +1,156 @@
+//! Plateau's scenario model: parse a scenario's TOML text, validate it into a
+//! [`Scenario`] the rest of Plateau trusts, and expand it per candidate.
+//!
+//! This crate does no I/O: it reads the text it is given and returns values.
+
+pub mod diag;
+pub mod framework;
+pub mod model;
+mod plan;
+mod shape;
+mod validate;
+pub mod vars;
+
+use serde::Deserialize;
+
+pub use diag::{Diagnostic, Report};
+pub use plan::{
+    CandidatePlan, PlannedAccess, PlannedCandidate, PlannedGrader, PlannedInterface, PlannedNetwork, PlannedNode,
+    image_for,
+};
+pub use validate::Runs;
+pub use vars::Candidate;
+
+use crate::shape::SpanIndex;
+use crate::validate::Sink;
+
+/// The seed used to validate templated values when no session seed exists yet.
+const SAMPLE_SEED: &str = "plateau-validate";
+
+/// A scenario that passed every check: references resolve, addresses fit,
+/// points add up, and it expands for a sample candidate.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    file: model::ScenarioFile,
+    framework: &'static framework::Framework,
+    file_name: String,
+    source: String,
+    spans: SpanIndex,
+}
+
+impl Scenario {
+    /// Parse and validate `source`; on failure, every problem found.
+    pub fn parse(file_name: &str, source: &str) -> Result<Scenario, Report> {
+        let report = |mut diagnostics: Vec<Diagnostic>| {
+            diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+            Report { file_name: file_name.to_string(), source: source.to_string(), diagnostics }
+        };
+        let (root, errors) = toml::de::DeTable::parse_recoverable(source);
+        if !errors.is_empty() {
+            return Err(report(errors.iter().map(syntax).collect()));
+        }
+        let spans = SpanIndex::build(&root);
+        let structural = shape::check(&root, &schema());
+        if !structural.is_empty() {
+            return Err(report(structural));
+        }
+        let file = match model::ScenarioFile::deserialize(toml::de::Deserializer::from(root)) {
+            Ok(f) => f,
+            // The shape check mirrors serde's rules; this is the safety net.
+            Err(e) => return Err(report(vec![Diagnostic::new("invalid", e.message().to_string()).at(e.span(), "here")])),
+        };
+        let mut sink = Sink { spans: &spans, diagnostics: Vec::new() };
+        validate::validate(&file, &mut sink);
+        if sink.diagnostics.is_empty() {
+            let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0 };
+            plan::expand(&file, SAMPLE_SEED, &sample, &mut sink);
+        }
+        if !sink.diagnostics.is_empty() {
+            return Err(report(sink.diagnostics));
+        }
+        let framework = framework::get(&file.scenario.framework).expect("validated framework");
+        Ok(Scenario { file, framework, file_name: file_name.to_string(), source: source.to_string(), spans })
+    }
+
+    pub fn file(&self) -> &model::ScenarioFile {
+        &self.file
+    }
+
+    pub fn framework(&self) -> &'static framework::Framework {
+        self.framework
+    }
+
+    pub fn id(&self) -> &str {
+        &self.file.scenario.id
+    }
+
+    /// Each candidate's platform for a session seed. The same seed and
+    /// candidates always give the same plans.
+    pub fn plan(&self, seed: &str, candidates: &[Candidate]) -> Result<Vec<CandidatePlan>, Report> {
+        let mut sink = Sink { spans: &self.spans, diagnostics: Vec::new() };
+        let mut plans = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let before = sink.diagnostics.len();
+            if let Some(p) = plan::expand(&self.file, seed, candidate, &mut sink) {
+                plans.push(p);
+            }
+            for d in &mut sink.diagnostics[before..] {
+                d.message = format!("candidate `{}`: {}", candidate.id, d.message);
+            }
+        }
+        if sink.diagnostics.is_empty() {
+            Ok(plans)
+        } else {
+            Err(Report { file_name: self.file_name.clone(), source: self.source.clone(), diagnostics: sink.diagnostics })
+        }
+    }
+
+    /// Phase durations, in order.
+    pub fn phases(&self) -> Vec<(&model::Phase, std::time::Duration)> {
+        self.file
+            .phases
+            .iter()
+            .map(|p| (p, humantime::parse_duration(&p.duration).expect("validated duration")))
+            .collect()
+    }
+}
+
+fn syntax(e: &toml::de::Error) -> Diagnostic {
+    Diagnostic::new("syntax", e.message().trim().to_string())
+        .at(e.span(), "here")
+        .hint("see https://toml.io for the TOML syntax")
+}
+
+/// The JSON Schema of the scenario format (what `plateau schema` prints).
+pub fn schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(model::ScenarioFile)).expect("schema is JSON");
+    schema["title"] = "Plateau scenario".into();
+    schema
+}
+
+/// Read a roster: CSV with a header line and at least the columns `id` and `name`.
+pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, String> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| format!("{file_name}: {e}"))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(id_col), Some(name_col)) = (column("id"), column("name")) else {
+        return Err(format!("{file_name}:1: the header must name the columns `id` and `name` (found: {})", headers.iter().collect::<Vec<_>>().join(", ")));
+    };
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record = record.map_err(|e| format!("{file_name}:{line}: {e}"))?;
+        let id = record.get(id_col).unwrap_or_default().to_string();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("{file_name}:{line}: candidate id `{id}` must be letters, digits, `-` or `_` (it names containers)"));
+        }
+        if candidates.iter().any(|c| c.id == id) {
+            return Err(format!("{file_name}:{line}: candidate id `{id}` appears twice"));
+        }
+        candidates.push(Candidate { id, name: record.get(name_col).unwrap_or_default().to_string(), index });
+    }
+    if candidates.is_empty() {
+        return Err(format!("{file_name}: the roster lists no candidate"));
+    }
+    Ok(candidates)
+}

@@ -1,0 +1,579 @@
+//! The scenario file as written by an exam designer: a faithful image of the TOML.
+//!
+//! These types are *raw*: they accept anything that has the right shape. The
+//! rules that need the whole file (references, addresses, points) live in
+//! `validate`, which turns a `ScenarioFile` into a trusted `Scenario`.
+//! The JSON Schema printed by `plateau schema` is derived from these types, and
+//! the structural checker (`shape`) walks the TOML against that same schema, so
+//! the editor's completion and our own diagnostics never disagree.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Plateau scenario: one candidate platform, its brief, its checks and faults.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// What this scenario is and which competence framework it evidences.
+    pub scenario: Meta,
+    /// The phases of the exam, in order (preparatory, jury, ...).
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    /// Named values usable as `{{name}}` in any text field. A table value is a
+    /// per-candidate variant drawn deterministically from the session seed.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Variable>,
+    /// The addressing plan.
+    #[serde(default)]
+    pub networks: Vec<Network>,
+    /// The machines of one candidate platform.
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+    /// How the candidate reaches their platform.
+    pub candidate: Option<CandidateAccess>,
+    /// The brief (cahier des charges) handed to the candidate.
+    pub brief: Option<Brief>,
+    /// The checks that grade the platform, each evidencing a criterion.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// Faults a trainer or jury can inject and revert.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// The reference solution: steps an expert candidate would take, run
+    /// through the candidate's own access.
+    #[serde(default)]
+    pub solution: Vec<Step>,
+}
+
+/// Scenario metadata.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Stable identifier, e.g. `tai-small`.
+    pub id: String,
+    /// Title shown to candidates and juries.
+    pub title: String,
+    /// Version of this scenario, e.g. `1.0.0`.
+    pub version: String,
+    /// Competence framework id, e.g. `tai-2023` (see `plateau frameworks`).
+    pub framework: String,
+    /// Blocks (CCP) of the framework this scenario covers, e.g. `["CCP3"]`.
+    #[serde(default)]
+    pub blocks: Vec<String>,
+    /// Language of the brief and of the jury's grid (BCP 47 tag).
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Sum of the points of all checks, stated so a typo in one check shows.
+    pub total_points: Option<u32>,
+    /// Free text for the exam centre.
+    pub description: Option<String>,
+}
+
+fn default_language() -> String {
+    "fr".into()
+}
+
+/// One phase of the exam.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub id: String,
+    pub kind: PhaseKind,
+    /// Duration such as `3h`, `40min` or `1h 30min`.
+    pub duration: String,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseKind {
+    /// The candidate configures the platform alone, from the brief.
+    Preparatory,
+    /// The jury asks for interventions; faults are injected here.
+    Jury,
+    /// Technical interview, no platform access needed.
+    Interview,
+    /// Questionnaire (e.g. in English), no platform access needed.
+    Questionnaire,
+}
+
+/// A variable: a plain text value, or a variant drawn per candidate.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Variable {
+    /// A fixed value (may itself use `{{other}}`).
+    Value(String),
+    /// A value drawn per candidate; set exactly one generator.
+    Variant(Variant),
+}
+
+/// Generators of per-candidate values. Exactly one must be set.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Pick one of these values.
+    pub pick: Option<Vec<String>>,
+    /// Carve a subnet of length `prefix` out of this block, e.g. `10.20.0.0/16`.
+    pub subnet_in: Option<String>,
+    /// Prefix length of the carved subnet (with `subnet_in`).
+    pub prefix: Option<u8>,
+    /// A MAC address starting with this prefix, e.g. `02:50:00`.
+    pub mac_prefix: Option<String>,
+    /// A password of this many characters (letters, digits, one symbol).
+    pub password: Option<u8>,
+    /// A whole number between the two bounds, inclusive.
+    pub range: Option<[i64; 2]>,
+}
+
+/// A network of the addressing plan.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub id: String,
+    /// CIDR, e.g. `192.168.10.0/24` or `{{lan}}`.
+    pub subnet: String,
+    /// Default gateway: a host number in the subnet (`254`) or an address.
+    pub gateway: Option<HostRef>,
+    /// DHCP pool `[first, last]`: host numbers or addresses.
+    pub dhcp_pool: Option<[HostRef; 2]>,
+    /// DNS server announced on this network (host number or address).
+    pub dns: Option<HostRef>,
+    /// Whether the candidate may reach this network from their platform.
+    #[serde(default = "yes")]
+    pub candidate_reaches: bool,
+    /// This network stands for the internet (the `internet` role lives here).
+    #[serde(default)]
+    pub internet: bool,
+    pub description: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An address within a network: a host number (`10` is the 10th address of
+/// the subnet) or a literal address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HostRef {
+    Host(u32),
+    Address(String),
+}
+
+/// A machine of the platform.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub id: String,
+    pub role: Role,
+    /// Image to run; defaults to the role's image (`plateau/<role>`).
+    pub image: Option<String>,
+    #[serde(default)]
+    pub backend: Backend,
+    /// Operating system family; defaults to linux.
+    #[serde(default)]
+    pub os: Os,
+    /// Host name inside the platform; defaults to the id.
+    pub hostname: Option<String>,
+    /// Management address of a `static` or `vm` machine that Plateau does not create.
+    pub address: Option<String>,
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    /// Extra kernel capabilities the node needs.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Nodes that must be healthy before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// How the grader reaches this node.
+    pub grader: Option<GraderAccess>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    DomainController,
+    DhcpServer,
+    Router,
+    VpnServer,
+    AccessPoint,
+    Workstation,
+    FileServer,
+    Printer,
+    /// Stand-in for the outside world: DNS, HTTP, a public-looking address.
+    Internet,
+    /// The grader's probe inside a candidate network.
+    Probe,
+}
+
+/// The name of an enum value as written in scenario files (`domain-controller`).
+pub fn token<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl Role {
+    pub const ALL: [Role; 10] = [
+        Role::DomainController,
+        Role::DhcpServer,
+        Role::Router,
+        Role::VpnServer,
+        Role::AccessPoint,
+        Role::Workstation,
+        Role::FileServer,
+        Role::Printer,
+        Role::Internet,
+        Role::Probe,
+    ];
+
+    /// The name of the role image under `images/`.
+    pub fn image_name(self) -> &'static str {
+        match self {
+            Role::DomainController => "dc",
+            Role::DhcpServer => "dhcp",
+            Role::Router => "router",
+            Role::VpnServer => "vpn",
+            Role::AccessPoint => "ap",
+            Role::Workstation => "workstation",
+            Role::FileServer => "fileserver",
+            Role::Printer => "printer",
+            Role::Internet => "internet",
+            Role::Probe => "probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// A container Plateau creates from a role image.
+    #[default]
+    Container,
+    /// A virtual machine (not yet provisioned by Plateau; graded like `static`).
+    Vm,
+    /// An existing machine, reached at `address`.
+    Static,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Os {
+    #[default]
+    Linux,
+    Windows,
+}
+
+/// A network interface of a node. Set exactly one of `host`, `address`, `dhcp`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// Network id.
+    pub network: String,
+    /// Static address as a host number of the network's subnet.
+    pub host: Option<u32>,
+    /// Static address written out (may use variables).
+    pub address: Option<String>,
+    /// The interface takes its address from the candidate's DHCP server.
+    #[serde(default)]
+    pub dhcp: bool,
+    /// Fixed MAC address (e.g. for a DHCP reservation).
+    pub mac: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Capability {
+    #[serde(rename = "NET_ADMIN")]
+    NetAdmin,
+    #[serde(rename = "NET_RAW")]
+    NetRaw,
+    #[serde(rename = "SYS_ADMIN")]
+    SysAdmin,
+    #[serde(rename = "SYS_TIME")]
+    SysTime,
+    /// The `/dev/net/tun` device (VPN).
+    #[serde(rename = "TUN")]
+    Tun,
+}
+
+/// How the grader (or a trainer) reaches a node.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraderAccess {
+    pub via: Via,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// SSH (any Linux machine).
+    Ssh,
+    /// WS-Management (Windows).
+    Winrm,
+    /// `docker exec` (containers only).
+    Exec,
+}
+
+/// The candidate's ways into the platform.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateAccess {
+    pub access: Vec<CandidateEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateEntry {
+    /// The node the candidate works on.
+    pub node: String,
+    pub via: CandidateVia,
+    /// Login name (may use variables).
+    pub user: String,
+    /// Password; generated per candidate when omitted.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateVia {
+    Ssh,
+    Rdp,
+}
+
+/// The brief handed to the candidate, in Markdown, with `{{variables}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Brief {
+    pub markdown: String,
+}
+
+/// A check: one verifiable fact about the platform, evidencing criteria.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct Check {
+    pub id: String,
+    /// What a jury reads in the grid.
+    pub title: String,
+    /// Criterion ids of the framework, e.g. `CP7.2`.
+    pub criteria: Vec<String>,
+    #[serde(default = "one")]
+    pub points: u32,
+    /// The node the check looks at (shell checks run there).
+    pub node: Option<String>,
+    /// For network probes: the node the probe is sent from (default: the
+    /// controller, outside the candidate's reach).
+    pub from: Option<String>,
+    /// Per-attempt time limit, e.g. `5s`.
+    pub timeout: Option<String>,
+    /// Extra attempts before a failure is final.
+    #[serde(default)]
+    pub retries: u32,
+    /// What the check verifies, and its parameters.
+    #[serde(flatten)]
+    pub kind: CheckKind,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The check catalogue. `kind` selects the check; the other keys are its parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckKind {
+    /// A TCP port is open (or closed) as seen from `from`.
+    TcpPort {
+        host: String,
+        port: u16,
+        #[serde(default)]
+        expect: PortState,
+    },
+    /// ICMP reachability from `from`.
+    Ping {
+        host: String,
+        #[serde(default = "yes")]
+        reachable: bool,
+    },
+    /// An HTTP(S) URL answers, as seen from `from` or from `node`.
+    HttpGet {
+        url: String,
+        #[serde(default = "http_ok")]
+        status: u16,
+        contains: Option<String>,
+    },
+    /// A DNS record resolves to the expected value.
+    DnsRecord {
+        name: String,
+        #[serde(default)]
+        record: RecordType,
+        server: Option<String>,
+        expect: Option<String>,
+    },
+    /// A DHCP server answers on `network`, optionally for a given MAC
+    /// (reservation) with the expected address and options.
+    DhcpOffer {
+        network: String,
+        mac: Option<String>,
+        address: Option<String>,
+        router: Option<String>,
+        dns: Option<String>,
+    },
+    /// The node's own IP configuration.
+    IpConfig {
+        address: Option<String>,
+        gateway: Option<String>,
+        dns: Option<String>,
+    },
+    /// An Active Directory user exists (or not), is enabled, is in groups.
+    AdUser {
+        user: String,
+        #[serde(default = "yes")]
+        exists: bool,
+        enabled: Option<bool>,
+        #[serde(default)]
+        member_of: Vec<String>,
+    },
+    /// The domain's password policy.
+    AdPasswordPolicy {
+        min_length: Option<u32>,
+        complexity: Option<bool>,
+    },
+    /// `computer` has an account in the domain and its trust works.
+    DomainJoined { computer: String },
+    /// A user can (or cannot) read or write a share.
+    SmbAccess {
+        share: String,
+        user: String,
+        password: String,
+        #[serde(default)]
+        expect: Access,
+        #[serde(default)]
+        write: bool,
+    },
+    /// A network printer accepts jobs (and optionally prints a test page).
+    IppPrinter {
+        uri: String,
+        #[serde(default)]
+        test_job: bool,
+    },
+    /// A print queue is installed on the node.
+    PrinterInstalled { queue: String },
+    /// Wi-Fi access point configuration (hostapd).
+    WifiAp {
+        ssid: String,
+        security: Option<WifiSecurity>,
+        min_key_length: Option<u32>,
+        #[serde(default)]
+        allowed_macs: Vec<String>,
+        hidden: Option<bool>,
+    },
+    /// A VPN tunnel is up and `host` answers on `port` through it.
+    VpnTunnel {
+        interface: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
+    /// A backup exists and restoring it reproduces the file's content.
+    BackupRestore {
+        tool: BackupTool,
+        repository: String,
+        path: String,
+        password: Option<String>,
+    },
+    ServiceRunning { service: String },
+    PackageInstalled { package: String },
+    /// A file matches (or not) a regular expression.
+    FileContains {
+        path: String,
+        pattern: String,
+        #[serde(default = "yes")]
+        present: bool,
+    },
+    /// Escape hatch: a command with typed expectations.
+    Command {
+        run: String,
+        #[serde(default)]
+        exit_code: i32,
+        stdout_contains: Option<String>,
+    },
+}
+
+fn http_ok() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortState {
+    #[default]
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Ptr,
+    Srv,
+    Mx,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    #[default]
+    Allowed,
+    Denied,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WifiSecurity {
+    Wpa2,
+    Wpa3,
+    Wpa2Wpa3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupTool {
+    Restic,
+    Borg,
+    Tar,
+}
+
+/// A fault a trainer or jury injects to test troubleshooting (CP3).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub id: String,
+    /// Short name shown to the trainer.
+    pub title: String,
+    /// What the fault does and what the candidate should find.
+    pub description: Option<String>,
+    /// Steps that break the platform (run with the grader's access).
+    pub inject: Vec<Step>,
+    /// Steps that repair it.
+    pub revert: Vec<Step>,
+    /// Checks that must fail while the fault is present.
+    pub breaks: Vec<String>,
+}
+
+/// A command run on a node.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub node: String,
+    /// Shell command (POSIX sh on Linux, PowerShell on Windows).
+    pub run: String,
+}

@@ -1,0 +1,544 @@
+//! Semantic validation: the rules that need the whole file.
+//!
+//! Every rule reports at the path of the offending value; `SpanIndex` turns
+//! the path into a place in the source. Rules never stop at the first problem.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use crate::diag::Diagnostic;
+use crate::framework::{self, Framework};
+use crate::model::*;
+use crate::shape::{SpanIndex, suggest};
+use crate::vars::{self, template_refs};
+
+/// Collects diagnostics located by path.
+pub(crate) struct Sink<'a> {
+    pub spans: &'a SpanIndex,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    pub fn at(&mut self, path: &str, code: &'static str, message: String, label: &str, hint: Option<String>) {
+        let mut d = Diagnostic::new(code, message).at(self.spans.value(path), label);
+        d.hint = hint;
+        self.diagnostics.push(d);
+    }
+
+    pub fn at_key(&mut self, path: &str, code: &'static str, message: String, label: &str, hint: Option<String>) {
+        let mut d = Diagnostic::new(code, message).at(self.spans.key(path), label);
+        d.hint = hint;
+        self.diagnostics.push(d);
+    }
+}
+
+/// Check kinds, grouped by where they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// A command on `node`, through the grader's access to it.
+    OnNode,
+    /// Network traffic sent from `from` (or the controller) towards a target.
+    Probe,
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::TcpPort { .. } => "tcp_port",
+            CheckKind::Ping { .. } => "ping",
+            CheckKind::HttpGet { .. } => "http_get",
+            CheckKind::DnsRecord { .. } => "dns_record",
+            CheckKind::DhcpOffer { .. } => "dhcp_offer",
+            CheckKind::IpConfig { .. } => "ip_config",
+            CheckKind::AdUser { .. } => "ad_user",
+            CheckKind::AdPasswordPolicy { .. } => "ad_password_policy",
+            CheckKind::DomainJoined { .. } => "domain_joined",
+            CheckKind::SmbAccess { .. } => "smb_access",
+            CheckKind::IppPrinter { .. } => "ipp_printer",
+            CheckKind::PrinterInstalled { .. } => "printer_installed",
+            CheckKind::WifiAp { .. } => "wifi_ap",
+            CheckKind::VpnTunnel { .. } => "vpn_tunnel",
+            CheckKind::BackupRestore { .. } => "backup_restore",
+            CheckKind::ServiceRunning { .. } => "service_running",
+            CheckKind::PackageInstalled { .. } => "package_installed",
+            CheckKind::FileContains { .. } => "file_contains",
+            CheckKind::Command { .. } => "command",
+        }
+    }
+
+    pub fn runs(&self) -> Runs {
+        match self {
+            CheckKind::TcpPort { .. }
+            | CheckKind::Ping { .. }
+            | CheckKind::DnsRecord { .. }
+            | CheckKind::DhcpOffer { .. }
+            | CheckKind::SmbAccess { .. }
+            | CheckKind::IppPrinter { .. } => Runs::Probe,
+            _ => Runs::OnNode,
+        }
+    }
+
+    /// Roles a node must have for this kind to make sense there.
+    fn required_roles(&self) -> &'static [Role] {
+        match self {
+            CheckKind::AdUser { .. } | CheckKind::AdPasswordPolicy { .. } => &[Role::DomainController],
+            CheckKind::WifiAp { .. } => &[Role::AccessPoint],
+            _ => &[],
+        }
+    }
+
+    /// Whether the kind has an implementation for this operating system.
+    fn supports(&self, os: Os) -> bool {
+        match self {
+            CheckKind::PackageInstalled { .. }
+            | CheckKind::FileContains { .. }
+            | CheckKind::BackupRestore { .. }
+            | CheckKind::WifiAp { .. } => os == Os::Linux,
+            _ => true,
+        }
+    }
+}
+
+pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
+    let framework = check_framework(file, sink);
+    unique_ids(file, sink);
+    let nodes: HashMap<&str, &Node> = file.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let networks: HashSet<&str> = file.networks.iter().map(|n| n.id.as_str()).collect();
+    let checks: HashSet<&str> = file.checks.iter().map(|c| c.id.as_str()).collect();
+
+    for (i, phase) in file.phases.iter().enumerate() {
+        duration(&phase.duration, &format!("phases[{i}].duration"), sink);
+    }
+    if file.phases.iter().filter(|p| p.kind == PhaseKind::Preparatory).count() > 1 {
+        sink.at("phases", "phases", "more than one preparatory phase".into(), "here", Some("keep one `kind = \"preparatory\"` phase".into()));
+    }
+    for (name, variable) in &file.variables {
+        if let Variable::Variant(v) = variable {
+            variant(v, &format!("variables.{name}"), sink);
+        }
+    }
+    for (i, node) in file.nodes.iter().enumerate() {
+        node_rules(node, &format!("nodes[{i}]"), &nodes, &networks, sink);
+    }
+    if let Some(candidate) = &file.candidate {
+        if candidate.access.is_empty() {
+            sink.at("candidate.access", "no-access", "the candidate has no way into the platform".into(), "empty", Some("add `{ node = \"ws\", via = \"ssh\", user = \"...\" }`".into()));
+        }
+        for (i, entry) in candidate.access.iter().enumerate() {
+            reference(&entry.node, &format!("candidate.access[{i}].node"), "node", &nodes, sink);
+        }
+    }
+    let candidate_nodes: HashSet<&str> =
+        file.candidate.iter().flat_map(|c| c.access.iter().map(|a| a.node.as_str())).collect();
+
+    let mut total = 0u64;
+    for (i, check) in file.checks.iter().enumerate() {
+        total += u64::from(check.points);
+        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, framework, sink);
+    }
+    if let Some(declared) = file.scenario.total_points
+        && u64::from(declared) != total
+    {
+        sink.at(
+            "scenario.total_points",
+            "points-mismatch",
+            format!("the checks add up to {total} points, not {declared}"),
+            "declared total",
+            Some(format!("set `total_points = {total}` or change the checks' points")),
+        );
+    }
+    for (i, fault) in file.faults.iter().enumerate() {
+        let path = format!("faults[{i}]");
+        if fault.breaks.is_empty() {
+            sink.at(&format!("{path}.breaks"), "fault-breaks-nothing", format!("fault `{}` breaks no check", fault.id), "empty", Some("list the check ids that must fail while the fault is present".into()));
+        }
+        for (j, id) in fault.breaks.iter().enumerate() {
+            reference(id, &format!("{path}.breaks[{j}]"), "check", &checks, sink);
+        }
+        for (part, steps) in [("inject", &fault.inject), ("revert", &fault.revert)] {
+            if steps.is_empty() {
+                sink.at(&format!("{path}.{part}"), "empty-steps", format!("fault `{}` has no `{part}` step", fault.id), "empty", None);
+            }
+            for (j, step) in steps.iter().enumerate() {
+                let step_path = format!("{path}.{part}[{j}].node");
+                if reference(&step.node, &step_path, "node", &nodes, sink) {
+                    needs_grader(&nodes[step.node.as_str()], &step_path, sink);
+                }
+            }
+        }
+    }
+    for (i, step) in file.solution.iter().enumerate() {
+        let path = format!("solution[{i}].node");
+        if reference(&step.node, &path, "node", &nodes, sink) && !candidate_nodes.contains(step.node.as_str()) {
+            sink.at(
+                &path,
+                "solution-outside-access",
+                format!("the reference solution runs on `{}`, which the candidate cannot reach", step.node),
+                "not a candidate node",
+                Some("the solution must use the candidate's own access: add the node to `candidate.access` or work from a candidate node".into()),
+            );
+        }
+    }
+    templates(file, sink);
+}
+
+fn check_framework(file: &ScenarioFile, sink: &mut Sink<'_>) -> Option<&'static Framework> {
+    let id = &file.scenario.framework;
+    let Some(framework) = framework::get(id) else {
+        let known = framework::all().iter().map(|f| f.id.as_str());
+        sink.at("scenario.framework", "unknown-framework", format!("unknown framework `{id}`"), "unknown", Some(suggest(id, known, "known frameworks")));
+        return None;
+    };
+    for (i, block) in file.scenario.blocks.iter().enumerate() {
+        if framework.block(block).is_none() {
+            let known = framework.blocks.iter().map(|b| b.id.as_str());
+            sink.at(&format!("scenario.blocks[{i}]"), "unknown-block", format!("`{id}` has no block `{block}`"), "unknown block", Some(suggest(block, known, "blocks")));
+        }
+    }
+    Some(framework)
+}
+
+fn unique_ids(file: &ScenarioFile, sink: &mut Sink<'_>) {
+    let lists: [(&str, Vec<&str>); 5] = [
+        ("phases", file.phases.iter().map(|x| x.id.as_str()).collect()),
+        ("networks", file.networks.iter().map(|x| x.id.as_str()).collect()),
+        ("nodes", file.nodes.iter().map(|x| x.id.as_str()).collect()),
+        ("checks", file.checks.iter().map(|x| x.id.as_str()).collect()),
+        ("faults", file.faults.iter().map(|x| x.id.as_str()).collect()),
+    ];
+    for (list, ids) in lists {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            let path = format!("{list}[{i}].id");
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                sink.at(&path, "bad-id", format!("`{id}` is not a valid id"), "bad id", Some("use letters, digits, `-` and `_` only".into()));
+            }
+            if let Some(first) = seen.insert(id, i) {
+                sink.at(&path, "duplicate-id", format!("duplicate id `{id}` in `{list}`"), "used again here", Some(format!("`{list}[{first}]` already has this id; ids must be unique")));
+            }
+        }
+    }
+}
+
+fn duration(text: &str, path: &str, sink: &mut Sink<'_>) -> Option<std::time::Duration> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            sink.at(path, "bad-duration", format!("`{text}` is not a duration"), "not a duration", Some("write e.g. `3h`, `40min`, `1h 30min` or `5s`".into()));
+            None
+        }
+    }
+}
+
+fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
+    let generators = [v.pick.is_some(), v.subnet_in.is_some(), v.mac_prefix.is_some(), v.password.is_some(), v.range.is_some()];
+    let count = generators.iter().filter(|g| **g).count();
+    if count != 1 {
+        sink.at(path, "variant-generator", format!("variant `{}` needs exactly one generator, has {count}", path.trim_start_matches("variables.")), "here", Some("set one of `pick`, `subnet_in` (with `prefix`), `mac_prefix`, `password`, `range`".into()));
+        return;
+    }
+    if v.prefix.is_some() && v.subnet_in.is_none() {
+        sink.at(&format!("{path}.prefix"), "variant-generator", "`prefix` goes with `subnet_in`".into(), "unused", None);
+    }
+    if let Some(values) = &v.pick
+        && values.is_empty()
+    {
+        sink.at(&format!("{path}.pick"), "variant-empty", "`pick` has no value to pick".into(), "empty", Some("list at least as many values as candidates in a room".into()));
+    }
+    if let Some(block) = &v.subnet_in {
+        match block.parse::<Ipv4Net>() {
+            Err(_) => sink.at(&format!("{path}.subnet_in"), "bad-subnet", format!("`{block}` is not an IPv4 subnet"), "not a subnet", Some("write it as `10.20.0.0/16`".into())),
+            Ok(net) => match v.prefix {
+                None => sink.at(path, "variant-generator", "`subnet_in` needs `prefix`".into(), "here", Some("add e.g. `prefix = 24`".into())),
+                Some(p) if vars::subnet_count(net, p).is_none() || p > 30 => sink.at(
+                    &format!("{path}.prefix"),
+                    "bad-prefix",
+                    format!("cannot carve /{p} subnets out of {net}"),
+                    "bad prefix",
+                    Some(format!("use a prefix between {} and 30", net.prefix_len())),
+                ),
+                Some(_) => {}
+            },
+        }
+    }
+    if let Some(prefix) = &v.mac_prefix {
+        let parts: Vec<&str> = prefix.split(':').collect();
+        if parts.len() > 5 || parts.iter().any(|p| p.len() != 2 || u8::from_str_radix(p, 16).is_err()) {
+            sink.at(&format!("{path}.mac_prefix"), "bad-mac", format!("`{prefix}` is not a MAC prefix"), "bad prefix", Some("write 1 to 5 hex bytes, e.g. `02:50:00`".into()));
+        }
+    }
+    if let Some(len) = v.password
+        && !(8..=64).contains(&len)
+    {
+        sink.at(&format!("{path}.password"), "bad-password-length", format!("a {len}-character password"), "length", Some("use 8 to 64 characters".into()));
+    }
+    if let Some([low, high]) = v.range
+        && low > high
+    {
+        sink.at(&format!("{path}.range"), "bad-range", format!("range [{low}, {high}] is empty"), "empty", Some("write `[low, high]` with low <= high".into()));
+    }
+}
+
+/// Reports a dangling reference; true when `id` names something that exists.
+fn reference<V>(id: &str, path: &str, what: &str, known: &impl KnownIds<V>, sink: &mut Sink<'_>) -> bool {
+    if known.has(id) {
+        return true;
+    }
+    sink.at(path, "unknown-reference", format!("no {what} has id `{id}`"), &format!("unknown {what}"), Some(suggest(id, known.ids().into_iter(), &format!("{what}s"))));
+    false
+}
+
+trait KnownIds<V> {
+    fn has(&self, id: &str) -> bool;
+    fn ids(&self) -> Vec<&str>;
+}
+
+impl<V> KnownIds<V> for HashMap<&str, V> {
+    fn has(&self, id: &str) -> bool {
+        self.contains_key(id)
+    }
+    fn ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl KnownIds<()> for HashSet<&str> {
+    fn has(&self, id: &str) -> bool {
+        self.contains(id)
+    }
+    fn ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.iter().copied().collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn needs_grader(node: &Node, path: &str, sink: &mut Sink<'_>) {
+    if node.grader.is_none() {
+        sink.at(path, "no-grader-access", format!("node `{}` has no grader access", node.id), "cannot run commands here", Some(format!("add `grader = {{ via = \"{}\" }}` to node `{}`", default_via(node), node.id)));
+    }
+}
+
+fn default_via(node: &Node) -> &'static str {
+    match (node.backend, node.os) {
+        (Backend::Container, _) => "exec",
+        (_, Os::Windows) => "winrm",
+        _ => "ssh",
+    }
+}
+
+fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &HashSet<&str>, sink: &mut Sink<'_>) {
+    for (i, iface) in node.interfaces.iter().enumerate() {
+        let ipath = format!("{path}.interfaces[{i}]");
+        reference(&iface.network, &format!("{ipath}.network"), "network", networks, sink);
+        let ways = [iface.host.is_some(), iface.address.is_some(), iface.dhcp].iter().filter(|w| **w).count();
+        if ways != 1 {
+            sink.at(&ipath, "interface-address", format!("interface on `{}` needs exactly one of `host`, `address`, `dhcp = true`", iface.network), "here", Some("e.g. `{ network = \"lan\", host = 10 }` or `{ network = \"lan\", dhcp = true }`".into()));
+        }
+        if let Some(mac) = &iface.mac
+            && !mac.contains("{{")
+            && !is_mac(mac)
+        {
+            sink.at(&format!("{ipath}.mac"), "bad-mac", format!("`{mac}` is not a MAC address"), "bad MAC", Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()));
+        }
+    }
+    for (i, dep) in node.depends_on.iter().enumerate() {
+        let dpath = format!("{path}.depends_on[{i}]");
+        if reference(dep, &dpath, "node", nodes, sink) && dep == &node.id {
+            sink.at(&dpath, "self-dependency", format!("node `{dep}` depends on itself"), "here", None);
+        }
+    }
+    match (node.backend, &node.address) {
+        (Backend::Container, Some(_)) => sink.at_key(&format!("{path}.address"), "address-on-container", "a container's address comes from its interfaces".into(), "not for containers", Some("remove `address`, or set `backend = \"static\"` for an existing machine".into())),
+        (Backend::Static | Backend::Vm, None) => sink.at(path, "missing-address", format!("`{}` is not created by Plateau and needs an `address`", node.id), "here", Some("add `address = \"192.0.2.10\"` (how the grader reaches it)".into())),
+        _ => {}
+    }
+    if let Some(grader) = &node.grader {
+        let vpath = format!("{path}.grader.via");
+        match grader.via {
+            Via::Exec if node.backend != Backend::Container => sink.at(&vpath, "exec-needs-container", format!("`exec` cannot reach `{}`: it is not a container", node.id), "not a container", Some("use `ssh` or `winrm`".into())),
+            Via::Winrm if node.os != Os::Windows => sink.at(&vpath, "winrm-needs-windows", format!("`winrm` reaches Windows machines; `{}` runs Linux", node.id), "not Windows", Some("use `ssh`, or set `os = \"windows\"`".into())),
+            Via::Ssh | Via::Winrm if grader.user.is_none() => sink.at(&format!("{path}.grader"), "missing-user", format!("grader access to `{}` over {} needs a `user`", node.id, token(&grader.via)), "here", Some("add `user = \"root\"` (and a `password`, or a key at provisioning)".into())),
+            _ => {}
+        }
+    }
+    if node.os == Os::Windows && node.backend == Backend::Container {
+        sink.at(path, "windows-container", format!("`{}` is a Windows machine and cannot be a container here", node.id), "here", Some("use `backend = \"static\"` or `\"vm\"` with an `address`".into()));
+    }
+}
+
+fn check_rules(
+    check: &Check,
+    path: &str,
+    nodes: &HashMap<&str, &Node>,
+    networks: &HashSet<&str>,
+    framework: Option<&Framework>,
+    sink: &mut Sink<'_>,
+) {
+    if check.criteria.is_empty() {
+        sink.at(&format!("{path}.criteria"), "no-criterion", format!("check `{}` evidences no criterion", check.id), "empty", Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()));
+    }
+    if let Some(framework) = framework {
+        for (i, id) in check.criteria.iter().enumerate() {
+            if framework.criterion(id).is_none() {
+                let known = framework.criteria().map(|c| c.criterion.id.as_str());
+                sink.at(&format!("{path}.criteria[{i}]"), "unknown-criterion", format!("`{}` has no criterion `{id}`", framework.id), "unknown criterion", Some(suggest(id, known, "criteria")));
+            }
+        }
+    }
+    if let Some(t) = &check.timeout {
+        duration(t, &format!("{path}.timeout"), sink);
+    }
+    let kind = check.kind.name();
+    if let Some(from) = &check.from {
+        let fpath = format!("{path}.from");
+        if check.kind.runs() == Runs::OnNode {
+            sink.at_key(&fpath, "from-on-node-check", format!("`{kind}` runs on its node; `from` is for network probes"), "not used", Some("remove `from`, or set `node`".into()));
+        } else if reference(from, &fpath, "node", nodes, sink) {
+            let origin = nodes[from.as_str()];
+            if origin.backend != Backend::Container {
+                sink.at(&fpath, "probe-origin", format!("probes are sent from containers Plateau runs; `{from}` is a {} machine", token(&origin.backend)), "not a container", Some("send the probe from a `probe` node, or omit `from` to send it from the controller".into()));
+            }
+        }
+    }
+    match (&check.node, check.kind.runs()) {
+        (None, Runs::OnNode) => sink.at(path, "missing-node", format!("`{kind}` check `{}` needs a `node` to run on", check.id), "here", Some("add `node = \"<node id>\"`".into())),
+        (Some(id), _) => {
+            let npath = format!("{path}.node");
+            if reference(id, &npath, "node", nodes, sink) && check.kind.runs() == Runs::OnNode {
+                let node = nodes[id.as_str()];
+                needs_grader(node, &npath, sink);
+                let roles = check.kind.required_roles();
+                if !roles.is_empty() && !roles.contains(&node.role) {
+                    let want: Vec<String> = roles.iter().map(token).collect();
+                    sink.at(&npath, "check-on-wrong-role", format!("`{kind}` runs on a {} node; `{id}` is a {}", want.join(" or "), token(&node.role)), "wrong role", Some("point `node` at the right machine".into()));
+                }
+                if !check.kind.supports(node.os) {
+                    sink.at(&npath, "check-on-wrong-os", format!("`{kind}` cannot run on `{id}` ({})", token(&node.os)), "unsupported here", Some("use a `command` check with the OS's own tool".into()));
+                }
+            }
+        }
+        (None, Runs::Probe) => {}
+    }
+    if let CheckKind::DhcpOffer { network, mac, .. } = &check.kind {
+        reference(network, &format!("{path}.network"), "network", networks, sink);
+        if let Some(mac) = mac
+            && !mac.contains("{{")
+            && !is_mac(mac)
+        {
+            sink.at(&format!("{path}.mac"), "bad-mac", format!("`{mac}` is not a MAC address"), "bad MAC", Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()));
+        }
+    }
+}
+
+pub(crate) fn is_mac(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok())
+}
+
+/// Which `{{names}}` a text may use, by where it stands.
+fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
+    let variables: HashSet<&str> = file.variables.keys().map(String::as_str).collect();
+    let network_attrs = ["subnet", "gateway", "dns", "prefix", "netmask", "pool_start", "pool_end"];
+    let node_nets: HashMap<&str, Vec<&str>> =
+        file.nodes.iter().map(|n| (n.id.as_str(), n.interfaces.iter().map(|i| i.network.as_str()).collect())).collect();
+    let networks: HashSet<&str> = file.networks.iter().map(|n| n.id.as_str()).collect();
+
+    let json = serde_json::to_value(file).unwrap_or(Value::Null);
+    let mut strings = Vec::new();
+    collect_strings(&json, String::new(), &mut strings);
+    for (path, text) in strings {
+        let refs = match template_refs(&text) {
+            Ok(refs) => refs,
+            Err(_) => {
+                sink.at(&path, "unclosed-template", "`{{` is not closed".into(), "unclosed", Some("close it with `}}`".into()));
+                continue;
+            }
+        };
+        // Variables and the addressing plan are computed first: they may only use variables.
+        let early = path.starts_with("variables.") || path.starts_with("networks[");
+        for r in refs {
+            let name = r.name.as_str();
+            let parts: Vec<&str> = name.split('.').collect();
+            let known = match parts.as_slice() {
+                [v] => variables.contains(v),
+                ["candidate", "id" | "name" | "number"] => true,
+                ["net", net, attr] if !early => networks.contains(net) && network_attrs.contains(attr),
+                ["net", net, "host", n] if !early => {
+                    networks.contains(net) && (n.parse::<u32>().is_ok() || variables.contains(n))
+                }
+                ["node", node, attr] if !early => {
+                    node_nets.get(node).is_some_and(|nets| *attr == "address" || *attr == "hostname" || nets.contains(attr))
+                }
+                _ => false,
+            };
+            if !known {
+                let mut names: Vec<&str> = variables.iter().copied().collect();
+                names.sort();
+                let hint = if early && matches!(parts.first(), Some(&"net" | &"node")) {
+                    "variables and networks may only use variables and `candidate.*`".to_string()
+                } else {
+                    format!(
+                        "{}; built-ins: `candidate.id|name|number`, `net.<network>.{}|host.<N>`, `node.<node>.address|hostname|<network>`",
+                        suggest(name, names.into_iter(), "variables"),
+                        network_attrs.join("|")
+                    )
+                };
+                sink.at(&path, "unknown-variable", format!("`{{{{{name}}}}}` names no variable"), "unknown variable", Some(hint));
+            }
+        }
+    }
+    variable_cycles(file, sink);
+}
+
+fn collect_strings(value: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_strings(item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                collect_strings(v, child, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn variable_cycles(file: &ScenarioFile, sink: &mut Sink<'_>) {
+    let deps: BTreeMap<&str, Vec<String>> = file
+        .variables
+        .iter()
+        .map(|(name, v)| {
+            let uses = match v {
+                Variable::Value(text) => template_refs(text).unwrap_or_default().into_iter().map(|r| r.name).collect(),
+                Variable::Variant(_) => Vec::new(),
+            };
+            (name.as_str(), uses)
+        })
+        .collect();
+    for start in deps.keys() {
+        let mut stack = vec![(*start, vec![start.to_string()])];
+        let mut seen = HashSet::new();
+        'search: while let Some((at, trail)) = stack.pop() {
+            for next in deps.get(at).into_iter().flatten() {
+                if next == start {
+                    let cycle = [trail.clone(), vec![next.clone()]].concat().join(" -> ");
+                    sink.at(&format!("variables.{start}"), "variable-cycle", format!("variables refer to each other in a loop: {cycle}"), "part of a loop", Some("give one of them a plain value".into()));
+                    break 'search;
+                }
+                if seen.insert(next.clone()) && deps.contains_key(next.as_str()) {
+                    stack.push((next.as_str(), [trail.clone(), vec![next.clone()]].concat()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `{{name}}` templates and per-candidate variants.
+//!
+//! Variants are drawn deterministically from (session seed, variable name,
+//! candidate position): the same seed always gives the same platforms, and
+//! within one session the values of `pick`, `subnet_in` and `range` variants
+//! are all different between candidates as long as there are enough values,
+//! so two neighbours cannot copy each other's answers.
+
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::Variant;
+
+/// One candidate of a session: an id (stable, from the roster), a display
+/// name, and a position (0-based) that variants use to stay distinct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub name: String,
+    pub index: usize,
+}
+
+impl Candidate {
+    /// `c01`, `c02`, ... for sessions without a roster.
+    pub fn numbered(count: usize) -> Vec<Candidate> {
+        let width = count.to_string().len().max(2);
+        (0..count)
+            .map(|i| Candidate { id: format!("c{:0width$}", i + 1), name: format!("Candidat {}", i + 1), index: i })
+            .collect()
+    }
+}
+
+/// A `{{ name }}` reference inside a text: the name and its byte range (braces included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub name: String,
+    pub range: Range<usize>,
+}
+
+/// Every `{{ name }}` in `text`; an unclosed `{{` is an error at its offset.
+pub fn template_refs(text: &str) -> Result<Vec<TemplateRef>, usize> {
+    let mut refs = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = text[rest..].find("{{") {
+        let start = rest + open;
+        let Some(close) = text[start + 2..].find("}}") else {
+            return Err(start);
+        };
+        let end = start + 2 + close + 2;
+        refs.push(TemplateRef { name: text[start + 2..end - 2].trim().to_string(), range: start..end });
+        rest = end;
+    }
+    Ok(refs)
+}
+
+/// Replace every `{{ name }}` with `lookup(name)`; the first unknown name is the error.
+pub fn render(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let refs = template_refs(text).map_err(|_| "{{".to_string())?;
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for r in refs {
+        out.push_str(&text[last..r.range.start]);
+        out.push_str(&lookup(&r.name).ok_or(r.name)?);
+        last = r.range.end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// Deterministic bytes for (seed, variable, salt).
+fn digest(seed: &str, variable: &str, salt: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [seed, variable, salt] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
+}
+
+fn number(seed: &str, variable: &str, salt: &str) -> u64 {
+    let d = digest(seed, variable, salt);
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The candidate's position mapped through a session-wide bijection of
+/// `0..size`: distinct positions get distinct values while they fit.
+fn spread(seed: &str, variable: &str, index: usize, size: u64) -> u64 {
+    let offset = number(seed, variable, "offset") % size;
+    let mut stride = number(seed, variable, "stride") % size;
+    while gcd(stride, size) != 1 {
+        stride += 1;
+    }
+    (offset + (index as u64 % size) * stride) % size
+}
+
+/// Carving `prefix`-long subnets out of `block`: how many there are.
+pub fn subnet_count(block: Ipv4Net, prefix: u8) -> Option<u64> {
+    (prefix >= block.prefix_len() && prefix <= 32).then(|| 1u64 << (prefix - block.prefix_len()))
+}
+
+/// A variant's value for one candidate. The spec must have been validated
+/// (exactly one generator, well-formed parameters).
+pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate) -> String {
+    if let Some(values) = &spec.pick {
+        let k = spread(seed, variable, candidate.index, values.len() as u64);
+        return values[k as usize].clone();
+    }
+    if let (Some(block), Some(prefix)) = (&spec.subnet_in, spec.prefix) {
+        let block: Ipv4Net = block.parse().expect("validated subnet_in");
+        let count = subnet_count(block, prefix).expect("validated prefix");
+        let k = spread(seed, variable, candidate.index, count);
+        let base = u32::from(block.network()) as u64 + (k << (32 - prefix as u64));
+        return format!("{}/{prefix}", Ipv4Addr::from(base as u32));
+    }
+    if let Some([low, high]) = spec.range {
+        let size = (high - low) as u64 + 1;
+        return (low + spread(seed, variable, candidate.index, size) as i64).to_string();
+    }
+    if let Some(prefix) = &spec.mac_prefix {
+        let bytes = digest(seed, variable, &candidate.id);
+        let have = prefix.split(':').count();
+        let tail: Vec<String> = bytes.iter().take(6 - have).map(|b| format!("{b:02x}")).collect();
+        return format!("{}:{}", prefix.to_lowercase(), tail.join(":"));
+    }
+    if let Some(length) = spec.password {
+        return password(&digest(seed, variable, &candidate.id), length as usize);
+    }
+    unreachable!("a validated variant has a generator")
+}
+
+/// A password that satisfies Active Directory's default complexity rule
+/// (upper, lower, digit) and avoids characters misread on a printed sheet.
+fn password(seed: &[u8; 32], length: usize) -> String {
+    const LOWER: &[u8] = b"abcdefghjkmnpqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGIT: &[u8] = b"23456789";
+    const ALL: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut stream = Vec::new();
+    let mut block = *seed;
+    while stream.len() < length {
+        block = Sha256::digest(block).into();
+        stream.extend_from_slice(&block);
+    }
+    (0..length)
+        .map(|i| {
+            let set = match i {
+                0 => UPPER,
+                1 => LOWER,
+                2 => DIGIT,
+                _ => ALL,
+            };
+            set[stream[i] as usize % set.len()] as char
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(n: usize) -> Vec<Candidate> {
+        Candidate::numbered(n)
+    }
+
+    #[test]
+    fn pick_gives_neighbours_distinct_values_while_they_last() {
+        let spec = Variant { pick: Some((1..=8).map(|i| format!("u{i}")).collect()), ..Default::default() };
+        let values: Vec<String> = candidates(8).iter().map(|c| draw(&spec, "s", "user", c)).collect();
+        let mut unique = values.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 8, "{values:?}");
+    }
+
+    #[test]
+    fn subnets_are_carved_inside_the_block_and_distinct() {
+        let spec = Variant { subnet_in: Some("10.20.0.0/16".into()), prefix: Some(24), ..Default::default() };
+        let block: Ipv4Net = "10.20.0.0/16".parse().unwrap();
+        let values: Vec<Ipv4Net> =
+            candidates(16).iter().map(|c| draw(&spec, "seed", "lan", c).parse().unwrap()).collect();
+        assert!(values.iter().all(|n| block.contains(n) && n.prefix_len() == 24));
+        let mut unique = values.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 16);
+    }
+
+    #[test]
+    fn passwords_meet_complexity() {
+        let spec = Variant { password: Some(12), ..Default::default() };
+        for c in candidates(20) {
+            let p = draw(&spec, "seed", "pw", &c);
+            assert_eq!(p.len(), 12);
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(p.chars().any(|c| c.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn macs_keep_their_prefix() {
+        let spec = Variant { mac_prefix: Some("02:50:00".into()), ..Default::default() };
+        let mac = draw(&spec, "seed", "mac", &candidates(1)[0]);
+        assert!(mac.starts_with("02:50:00:"));
+        assert_eq!(mac.split(':').count(), 6);
+    }
+
+    #[test]
+    fn render_replaces_and_reports_unknown_names() {
+        let lookup = |n: &str| (n == "a").then(|| "1".to_string());
+        assert_eq!(render("x{{ a }}y{{a}}", &lookup).unwrap(), "x1y1");
+        assert_eq!(render("{{ b }}", &lookup).unwrap_err(), "b");
+        assert_eq!(template_refs("ok {{ open"), Err(3));
+    }
+}

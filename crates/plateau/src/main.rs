@@ -1,0 +1,62 @@
+//! The `plateau` command: a thin layer over the library crates.
+
+mod scenario_cmds;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Plateau: provision, grade and report hands-on IT exams.
+///
+/// Start with `plateau validate scenarios/tai-small.toml`, then
+/// `plateau plan scenarios/tai-small.toml --candidates 3`.
+#[derive(Parser)]
+#[command(name = "plateau", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check scenario files and report every problem with its line and column.
+    ///
+    /// Exits 0 when every file is valid, 1 when one is not, 2 on usage errors.
+    Validate(scenario_cmds::ValidateArgs),
+    /// Show what would be built for each candidate: variables, networks, addresses.
+    Plan(scenario_cmds::PlanArgs),
+    /// Print the JSON Schema of the scenario format (for editors).
+    Schema,
+    /// List the competence frameworks, or show one with its criteria.
+    Frameworks(scenario_cmds::FrameworksArgs),
+}
+
+/// Exit statuses shared by every command.
+pub(crate) mod status {
+    pub const OK: u8 = 0;
+    /// The input was read and is wrong (invalid scenario, failed check).
+    pub const INVALID: u8 = 1;
+    /// The command could not run as asked (bad arguments, unreadable file).
+    pub const USAGE: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLATEAU_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => scenario_cmds::validate(args),
+        Command::Plan(args) => scenario_cmds::plan(args),
+        Command::Schema => scenario_cmds::schema(),
+        Command::Frameworks(args) => scenario_cmds::frameworks(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(status::USAGE)
+        }
+    }
+}

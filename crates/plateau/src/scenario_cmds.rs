@@ -1,0 +1,211 @@
+//! `validate`, `plan`, `schema`, `frameworks`: commands that only read scenarios.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use plateau_scenario::model::token;
+use plateau_scenario::{Candidate, CandidatePlan, Report, Scenario, framework};
+use serde_json::json;
+
+use crate::status;
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Scenario files to check.
+    #[arg(required = true, value_name = "SCENARIO")]
+    files: Vec<PathBuf>,
+    /// Print the diagnostics as JSON (file, line, column, code, message, hint).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The scenario file.
+    #[arg(value_name = "SCENARIO")]
+    file: PathBuf,
+    /// Number of candidates (named c01, c02, ...).
+    #[arg(long, short = 'n', conflicts_with = "roster", required_unless_present = "roster")]
+    candidates: Option<usize>,
+    /// CSV file of candidates with the columns `id` and `name`.
+    #[arg(long, value_name = "CSV")]
+    roster: Option<PathBuf>,
+    /// Session seed: the same seed always draws the same variants.
+    #[arg(long, default_value = "0")]
+    seed: String,
+    /// Print the full plans as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct FrameworksArgs {
+    /// Show this framework's blocks, competences and criteria.
+    id: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {}", path.display()))
+}
+
+/// Read and validate one scenario; the report on failure.
+pub fn load(path: &Path) -> Result<Result<Scenario, Report>> {
+    let text = read(path)?;
+    Ok(Scenario::parse(&path.display().to_string(), &text))
+}
+
+pub fn validate(args: ValidateArgs) -> Result<u8> {
+    let mut code = status::OK;
+    let mut results = Vec::new();
+    for path in &args.files {
+        match load(path)? {
+            Ok(scenario) => {
+                let file = scenario.file();
+                let points: u32 = file.checks.iter().map(|c| c.points).sum();
+                if args.json {
+                    results.push(json!({ "file": path, "valid": true, "diagnostics": [] }));
+                } else {
+                    println!(
+                        "ok: {} ({} {}: {} nodes, {} checks, {} points, {} faults)",
+                        path.display(),
+                        scenario.id(),
+                        file.scenario.version,
+                        file.nodes.len(),
+                        file.checks.len(),
+                        points,
+                        file.faults.len()
+                    );
+                }
+            }
+            Err(report) => {
+                code = status::INVALID;
+                if args.json {
+                    results.push(json!({ "file": path, "valid": false, "diagnostics": report.located() }));
+                } else {
+                    eprint!("{}", report.render(color()));
+                    let n = report.diagnostics.len();
+                    eprintln!("error: {}: {n} problem{}", path.display(), if n == 1 { "" } else { "s" });
+                }
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(code)
+}
+
+pub fn plan(args: PlanArgs) -> Result<u8> {
+    let scenario = match load(&args.file)? {
+        Ok(s) => s,
+        Err(report) => {
+            eprint!("{}", report.render(color()));
+            return Ok(status::INVALID);
+        }
+    };
+    let candidates = match (&args.roster, args.candidates) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
+            plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?
+        }
+        (None, Some(0)) => anyhow::bail!("--candidates must be at least 1"),
+        (None, Some(n)) => Candidate::numbered(n),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let plans = match scenario.plan(&args.seed, &candidates) {
+        Ok(p) => p,
+        Err(report) => {
+            eprint!("{}", report.render(color()));
+            return Ok(status::INVALID);
+        }
+    };
+    if args.json {
+        let out = json!({ "scenario": scenario.id(), "seed": args.seed, "candidates": plans });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{} — seed {:?}, {} candidate(s)\n", scenario.file().scenario.title, args.seed, plans.len());
+        for p in &plans {
+            print_plan(p);
+        }
+    }
+    Ok(status::OK)
+}
+
+fn print_plan(p: &CandidatePlan) {
+    println!("## {} — {}", p.candidate.id, p.candidate.name);
+    if !p.variables.is_empty() {
+        let vars: Vec<String> = p.variables.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        println!("variables: {}", vars.join(", "));
+    }
+    let mut nets = Table::new();
+    nets.load_preset(UTF8_FULL_CONDENSED).set_header(["network", "subnet", "gateway", "dns", "dhcp pool"]);
+    for n in &p.networks {
+        let opt = |a: Option<std::net::Ipv4Addr>| a.map_or("-".to_string(), |a| a.to_string());
+        let pool = n.dhcp_pool.map_or("-".to_string(), |[a, b]| format!("{a} – {b}"));
+        nets.add_row([n.id.clone(), n.subnet.to_string(), opt(n.gateway), opt(n.dns), pool]);
+    }
+    println!("{nets}");
+    let mut nodes = Table::new();
+    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(["node", "hostname", "role", "image", "addresses"]);
+    for n in &p.nodes {
+        let addrs: Vec<String> = n
+            .interfaces
+            .iter()
+            .map(|i| match i.address {
+                Some(a) => format!("{}: {a}/{}", i.network, i.prefix),
+                None => format!("{}: dhcp", i.network),
+            })
+            .chain(n.address.iter().map(|a| format!("static: {a}")))
+            .collect();
+        nodes.add_row([n.id.clone(), n.hostname.clone(), token(&n.role), n.image.clone(), addrs.join(", ")]);
+    }
+    println!("{nodes}");
+    for a in &p.access {
+        println!("access: {} via {} as {} / {}", a.node, token(&a.via), a.user, a.password);
+    }
+    println!();
+}
+
+pub fn schema() -> Result<u8> {
+    println!("{}", serde_json::to_string_pretty(&plateau_scenario::schema())?);
+    Ok(status::OK)
+}
+
+pub fn frameworks(args: FrameworksArgs) -> Result<u8> {
+    let selected: Vec<&framework::Framework> = match &args.id {
+        Some(id) => vec![framework::get(id).with_context(|| {
+            let known: Vec<&str> = framework::all().iter().map(|f| f.id.as_str()).collect();
+            format!("unknown framework `{id}` (known: {})", known.join(", "))
+        })?],
+        None => framework::all().iter().collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&selected)?);
+        return Ok(status::OK);
+    }
+    for f in selected {
+        let criteria = f.criteria().count();
+        println!("{} — {} ({}): {} competences, {} criteria", f.id, f.title, f.reference, f.competences().count(), criteria);
+        if args.id.is_some() {
+            for b in &f.blocks {
+                println!("\n{} {}", b.id, b.title);
+                for c in &b.competences {
+                    println!("  {} {}", c.id, c.title);
+                    for k in &c.criteria {
+                        println!("    {:<7} {}", k.id, k.text);
+                    }
+                }
+            }
+        }
+    }
+    Ok(status::OK)
+}
