@@ -349,8 +349,16 @@ fn toml_type_name(json_type: &str) -> &str {
 }
 
 fn wrong_type(path: &str, expected: &[&str], value: &Spanned<DeValue<'_>>) -> Diagnostic {
-    let mut names: Vec<&str> = expected.iter().map(|t| toml_type_name(t)).collect();
+    let mut names: Vec<&str> = expected.iter().filter(|t| **t != "null").map(|t| toml_type_name(t)).collect();
     names.dedup();
+    let hint = match names.as_slice() {
+        ["string"] => "put the value in quotes: \"...\"",
+        ["integer"] => "write a whole number, without quotes",
+        ["boolean"] => "write `true` or `false`",
+        ["array"] => "write a list: `[\"a\", \"b\"]`",
+        ["table"] => "write a table: `{ key = \"value\" }` or a `[section]`",
+        _ => "see `plateau schema` for the expected shape",
+    };
     let expected = names.join(" or ");
     let found = match value.get_ref() {
         DeValue::Table(_) => "table",
@@ -359,6 +367,7 @@ fn wrong_type(path: &str, expected: &[&str], value: &Spanned<DeValue<'_>>) -> Di
     let found = with_article(found);
     Diagnostic::new("wrong-type", format!("`{}` should be {}, found {found}", display(path), with_article(&expected)))
         .at(Some(value.span()), format!("expected {expected}"))
+        .hint(hint)
 }
 
 fn with_article(name: &str) -> String {

@@ -104,7 +104,10 @@ impl CheckKind {
 pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let framework = check_framework(file, sink);
     unique_ids(file, sink);
-    let nodes: HashMap<&str, &Node> = file.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let mut nodes: HashMap<&str, &Node> = HashMap::new();
+    for node in &file.nodes {
+        nodes.entry(node.id.as_str()).or_insert(node);
+    }
     let networks: HashSet<&str> = file.networks.iter().map(|n| n.id.as_str()).collect();
     let checks: HashSet<&str> = file.checks.iter().map(|c| c.id.as_str()).collect();
 
@@ -531,6 +534,10 @@ fn variable_cycles(file: &ScenarioFile, sink: &mut Sink<'_>) {
         'search: while let Some((at, trail)) = stack.pop() {
             for next in deps.get(at).into_iter().flatten() {
                 if next == start {
+                    // Report each loop once, at its first member.
+                    if trail.iter().any(|t| t.as_str() < *start) {
+                        break 'search;
+                    }
                     let cycle = [trail.clone(), vec![next.clone()]].concat().join(" -> ");
                     sink.at(&format!("variables.{start}"), "variable-cycle", format!("variables refer to each other in a loop: {cycle}"), "part of a loop", Some("give one of them a plain value".into()));
                     break 'search;

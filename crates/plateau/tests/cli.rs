@@ -1,0 +1,98 @@
+//! The `plateau` command as a user runs it: output and exit codes.
+
+use std::process::{Command, Output};
+
+/// The workspace root: commands run from there, as a user in a checkout would.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plateau(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plateau")).args(args).current_dir(root()).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn validate_exits_0_when_valid_1_when_not_2_on_usage_errors() {
+    let ok = plateau(&["validate", "scenarios/tai-small.toml"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).starts_with("ok: scenarios/tai-small.toml"));
+
+    let bad = plateau(&["validate", "scenarios/tai-small.toml", "tests/scenarios/invalid/unknown-keys.toml"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = stderr(&bad);
+    assert!(err.contains("tests/scenarios/invalid/unknown-keys.toml:6:1"), "{err}");
+    assert!(err.contains("did you mean `language`?"), "{err}");
+
+    assert_eq!(plateau(&["validate"]).status.code(), Some(2));
+    let missing = plateau(&["validate", "no/such.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read scenario no/such.toml"));
+}
+
+#[test]
+fn validate_json_gives_line_and_column() {
+    let out = plateau(&["validate", "--json", "tests/scenarios/invalid/unknown-keys.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let first = &json[0]["diagnostics"][0];
+    assert_eq!(first["code"], "unknown-key");
+    assert_eq!(first["line"], 6);
+    assert_eq!(first["column"], 1);
+    assert_eq!(first["hint"], "did you mean `language`?");
+}
+
+#[test]
+fn plan_prints_each_candidate_and_is_deterministic() {
+    let a = plateau(&["plan", "scenarios/tai-small.toml", "--candidates", "3", "--seed", "7"]);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let text = stdout(&a);
+    for id in ["c01", "c02", "c03"] {
+        assert!(text.contains(&format!("## {id}")), "{text}");
+    }
+    let b = plateau(&["plan", "scenarios/tai-small.toml", "--candidates", "3", "--seed", "7"]);
+    assert_eq!(stdout(&b), text);
+
+    let json = plateau(&["plan", "scenarios/tai-small.toml", "-n", "2", "--seed", "7", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 2);
+    assert_eq!(v["candidates"][0]["nodes"][0]["id"], "router");
+}
+
+#[test]
+fn plan_needs_candidates_or_a_roster() {
+    let out = plateau(&["plan", "scenarios/tai-small.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schema_is_json_schema_with_every_check_kind() {
+    let out = plateau(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let kinds: Vec<&str> = schema["$defs"]["Check"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["properties"]["kind"]["const"].as_str().unwrap())
+        .collect();
+    for kind in ["dhcp_offer", "ad_user", "smb_access", "wifi_ap", "vpn_tunnel", "backup_restore", "command"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn frameworks_lists_the_three_titles() {
+    let out = plateau(&["frameworks"]);
+    let text = stdout(&out);
+    assert!(text.contains("tai-2023") && text.contains("tai-2018") && text.contains("catic"), "{text}");
+    let one = stdout(&plateau(&["frameworks", "tai-2023"]));
+    assert!(one.contains("CP8.4   Le réseau sans fil est configuré et sécurisé."), "{one}");
+}

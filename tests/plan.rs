@@ -1,0 +1,74 @@
+//! `plan` is deterministic and gives neighbours different variants.
+
+use plateau_scenario::{Candidate, Scenario};
+use plateau_tests::root;
+
+fn small() -> Scenario {
+    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
+    Scenario::parse("tai-small.toml", &text).unwrap()
+}
+
+#[test]
+fn same_seed_gives_the_same_plans() {
+    let s = small();
+    let candidates = Candidate::numbered(4);
+    assert_eq!(s.plan("exam-2026-11", &candidates).unwrap(), s.plan("exam-2026-11", &candidates).unwrap());
+}
+
+#[test]
+fn another_seed_gives_other_values() {
+    let s = small();
+    let candidates = Candidate::numbered(4);
+    let a = s.plan("a", &candidates).unwrap();
+    let b = s.plan("b", &candidates).unwrap();
+    assert_ne!(a[0].variables["lan"], b[0].variables["lan"]);
+}
+
+#[test]
+fn neighbours_get_different_variants() {
+    let s = small();
+    let plans = s.plan("seed", &Candidate::numbered(8)).unwrap();
+    for variable in ["lan", "user", "printer_mac", "printer_host"] {
+        let mut values: Vec<&String> = plans.iter().map(|p| &p.variables[variable]).collect();
+        values.sort();
+        values.dedup();
+        assert_eq!(values.len(), 8, "`{variable}` repeats between candidates");
+    }
+    // Plain values stay the same for everyone.
+    assert!(plans.iter().all(|p| p.variables["company"] == "Dupont & Fils"));
+}
+
+#[test]
+fn templates_resolve_into_addresses_of_the_candidates_subnet() {
+    let s = small();
+    let plans = s.plan("seed", &Candidate::numbered(2)).unwrap();
+    for p in &plans {
+        let lan = p.network("lan").unwrap();
+        let router = p.node("router").unwrap();
+        assert_eq!(router.interfaces[0].address, lan.gateway, "router sits on the LAN gateway");
+        let reservation = p.checks.iter().find(|c| c.id == "dhcp-reservation").unwrap();
+        let json = serde_json::to_value(reservation).unwrap();
+        let address: std::net::Ipv4Addr = json["address"].as_str().unwrap().parse().unwrap();
+        assert!(lan.subnet.contains(&address));
+        assert_eq!(json["mac"], p.variables["printer_mac"]);
+        assert!(p.brief.as_ref().unwrap().contains(&lan.subnet.to_string()));
+        assert_eq!(p.node("ws").unwrap().hostname, format!("pc-{}", p.candidate.id));
+        assert_eq!(p.access[0].password.len(), 12);
+    }
+    assert_ne!(plans[0].access[0].password, plans[1].access[0].password);
+}
+
+#[test]
+fn roster_names_candidates_and_rejects_bad_rows() {
+    let roster = plateau_scenario::parse_roster("r.csv", "id,name,email\nalice,Alice Martin,a@x\nbob,Bob Durand,b@x\n").unwrap();
+    assert_eq!(roster.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    let plans = small().plan("s", &roster).unwrap();
+    assert_eq!(plans[1].candidate.name, "Bob Durand");
+
+    let err = plateau_scenario::parse_roster("r.csv", "id,name\nalice,A\nalice,B\n").unwrap_err();
+    assert_eq!(err, "r.csv:3: candidate id `alice` appears twice");
+    let err = plateau_scenario::parse_roster("r.csv", "nom,prenom\nx,y\n").unwrap_err();
+    assert!(err.starts_with("r.csv:1: the header must name the columns `id` and `name`"), "{err}");
+    let err = plateau_scenario::parse_roster("r.csv", "id,name\nbad id,X\n").unwrap_err();
+    assert!(err.starts_with("r.csv:2:"), "{err}");
+}
