@@ -60,7 +60,8 @@ fn templates_resolve_into_addresses_of_the_candidates_subnet() {
 
 #[test]
 fn roster_names_candidates_and_rejects_bad_rows() {
-    let roster = plateau_scenario::parse_roster("r.csv", "id,name,email\nalice,Alice Martin,a@x\nbob,Bob Durand,b@x\n").unwrap();
+    let roster =
+        plateau_scenario::parse_roster("r.csv", "id,name,email\nalice,Alice Martin,a@x\nbob,Bob Durand,b@x\n").unwrap();
     assert_eq!(roster.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
     let plans = small().plan("s", &roster).unwrap();
     assert_eq!(plans[1].candidate.name, "Bob Durand");

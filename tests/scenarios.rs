@@ -10,7 +10,11 @@ fn check(name: &str, text: &str) -> String {
         Ok(_) => "valid".to_string(),
         Err(report) => {
             for d in &report.diagnostics {
-                assert!(d.span.is_some() || text.trim().lines().all(|l| l.starts_with('#')), "{name}: `{}` has no place", d.message);
+                assert!(
+                    d.span.is_some() || text.trim().lines().all(|l| l.starts_with('#')),
+                    "{name}: `{}` has no place",
+                    d.message
+                );
             }
             report.render(false)
         }

@@ -109,8 +109,9 @@ impl Framework {
     }
 
     pub fn criteria(&self) -> impl Iterator<Item = CriterionRef<'_>> {
-        self.competences()
-            .flat_map(|(block, competence)| competence.criteria.iter().map(move |criterion| CriterionRef { block, competence, criterion }))
+        self.competences().flat_map(|(block, competence)| {
+            competence.criteria.iter().map(move |criterion| CriterionRef { block, competence, criterion })
+        })
     }
 
     pub fn criterion(&self, id: &str) -> Option<CriterionRef<'_>> {

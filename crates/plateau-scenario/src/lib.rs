@@ -57,7 +57,9 @@ impl Scenario {
         let file = match model::ScenarioFile::deserialize(toml::de::Deserializer::from(root)) {
             Ok(f) => f,
             // The shape check mirrors serde's rules; this is the safety net.
-            Err(e) => return Err(report(vec![Diagnostic::new("invalid", e.message().to_string()).at(e.span(), "here")])),
+            Err(e) => {
+                return Err(report(vec![Diagnostic::new("invalid", e.message().to_string()).at(e.span(), "here")]));
+            }
         };
         let mut sink = Sink { spans: &spans, diagnostics: Vec::new() };
         validate::validate(&file, &mut sink);
@@ -101,7 +103,11 @@ impl Scenario {
         if sink.diagnostics.is_empty() {
             Ok(plans)
         } else {
-            Err(Report { file_name: self.file_name.clone(), source: self.source.clone(), diagnostics: sink.diagnostics })
+            Err(Report {
+                file_name: self.file_name.clone(),
+                source: self.source.clone(),
+                diagnostics: sink.diagnostics,
+            })
         }
     }
 
@@ -134,7 +140,10 @@ pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, Strin
     let headers = reader.headers().map_err(|e| format!("{file_name}: {e}"))?.clone();
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(id_col), Some(name_col)) = (column("id"), column("name")) else {
-        return Err(format!("{file_name}:1: the header must name the columns `id` and `name` (found: {})", headers.iter().collect::<Vec<_>>().join(", ")));
+        return Err(format!(
+            "{file_name}:1: the header must name the columns `id` and `name` (found: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        ));
     };
     let mut candidates: Vec<Candidate> = Vec::new();
     for (index, record) in reader.records().enumerate() {
@@ -142,7 +151,9 @@ pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, Strin
         let record = record.map_err(|e| format!("{file_name}:{line}: {e}"))?;
         let id = record.get(id_col).unwrap_or_default().to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("{file_name}:{line}: candidate id `{id}` must be letters, digits, `-` or `_` (it names containers)"));
+            return Err(format!(
+                "{file_name}:{line}: candidate id `{id}` must be letters, digits, `-` or `_` (it names containers)"
+            ));
         }
         if candidates.iter().any(|c| c.id == id) {
             return Err(format!("{file_name}:{line}: candidate id `{id}` appears twice"));

@@ -445,7 +445,9 @@ pub enum CheckKind {
         complexity: Option<bool>,
     },
     /// `computer` has an account in the domain and its trust works.
-    DomainJoined { computer: String },
+    DomainJoined {
+        computer: String,
+    },
     /// A user can (or cannot) read or write a share.
     SmbAccess {
         share: String,
@@ -463,7 +465,9 @@ pub enum CheckKind {
         test_job: bool,
     },
     /// A print queue is installed on the node.
-    PrinterInstalled { queue: String },
+    PrinterInstalled {
+        queue: String,
+    },
     /// Wi-Fi access point configuration (hostapd).
     WifiAp {
         ssid: String,
@@ -486,8 +490,12 @@ pub enum CheckKind {
         path: String,
         password: Option<String>,
     },
-    ServiceRunning { service: String },
-    PackageInstalled { package: String },
+    ServiceRunning {
+        service: String,
+    },
+    PackageInstalled {
+        package: String,
+    },
     /// A file matches (or not) a regular expression.
     FileContains {
         path: String,

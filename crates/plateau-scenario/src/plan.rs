@@ -101,7 +101,12 @@ pub fn image_for(node: &Node) -> String {
     node.image.clone().unwrap_or_else(|| format!("plateau/{}", node.role.image_name()))
 }
 
-pub(crate) fn expand(file: &ScenarioFile, seed: &str, candidate: &Candidate, sink: &mut Sink<'_>) -> Option<CandidatePlan> {
+pub(crate) fn expand(
+    file: &ScenarioFile,
+    seed: &str,
+    candidate: &Candidate,
+    sink: &mut Sink<'_>,
+) -> Option<CandidatePlan> {
     let before = sink.diagnostics.len();
     let variables = variables(file, seed, candidate);
     let early = |name: &str| lookup_candidate(candidate, name).or_else(|| variables.get(name).cloned());
@@ -123,9 +128,8 @@ pub(crate) fn expand(file: &ScenarioFile, seed: &str, candidate: &Candidate, sin
         return None;
     }
 
-    let full = |name: &str| {
-        early(name).or_else(|| lookup_net(&networks, name, &early)).or_else(|| lookup_node(&nodes, name))
-    };
+    let full =
+        |name: &str| early(name).or_else(|| lookup_net(&networks, name, &early)).or_else(|| lookup_node(&nodes, name));
     let mut access = Vec::new();
     for (i, entry) in file.candidate.iter().flat_map(|c| c.access.iter()).enumerate() {
         let path = format!("candidate.access[{i}]");
@@ -195,12 +199,9 @@ fn lookup_node(nodes: &[PlannedNode], name: &str) -> Option<String> {
     let node = nodes.iter().find(|n| n.id == id)?;
     match attr {
         "hostname" => Some(node.hostname.clone()),
-        "address" => node
-            .interfaces
-            .iter()
-            .find_map(|i| i.address)
-            .map(|a| a.to_string())
-            .or_else(|| node.address.clone()),
+        "address" => {
+            node.interfaces.iter().find_map(|i| i.address).map(|a| a.to_string()).or_else(|| node.address.clone())
+        }
         net => node.interfaces.iter().find(|i| i.network == net)?.address.map(|a| a.to_string()),
     }
 }
@@ -244,7 +245,16 @@ fn text(template: &str, path: &str, lookup: &dyn Fn(&str) -> Option<String>, sin
     match vars::render(template, lookup) {
         Ok(s) => s,
         Err(name) => {
-            sink.at(path, "unresolved-variable", format!("`{{{{{name}}}}}` has no value here"), "no value", Some("a node reached by DHCP has no static address to refer to; use a fixed address or a variable".into()));
+            sink.at(
+                path,
+                "unresolved-variable",
+                format!("`{{{{{name}}}}}` has no value here"),
+                "no value",
+                Some(
+                    "a node reached by DHCP has no static address to refer to; use a fixed address or a variable"
+                        .into(),
+                ),
+            );
             String::new()
         }
     }
@@ -267,7 +277,12 @@ fn render_value(value: &mut Value, path: String, lookup: &dyn Fn(&str) -> Option
     }
 }
 
-fn render_list<T: Serialize + DeserializeOwned>(items: &[T], list: &str, lookup: &dyn Fn(&str) -> Option<String>, sink: &mut Sink<'_>) -> Vec<T> {
+fn render_list<T: Serialize + DeserializeOwned>(
+    items: &[T],
+    list: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: &mut Sink<'_>,
+) -> Vec<T> {
     items
         .iter()
         .enumerate()
@@ -279,18 +294,35 @@ fn render_list<T: Serialize + DeserializeOwned>(items: &[T], list: &str, lookup:
         .collect()
 }
 
-fn network(net: &Network, path: &str, lookup: &dyn Fn(&str) -> Option<String>, sink: &mut Sink<'_>) -> Option<PlannedNetwork> {
+fn network(
+    net: &Network,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: &mut Sink<'_>,
+) -> Option<PlannedNetwork> {
     let spath = format!("{path}.subnet");
     let subnet_text = text(&net.subnet, &spath, lookup, sink);
     let subnet: Ipv4Net = match subnet_text.parse() {
         Ok(s) => s,
         Err(_) => {
-            sink.at(&spath, "bad-subnet", format!("`{subnet_text}` is not an IPv4 subnet"), "not a subnet", Some("write it as `192.168.10.0/24`".into()));
+            sink.at(
+                &spath,
+                "bad-subnet",
+                format!("`{subnet_text}` is not an IPv4 subnet"),
+                "not a subnet",
+                Some("write it as `192.168.10.0/24`".into()),
+            );
             return None;
         }
     };
     if subnet.network() != subnet.addr() {
-        sink.at(&spath, "bad-subnet", format!("`{subnet}` has host bits set"), "not a network address", Some(format!("did you mean `{}`?", subnet.trunc())));
+        sink.at(
+            &spath,
+            "bad-subnet",
+            format!("`{subnet}` has host bits set"),
+            "not a network address",
+            Some(format!("did you mean `{}`?", subnet.trunc())),
+        );
         return None;
     }
     let mut address = |r: &HostRef, field: &str| host_address(r, subnet, &format!("{path}.{field}"), lookup, sink);
@@ -303,7 +335,13 @@ fn network(net: &Network, path: &str, lookup: &dyn Fn(&str) -> Option<String>, s
             match (first, last) {
                 (Some(f), Some(l)) if f <= l => Some([f, l]),
                 (Some(f), Some(l)) => {
-                    sink.at(&format!("{path}.dhcp_pool"), "bad-pool", format!("the pool starts at {f} after it ends at {l}"), "reversed", Some("write `[first, last]`".into()));
+                    sink.at(
+                        &format!("{path}.dhcp_pool"),
+                        "bad-pool",
+                        format!("the pool starts at {f} after it ends at {l}"),
+                        "reversed",
+                        Some("write `[first, last]`".into()),
+                    );
                     None
                 }
                 _ => None,
@@ -311,16 +349,36 @@ fn network(net: &Network, path: &str, lookup: &dyn Fn(&str) -> Option<String>, s
         }
         None => None,
     };
-    Some(PlannedNetwork { id: net.id.clone(), subnet, gateway, dns, dhcp_pool, candidate_reaches: net.candidate_reaches, internet: net.internet })
+    Some(PlannedNetwork {
+        id: net.id.clone(),
+        subnet,
+        gateway,
+        dns,
+        dhcp_pool,
+        candidate_reaches: net.candidate_reaches,
+        internet: net.internet,
+    })
 }
 
 /// A host number or an address, which must be a usable host of `subnet`.
-fn host_address(r: &HostRef, subnet: Ipv4Net, path: &str, lookup: &dyn Fn(&str) -> Option<String>, sink: &mut Sink<'_>) -> Option<Ipv4Addr> {
+fn host_address(
+    r: &HostRef,
+    subnet: Ipv4Net,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: &mut Sink<'_>,
+) -> Option<Ipv4Addr> {
     let hosts = (1u64 << (32 - subnet.prefix_len())).saturating_sub(2);
     let addr = match r {
         HostRef::Host(n) => {
             if *n == 0 || u64::from(*n) > hosts {
-                sink.at(path, "host-outside-subnet", format!("host number {n} is not in {subnet}"), "outside the subnet", Some(format!("use a host number from 1 to {hosts}")));
+                sink.at(
+                    path,
+                    "host-outside-subnet",
+                    format!("host number {n} is not in {subnet}"),
+                    "outside the subnet",
+                    Some(format!("use a host number from 1 to {hosts}")),
+                );
                 return None;
             }
             Ipv4Addr::from(u32::from(subnet.network()) + n)
@@ -330,14 +388,30 @@ fn host_address(r: &HostRef, subnet: Ipv4Net, path: &str, lookup: &dyn Fn(&str) 
             match t.parse::<Ipv4Addr>() {
                 Ok(a) => a,
                 Err(_) => {
-                    sink.at(path, "bad-address", format!("`{t}` is not an IPv4 address"), "not an address", Some("write e.g. `192.168.10.1`, or a host number like `1`".into()));
+                    sink.at(
+                        path,
+                        "bad-address",
+                        format!("`{t}` is not an IPv4 address"),
+                        "not an address",
+                        Some("write e.g. `192.168.10.1`, or a host number like `1`".into()),
+                    );
                     return None;
                 }
             }
         }
     };
     if !subnet.contains(&addr) || addr == subnet.network() || (subnet.prefix_len() < 31 && addr == subnet.broadcast()) {
-        sink.at(path, "address-outside-subnet", format!("{addr} is not a host address of {subnet}"), "outside the subnet", Some(format!("use an address between {} and {}", subnet.hosts().next().unwrap_or(subnet.addr()), subnet.hosts().last().unwrap_or(subnet.addr()))));
+        sink.at(
+            path,
+            "address-outside-subnet",
+            format!("{addr} is not a host address of {subnet}"),
+            "outside the subnet",
+            Some(format!(
+                "use an address between {} and {}",
+                subnet.hosts().next().unwrap_or(subnet.addr()),
+                subnet.hosts().last().unwrap_or(subnet.addr())
+            )),
+        );
         return None;
     }
     Some(addr)
@@ -348,20 +422,34 @@ fn overlaps(networks: &[PlannedNetwork], file: &ScenarioFile, sink: &mut Sink<'_
         for b in &networks[..i] {
             if a.subnet.contains(&b.subnet.network()) || b.subnet.contains(&a.subnet.network()) {
                 let index = file.networks.iter().position(|n| n.id == a.id).unwrap_or(i);
-                sink.at(&format!("networks[{index}].subnet"), "overlapping-subnets", format!("{} (`{}`) overlaps {} (`{}`)", a.subnet, a.id, b.subnet, b.id), "overlaps another network", Some("give every network its own subnet".into()));
+                sink.at(
+                    &format!("networks[{index}].subnet"),
+                    "overlapping-subnets",
+                    format!("{} (`{}`) overlaps {} (`{}`)", a.subnet, a.id, b.subnet, b.id),
+                    "overlaps another network",
+                    Some("give every network its own subnet".into()),
+                );
             }
         }
     }
 }
 
-fn planned_node(node: &Node, path: &str, networks: &[PlannedNetwork], lookup: &dyn Fn(&str) -> Option<String>, sink: &mut Sink<'_>) -> PlannedNode {
+fn planned_node(
+    node: &Node,
+    path: &str,
+    networks: &[PlannedNetwork],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: &mut Sink<'_>,
+) -> PlannedNode {
     let mut interfaces = Vec::new();
     for (i, iface) in node.interfaces.iter().enumerate() {
         let ipath = format!("{path}.interfaces[{i}]");
         let Some(net) = networks.iter().find(|n| n.id == iface.network) else { continue };
         let address = match (&iface.host, &iface.address) {
             (Some(h), _) => host_address(&HostRef::Host(*h), net.subnet, &format!("{ipath}.host"), lookup, sink),
-            (None, Some(a)) => host_address(&HostRef::Address(a.clone()), net.subnet, &format!("{ipath}.address"), lookup, sink),
+            (None, Some(a)) => {
+                host_address(&HostRef::Address(a.clone()), net.subnet, &format!("{ipath}.address"), lookup, sink)
+            }
             (None, None) => None,
         };
         let mac = iface.mac.as_ref().map(|m| text(m, &format!("{ipath}.mac"), lookup, sink).to_lowercase());
@@ -370,7 +458,13 @@ fn planned_node(node: &Node, path: &str, networks: &[PlannedNetwork], lookup: &d
         {
             sink.at(&format!("{ipath}.mac"), "bad-mac", format!("`{m}` is not a MAC address"), "bad MAC", None);
         }
-        interfaces.push(PlannedInterface { network: net.id.clone(), address, prefix: net.subnet.prefix_len(), dhcp: iface.dhcp, mac });
+        interfaces.push(PlannedInterface {
+            network: net.id.clone(),
+            address,
+            prefix: net.subnet.prefix_len(),
+            dhcp: iface.dhcp,
+            mac,
+        });
     }
     let grader = node.grader.as_ref().map(|g| PlannedGrader {
         via: g.via,
@@ -384,7 +478,10 @@ fn planned_node(node: &Node, path: &str, networks: &[PlannedNetwork], lookup: &d
         image: image_for(node),
         backend: node.backend,
         os: node.os,
-        hostname: node.hostname.as_ref().map_or_else(|| node.id.clone(), |h| text(h, &format!("{path}.hostname"), lookup, sink)),
+        hostname: node
+            .hostname
+            .as_ref()
+            .map_or_else(|| node.id.clone(), |h| text(h, &format!("{path}.hostname"), lookup, sink)),
         address: node.address.as_ref().map(|a| text(a, &format!("{path}.address"), lookup, sink)),
         interfaces,
         capabilities: node.capabilities.clone(),
@@ -402,13 +499,25 @@ fn static_addresses(nodes: &[PlannedNode], networks: &[PlannedNetwork], file: &S
             let field = if file.nodes[n].interfaces[i].host.is_some() { "host" } else { "address" };
             let path = format!("nodes[{n}].interfaces[{i}].{field}");
             if let Some(other) = taken.insert((iface.network.clone(), addr), node.id.clone()) {
-                sink.at(&path, "duplicate-address", format!("{addr} is already `{other}`'s address on `{}`", iface.network), "address taken", Some("give each node its own address".into()));
+                sink.at(
+                    &path,
+                    "duplicate-address",
+                    format!("{addr} is already `{other}`'s address on `{}`", iface.network),
+                    "address taken",
+                    Some("give each node its own address".into()),
+                );
             }
             let pool = networks.iter().find(|net| net.id == iface.network).and_then(|net| net.dhcp_pool);
             if let Some([first, last]) = pool
                 && (first..=last).contains(&addr)
             {
-                sink.at(&path, "static-in-dhcp-pool", format!("{addr} of `{}` is inside the DHCP pool {first}–{last} of `{}`", node.id, iface.network), "inside the DHCP pool", Some("move the static address out of the pool, or shrink the pool".into()));
+                sink.at(
+                    &path,
+                    "static-in-dhcp-pool",
+                    format!("{addr} of `{}` is inside the DHCP pool {first}–{last} of `{}`", node.id, iface.network),
+                    "inside the DHCP pool",
+                    Some("move the static address out of the pool, or shrink the pool".into()),
+                );
             }
         }
     }

@@ -139,8 +139,11 @@ impl<'s> Walker<'s> {
                         (None, None) => unreachable!("checked above"),
                     };
                     self.diagnostics.push(
-                        Diagnostic::new("wrong-length", format!("`{}` needs {want} items, found {count}", display(path)))
-                            .at(Some(value.span()), format!("{count} items")),
+                        Diagnostic::new(
+                            "wrong-length",
+                            format!("`{}` needs {want} items, found {count}", display(path)),
+                        )
+                        .at(Some(value.span()), format!("{count} items")),
                     );
                 }
                 if let Some(item_schema) = schema.get("items") {
@@ -168,7 +171,8 @@ impl<'s> Walker<'s> {
             _ => None,
         });
         if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
-            let range = format!("{}..={}", min.map_or("".into(), |m| m.to_string()), max.map_or("".into(), |m| m.to_string()));
+            let range =
+                format!("{}..={}", min.map_or("".into(), |m| m.to_string()), max.map_or("".into(), |m| m.to_string()));
             self.diagnostics.push(
                 Diagnostic::new("out-of-range", format!("`{}` is {n}, outside {range}", display(path)))
                     .at(Some(span), "out of range"),
@@ -216,12 +220,8 @@ impl<'s> Walker<'s> {
         match matching_type {
             Some(diags) => self.diagnostics.extend(diags),
             None => {
-                let types: Vec<&str> = resolved
-                    .iter()
-                    .filter_map(|b| json_types(b))
-                    .flatten()
-                    .filter(|t| *t != "null")
-                    .collect();
+                let types: Vec<&str> =
+                    resolved.iter().filter_map(|b| json_types(b)).flatten().filter(|t| *t != "null").collect();
                 self.diagnostics.push(wrong_type(path, &types, value));
             }
         }
@@ -274,7 +274,8 @@ impl<'s> Walker<'s> {
                     Some(item) => self.value(item, value, &child),
                     None => {
                         let known = properties.iter().map(|(p, _)| p.as_str());
-                        let place = if path.is_empty() { "the scenario".to_string() } else { format!("`{}`", display(path)) };
+                        let place =
+                            if path.is_empty() { "the scenario".to_string() } else { format!("`{}`", display(path)) };
                         self.diagnostics.push(
                             Diagnostic::new("unknown-key", format!("unknown key `{name}` in {place}"))
                                 .at(Some(key.span()), "unknown key")
@@ -301,10 +302,8 @@ impl<'s> Walker<'s> {
 fn discriminator<'s>(branches: &[&'s Value]) -> Option<(&'s str, Vec<&'s str>)> {
     let first = branches.first()?.get("properties")?.as_object()?;
     first.iter().find_map(|(name, _)| {
-        let tags: Option<Vec<&str>> = branches
-            .iter()
-            .map(|b| b.get("properties")?.get(name)?.get("const")?.as_str())
-            .collect();
+        let tags: Option<Vec<&str>> =
+            branches.iter().map(|b| b.get("properties")?.get(name)?.get("const")?.as_str()).collect();
         tags.map(|t| (name.as_str(), t))
     })
 }

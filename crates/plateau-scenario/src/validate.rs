@@ -115,7 +115,13 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         duration(&phase.duration, &format!("phases[{i}].duration"), sink);
     }
     if file.phases.iter().filter(|p| p.kind == PhaseKind::Preparatory).count() > 1 {
-        sink.at("phases", "phases", "more than one preparatory phase".into(), "here", Some("keep one `kind = \"preparatory\"` phase".into()));
+        sink.at(
+            "phases",
+            "phases",
+            "more than one preparatory phase".into(),
+            "here",
+            Some("keep one `kind = \"preparatory\"` phase".into()),
+        );
     }
     for (name, variable) in &file.variables {
         if let Variable::Variant(v) = variable {
@@ -127,7 +133,13 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     }
     if let Some(candidate) = &file.candidate {
         if candidate.access.is_empty() {
-            sink.at("candidate.access", "no-access", "the candidate has no way into the platform".into(), "empty", Some("add `{ node = \"ws\", via = \"ssh\", user = \"...\" }`".into()));
+            sink.at(
+                "candidate.access",
+                "no-access",
+                "the candidate has no way into the platform".into(),
+                "empty",
+                Some("add `{ node = \"ws\", via = \"ssh\", user = \"...\" }`".into()),
+            );
         }
         for (i, entry) in candidate.access.iter().enumerate() {
             reference(&entry.node, &format!("candidate.access[{i}].node"), "node", &nodes, sink);
@@ -155,19 +167,31 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     for (i, fault) in file.faults.iter().enumerate() {
         let path = format!("faults[{i}]");
         if fault.breaks.is_empty() {
-            sink.at(&format!("{path}.breaks"), "fault-breaks-nothing", format!("fault `{}` breaks no check", fault.id), "empty", Some("list the check ids that must fail while the fault is present".into()));
+            sink.at(
+                &format!("{path}.breaks"),
+                "fault-breaks-nothing",
+                format!("fault `{}` breaks no check", fault.id),
+                "empty",
+                Some("list the check ids that must fail while the fault is present".into()),
+            );
         }
         for (j, id) in fault.breaks.iter().enumerate() {
             reference(id, &format!("{path}.breaks[{j}]"), "check", &checks, sink);
         }
         for (part, steps) in [("inject", &fault.inject), ("revert", &fault.revert)] {
             if steps.is_empty() {
-                sink.at(&format!("{path}.{part}"), "empty-steps", format!("fault `{}` has no `{part}` step", fault.id), "empty", None);
+                sink.at(
+                    &format!("{path}.{part}"),
+                    "empty-steps",
+                    format!("fault `{}` has no `{part}` step", fault.id),
+                    "empty",
+                    None,
+                );
             }
             for (j, step) in steps.iter().enumerate() {
                 let step_path = format!("{path}.{part}[{j}].node");
                 if reference(&step.node, &step_path, "node", &nodes, sink) {
-                    needs_grader(&nodes[step.node.as_str()], &step_path, sink);
+                    needs_grader(nodes[step.node.as_str()], &step_path, sink);
                 }
             }
         }
@@ -191,13 +215,25 @@ fn check_framework(file: &ScenarioFile, sink: &mut Sink<'_>) -> Option<&'static 
     let id = &file.scenario.framework;
     let Some(framework) = framework::get(id) else {
         let known = framework::all().iter().map(|f| f.id.as_str());
-        sink.at("scenario.framework", "unknown-framework", format!("unknown framework `{id}`"), "unknown", Some(suggest(id, known, "known frameworks")));
+        sink.at(
+            "scenario.framework",
+            "unknown-framework",
+            format!("unknown framework `{id}`"),
+            "unknown",
+            Some(suggest(id, known, "known frameworks")),
+        );
         return None;
     };
     for (i, block) in file.scenario.blocks.iter().enumerate() {
         if framework.block(block).is_none() {
             let known = framework.blocks.iter().map(|b| b.id.as_str());
-            sink.at(&format!("scenario.blocks[{i}]"), "unknown-block", format!("`{id}` has no block `{block}`"), "unknown block", Some(suggest(block, known, "blocks")));
+            sink.at(
+                &format!("scenario.blocks[{i}]"),
+                "unknown-block",
+                format!("`{id}` has no block `{block}`"),
+                "unknown block",
+                Some(suggest(block, known, "blocks")),
+            );
         }
     }
     Some(framework)
@@ -216,10 +252,22 @@ fn unique_ids(file: &ScenarioFile, sink: &mut Sink<'_>) {
         for (i, id) in ids.iter().enumerate() {
             let path = format!("{list}[{i}].id");
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                sink.at(&path, "bad-id", format!("`{id}` is not a valid id"), "bad id", Some("use letters, digits, `-` and `_` only".into()));
+                sink.at(
+                    &path,
+                    "bad-id",
+                    format!("`{id}` is not a valid id"),
+                    "bad id",
+                    Some("use letters, digits, `-` and `_` only".into()),
+                );
             }
             if let Some(first) = seen.insert(id, i) {
-                sink.at(&path, "duplicate-id", format!("duplicate id `{id}` in `{list}`"), "used again here", Some(format!("`{list}[{first}]` already has this id; ids must be unique")));
+                sink.at(
+                    &path,
+                    "duplicate-id",
+                    format!("duplicate id `{id}` in `{list}`"),
+                    "used again here",
+                    Some(format!("`{list}[{first}]` already has this id; ids must be unique")),
+                );
             }
         }
     }
@@ -229,32 +277,69 @@ fn duration(text: &str, path: &str, sink: &mut Sink<'_>) -> Option<std::time::Du
     match humantime::parse_duration(text) {
         Ok(d) if !d.is_zero() => Some(d),
         _ => {
-            sink.at(path, "bad-duration", format!("`{text}` is not a duration"), "not a duration", Some("write e.g. `3h`, `40min`, `1h 30min` or `5s`".into()));
+            sink.at(
+                path,
+                "bad-duration",
+                format!("`{text}` is not a duration"),
+                "not a duration",
+                Some("write e.g. `3h`, `40min`, `1h 30min` or `5s`".into()),
+            );
             None
         }
     }
 }
 
 fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
-    let generators = [v.pick.is_some(), v.subnet_in.is_some(), v.mac_prefix.is_some(), v.password.is_some(), v.range.is_some()];
+    let generators =
+        [v.pick.is_some(), v.subnet_in.is_some(), v.mac_prefix.is_some(), v.password.is_some(), v.range.is_some()];
     let count = generators.iter().filter(|g| **g).count();
     if count != 1 {
-        sink.at(path, "variant-generator", format!("variant `{}` needs exactly one generator, has {count}", path.trim_start_matches("variables.")), "here", Some("set one of `pick`, `subnet_in` (with `prefix`), `mac_prefix`, `password`, `range`".into()));
+        sink.at(
+            path,
+            "variant-generator",
+            format!("variant `{}` needs exactly one generator, has {count}", path.trim_start_matches("variables.")),
+            "here",
+            Some("set one of `pick`, `subnet_in` (with `prefix`), `mac_prefix`, `password`, `range`".into()),
+        );
         return;
     }
     if v.prefix.is_some() && v.subnet_in.is_none() {
-        sink.at(&format!("{path}.prefix"), "variant-generator", "`prefix` goes with `subnet_in`".into(), "unused", None);
+        sink.at(
+            &format!("{path}.prefix"),
+            "variant-generator",
+            "`prefix` goes with `subnet_in`".into(),
+            "unused",
+            None,
+        );
     }
     if let Some(values) = &v.pick
         && values.is_empty()
     {
-        sink.at(&format!("{path}.pick"), "variant-empty", "`pick` has no value to pick".into(), "empty", Some("list at least as many values as candidates in a room".into()));
+        sink.at(
+            &format!("{path}.pick"),
+            "variant-empty",
+            "`pick` has no value to pick".into(),
+            "empty",
+            Some("list at least as many values as candidates in a room".into()),
+        );
     }
     if let Some(block) = &v.subnet_in {
         match block.parse::<Ipv4Net>() {
-            Err(_) => sink.at(&format!("{path}.subnet_in"), "bad-subnet", format!("`{block}` is not an IPv4 subnet"), "not a subnet", Some("write it as `10.20.0.0/16`".into())),
+            Err(_) => sink.at(
+                &format!("{path}.subnet_in"),
+                "bad-subnet",
+                format!("`{block}` is not an IPv4 subnet"),
+                "not a subnet",
+                Some("write it as `10.20.0.0/16`".into()),
+            ),
             Ok(net) => match v.prefix {
-                None => sink.at(path, "variant-generator", "`subnet_in` needs `prefix`".into(), "here", Some("add e.g. `prefix = 24`".into())),
+                None => sink.at(
+                    path,
+                    "variant-generator",
+                    "`subnet_in` needs `prefix`".into(),
+                    "here",
+                    Some("add e.g. `prefix = 24`".into()),
+                ),
                 Some(p) if vars::subnet_count(net, p).is_none() || p > 30 => sink.at(
                     &format!("{path}.prefix"),
                     "bad-prefix",
@@ -269,18 +354,36 @@ fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
     if let Some(prefix) = &v.mac_prefix {
         let parts: Vec<&str> = prefix.split(':').collect();
         if parts.len() > 5 || parts.iter().any(|p| p.len() != 2 || u8::from_str_radix(p, 16).is_err()) {
-            sink.at(&format!("{path}.mac_prefix"), "bad-mac", format!("`{prefix}` is not a MAC prefix"), "bad prefix", Some("write 1 to 5 hex bytes, e.g. `02:50:00`".into()));
+            sink.at(
+                &format!("{path}.mac_prefix"),
+                "bad-mac",
+                format!("`{prefix}` is not a MAC prefix"),
+                "bad prefix",
+                Some("write 1 to 5 hex bytes, e.g. `02:50:00`".into()),
+            );
         }
     }
     if let Some(len) = v.password
         && !(8..=64).contains(&len)
     {
-        sink.at(&format!("{path}.password"), "bad-password-length", format!("a {len}-character password"), "length", Some("use 8 to 64 characters".into()));
+        sink.at(
+            &format!("{path}.password"),
+            "bad-password-length",
+            format!("a {len}-character password"),
+            "length",
+            Some("use 8 to 64 characters".into()),
+        );
     }
     if let Some([low, high]) = v.range
         && low > high
     {
-        sink.at(&format!("{path}.range"), "bad-range", format!("range [{low}, {high}] is empty"), "empty", Some("write `[low, high]` with low <= high".into()));
+        sink.at(
+            &format!("{path}.range"),
+            "bad-range",
+            format!("range [{low}, {high}] is empty"),
+            "empty",
+            Some("write `[low, high]` with low <= high".into()),
+        );
     }
 }
 
@@ -289,7 +392,13 @@ fn reference<V>(id: &str, path: &str, what: &str, known: &impl KnownIds<V>, sink
     if known.has(id) {
         return true;
     }
-    sink.at(path, "unknown-reference", format!("no {what} has id `{id}`"), &format!("unknown {what}"), Some(suggest(id, known.ids().into_iter(), &format!("{what}s"))));
+    sink.at(
+        path,
+        "unknown-reference",
+        format!("no {what} has id `{id}`"),
+        &format!("unknown {what}"),
+        Some(suggest(id, known.ids().into_iter(), &format!("{what}s"))),
+    );
     false
 }
 
@@ -322,7 +431,13 @@ impl KnownIds<()> for HashSet<&str> {
 
 fn needs_grader(node: &Node, path: &str, sink: &mut Sink<'_>) {
     if node.grader.is_none() {
-        sink.at(path, "no-grader-access", format!("node `{}` has no grader access", node.id), "cannot run commands here", Some(format!("add `grader = {{ via = \"{}\" }}` to node `{}`", default_via(node), node.id)));
+        sink.at(
+            path,
+            "no-grader-access",
+            format!("node `{}` has no grader access", node.id),
+            "cannot run commands here",
+            Some(format!("add `grader = {{ via = \"{}\" }}` to node `{}`", default_via(node), node.id)),
+        );
     }
 }
 
@@ -340,13 +455,25 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
         reference(&iface.network, &format!("{ipath}.network"), "network", networks, sink);
         let ways = [iface.host.is_some(), iface.address.is_some(), iface.dhcp].iter().filter(|w| **w).count();
         if ways != 1 {
-            sink.at(&ipath, "interface-address", format!("interface on `{}` needs exactly one of `host`, `address`, `dhcp = true`", iface.network), "here", Some("e.g. `{ network = \"lan\", host = 10 }` or `{ network = \"lan\", dhcp = true }`".into()));
+            sink.at(
+                &ipath,
+                "interface-address",
+                format!("interface on `{}` needs exactly one of `host`, `address`, `dhcp = true`", iface.network),
+                "here",
+                Some("e.g. `{ network = \"lan\", host = 10 }` or `{ network = \"lan\", dhcp = true }`".into()),
+            );
         }
         if let Some(mac) = &iface.mac
             && !mac.contains("{{")
             && !is_mac(mac)
         {
-            sink.at(&format!("{ipath}.mac"), "bad-mac", format!("`{mac}` is not a MAC address"), "bad MAC", Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()));
+            sink.at(
+                &format!("{ipath}.mac"),
+                "bad-mac",
+                format!("`{mac}` is not a MAC address"),
+                "bad MAC",
+                Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()),
+            );
         }
     }
     for (i, dep) in node.depends_on.iter().enumerate() {
@@ -356,21 +483,57 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
         }
     }
     match (node.backend, &node.address) {
-        (Backend::Container, Some(_)) => sink.at_key(&format!("{path}.address"), "address-on-container", "a container's address comes from its interfaces".into(), "not for containers", Some("remove `address`, or set `backend = \"static\"` for an existing machine".into())),
-        (Backend::Static | Backend::Vm, None) => sink.at(path, "missing-address", format!("`{}` is not created by Plateau and needs an `address`", node.id), "here", Some("add `address = \"192.0.2.10\"` (how the grader reaches it)".into())),
+        (Backend::Container, Some(_)) => sink.at_key(
+            &format!("{path}.address"),
+            "address-on-container",
+            "a container's address comes from its interfaces".into(),
+            "not for containers",
+            Some("remove `address`, or set `backend = \"static\"` for an existing machine".into()),
+        ),
+        (Backend::Static | Backend::Vm, None) => sink.at(
+            path,
+            "missing-address",
+            format!("`{}` is not created by Plateau and needs an `address`", node.id),
+            "here",
+            Some("add `address = \"192.0.2.10\"` (how the grader reaches it)".into()),
+        ),
         _ => {}
     }
     if let Some(grader) = &node.grader {
         let vpath = format!("{path}.grader.via");
         match grader.via {
-            Via::Exec if node.backend != Backend::Container => sink.at(&vpath, "exec-needs-container", format!("`exec` cannot reach `{}`: it is not a container", node.id), "not a container", Some("use `ssh` or `winrm`".into())),
-            Via::Winrm if node.os != Os::Windows => sink.at(&vpath, "winrm-needs-windows", format!("`winrm` reaches Windows machines; `{}` runs Linux", node.id), "not Windows", Some("use `ssh`, or set `os = \"windows\"`".into())),
-            Via::Ssh | Via::Winrm if grader.user.is_none() => sink.at(&format!("{path}.grader"), "missing-user", format!("grader access to `{}` over {} needs a `user`", node.id, token(&grader.via)), "here", Some("add `user = \"root\"` (and a `password`, or a key at provisioning)".into())),
+            Via::Exec if node.backend != Backend::Container => sink.at(
+                &vpath,
+                "exec-needs-container",
+                format!("`exec` cannot reach `{}`: it is not a container", node.id),
+                "not a container",
+                Some("use `ssh` or `winrm`".into()),
+            ),
+            Via::Winrm if node.os != Os::Windows => sink.at(
+                &vpath,
+                "winrm-needs-windows",
+                format!("`winrm` reaches Windows machines; `{}` runs Linux", node.id),
+                "not Windows",
+                Some("use `ssh`, or set `os = \"windows\"`".into()),
+            ),
+            Via::Ssh | Via::Winrm if grader.user.is_none() => sink.at(
+                &format!("{path}.grader"),
+                "missing-user",
+                format!("grader access to `{}` over {} needs a `user`", node.id, token(&grader.via)),
+                "here",
+                Some("add `user = \"root\"` (and a `password`, or a key at provisioning)".into()),
+            ),
             _ => {}
         }
     }
     if node.os == Os::Windows && node.backend == Backend::Container {
-        sink.at(path, "windows-container", format!("`{}` is a Windows machine and cannot be a container here", node.id), "here", Some("use `backend = \"static\"` or `\"vm\"` with an `address`".into()));
+        sink.at(
+            path,
+            "windows-container",
+            format!("`{}` is a Windows machine and cannot be a container here", node.id),
+            "here",
+            Some("use `backend = \"static\"` or `\"vm\"` with an `address`".into()),
+        );
     }
 }
 
@@ -383,13 +546,25 @@ fn check_rules(
     sink: &mut Sink<'_>,
 ) {
     if check.criteria.is_empty() {
-        sink.at(&format!("{path}.criteria"), "no-criterion", format!("check `{}` evidences no criterion", check.id), "empty", Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()));
+        sink.at(
+            &format!("{path}.criteria"),
+            "no-criterion",
+            format!("check `{}` evidences no criterion", check.id),
+            "empty",
+            Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()),
+        );
     }
     if let Some(framework) = framework {
         for (i, id) in check.criteria.iter().enumerate() {
             if framework.criterion(id).is_none() {
                 let known = framework.criteria().map(|c| c.criterion.id.as_str());
-                sink.at(&format!("{path}.criteria[{i}]"), "unknown-criterion", format!("`{}` has no criterion `{id}`", framework.id), "unknown criterion", Some(suggest(id, known, "criteria")));
+                sink.at(
+                    &format!("{path}.criteria[{i}]"),
+                    "unknown-criterion",
+                    format!("`{}` has no criterion `{id}`", framework.id),
+                    "unknown criterion",
+                    Some(suggest(id, known, "criteria")),
+                );
             }
         }
     }
@@ -400,16 +575,37 @@ fn check_rules(
     if let Some(from) = &check.from {
         let fpath = format!("{path}.from");
         if check.kind.runs() == Runs::OnNode {
-            sink.at_key(&fpath, "from-on-node-check", format!("`{kind}` runs on its node; `from` is for network probes"), "not used", Some("remove `from`, or set `node`".into()));
+            sink.at_key(
+                &fpath,
+                "from-on-node-check",
+                format!("`{kind}` runs on its node; `from` is for network probes"),
+                "not used",
+                Some("remove `from`, or set `node`".into()),
+            );
         } else if reference(from, &fpath, "node", nodes, sink) {
             let origin = nodes[from.as_str()];
             if origin.backend != Backend::Container {
-                sink.at(&fpath, "probe-origin", format!("probes are sent from containers Plateau runs; `{from}` is a {} machine", token(&origin.backend)), "not a container", Some("send the probe from a `probe` node, or omit `from` to send it from the controller".into()));
+                sink.at(
+                    &fpath,
+                    "probe-origin",
+                    format!(
+                        "probes are sent from containers Plateau runs; `{from}` is a {} machine",
+                        token(&origin.backend)
+                    ),
+                    "not a container",
+                    Some("send the probe from a `probe` node, or omit `from` to send it from the controller".into()),
+                );
             }
         }
     }
     match (&check.node, check.kind.runs()) {
-        (None, Runs::OnNode) => sink.at(path, "missing-node", format!("`{kind}` check `{}` needs a `node` to run on", check.id), "here", Some("add `node = \"<node id>\"`".into())),
+        (None, Runs::OnNode) => sink.at(
+            path,
+            "missing-node",
+            format!("`{kind}` check `{}` needs a `node` to run on", check.id),
+            "here",
+            Some("add `node = \"<node id>\"`".into()),
+        ),
         (Some(id), _) => {
             let npath = format!("{path}.node");
             if reference(id, &npath, "node", nodes, sink) && check.kind.runs() == Runs::OnNode {
@@ -418,10 +614,22 @@ fn check_rules(
                 let roles = check.kind.required_roles();
                 if !roles.is_empty() && !roles.contains(&node.role) {
                     let want: Vec<String> = roles.iter().map(token).collect();
-                    sink.at(&npath, "check-on-wrong-role", format!("`{kind}` runs on a {} node; `{id}` is a {}", want.join(" or "), token(&node.role)), "wrong role", Some("point `node` at the right machine".into()));
+                    sink.at(
+                        &npath,
+                        "check-on-wrong-role",
+                        format!("`{kind}` runs on a {} node; `{id}` is a {}", want.join(" or "), token(&node.role)),
+                        "wrong role",
+                        Some("point `node` at the right machine".into()),
+                    );
                 }
                 if !check.kind.supports(node.os) {
-                    sink.at(&npath, "check-on-wrong-os", format!("`{kind}` cannot run on `{id}` ({})", token(&node.os)), "unsupported here", Some("use a `command` check with the OS's own tool".into()));
+                    sink.at(
+                        &npath,
+                        "check-on-wrong-os",
+                        format!("`{kind}` cannot run on `{id}` ({})", token(&node.os)),
+                        "unsupported here",
+                        Some("use a `command` check with the OS's own tool".into()),
+                    );
                 }
             }
         }
@@ -433,7 +641,13 @@ fn check_rules(
             && !mac.contains("{{")
             && !is_mac(mac)
         {
-            sink.at(&format!("{path}.mac"), "bad-mac", format!("`{mac}` is not a MAC address"), "bad MAC", Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()));
+            sink.at(
+                &format!("{path}.mac"),
+                "bad-mac",
+                format!("`{mac}` is not a MAC address"),
+                "bad MAC",
+                Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()),
+            );
         }
     }
 }
@@ -458,7 +672,13 @@ fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
         let refs = match template_refs(&text) {
             Ok(refs) => refs,
             Err(_) => {
-                sink.at(&path, "unclosed-template", "`{{` is not closed".into(), "unclosed", Some("close it with `}}`".into()));
+                sink.at(
+                    &path,
+                    "unclosed-template",
+                    "`{{` is not closed".into(),
+                    "unclosed",
+                    Some("close it with `}}`".into()),
+                );
                 continue;
             }
         };
@@ -474,9 +694,9 @@ fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                 ["net", net, "host", n] if !early => {
                     networks.contains(net) && (n.parse::<u32>().is_ok() || variables.contains(n))
                 }
-                ["node", node, attr] if !early => {
-                    node_nets.get(node).is_some_and(|nets| *attr == "address" || *attr == "hostname" || nets.contains(attr))
-                }
+                ["node", node, attr] if !early => node_nets
+                    .get(node)
+                    .is_some_and(|nets| *attr == "address" || *attr == "hostname" || nets.contains(attr)),
                 _ => false,
             };
             if !known {
@@ -491,7 +711,13 @@ fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                         network_attrs.join("|")
                     )
                 };
-                sink.at(&path, "unknown-variable", format!("`{{{{{name}}}}}` names no variable"), "unknown variable", Some(hint));
+                sink.at(
+                    &path,
+                    "unknown-variable",
+                    format!("`{{{{{name}}}}}` names no variable"),
+                    "unknown variable",
+                    Some(hint),
+                );
             }
         }
     }
@@ -539,7 +765,13 @@ fn variable_cycles(file: &ScenarioFile, sink: &mut Sink<'_>) {
                         break 'search;
                     }
                     let cycle = [trail.clone(), vec![next.clone()]].concat().join(" -> ");
-                    sink.at(&format!("variables.{start}"), "variable-cycle", format!("variables refer to each other in a loop: {cycle}"), "part of a loop", Some("give one of them a plain value".into()));
+                    sink.at(
+                        &format!("variables.{start}"),
+                        "variable-cycle",
+                        format!("variables refer to each other in a loop: {cycle}"),
+                        "part of a loop",
+                        Some("give one of them a plain value".into()),
+                    );
                     break 'search;
                 }
                 if seen.insert(next.clone()) && deps.contains_key(next.as_str()) {

@@ -114,7 +114,8 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
     };
     let candidates = match (&args.roster, args.candidates) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
             plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?
         }
         (None, Some(0)) => anyhow::bail!("--candidates must be at least 1"),
@@ -194,7 +195,14 @@ pub fn frameworks(args: FrameworksArgs) -> Result<u8> {
     }
     for f in selected {
         let criteria = f.criteria().count();
-        println!("{} — {} ({}): {} competences, {} criteria", f.id, f.title, f.reference, f.competences().count(), criteria);
+        println!(
+            "{} — {} ({}): {} competences, {} criteria",
+            f.id,
+            f.title,
+            f.reference,
+            f.competences().count(),
+            criteria
+        );
         if args.id.is_some() {
             for b in &f.blocks {
                 println!("\n{} {}", b.id, b.title);
