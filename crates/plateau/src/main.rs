@@ -1,5 +1,6 @@
 //! The `plateau` command: a thin layer over the library crates.
 
+mod image_cmds;
 mod scenario_cmds;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Schema,
     /// List the competence frameworks, or show one with its criteria.
     Frameworks(scenario_cmds::FrameworksArgs),
+    /// Build and list the role images (offline: Debian packages only).
+    Images(image_cmds::ImagesArgs),
 }
 
 /// Exit statuses shared by every command.
@@ -40,7 +43,8 @@ pub(crate) mod status {
     pub const USAGE: u8 = 2;
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLATEAU_LOG"))
         .with_writer(std::io::stderr)
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => scenario_cmds::plan(args),
         Command::Schema => scenario_cmds::schema(),
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
+        Command::Images(args) => image_cmds::images(args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

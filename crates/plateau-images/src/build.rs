@@ -1,0 +1,316 @@
+//! Building images through the engine API (bollard).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::catalog::{Catalog, ImageSpec, context_files};
+use crate::{Error, LABEL_HASH, LABEL_ROLE, Result};
+
+/// Debian release of every image.
+const SUITE: &str = "bookworm";
+
+/// What a build reports as it goes.
+#[derive(Debug, Clone)]
+pub enum BuildEvent<'a> {
+    /// The image with this content hash exists already.
+    UpToDate {
+        image: &'a str,
+        tag: &'a str,
+    },
+    Started {
+        image: &'a str,
+        tag: &'a str,
+    },
+    Output {
+        image: &'a str,
+        line: &'a str,
+    },
+    Finished {
+        image: &'a str,
+        tag: &'a str,
+        seconds: f64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    pub image: String,
+    pub tag: String,
+    pub rebuilt: bool,
+    pub seconds: f64,
+    pub size_bytes: u64,
+}
+
+/// Whether an image of the catalog is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageState {
+    /// Built at its current content hash.
+    Current {
+        size_bytes: u64,
+    },
+    /// Built, but only at older hashes: its context changed since.
+    Stale {
+        tags: Vec<String>,
+    },
+    Missing,
+}
+
+pub struct Builder {
+    docker: Docker,
+    catalog: Catalog,
+    mirror: String,
+}
+
+impl Builder {
+    /// Connect to the local engine, agreeing on an API version it speaks.
+    pub async fn connect(catalog: Catalog) -> Result<Builder> {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
+        docker.ping().await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mirror =
+            std::env::var("PLATEAU_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".to_string());
+        Ok(Builder { docker, catalog, mirror })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub async fn state(&self, spec: &ImageSpec) -> Result<ImageState> {
+        if let Ok(image) = self.docker.inspect_image(&spec.tag()).await {
+            return Ok(ImageState::Current { size_bytes: image.size.unwrap_or(0).max(0) as u64 });
+        }
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_ROLE}={}", spec.name)])]);
+        let images = self
+            .docker
+            .list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() }))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let tags: Vec<String> =
+            images.into_iter().flat_map(|i| i.repo_tags).filter(|t| !t.ends_with(":latest")).collect();
+        Ok(if tags.is_empty() { ImageState::Missing } else { ImageState::Stale { tags } })
+    }
+
+    /// Build the named images (all when empty) and their parents, skipping
+    /// every image whose content hash is already built.
+    pub async fn build(&self, names: &[String], on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<Vec<BuildOutcome>> {
+        let mut outcomes = Vec::new();
+        for spec in self.catalog.with_parents(names)? {
+            let tag = spec.tag();
+            let started = Instant::now();
+            let rebuilt = match self.state(spec).await? {
+                ImageState::Current { .. } => {
+                    on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
+                    false
+                }
+                _ => {
+                    on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
+                    match &spec.parent {
+                        None => self.build_base(spec, on_event).await?,
+                        Some(parent) => self.build_role(spec, &self.catalog.get(parent)?.tag(), on_event).await?,
+                    }
+                    true
+                }
+            };
+            self.tag_latest(spec).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            if rebuilt {
+                on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+            }
+            let size_bytes = match self.state(spec).await? {
+                ImageState::Current { size_bytes } => size_bytes,
+                _ => 0,
+            };
+            outcomes.push(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes });
+        }
+        Ok(outcomes)
+    }
+
+    async fn tag_latest(&self, spec: &ImageSpec) -> Result<()> {
+        let options = TagImageOptions { repo: Some(spec.repository()), tag: Some("latest".into()) };
+        self.docker
+            .tag_image(&spec.tag(), Some(options))
+            .await
+            .map_err(|e| Error::Build { image: spec.name.clone(), message: format!("tagging latest: {e}") })
+    }
+
+    /// Remove every image of this catalog's roles that is not at its current hash.
+    pub async fn prune_stale(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for spec in &self.catalog.images {
+            if let ImageState::Stale { tags } = self.state(spec).await? {
+                for tag in tags {
+                    let options = RemoveImageOptions { force: false, noprune: false };
+                    if self.docker.remove_image(&tag, Some(options), None).await.is_ok() {
+                        removed.push(tag);
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// debootstrap a minimal Debian on the host, add the overlay, import it.
+    async fn build_base(&self, spec: &ImageSpec, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
+        let debootstrap =
+            which("debootstrap").ok_or(Error::MissingTool { tool: "debootstrap", package: "debootstrap" })?;
+        let packages = std::fs::read_to_string(spec.dir.join("packages"))
+            .map_err(|source| Error::Context { path: spec.dir.join("packages").display().to_string(), source })?;
+        let include: Vec<&str> =
+            packages.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+        let work = tempfile_dir()?;
+        let rootfs = work.join("rootfs");
+        let mut cmd = tokio::process::Command::new(debootstrap);
+        cmd.args(["--variant=minbase", &format!("--include={}", include.join(",")), SUITE])
+            .arg(&rootfs)
+            .arg(&self.mirror);
+        run_streaming(cmd, &spec.name, on_event).await.map_err(Error::Rootfs)?;
+
+        let overlay = spec.dir.join("overlay");
+        if overlay.is_dir() {
+            let mut cp = tokio::process::Command::new("cp");
+            cp.arg("-a").arg(format!("{}/.", overlay.display())).arg(&rootfs);
+            run_streaming(cp, &spec.name, on_event).await.map_err(Error::Rootfs)?;
+        }
+        // Leaner image: no downloaded .debs; apt lists are kept so roles can install.
+        let _ = std::fs::remove_dir_all(rootfs.join("var/cache/apt/archives"));
+        let _ = std::fs::create_dir_all(rootfs.join("var/cache/apt/archives/partial"));
+
+        on_event(BuildEvent::Output { image: &spec.name, line: "importing the rootfs into the engine" });
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["--numeric-owner", "-cf", "-", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Rootfs(format!("tar: {e}")))?;
+        let stdout = tar.stdout.take().expect("piped stdout");
+        // A read error ends the stream early; tar's exit status below reports it.
+        let body =
+            tokio_util::io::ReaderStream::with_capacity(stdout, 1 << 20).filter_map(|chunk| async move { chunk.ok() });
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(spec.repository()),
+            tag: Some(spec.hash.clone()),
+            changes: vec![
+                format!("LABEL {LABEL_ROLE}=base"),
+                format!("LABEL {LABEL_HASH}={}", spec.hash),
+                "ENV LANG=C.UTF-8".into(),
+                r#"CMD ["/usr/local/sbin/plateau-init"]"#.into(),
+            ],
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), Some(bollard::body_stream(body)), None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| Error::Build { image: spec.name.clone(), message: e.to_string() })?;
+        }
+        let status = tar.wait().await.map_err(|e| Error::Rootfs(format!("tar: {e}")))?;
+        if !status.success() {
+            return Err(Error::Rootfs(format!("tar exited with {status}")));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(())
+    }
+
+    async fn build_role(&self, spec: &ImageSpec, base: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
+        let context = context_tar(&spec.dir)?;
+        let options = BuildImageOptions {
+            dockerfile: "Dockerfile".into(),
+            t: Some(spec.tag()),
+            buildargs: Some(HashMap::from([("BASE".to_string(), base.to_string())])),
+            labels: Some(HashMap::from([
+                (LABEL_ROLE.to_string(), spec.name.clone()),
+                (LABEL_HASH.to_string(), spec.hash.clone()),
+            ])),
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info =
+                item.map_err(|e| Error::Build { image: spec.name.clone(), message: with_tail(e.to_string(), &tail) })?;
+            if let Some(error) = info.error {
+                return Err(Error::Build { image: spec.name.clone(), message: with_tail(error, &tail) });
+            }
+            for line in info.stream.iter().flat_map(|s| s.lines()).filter(|l| !l.trim().is_empty()) {
+                on_event(BuildEvent::Output { image: &spec.name, line });
+                tail.push(line.to_string());
+                if tail.len() > 15 {
+                    tail.remove(0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn with_tail(message: String, tail: &[String]) -> String {
+    if tail.is_empty() { message } else { format!("{message}\n--- last build output ---\n{}", tail.join("\n")) }
+}
+
+/// The build context as a tar archive (contexts are small: config files and a Dockerfile).
+fn context_tar(dir: &Path) -> Result<Vec<u8>> {
+    let err = |source| Error::Context { path: dir.display().to_string(), source };
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, exec, bytes) in context_files(dir).map_err(err)? {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(if exec { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_cksum();
+        archive.append_data(&mut header, &path, bytes.as_slice()).map_err(err)?;
+    }
+    archive.into_inner().map_err(err)
+}
+
+/// Run a host command, forwarding its output lines; the error carries the last lines.
+async fn run_streaming(
+    mut cmd: tokio::process::Command,
+    image: &str,
+    on_event: &mut dyn FnMut(BuildEvent<'_>),
+) -> std::result::Result<(), String> {
+    let program = format!("{:?}", cmd.as_std().get_program());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut tail = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        on_event(BuildEvent::Output { image, line: &line });
+        tail.push(line);
+        if tail.len() > 10 {
+            tail.remove(0);
+        }
+    }
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("{program} exited with {status}:\n{}", tail.join("\n"))) }
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(Into::into))
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let base = std::env::var_os("PLATEAU_BUILD_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let dir = base.join(format!("plateau-rootfs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Context { path: dir.display().to_string(), source })?;
+    Ok(dir)
+}

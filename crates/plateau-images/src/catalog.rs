@@ -1,0 +1,165 @@
+//! The images under `images/`, with their content hashes.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, REPOSITORY, Result};
+
+/// One image: its name, its context directory and its content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub dir: PathBuf,
+    /// 12 hex digits of the SHA-256 of the context (and of the parent's hash).
+    pub hash: String,
+    /// `None` for `base`; `Some("base")` for role images.
+    pub parent: Option<String>,
+}
+
+impl ImageSpec {
+    /// `plateau/<name>:<hash>`: the immutable tag.
+    pub fn tag(&self) -> String {
+        format!("{REPOSITORY}/{}:{}", self.name, self.hash)
+    }
+
+    /// `plateau/<name>`: the name scenarios use (tagged `latest`).
+    pub fn repository(&self) -> String {
+        format!("{REPOSITORY}/{}", self.name)
+    }
+}
+
+/// Every image of `images/`: `base` first, then the roles in name order.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub images: Vec<ImageSpec>,
+}
+
+impl Catalog {
+    pub fn load(images_dir: &Path) -> Result<Catalog> {
+        let read_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Error::Context { path, source }
+        };
+        let base_dir = images_dir.join("base");
+        let base = ImageSpec {
+            name: "base".into(),
+            hash: context_hash(&base_dir, None).map_err(read_err(&base_dir))?,
+            dir: base_dir,
+            parent: None,
+        };
+        let mut roles = Vec::new();
+        for entry in std::fs::read_dir(images_dir).map_err(read_err(images_dir))? {
+            let dir = entry.map_err(read_err(images_dir))?.path();
+            if dir.join("Dockerfile").is_file() {
+                let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let hash = context_hash(&dir, Some(&base.hash)).map_err(read_err(&dir))?;
+                roles.push(ImageSpec { name, dir, hash, parent: Some("base".into()) });
+            }
+        }
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Catalog { images: std::iter::once(base).chain(roles).collect() })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&ImageSpec> {
+        self.images.iter().find(|i| i.name == name).ok_or_else(|| Error::UnknownImage(name.to_string()))
+    }
+
+    /// The named images and their parents, parents first; all images when `names` is empty.
+    pub fn with_parents(&self, names: &[String]) -> Result<Vec<&ImageSpec>> {
+        if names.is_empty() {
+            return Ok(self.images.iter().collect());
+        }
+        let mut wanted = Vec::new();
+        for name in names {
+            let spec = self.get(name)?;
+            if let Some(parent) = &spec.parent {
+                wanted.push(self.get(parent)?);
+            }
+            wanted.push(spec);
+        }
+        let mut ordered: Vec<&ImageSpec> = self.images.iter().filter(|i| wanted.contains(i)).collect();
+        ordered.dedup();
+        Ok(ordered)
+    }
+}
+
+/// Files of a context, sorted, as (relative path, executable, bytes).
+pub(crate) fn context_files(dir: &Path) -> std::io::Result<Vec<(String, bool, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                use std::os::unix::fs::PermissionsExt;
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                files.push((rel, exec, std::fs::read(&path)?));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
+fn context_hash(dir: &Path, parent: Option<&str>) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    h.update(parent.unwrap_or("").as_bytes());
+    for (path, exec, bytes) in context_files(dir)? {
+        h.update([0]);
+        h.update(path.as_bytes());
+        h.update([0, exec as u8, 0]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let digest = h.finalize();
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_change_in_base_changes_every_role_hash_and_nothing_else_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "base/packages", "curl\n");
+        write(root, "dhcp/Dockerfile", "FROM x\n");
+        write(root, "router/Dockerfile", "FROM y\n");
+        let before = Catalog::load(root).unwrap();
+        assert_eq!(before.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["base", "dhcp", "router"]);
+        assert_eq!(Catalog::load(root).unwrap().images, before.images, "hashes are stable");
+
+        write(root, "router/extra.conf", "x");
+        let after = Catalog::load(root).unwrap();
+        assert_eq!(after.get("dhcp").unwrap().hash, before.get("dhcp").unwrap().hash);
+        assert_ne!(after.get("router").unwrap().hash, before.get("router").unwrap().hash);
+
+        write(root, "base/packages", "curl\nless\n");
+        let rebased = Catalog::load(root).unwrap();
+        assert_ne!(rebased.get("dhcp").unwrap().hash, after.get("dhcp").unwrap().hash);
+    }
+
+    #[test]
+    fn asking_for_a_role_brings_its_parent_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "base/packages", "");
+        write(tmp.path(), "dhcp/Dockerfile", "");
+        let catalog = Catalog::load(tmp.path()).unwrap();
+        let names: Vec<&str> =
+            catalog.with_parents(&["dhcp".into()]).unwrap().iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["base", "dhcp"]);
+        assert!(matches!(catalog.with_parents(&["nope".into()]), Err(Error::UnknownImage(_))));
+    }
+}
