@@ -6,3 +6,15 @@ need_rust() {
     exit 2
   fi
 }
+
+# The base image is a Debian rootfs made on the host with debootstrap.
+need_debootstrap() {
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing debootstrap (apt-get)"
+    apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null
+  else
+    echo "error: debootstrap is missing; run: sudo apt-get install debootstrap" >&2
+    exit 2
+  fi
+}

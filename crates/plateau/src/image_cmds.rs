@@ -102,3 +102,22 @@ async fn list(builder: &Builder) -> Result<u8> {
     }
     Ok(status::OK)
 }
+
+pub async fn doctor(json: bool) -> Result<u8> {
+    let report = plateau_engine::doctor::run("plateau/base:latest").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(status::OK);
+    }
+    println!(
+        "Docker engine {} (API {}), storage driver {}, cgroup {}",
+        report.engine_version, report.api_version, report.storage_driver, report.cgroup_version
+    );
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(["capability", "here", "seen", "what it means"]);
+    for f in &report.findings {
+        table.add_row([f.name.clone(), if f.available { "yes" } else { "no" }.to_string(), f.detail.clone(), f.consequence.clone()]);
+    }
+    println!("{table}");
+    Ok(status::OK)
+}

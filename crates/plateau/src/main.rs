@@ -32,6 +32,11 @@ enum Command {
     Frameworks(scenario_cmds::FrameworksArgs),
     /// Build and list the role images (offline: Debian packages only).
     Images(image_cmds::ImagesArgs),
+    /// Show what this Docker engine allows and which scenario features work here.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit statuses shared by every command.
@@ -56,6 +61,7 @@ async fn main() -> ExitCode {
         Command::Schema => scenario_cmds::schema(),
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,
+        Command::Doctor { json } => image_cmds::doctor(json).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,128 @@
+//! `plateau doctor`: what this engine allows, and what scenarios can therefore do.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, WaitContainerOptions};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::{Error, LABEL_OWNER};
+
+/// One capability of the platform and its consequence for scenarios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub name: String,
+    pub available: bool,
+    /// What was seen (a version, an error).
+    pub detail: String,
+    /// Which scenario features depend on it, and how Plateau copes.
+    pub consequence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub engine_version: String,
+    pub api_version: String,
+    pub storage_driver: String,
+    pub cgroup_version: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Probe the engine. Container probes run `probe_image` (a Plateau image);
+/// they are skipped, and say so, when it is not built.
+pub async fn run(probe_image: &str) -> Result<Report, Error> {
+    let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
+    let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
+    let version = docker.version().await.map_err(|e| Error::Engine(e.to_string()))?;
+    let info = docker.info().await.map_err(|e| Error::Engine(e.to_string()))?;
+    let mut findings = Vec::new();
+
+    let image_ok = docker.inspect_image(probe_image).await.is_ok();
+    let probe = |host: HostConfig, script: &'static str| {
+        let docker = docker.clone();
+        async move {
+            if !image_ok {
+                return (false, format!("not probed: build `{probe_image}` first (`plateau images build`)"));
+            }
+            run_probe(&docker, probe_image, host, script).await
+        }
+    };
+    let caps = |c: &[&str]| HostConfig { cap_add: Some(c.iter().map(|s| s.to_string()).collect()), ..Default::default() };
+
+    let (ok, detail) = probe(caps(&["NET_ADMIN"]), "ip link set dev lo mtu 65000").await;
+    findings.push(Finding { name: "NET_ADMIN".into(), available: ok, detail, consequence: "routers, firewalls (nftables), DHCP servers, VPN and the candidate's own network settings".into() });
+    let (ok, detail) = probe(caps(&["NET_RAW"]), "ping -c1 -W1 127.0.0.1 >/dev/null").await;
+    findings.push(Finding { name: "NET_RAW".into(), available: ok, detail, consequence: "Kea's raw DHCP sockets, ping checks".into() });
+    let (ok, detail) = probe(caps(&["SYS_ADMIN"]), "true").await;
+    findings.push(Finding { name: "SYS_ADMIN".into(), available: ok, detail, consequence: "not required: the DC keeps NT ACLs in xattr_tdb".into() });
+    let (ok, detail) = probe(HostConfig { privileged: Some(true), ..Default::default() }, "true").await;
+    findings.push(Finding { name: "--privileged".into(), available: ok, detail, consequence: "never required by Plateau's images".into() });
+    let tun = HostConfig {
+        cap_add: Some(vec!["NET_ADMIN".into()]),
+        devices: Some(vec![DeviceMapping { path_on_host: Some("/dev/net/tun".into()), path_in_container: Some("/dev/net/tun".into()), cgroup_permissions: Some("rwm".into()) }]),
+        ..Default::default()
+    };
+    let (ok, detail) = probe(tun, "test -c /dev/net/tun").await;
+    findings.push(Finding { name: "/dev/net/tun".into(), available: ok, detail, consequence: "OpenVPN and userspace WireGuard (wireguard-go)".into() });
+
+    let wireguard = std::path::Path::new("/sys/module/wireguard").exists();
+    findings.push(Finding {
+        name: "wireguard kernel module".into(),
+        available: wireguard,
+        detail: if wireguard { "loaded".into() } else { "not loaded on this host".into() },
+        consequence: if wireguard { "WireGuard runs in the kernel".into() } else { "WireGuard runs as wireguard-go (needs /dev/net/tun)".into() },
+    });
+    let hwsim = std::path::Path::new("/sys/module/mac80211_hwsim").exists();
+    findings.push(Finding {
+        name: "mac80211_hwsim".into(),
+        available: hwsim,
+        detail: if hwsim { "loaded".into() } else { "not loaded on this host".into() },
+        consequence: if hwsim { "Wi-Fi association can be tested with virtual radios".into() } else { "Wi-Fi is graded from hostapd's configuration only".into() },
+    });
+    let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
+    findings.push(Finding { name: "Debian mirror from a container".into(), available: ok, detail, consequence: "role images install their packages at build time".into() });
+
+    Ok(Report {
+        engine_version: version.version.unwrap_or_default(),
+        api_version: version.api_version.unwrap_or_default(),
+        storage_driver: info.driver.unwrap_or_default(),
+        cgroup_version: info.cgroup_version.map(|v| format!("{v:?}").trim_start_matches('_').to_string()).unwrap_or_default(),
+        findings,
+    })
+}
+
+/// Run `script` in a throwaway container; (succeeded, what happened).
+async fn run_probe(docker: &Docker, image: &str, mut host: HostConfig, script: &str) -> (bool, String) {
+    host.auto_remove = Some(false);
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        labels: Some(HashMap::from([(LABEL_OWNER.to_string(), "doctor".to_string())])),
+        host_config: Some(host),
+        ..Default::default()
+    };
+    let created = match docker.create_container(None::<CreateContainerOptions>, body).await {
+        Ok(c) => c,
+        Err(e) => return (false, short(&e.to_string())),
+    };
+    let outcome = match docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await {
+        Err(e) => (false, short(&e.to_string())),
+        Ok(()) => match docker.wait_container(&created.id, None::<WaitContainerOptions>).next().await {
+            Some(Ok(w)) if w.status_code == 0 => (true, "ok".to_string()),
+            Some(Ok(w)) => (false, format!("exit code {}", w.status_code)),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => (false, format!("exit code {code}")),
+            Some(Err(e)) => (false, short(&e.to_string())),
+            None => (false, "no exit status".into()),
+        },
+    };
+    let _ = docker.remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+    outcome
+}
+
+/// The end of an engine error, where the reason is.
+fn short(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars[chars.len().saturating_sub(90)..].iter().collect()
+}
