@@ -160,31 +160,6 @@ fn kea_hands_out_a_lease_to_a_workstation() {
 }
 
 #[test]
-fn printer_accepts_an_ipp_job_and_keeps_it() {
-    if !engine_available() {
-        return;
-    }
-    images_built();
-    let mut lab = Lab::new("printer", "192.0.2.0/24");
-    let printer = lab.run("printer", "plateau/printer", &[]);
-    let probe = lab.run("probe", "plateau/probe", &[]);
-    let (attrs, text) = lab.eventually(
-        &probe,
-        "ipptool -tv ipp://printer:631/ipp/print get-printer-attributes.test | grep -q 'printer-state.*idle'",
-        Duration::from_secs(20),
-    );
-    assert!(attrs, "printer attributes: {text}");
-    let (printed, text) = lab.eventually(
-        &probe,
-        "echo 'Page de test Plateau' > /tmp/page.txt && ipptool -tv -f /tmp/page.txt ipp://printer:631/ipp/print print-job.test",
-        Duration::from_secs(20),
-    );
-    assert!(printed, "print job: {text}");
-    let (kept, text) = lab.eventually(&printer, "ls /var/spool/plateau-printer | grep -q .", Duration::from_secs(10));
-    assert!(kept, "the job is not in the spool: {text}");
-}
-
-#[test]
 fn domain_controller_answers_kerberos_and_smb_quickly() {
     if !engine_available() {
         return;

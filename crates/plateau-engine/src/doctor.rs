@@ -49,46 +49,92 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
             run_probe(&docker, probe_image, host, script).await
         }
     };
-    let caps = |c: &[&str]| HostConfig { cap_add: Some(c.iter().map(|s| s.to_string()).collect()), ..Default::default() };
+    let caps =
+        |c: &[&str]| HostConfig { cap_add: Some(c.iter().map(|s| s.to_string()).collect()), ..Default::default() };
 
     let (ok, detail) = probe(caps(&["NET_ADMIN"]), "ip link set dev lo mtu 65000").await;
-    findings.push(Finding { name: "NET_ADMIN".into(), available: ok, detail, consequence: "routers, firewalls (nftables), DHCP servers, VPN and the candidate's own network settings".into() });
+    findings.push(Finding {
+        name: "NET_ADMIN".into(),
+        available: ok,
+        detail,
+        consequence: "routers, firewalls (nftables), DHCP servers, VPN and the candidate's own network settings".into(),
+    });
     let (ok, detail) = probe(caps(&["NET_RAW"]), "ping -c1 -W1 127.0.0.1 >/dev/null").await;
-    findings.push(Finding { name: "NET_RAW".into(), available: ok, detail, consequence: "Kea's raw DHCP sockets, ping checks".into() });
+    findings.push(Finding {
+        name: "NET_RAW".into(),
+        available: ok,
+        detail,
+        consequence: "Kea's raw DHCP sockets, ping checks".into(),
+    });
     let (ok, detail) = probe(caps(&["SYS_ADMIN"]), "true").await;
-    findings.push(Finding { name: "SYS_ADMIN".into(), available: ok, detail, consequence: "not required: the DC keeps NT ACLs in xattr_tdb".into() });
+    findings.push(Finding {
+        name: "SYS_ADMIN".into(),
+        available: ok,
+        detail,
+        consequence: "not required: the DC keeps NT ACLs in xattr_tdb".into(),
+    });
     let (ok, detail) = probe(HostConfig { privileged: Some(true), ..Default::default() }, "true").await;
-    findings.push(Finding { name: "--privileged".into(), available: ok, detail, consequence: "never required by Plateau's images".into() });
+    findings.push(Finding {
+        name: "--privileged".into(),
+        available: ok,
+        detail,
+        consequence: "never required by Plateau's images".into(),
+    });
     let tun = HostConfig {
         cap_add: Some(vec!["NET_ADMIN".into()]),
-        devices: Some(vec![DeviceMapping { path_on_host: Some("/dev/net/tun".into()), path_in_container: Some("/dev/net/tun".into()), cgroup_permissions: Some("rwm".into()) }]),
+        devices: Some(vec![DeviceMapping {
+            path_on_host: Some("/dev/net/tun".into()),
+            path_in_container: Some("/dev/net/tun".into()),
+            cgroup_permissions: Some("rwm".into()),
+        }]),
         ..Default::default()
     };
     let (ok, detail) = probe(tun, "test -c /dev/net/tun").await;
-    findings.push(Finding { name: "/dev/net/tun".into(), available: ok, detail, consequence: "OpenVPN and userspace WireGuard (wireguard-go)".into() });
+    findings.push(Finding {
+        name: "/dev/net/tun".into(),
+        available: ok,
+        detail,
+        consequence: "OpenVPN and userspace WireGuard (wireguard-go)".into(),
+    });
 
     let wireguard = std::path::Path::new("/sys/module/wireguard").exists();
     findings.push(Finding {
         name: "wireguard kernel module".into(),
         available: wireguard,
         detail: if wireguard { "loaded".into() } else { "not loaded on this host".into() },
-        consequence: if wireguard { "WireGuard runs in the kernel".into() } else { "WireGuard runs as wireguard-go (needs /dev/net/tun)".into() },
+        consequence: if wireguard {
+            "WireGuard runs in the kernel".into()
+        } else {
+            "WireGuard runs as wireguard-go (needs /dev/net/tun)".into()
+        },
     });
     let hwsim = std::path::Path::new("/sys/module/mac80211_hwsim").exists();
     findings.push(Finding {
         name: "mac80211_hwsim".into(),
         available: hwsim,
         detail: if hwsim { "loaded".into() } else { "not loaded on this host".into() },
-        consequence: if hwsim { "Wi-Fi association can be tested with virtual radios".into() } else { "Wi-Fi is graded from hostapd's configuration only".into() },
+        consequence: if hwsim {
+            "Wi-Fi association can be tested with virtual radios".into()
+        } else {
+            "Wi-Fi is graded from hostapd's configuration only".into()
+        },
     });
     let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
-    findings.push(Finding { name: "Debian mirror from a container".into(), available: ok, detail, consequence: "role images install their packages at build time".into() });
+    findings.push(Finding {
+        name: "Debian mirror from a container".into(),
+        available: ok,
+        detail,
+        consequence: "role images install their packages at build time".into(),
+    });
 
     Ok(Report {
         engine_version: version.version.unwrap_or_default(),
         api_version: version.api_version.unwrap_or_default(),
         storage_driver: info.driver.unwrap_or_default(),
-        cgroup_version: info.cgroup_version.map(|v| format!("{v:?}").trim_start_matches('_').to_string()).unwrap_or_default(),
+        cgroup_version: info
+            .cgroup_version
+            .map(|v| format!("{v:?}").trim_start_matches('_').to_string())
+            .unwrap_or_default(),
         findings,
     })
 }
@@ -107,17 +153,21 @@ async fn run_probe(docker: &Docker, image: &str, mut host: HostConfig, script: &
         Ok(c) => c,
         Err(e) => return (false, short(&e.to_string())),
     };
-    let outcome = match docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await {
-        Err(e) => (false, short(&e.to_string())),
-        Ok(()) => match docker.wait_container(&created.id, None::<WaitContainerOptions>).next().await {
-            Some(Ok(w)) if w.status_code == 0 => (true, "ok".to_string()),
-            Some(Ok(w)) => (false, format!("exit code {}", w.status_code)),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => (false, format!("exit code {code}")),
-            Some(Err(e)) => (false, short(&e.to_string())),
-            None => (false, "no exit status".into()),
-        },
-    };
-    let _ = docker.remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+    let outcome =
+        match docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await {
+            Err(e) => (false, short(&e.to_string())),
+            Ok(()) => match docker.wait_container(&created.id, None::<WaitContainerOptions>).next().await {
+                Some(Ok(w)) if w.status_code == 0 => (true, "ok".to_string()),
+                Some(Ok(w)) => (false, format!("exit code {}", w.status_code)),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    (false, format!("exit code {code}"))
+                }
+                Some(Err(e)) => (false, short(&e.to_string())),
+                None => (false, "no exit status".into()),
+            },
+        };
+    let _ =
+        docker.remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
     outcome
 }
 

@@ -54,8 +54,10 @@ async fn build(builder: &Builder, images: &[String], verbose: bool) -> Result<u8
     let bar = if verbose { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed} {wide_msg}")?);
     bar.enable_steady_tick(Duration::from_millis(120));
+    // A hidden bar swallows println: in verbose mode, print directly.
+    let say = |line: String| if verbose { println!("{line}") } else { bar.println(line) };
     let mut on_event = |event: BuildEvent<'_>| match event {
-        BuildEvent::UpToDate { image, tag } => bar.println(format!("up to date  {image:<12} {tag}")),
+        BuildEvent::UpToDate { image, tag } => say(format!("up to date  {image:<12} {tag}")),
         BuildEvent::Started { image, .. } => {
             bar.set_prefix(image.to_string());
             bar.reset_elapsed();
@@ -114,9 +116,19 @@ pub async fn doctor(json: bool) -> Result<u8> {
         report.engine_version, report.api_version, report.storage_driver, report.cgroup_version
     );
     let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(["capability", "here", "seen", "what it means"]);
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header([
+        "capability",
+        "here",
+        "seen",
+        "what it means",
+    ]);
     for f in &report.findings {
-        table.add_row([f.name.clone(), if f.available { "yes" } else { "no" }.to_string(), f.detail.clone(), f.consequence.clone()]);
+        table.add_row([
+            f.name.clone(),
+            if f.available { "yes" } else { "no" }.to_string(),
+            f.detail.clone(),
+            f.consequence.clone(),
+        ]);
     }
     println!("{table}");
     Ok(status::OK)
