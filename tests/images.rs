@@ -49,7 +49,8 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A private network with containers on it, all removed when dropped.
+/// A private network with containers on it, all removed when dropped. Tests run
+/// in parallel: each lab needs a subnet of its own.
 struct Lab {
     name: String,
     containers: Vec<String>,
@@ -165,7 +166,7 @@ fn domain_controller_answers_kerberos_and_smb_quickly() {
         return;
     }
     images_built();
-    let mut lab = Lab::new("dc", "192.0.2.0/24");
+    let mut lab = Lab::new("dc", "198.18.0.0/24");
     let started = Instant::now();
     let dc = lab.run("dc", "plateau/dc", &[]);
     let (kinit, text) = lab.eventually(
