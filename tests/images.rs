@@ -57,6 +57,16 @@ struct Lab {
 }
 
 impl Lab {
+    /// A lab on the real engine with every image built; `None` (test skipped,
+    /// outside CI only) when there is no engine.
+    fn start(test: &str, subnet: &str) -> Option<Lab> {
+        if !engine_available() {
+            return None;
+        }
+        images_built();
+        Some(Lab::new(test, subnet))
+    }
+
     fn new(test: &str, subnet: &str) -> Lab {
         let name = format!("plateau-test-{}-{test}", std::process::id());
         ok(&["network", "create", "--label", LABEL, "--subnet", subnet, &name]);
@@ -79,17 +89,18 @@ impl Lab {
         docker(&["exec", container, "sh", "-c", script])
     }
 
-    /// Retry `script` until it succeeds or `limit` passes; its last output either way.
-    fn eventually(&self, container: &str, script: &str, limit: Duration) -> (bool, String) {
+    /// Retry `script` until it succeeds; fail the test with its last output
+    /// when `seconds` pass first.
+    fn eventually(&self, container: &str, script: &str, seconds: u64, what: &str) {
         let start = Instant::now();
         loop {
             let out = self.exec(container, script);
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             if out.status.success() {
-                return (true, text);
+                return;
             }
-            if start.elapsed() > limit {
-                return (false, text);
+            if start.elapsed() > Duration::from_secs(seconds) {
+                let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                panic!("{what}: not within {seconds} s: {text}");
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -117,30 +128,16 @@ fn every_image_builds_and_a_second_build_rebuilds_nothing() {
 
 #[test]
 fn internet_stand_in_resolves_and_serves_http() {
-    if !engine_available() {
-        return;
-    }
-    images_built();
-    let mut lab = Lab::new("internet", "198.51.100.0/24");
+    let Some(mut lab) = Lab::start("internet", "198.51.100.0/24") else { return };
     lab.run("internet", "plateau/internet", &["--ip", "198.51.100.10"]);
     let probe = lab.run("probe", "plateau/probe", &[]);
-    let (resolved, text) = lab.eventually(
-        &probe,
-        "dig +short @198.51.100.10 www.exemple.test | grep -x 203.0.113.10",
-        Duration::from_secs(20),
-    );
-    assert!(resolved, "DNS: {text}");
-    let (served, text) = lab.eventually(&probe, "curl -fsS http://internet/ | grep Plateau", Duration::from_secs(20));
-    assert!(served, "HTTP: {text}");
+    lab.eventually(&probe, "dig +short @198.51.100.10 www.exemple.test | grep -x 203.0.113.10", 20, "DNS");
+    lab.eventually(&probe, "curl -fsS http://internet/ | grep Plateau", 20, "HTTP");
 }
 
 #[test]
 fn kea_hands_out_a_lease_to_a_workstation() {
-    if !engine_available() {
-        return;
-    }
-    images_built();
-    let mut lab = Lab::new("dhcp", "192.0.2.0/24");
+    let Some(mut lab) = Lab::start("dhcp", "192.0.2.0/24") else { return };
     let caps = ["--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW"];
     let dhcp = lab.run("dhcp", "plateau/dhcp", &[&caps[..], &["--ip", "192.0.2.2"]].concat());
     // What a candidate writes: a scope on the LAN, with the router option.
@@ -152,35 +149,26 @@ fn kea_hands_out_a_lease_to_a_workstation() {
         lab.exec(&dhcp, &format!("echo '{config}' > /etc/kea/kea-dhcp4.conf && plateau-service restart kea-dhcp4"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ws = lab.run("ws", "plateau/workstation", &caps);
-    let (leased, text) = lab.eventually(
-        &ws,
-        "dhclient -v -1 -sf /bin/true eth0 2>&1 | grep -E 'DHCPACK of 192\\.0\\.2\\.2(0[0-9]|1[0-9]|20) from 192\\.0\\.2\\.2'",
-        Duration::from_secs(30),
-    );
-    assert!(leased, "no lease from Kea: {text}");
+    lab.eventually(&ws, "dhclient -v -1 -sf /bin/true eth0 2>&1 | grep -E 'DHCPACK of 192\\.0\\.2\\.2(0[0-9]|1[0-9]|20) from 192\\.0\\.2\\.2'", 30, "no lease from Kea");
 }
 
 #[test]
 fn domain_controller_answers_kerberos_and_smb_quickly() {
-    if !engine_available() {
-        return;
-    }
-    images_built();
-    let mut lab = Lab::new("dc", "198.18.0.0/24");
+    let Some(mut lab) = Lab::start("dc", "198.18.0.0/24") else { return };
     let started = Instant::now();
     let dc = lab.run("dc", "plateau/dc", &[]);
-    let (kinit, text) = lab.eventually(
+    lab.eventually(
         &dc,
         "echo Plateau-Admin1 | kinit administrator@AGENCE.LAN >/dev/null && klist | grep -q krbtgt/AGENCE.LAN",
-        Duration::from_secs(60),
+        60,
+        "kinit",
     );
-    assert!(kinit, "kinit: {text}");
     eprintln!("dc: docker run to a working kinit in {:.1} s", started.elapsed().as_secs_f64());
     let probe = lab.run("probe", "plateau/probe", &[]);
-    let (smb, text) = lab.eventually(
+    lab.eventually(
         &probe,
         "smbclient -L //dc -U 'AGENCE\\administrator%Plateau-Admin1' | grep -q sysvol",
-        Duration::from_secs(30),
+        30,
+        "SMB with domain credentials",
     );
-    assert!(smb, "SMB with domain credentials: {text}");
 }

@@ -97,28 +97,16 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         consequence: "OpenVPN and userspace WireGuard (wireguard-go)".into(),
     });
 
-    let wireguard = std::path::Path::new("/sys/module/wireguard").exists();
-    findings.push(Finding {
-        name: "wireguard kernel module".into(),
-        available: wireguard,
-        detail: if wireguard { "loaded".into() } else { "not loaded on this host".into() },
-        consequence: if wireguard {
-            "WireGuard runs in the kernel".into()
-        } else {
-            "WireGuard runs as wireguard-go (needs /dev/net/tun)".into()
-        },
-    });
-    let hwsim = std::path::Path::new("/sys/module/mac80211_hwsim").exists();
-    findings.push(Finding {
-        name: "mac80211_hwsim".into(),
-        available: hwsim,
-        detail: if hwsim { "loaded".into() } else { "not loaded on this host".into() },
-        consequence: if hwsim {
-            "Wi-Fi association can be tested with virtual radios".into()
-        } else {
-            "Wi-Fi is graded from hostapd's configuration only".into()
-        },
-    });
+    findings.push(kernel_module(
+        "wireguard",
+        "WireGuard runs in the kernel",
+        "WireGuard runs as wireguard-go (needs /dev/net/tun)",
+    ));
+    findings.push(kernel_module(
+        "mac80211_hwsim",
+        "Wi-Fi association can be tested with virtual radios",
+        "Wi-Fi is graded from hostapd's configuration only",
+    ));
     let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
     findings.push(Finding {
         name: "Debian mirror from a container".into(),
@@ -137,6 +125,17 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
             .unwrap_or_default(),
         findings,
     })
+}
+
+/// Whether the host has loaded a kernel module, and what follows either way.
+fn kernel_module(module: &str, if_loaded: &str, if_not: &str) -> Finding {
+    let loaded = std::path::Path::new("/sys/module").join(module).exists();
+    Finding {
+        name: format!("{module} kernel module"),
+        available: loaded,
+        detail: if loaded { "loaded".into() } else { "not loaded on this host".into() },
+        consequence: if loaded { if_loaded } else { if_not }.into(),
+    }
 }
 
 /// Run `script` in a throwaway container; (succeeded, what happened).

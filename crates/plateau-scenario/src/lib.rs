@@ -50,7 +50,7 @@ impl Scenario {
             return Err(report(errors.iter().map(syntax).collect()));
         }
         let spans = SpanIndex::build(&root);
-        let structural = shape::check(&root, &schema());
+        let structural = shape::check(&root, schema());
         if !structural.is_empty() {
             return Err(report(structural));
         }
@@ -110,15 +110,6 @@ impl Scenario {
             })
         }
     }
-
-    /// Phase durations, in order.
-    pub fn phases(&self) -> Vec<(&model::Phase, std::time::Duration)> {
-        self.file
-            .phases
-            .iter()
-            .map(|p| (p, humantime::parse_duration(&p.duration).expect("validated duration")))
-            .collect()
-    }
 }
 
 fn syntax(e: &toml::de::Error) -> Diagnostic {
@@ -127,11 +118,15 @@ fn syntax(e: &toml::de::Error) -> Diagnostic {
         .hint("see https://toml.io for the TOML syntax")
 }
 
-/// The JSON Schema of the scenario format (what `plateau schema` prints).
-pub fn schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(model::ScenarioFile)).expect("schema is JSON");
-    schema["title"] = "Plateau scenario".into();
-    schema
+/// The JSON Schema of the scenario format (what `plateau schema` prints),
+/// generated once: every parse walks it.
+pub fn schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = serde_json::to_value(schemars::schema_for!(model::ScenarioFile)).expect("schema is JSON");
+        schema["title"] = "Plateau scenario".into();
+        schema
+    })
 }
 
 /// Read a roster: CSV with a header line and at least the columns `id` and `name`.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::*;
-use crate::validate::{Sink, is_mac};
+use crate::validate::{Sink, check_mac};
 use crate::vars::{self, Candidate};
 
 /// Everything needed to build and grade one candidate's platform.
@@ -286,10 +286,11 @@ fn render_list<T: Serialize + DeserializeOwned>(
     items
         .iter()
         .enumerate()
-        .filter_map(|(i, item)| {
-            let mut value = serde_json::to_value(item).ok()?;
+        .map(|(i, item)| {
+            let mut value = serde_json::to_value(item).expect("model types serialize to JSON");
             render_value(&mut value, format!("{list}[{i}]"), lookup, sink);
-            serde_json::from_value(value).ok()
+            // Rendering replaces strings with strings: the shape cannot change.
+            serde_json::from_value(value).expect("a rendered item keeps its shape")
         })
         .collect()
 }
@@ -453,10 +454,8 @@ fn planned_node(
             (None, None) => None,
         };
         let mac = iface.mac.as_ref().map(|m| text(m, &format!("{ipath}.mac"), lookup, sink).to_lowercase());
-        if let Some(m) = &mac
-            && !is_mac(m)
-        {
-            sink.at(&format!("{ipath}.mac"), "bad-mac", format!("`{m}` is not a MAC address"), "bad MAC", None);
+        if let Some(m) = &mac {
+            check_mac(m, &format!("{ipath}.mac"), sink);
         }
         interfaces.push(PlannedInterface {
             network: net.id.clone(),

@@ -374,7 +374,7 @@ fn with_article(name: &str) -> String {
 }
 
 /// The path as a reader writes it; the top level is "the scenario".
-pub(crate) fn display(path: &str) -> &str {
+fn display(path: &str) -> &str {
     if path.is_empty() { "<top level>" } else { path }
 }
 

@@ -463,17 +463,8 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
                 Some("e.g. `{ network = \"lan\", host = 10 }` or `{ network = \"lan\", dhcp = true }`".into()),
             );
         }
-        if let Some(mac) = &iface.mac
-            && !mac.contains("{{")
-            && !is_mac(mac)
-        {
-            sink.at(
-                &format!("{ipath}.mac"),
-                "bad-mac",
-                format!("`{mac}` is not a MAC address"),
-                "bad MAC",
-                Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()),
-            );
+        if let Some(mac) = &iface.mac {
+            check_mac(mac, &format!("{ipath}.mac"), sink);
         }
     }
     for (i, dep) in node.depends_on.iter().enumerate() {
@@ -637,24 +628,26 @@ fn check_rules(
     }
     if let CheckKind::DhcpOffer { network, mac, .. } = &check.kind {
         reference(network, &format!("{path}.network"), "network", networks, sink);
-        if let Some(mac) = mac
-            && !mac.contains("{{")
-            && !is_mac(mac)
-        {
-            sink.at(
-                &format!("{path}.mac"),
-                "bad-mac",
-                format!("`{mac}` is not a MAC address"),
-                "bad MAC",
-                Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()),
-            );
+        if let Some(mac) = mac {
+            check_mac(mac, &format!("{path}.mac"), sink);
         }
     }
 }
 
-pub(crate) fn is_mac(text: &str) -> bool {
-    let parts: Vec<&str> = text.split(':').collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok())
+/// Reports a MAC address that is not six hex bytes. Templated text is checked
+/// once rendered, when the plan calls this again with the value.
+pub(crate) fn check_mac(mac: &str, path: &str, sink: &mut Sink<'_>) {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let well_formed = parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
+    if !well_formed && !mac.contains("{{") {
+        sink.at(
+            path,
+            "bad-mac",
+            format!("`{mac}` is not a MAC address"),
+            "bad MAC",
+            Some("write six hex bytes, e.g. `02:50:00:12:34:56`".into()),
+        );
+    }
 }
 
 /// Which `{{names}}` a text may use, by where it stands.
