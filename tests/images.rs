@@ -153,6 +153,24 @@ fn kea_hands_out_a_lease_to_a_workstation() {
 }
 
 #[test]
+fn printer_accepts_an_ipp_job_and_keeps_it() {
+    let Some(mut lab) = Lab::start("printer", "198.18.1.0/24") else { return };
+    // ippeveprinter accepts a Host: header that is an address, `localhost` or its
+    // mDNS name, not a bare DNS alias: clients print to its address.
+    let printer = lab.run("printer", "plateau/printer", &["--ip", "198.18.1.30"]);
+    let probe = lab.run("probe", "plateau/probe", &[]);
+    let uri = "ipp://198.18.1.30:631/ipp/print";
+    lab.eventually(&probe, &format!("ipptool -t {uri} get-printer-attributes.test"), 20, "printer attributes");
+    lab.eventually(
+        &probe,
+        &format!("echo 'Page de test Plateau' > /tmp/page.txt && ipptool -t -f /tmp/page.txt {uri} print-job.test"),
+        20,
+        "print job",
+    );
+    lab.eventually(&printer, "grep -rq 'Page de test Plateau' /var/spool/plateau-printer", 10, "job kept in the spool");
+}
+
+#[test]
 fn domain_controller_answers_kerberos_and_smb_quickly() {
     let Some(mut lab) = Lab::start("dc", "198.18.0.0/24") else { return };
     let started = Instant::now();
