@@ -54,6 +54,8 @@ fn ok(args: &[&str]) -> String {
 struct Lab {
     name: String,
     containers: Vec<String>,
+    /// Extra networks (beyond `name`), removed on drop.
+    networks: Vec<String>,
 }
 
 impl Lab {
@@ -70,14 +72,33 @@ impl Lab {
     fn new(test: &str, subnet: &str) -> Lab {
         let name = format!("plateau-test-{}-{test}", std::process::id());
         ok(&["network", "create", "--label", LABEL, "--subnet", subnet, &name]);
-        Lab { name, containers: Vec::new() }
+        Lab { name, containers: Vec::new(), networks: Vec::new() }
+    }
+
+    /// A second, internal network (no route to the host): only what the lab's
+    /// own containers route reaches it.
+    fn add_network(&mut self, suffix: &str, subnet: &str) -> String {
+        let name = format!("{}-{suffix}", self.name);
+        ok(&["network", "create", "--internal", "--label", LABEL, "--subnet", subnet, &name]);
+        self.networks.push(name.clone());
+        name
+    }
+
+    fn connect(&self, container: &str, network: &str, ip: &str) {
+        ok(&["network", "connect", "--ip", ip, network, container]);
     }
 
     /// Start `image` as `host` (also its DNS name on the lab network).
     fn run(&mut self, host: &str, image: &str, extra: &[&str]) -> String {
+        let network = self.name.clone();
+        self.run_on(&network, host, image, extra)
+    }
+
+    /// Start `image` as `host` on one given network of the lab.
+    fn run_on(&mut self, network: &str, host: &str, image: &str, extra: &[&str]) -> String {
         let container = format!("{}-{host}", self.name);
         let mut args = vec!["run", "-d", "--init", "--name", &container, "--hostname", host, "--label", LABEL];
-        args.extend(["--network", &self.name, "--network-alias", host]);
+        args.extend(["--network", network, "--network-alias", host]);
         args.extend(extra);
         args.push(image);
         ok(&args);
@@ -87,6 +108,17 @@ impl Lab {
 
     fn exec(&self, container: &str, script: &str) -> std::process::Output {
         docker(&["exec", container, "sh", "-c", script])
+    }
+
+    /// Run `script`; fail the test with its output unless it succeeds.
+    fn must(&self, container: &str, script: &str) {
+        let out = self.exec(container, script);
+        assert!(
+            out.status.success(),
+            "{script}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Retry `script` until it succeeds; fail the test with its last output
@@ -112,7 +144,9 @@ impl Drop for Lab {
         for c in &self.containers {
             let _ = docker(&["rm", "-f", c]);
         }
-        let _ = docker(&["network", "rm", &self.name]);
+        for n in self.networks.iter().chain([&self.name]) {
+            let _ = docker(&["network", "rm", n]);
+        }
     }
 }
 
@@ -188,5 +222,62 @@ fn domain_controller_answers_kerberos_and_smb_quickly() {
         "smbclient -L //dc -U 'AGENCE\\administrator%Plateau-Admin1' | grep -q sysvol",
         30,
         "SMB with domain credentials",
+    );
+}
+
+#[test]
+fn router_forwards_and_masquerades_the_lan_to_the_internet() {
+    // The LAN is the lab's network; the WAN is internal: the internet stand-in
+    // lives only there and has no route back to the LAN.
+    let Some(mut lab) = Lab::start("router", "198.18.3.0/24") else { return };
+    let wan = lab.add_network("wan", "198.18.4.0/24");
+    let router = lab.run(
+        "router",
+        "plateau/router",
+        &["--ip", "198.18.3.254", "--cap-add", "NET_ADMIN", "--sysctl", "net.ipv4.ip_forward=1"],
+    );
+    lab.connect(&router, &wan, "198.18.4.2");
+    let internet = lab.run_on(&wan, "internet", "plateau/internet", &["--ip", "198.18.4.10"]);
+    let ws = lab.run("ws", "plateau/workstation", &["--cap-add", "NET_ADMIN"]);
+    lab.must(&ws, "ip route replace default via 198.18.3.254");
+    lab.eventually(&internet, "plateau-service status http", 20, "internet's web server");
+
+    // Without NAT the page never comes back.
+    let before = lab.exec(&ws, "curl -fsS --max-time 3 http://198.18.4.10/");
+    assert!(!before.status.success(), "the LAN reached the internet before NAT was configured");
+
+    // What the candidate configures on the router.
+    lab.must(&router, "nft add table ip nat && nft 'add chain ip nat postrouting { type nat hook postrouting priority 100; }' && nft add rule ip nat postrouting oifname eth1 masquerade");
+    lab.eventually(
+        &ws,
+        "curl -fsS --max-time 3 http://198.18.4.10/ | grep -q Plateau",
+        15,
+        "HTTP through the router's NAT",
+    );
+}
+
+#[test]
+fn wireguard_tunnel_between_vpn_server_and_workstation() {
+    let Some(mut lab) = Lab::start("vpn", "198.18.5.0/24") else { return };
+    let tun = ["--cap-add", "NET_ADMIN", "--device", "/dev/net/tun"];
+    let server = lab.run("vpn", "plateau/vpn", &tun);
+    let client = lab.run("ws", "plateau/workstation", &tun);
+    let key = |c: &str| {
+        let out = lab.exec(c, "umask 077 && wg genkey > /etc/wireguard/key && wg pubkey < /etc/wireguard/key");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (server_key, client_key) = (key(&server), key(&client));
+    lab.must(&server, &format!(
+        "printf '[Interface]\\nPrivateKey = %s\\nAddress = 10.99.0.1/24\\nListenPort = 51820\\n[Peer]\\nPublicKey = {client_key}\\nAllowedIPs = 10.99.0.2/32\\n' \"$(cat /etc/wireguard/key)\" > /etc/wireguard/wg0.conf && wg-quick up wg0"
+    ));
+    lab.must(&client, &format!(
+        "printf '[Interface]\\nPrivateKey = %s\\nAddress = 10.99.0.2/24\\n[Peer]\\nPublicKey = {server_key}\\nEndpoint = vpn:51820\\nAllowedIPs = 10.99.0.0/24\\n' \"$(cat /etc/wireguard/key)\" > /etc/wireguard/wg0.conf && wg-quick up wg0"
+    ));
+    lab.eventually(&client, "ping -c1 -W1 10.99.0.1", 15, "ping through the tunnel");
+    lab.eventually(
+        &server,
+        "wg show wg0 latest-handshakes | awk '{ exit !($2 > 0) }'",
+        5,
+        "handshake seen by the server",
     );
 }

@@ -54,8 +54,8 @@ async fn build(builder: &Builder, images: &[String], verbose: bool) -> Result<u8
     let bar = if verbose { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
     bar.set_style(ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed} {wide_msg}")?);
     bar.enable_steady_tick(Duration::from_millis(120));
-    // A hidden bar swallows println: in verbose mode, print directly.
-    let say = |line: String| if verbose { println!("{line}") } else { bar.println(line) };
+    // A hidden bar (verbose mode, or output not a terminal) swallows println.
+    let say = |line: String| if bar.is_hidden() { println!("{line}") } else { bar.println(line) };
     let mut on_event = |event: BuildEvent<'_>| match event {
         BuildEvent::UpToDate { image, tag } => say(format!("up to date  {image:<12} {tag}")),
         BuildEvent::Started { image, .. } => {
