@@ -281,3 +281,28 @@ fn wireguard_tunnel_between_vpn_server_and_workstation() {
         "handshake seen by the server",
     );
 }
+
+#[test]
+fn workstation_joins_the_domain_and_its_trust_works() {
+    let Some(mut lab) = Lab::start("join", "198.18.6.0/24") else { return };
+    let dc = lab.run("dc", "plateau/dc", &["--ip", "198.18.6.2"]);
+    let ws = lab.run("pc01", "plateau/workstation", &[]);
+    lab.eventually(&dc, "echo Plateau-Admin1 | kinit administrator >/dev/null", 60, "the DC's KDC");
+    // What a candidate does on a Linux workstation: DNS to the DC, Kerberos, a member smb.conf, join.
+    lab.must(
+        &ws,
+        r#"printf 'nameserver 198.18.6.2\nsearch agence.lan\n' > /etc/resolv.conf
+printf '[libdefaults]\n  default_realm = AGENCE.LAN\n  dns_lookup_kdc = true\n' > /etc/krb5.conf
+printf '[global]\n  workgroup = AGENCE\n  realm = AGENCE.LAN\n  security = ads\n  idmap config * : backend = tdb\n  idmap config * : range = 3000-7999\n  idmap config AGENCE : backend = rid\n  idmap config AGENCE : range = 10000-999999\n' > /etc/samba/smb.conf"#,
+    );
+    lab.eventually(
+        &ws,
+        "net ads join -U administrator%Plateau-Admin1 2>&1 | grep -q \"Joined 'PC01' to dns domain 'agence.lan'\"",
+        30,
+        "net ads join",
+    );
+    // Evidence from outside the workstation: the machine account exists in AD.
+    lab.eventually(&dc, "samba-tool computer list | grep -qx 'PC01\\$'", 10, "machine account in AD");
+    lab.must(&ws, "winbindd -D");
+    lab.eventually(&ws, "wbinfo -t | grep -q succeeded", 20, "trust secret checked by winbind");
+}

@@ -25,3 +25,20 @@ cat > /etc/krb5.conf <<KRB
   $lower = $realm
 KRB
 echo "$realm" > /etc/plateau/realm
+
+# The provisioning host's addresses were written into DNS; they are stale in
+# every container started later. Remove them: at its next start samba adds the
+# addresses it then has (samba_dnsupdate).
+# (its own DNS updater is off here: it would add them back.)
+samba --interactive --debug-stdout --option="dns update command = /bin/true" >/var/log/plateau-provision-dns.log 2>&1 &
+samba_pid=$!
+for _ in $(seq 1 100); do
+  samba-tool dns query 127.0.0.1 "$lower" dc A -U "administrator%$password" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+for ip in $(hostname -I); do
+  samba-tool dns delete 127.0.0.1 "$lower" dc A "$ip" -U "administrator%$password" >/dev/null 2>&1 || true
+  samba-tool dns delete 127.0.0.1 "$lower" @ A "$ip" -U "administrator%$password" >/dev/null 2>&1 || true
+done
+kill "$samba_pid"
+wait "$samba_pid" 2>/dev/null || true
