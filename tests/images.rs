@@ -306,3 +306,55 @@ printf '[global]\n  workgroup = AGENCE\n  realm = AGENCE.LAN\n  security = ads\n
     lab.must(&ws, "winbindd -D");
     lab.eventually(&ws, "wbinfo -t | grep -q succeeded", 20, "trust secret checked by winbind");
 }
+
+#[test]
+fn file_server_shares_allow_and_deny_per_user() {
+    let Some(mut lab) = Lab::start("share", "198.18.7.0/24") else { return };
+    let nas = lab.run("nas", "plateau/fileserver", &[]);
+    lab.eventually(&nas, "plateau-service status smbd", 20, "smbd");
+    // What a candidate does: two users, a share only one of them may use.
+    lab.must(
+        &nas,
+        r#"for u in compta1 rh1; do useradd -M -s /usr/sbin/nologin $u && printf 'Plateau-%s9\nPlateau-%s9\n' $u $u | smbpasswd -a -s $u; done
+mkdir -p /srv/partages/compta && chown compta1 /srv/partages/compta && chmod 770 /srv/partages/compta
+printf '[compta]\n  path = /srv/partages/compta\n  valid users = compta1\n  read only = no\n' >> /etc/samba/smb.conf
+smbcontrol all reload-config"#,
+    );
+    let probe = lab.run("probe", "plateau/probe", &[]);
+    lab.eventually(
+        &probe,
+        "echo facture > /tmp/f.txt && smbclient //nas/compta -U compta1%Plateau-compta19 -c 'put /tmp/f.txt facture.txt'",
+        20,
+        "the allowed user writes to the share",
+    );
+    lab.must(&nas, "test -f /srv/partages/compta/facture.txt");
+    lab.must(&probe, "smbclient //nas/compta -U rh1%Plateau-rh19 -c ls 2>&1 | grep -q NT_STATUS_ACCESS_DENIED");
+}
+
+#[test]
+fn access_point_accepts_a_secured_configuration_and_rejects_a_weak_key() {
+    let Some(mut lab) = Lab::start("ap", "198.18.8.0/24") else { return };
+    let ap = lab.run("ap", "plateau/ap", &[]);
+    // No radio here (no mac80211_hwsim): hostapd's `none` driver runs the
+    // configuration without one, so its own parser judges the settings.
+    let secured = "interface=wlan0\\ndriver=none\\nssid=AGENCE\\nwpa=2\\nwpa_key_mgmt=WPA-PSK\\nrsn_pairwise=CCMP\\nwpa_passphrase=MotDePasse2026\\nmacaddr_acl=1\\naccept_mac_file=/etc/hostapd/accept\\n";
+    lab.must(&ap, &format!("printf '{secured}' > /tmp/ok.conf && echo 02:50:00:00:00:01 > /etc/hostapd/accept"));
+    lab.must(&ap, "timeout 3 hostapd /tmp/ok.conf | grep -q AP-ENABLED");
+    lab.must(&ap, "sed 's/^wpa_passphrase=.*/wpa_passphrase=court/' /tmp/ok.conf > /tmp/weak.conf");
+    let weak = lab.exec(&ap, "timeout 3 hostapd /tmp/weak.conf 2>&1");
+    let text = String::from_utf8_lossy(&weak.stdout);
+    assert!(!text.contains("AP-ENABLED"), "a 5-character WPA key was accepted: {text}");
+}
+
+#[test]
+fn domain_controller_takes_its_realm_and_password_at_start() {
+    let Some(mut lab) = Lab::start("realm", "198.18.9.0/24") else { return };
+    let dc =
+        lab.run("dc", "plateau/dc", &["-e", "PLATEAU_REALM=ECOLE.LAN", "-e", "PLATEAU_ADMIN_PASSWORD=Jury-2026-x"]);
+    lab.eventually(
+        &dc,
+        "echo Jury-2026-x | kinit administrator@ECOLE.LAN >/dev/null && klist | grep -q krbtgt/ECOLE.LAN",
+        90,
+        "kinit in the realm given at start",
+    );
+}
