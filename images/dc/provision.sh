@@ -27,8 +27,10 @@ KRB
 echo "$realm" > /etc/plateau/realm
 
 # The provisioning host's addresses were written into DNS; they are stale in
-# every container started later. Remove them: at its next start samba adds the
-# addresses it then has (samba_dnsupdate).
+# every container started later (at build time). Remove them: at its next start
+# samba adds the addresses it then has (samba_dnsupdate). A provisioning done at
+# container start keeps them: they are the container's own.
+[ -n "${PLATEAU_KEEP_DNS:-}" ] && exit 0
 # (its own DNS updater is off here: it would add them back.)
 samba --interactive --debug-stdout --option="dns update command = /bin/true" >/var/log/plateau-provision-dns.log 2>&1 &
 samba_pid=$!

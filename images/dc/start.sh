@@ -3,7 +3,7 @@
 set -eu
 realm=${PLATEAU_REALM:-$(cat /etc/plateau/realm)}
 if [ "$realm" != "$(cat /etc/plateau/realm)" ]; then
-  plateau-dc-provision "$realm" "${PLATEAU_DOMAIN:-${realm%%.*}}" "${PLATEAU_ADMIN_PASSWORD:-Plateau-Admin1}"
+  PLATEAU_KEEP_DNS=1 plateau-dc-provision "$realm" "${PLATEAU_DOMAIN:-${realm%%.*}}" "${PLATEAU_ADMIN_PASSWORD:-Plateau-Admin1}"
 elif [ -n "${PLATEAU_ADMIN_PASSWORD:-}" ]; then
   samba-tool user setpassword administrator --newpassword="$PLATEAU_ADMIN_PASSWORD" >/dev/null
 fi
