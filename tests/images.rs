@@ -165,7 +165,7 @@ fn internet_stand_in_resolves_and_serves_http() {
     let Some(mut lab) = Lab::start("internet", "198.51.100.0/24") else { return };
     lab.run("internet", "plateau/internet", &["--ip", "198.51.100.10"]);
     let probe = lab.run("probe", "plateau/probe", &[]);
-    lab.eventually(&probe, "dig +short @198.51.100.10 www.exemple.test | grep -x 203.0.113.10", 20, "DNS");
+    lab.eventually(&probe, "dig +short @198.51.100.10 www.exemple.test | grep -x 198.51.100.10", 20, "DNS");
     lab.eventually(&probe, "curl -fsS http://internet/ | grep Plateau", 20, "HTTP");
 }
 

@@ -1,6 +1,9 @@
 //! Plateau's container runtime on the Docker engine.
 
 pub mod doctor;
+pub mod exec;
+mod hostnet;
+pub mod platform;
 
 /// Label on every container and network Plateau creates.
 pub const LABEL_OWNER: &str = "org.plateau.owner";
@@ -9,4 +12,14 @@ pub const LABEL_OWNER: &str = "org.plateau.owner";
 pub enum Error {
     #[error("the Docker engine is not reachable ({0}); is dockerd running and /var/run/docker.sock readable?")]
     Engine(String),
+    #[error("image `{image}` is not built; run `plateau images build`")]
+    MissingImage { image: String },
+    #[error("network {name}: {message}")]
+    Network { name: String, message: String },
+    #[error("container {container}: {message}")]
+    Node { container: String, message: String },
+    #[error("host network setup: {0}")]
+    Host(String),
+    #[error("the plan cannot be built on Docker: {0}")]
+    Plan(String),
 }

@@ -1,7 +1,9 @@
 //! The `plateau` command: a thin layer over the library crates.
 
 mod image_cmds;
+mod platform_cmds;
 mod scenario_cmds;
+mod sheet;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,18 @@ enum Command {
     Frameworks(scenario_cmds::FrameworksArgs),
     /// Build and list the role images (offline: Debian packages only).
     Images(image_cmds::ImagesArgs),
+    /// Provision (or reconcile) every candidate's platform of a session.
+    Up(platform_cmds::UpArgs),
+    /// Show each candidate's nodes: state and health.
+    Status(platform_cmds::StatusArgs),
+    /// Remove every container and network of a session (and nothing else).
+    Down(platform_cmds::SessionArgs),
+    /// Give one candidate a fresh platform.
+    Reset(platform_cmds::CandidateArgs),
+    /// Open an interactive shell on a candidate's node (trainers).
+    Shell(platform_cmds::ShellArgs),
+    /// Open or close candidates' access to their platform.
+    Access(platform_cmds::AccessArgs),
     /// Show what this Docker engine allows and which scenario features work here.
     Doctor {
         #[arg(long)]
@@ -62,6 +76,12 @@ async fn main() -> ExitCode {
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,
         Command::Doctor { json } => image_cmds::doctor(json).await,
+        Command::Up(args) => platform_cmds::up(args).await,
+        Command::Status(args) => platform_cmds::status(args).await,
+        Command::Down(args) => platform_cmds::down(args).await,
+        Command::Reset(args) => platform_cmds::reset(args).await,
+        Command::Shell(args) => platform_cmds::shell(args),
+        Command::Access(args) => platform_cmds::access(args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

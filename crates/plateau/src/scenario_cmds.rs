@@ -49,7 +49,7 @@ pub struct FrameworksArgs {
     json: bool,
 }
 
-fn color() -> bool {
+pub fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 

@@ -1,0 +1,55 @@
+//! Running a command in a container through the engine (`docker exec`).
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+
+use crate::Error;
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `cmd` in `container` as root; an error when it runs longer than `limit`.
+pub async fn exec(docker: &Docker, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
+    let fail = |message: String| Error::Node { container: container.to_string(), message };
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| fail(format!("exec: {e}")))?;
+    let run = async {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            docker.start_exec(&created.id, None).await.map_err(|e| fail(format!("exec: {e}")))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(|e| fail(format!("exec: {e}")))? {
+                    LogOutput::StdOut { message } => stdout.push_str(&String::from_utf8_lossy(&message)),
+                    LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+                    _ => {}
+                }
+            }
+        }
+        let inspect = docker.inspect_exec(&created.id).await.map_err(|e| fail(format!("exec: {e}")))?;
+        Ok(ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), stdout, stderr })
+    };
+    tokio::time::timeout(limit, run)
+        .await
+        .map_err(|_| fail(format!("`{}` ran longer than {} s", cmd.join(" "), limit.as_secs())))?
+}

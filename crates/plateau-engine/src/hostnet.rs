@@ -1,0 +1,100 @@
+//! Host firewall rules Plateau owns.
+//!
+//! Docker filters traffic on internal bridges to the network's own subnet,
+//! which drops what a real LAN carries: DHCP (0.0.0.0 → 255.255.255.255),
+//! multicast (mDNS), hosts a candidate misconfigured. Each candidate network
+//! gets one rule in Docker's `DOCKER-USER` hook accepting traffic that stays
+//! on its own bridge, tagged `plateau:<session>:<candidate>` so that `down`
+//! removes exactly its own rules. Nothing crosses bridges.
+
+use tokio::process::Command;
+
+use crate::Error;
+
+const CHAIN: &str = "DOCKER-USER";
+
+fn tag(session: &str, candidate: &str) -> String {
+    format!("plateau:{session}:{candidate}")
+}
+
+async fn iptables(args: &[&str]) -> Result<std::process::Output, Error> {
+    Command::new("iptables")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| Error::Host(format!("cannot run iptables ({e}); Plateau needs it, as root, on the engine's host")))
+}
+
+/// Let traffic that enters and leaves `bridge` pass (idempotent).
+pub async fn allow_within_bridge(bridge: &str, session: &str, candidate: &str) -> Result<(), Error> {
+    let tag = tag(session, candidate);
+    let rule = ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", &tag, "-j", "ACCEPT"];
+    if iptables(&[&["-C", CHAIN][..], &rule].concat()).await?.status.success() {
+        return Ok(());
+    }
+    let out = iptables(&[&["-I", CHAIN][..], &rule].concat()).await?;
+    if !out.status.success() {
+        return Err(Error::Host(format!("iptables -I {CHAIN}: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+/// Remove the rules of a session (or of one candidate); returns how many.
+pub async fn remove_rules(session: &str, candidate: Option<&str>) -> Result<usize, Error> {
+    let listing = iptables(&["-S", CHAIN]).await?;
+    if !listing.status.success() {
+        // No DOCKER-USER chain: Docker made none, so Plateau added none.
+        return Ok(0);
+    }
+    // `iptables -S` prints comments in quotes.
+    let needle = match candidate {
+        Some(c) => format!("--comment \"{}\"", tag(session, c)),
+        None => format!("--comment \"plateau:{session}:"),
+    };
+    let mut removed = 0;
+    for line in String::from_utf8_lossy(&listing.stdout).lines() {
+        let mine = line.contains(&needle);
+        if let (true, Some(spec)) = (mine, line.strip_prefix(&format!("-A {CHAIN} "))) {
+            let args: Vec<String> = std::iter::once("-D".to_string())
+                .chain(std::iter::once(CHAIN.to_string()))
+                .chain(shell_words(spec))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if iptables(&args).await?.status.success() {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Split an `iptables -S` rule into arguments (quotes only surround comments).
+fn shell_words(spec: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for ch in spec.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_listings_split_into_arguments() {
+        let words = super::shell_words("-i br-1 -o br-1 -m comment --comment \"plateau:s:c01\" -j ACCEPT");
+        assert_eq!(words, ["-i", "br-1", "-o", "br-1", "-m", "comment", "--comment", "plateau:s:c01", "-j", "ACCEPT"]);
+    }
+}

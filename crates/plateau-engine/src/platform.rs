@@ -1,0 +1,707 @@
+//! Candidate platforms on the Docker engine: networks, containers, access.
+//!
+//! The engine is the source of truth for what exists: every object carries
+//! labels (owner, session, candidate, node, scenario hash), `up` reconciles
+//! against them, and `down` removes exactly what they name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListNetworksOptions,
+    RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use ipnet::Ipv4Net;
+use plateau_scenario::model::{Capability, Role};
+use plateau_scenario::{CandidatePlan, PlannedNode};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::exec::exec;
+use crate::{Error, LABEL_OWNER, hostnet};
+
+pub const LABEL_SESSION: &str = "org.plateau.session";
+pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
+pub const LABEL_NODE: &str = "org.plateau.node";
+pub const LABEL_SCENARIO_HASH: &str = "org.plateau.scenario-hash";
+/// Name of the relay node that carries the candidate's SSH access.
+pub const ACCESS_NODE: &str = "access";
+/// Candidate access links are carved as /29s out of this block, reserved for Plateau.
+const ACCESS_LINKS: &str = "100.127.0.0/16";
+/// Port the relay listens on inside its container.
+const RELAY_PORT: &str = "2222/tcp";
+
+/// What a session is, as far as the engine cares.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub name: String,
+    pub scenario_hash: String,
+}
+
+impl Session {
+    fn labels(&self, candidate: Option<&str>, node: Option<&str>) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_OWNER.to_string(), "plateau".to_string()),
+            (LABEL_SESSION.to_string(), self.name.clone()),
+            (LABEL_SCENARIO_HASH.to_string(), self.scenario_hash.clone()),
+        ]);
+        if let Some(c) = candidate {
+            labels.insert(LABEL_CANDIDATE.into(), c.into());
+        }
+        if let Some(n) = node {
+            labels.insert(LABEL_NODE.into(), n.into());
+        }
+        labels
+    }
+
+    pub fn container_name(&self, candidate: &str, node: &str) -> String {
+        format!("plateau-{}-{candidate}-{node}", self.name)
+    }
+
+    fn network_name(&self, candidate: &str, network: &str) -> String {
+        format!("plateau-{}-{candidate}-{network}", self.name)
+    }
+
+    fn access_network(&self) -> String {
+        format!("plateau-{}-access", self.name)
+    }
+}
+
+/// What `up` did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Created,
+    /// It existed, stopped; it was started.
+    Started,
+    /// It existed and was running: left as it is.
+    Kept,
+    /// It exists from another version of the scenario: left as it is, reported.
+    Drifted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeOutcome {
+    pub node: String,
+    pub container: String,
+    pub outcome: Outcome,
+}
+
+/// How a candidate reaches their platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Access {
+    pub node: String,
+    pub host_port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// One candidate's platform after `up`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateUp {
+    pub candidate: String,
+    pub nodes: Vec<NodeOutcome>,
+    pub access: Option<Access>,
+    pub seconds: f64,
+}
+
+/// One container of a session, as the engine reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub candidate: String,
+    pub node: String,
+    pub container: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `healthy`, `starting`, `unhealthy`, or empty when the image has no health check.
+    pub health: String,
+}
+
+/// What `down` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    /// Host firewall rules (see `hostnet`).
+    pub rules: usize,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// Bounds the containers created or started at once, across candidates.
+    slots: Arc<Semaphore>,
+    /// The engine accepts two networks of one name: shared networks are made
+    /// by one task at a time.
+    shared_networks: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Engine {
+    pub async fn connect(concurrency: usize) -> Result<Engine, Error> {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
+        docker.ping().await.map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(Engine {
+            docker,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            shared_networks: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Bring one candidate's platform to the plan: create what is missing, start
+    /// what is stopped, keep what runs, report what drifted.
+    pub async fn up_candidate(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        host_port: u16,
+    ) -> Result<CandidateUp, Error> {
+        let started = Instant::now();
+        let candidate = plan.candidate.id.as_str();
+        for net in &plan.networks {
+            let name = session.network_name(candidate, &net.id);
+            let gateway = engine_gateway(plan, &net.id)?;
+            self.ensure_network(&name, session.labels(Some(candidate), None), Some((net.subnet, gateway)), true)
+                .await?;
+            hostnet::allow_within_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
+        }
+        let parking = parking_addresses(plan)?;
+        let mut outcomes = Vec::new();
+        for level in dependency_levels(&plan.nodes) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for node in level {
+                let engine = self.clone();
+                let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
+                let parked = parking.get(&node.id).cloned().unwrap_or_default();
+                tasks.spawn(async move { engine.ensure_node(&session, &plan, &node, &parked).await });
+            }
+            while let Some(result) = tasks.join_next().await {
+                outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
+            }
+        }
+        let access = match plan.access.first() {
+            Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
+            None => None,
+        };
+        outcomes.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(CandidateUp {
+            candidate: candidate.to_string(),
+            nodes: outcomes,
+            access,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+        addressing: Option<(Ipv4Net, Ipv4Addr)>,
+        internal: bool,
+    ) -> Result<(), Error> {
+        if self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() {
+            return Ok(());
+        }
+        let ipam = addressing.map(|(subnet, gateway)| Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.to_string()),
+                gateway: Some(gateway.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let mut options = HashMap::new();
+        if !internal {
+            // The shared access network: relays must not talk to each other.
+            options.insert("com.docker.network.bridge.enable_icc".to_string(), "false".to_string());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(internal),
+            ipam,
+            options: Some(options),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another candidate's task created it meanwhile.
+            Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) => Err(Error::Network { name: name.to_string(), message: e.to_string() }),
+        }
+    }
+
+    /// The Linux bridge behind a Docker network (`br-` and 12 digits of its id).
+    async fn bridge(&self, network: &str) -> Result<String, Error> {
+        let inspect = self
+            .docker
+            .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map_err(|e| Error::Network { name: network.to_string(), message: e.to_string() })?;
+        let id = inspect.id.unwrap_or_default();
+        Ok(format!("br-{}", &id[..id.len().min(12)]))
+    }
+
+    async fn ensure_node(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        node: &PlannedNode,
+        parked: &[Ipv4Addr],
+    ) -> Result<NodeOutcome, Error> {
+        let candidate = plan.candidate.id.as_str();
+        let name = session.container_name(candidate, &node.id);
+        let _slot = self.slots.acquire().await.map_err(|e| Error::Engine(e.to_string()))?;
+        let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
+            Ok(existing) => {
+                let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
+                let running = existing.state.and_then(|s| s.running).unwrap_or(false);
+                if labels.get(LABEL_SCENARIO_HASH) != Some(&session.scenario_hash) {
+                    Outcome::Drifted
+                } else if running {
+                    Outcome::Kept
+                } else {
+                    self.start(&name).await?;
+                    Outcome::Started
+                }
+            }
+            Err(_) => {
+                self.create_node(session, plan, node, &name, parked).await?;
+                self.start(&name).await?;
+                Outcome::Created
+            }
+        };
+        drop(_slot);
+        self.wait_healthy(&name, Duration::from_secs(120)).await?;
+        if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
+            let script = format!(
+                "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; echo '{user}:{password}' | chpasswd",
+                user = entry.user,
+                password = entry.password
+            );
+            let out = exec(&self.docker, &name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+            if out.exit_code != 0 {
+                return Err(Error::Node {
+                    container: name,
+                    message: format!("creating the candidate's account: {}", out.stderr),
+                });
+            }
+        }
+        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome })
+    }
+
+    async fn create_node(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        node: &PlannedNode,
+        name: &str,
+        parked: &[Ipv4Addr],
+    ) -> Result<(), Error> {
+        let candidate = plan.candidate.id.as_str();
+        // Each interface gets a fixed address: its plan address, or a parking
+        // address the node drops for a DHCP lease at start.
+        let mut parked = parked.iter();
+        let mut endpoints = Vec::new();
+        let mut dhcp_parked = Vec::new();
+        for iface in &node.interfaces {
+            let address = iface.address.or_else(|| parked.next().copied());
+            if iface.dhcp
+                && let Some(a) = address
+            {
+                dhcp_parked.push(a.to_string());
+            }
+            let settings = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: address.map(|a| a.to_string()),
+                    ..Default::default()
+                }),
+                aliases: Some(vec![node.id.clone(), node.hostname.clone()]),
+                ..Default::default()
+            };
+            endpoints.push((session.network_name(candidate, &iface.network), settings));
+        }
+        let mut caps = Vec::new();
+        let mut devices = Vec::new();
+        for cap in &node.capabilities {
+            match cap {
+                Capability::NetAdmin => caps.push("NET_ADMIN".to_string()),
+                Capability::NetRaw => caps.push("NET_RAW".to_string()),
+                Capability::SysAdmin => caps.push("SYS_ADMIN".to_string()),
+                Capability::SysTime => caps.push("SYS_TIME".to_string()),
+                Capability::Tun => devices.push(DeviceMapping {
+                    path_on_host: Some("/dev/net/tun".into()),
+                    path_in_container: Some("/dev/net/tun".into()),
+                    cgroup_permissions: Some("rwm".into()),
+                }),
+            }
+        }
+        let mut sysctls = HashMap::new();
+        if matches!(node.role, Role::Router | Role::VpnServer) {
+            sysctls.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
+        }
+        let mut endpoints = endpoints.into_iter();
+        let first = endpoints.next();
+        let host_config = HostConfig {
+            init: Some(true),
+            cap_add: Some(caps),
+            devices: Some(devices),
+            sysctls: Some(sysctls),
+            network_mode: Some(first.as_ref().map_or("none".to_string(), |(n, _)| n.clone())),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(format!("{}:latest", node.image)),
+            hostname: Some(node.hostname.clone()),
+            labels: Some(session.labels(Some(candidate), Some(&node.id))),
+            env: Some(vec![format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" "))]),
+            host_config: Some(host_config),
+            networking_config: first.map(|(n, s)| NetworkingConfig { endpoints_config: Some(HashMap::from([(n, s)])) }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        self.docker.create_container(Some(options), body).await.map_err(|e| create_error(name, &node.image, e))?;
+        for (network, settings) in endpoints {
+            let request = NetworkConnectRequest { container: Some(name.to_string()), endpoint_config: Some(settings) };
+            self.docker
+                .connect_network(&network, request)
+                .await
+                .map_err(|e| Error::Node { container: name.to_string(), message: format!("joining {network}: {e}") })?;
+        }
+        Ok(())
+    }
+
+    async fn start(&self, name: &str) -> Result<(), Error> {
+        self.docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| Error::Node { container: name.to_string(), message: format!("starting: {e}") })
+    }
+
+    /// Wait until the container's health check passes (containers without one count as healthy).
+    async fn wait_healthy(&self, name: &str, limit: Duration) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            let inspect = self
+                .docker
+                .inspect_container(name, None::<InspectContainerOptions>)
+                .await
+                .map_err(|e| Error::Node { container: name.to_string(), message: e.to_string() })?;
+            let state = inspect.state.unwrap_or_default();
+            if state.running != Some(true) {
+                return Err(Error::Node {
+                    container: name.to_string(),
+                    message: "stopped while starting (see `docker logs`)".into(),
+                });
+            }
+            let health = state.health.and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
+            if health.is_empty() || health == "none" || health == "healthy" {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(Error::Node {
+                    container: name.to_string(),
+                    message: format!("not healthy after {} s ({health})", limit.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The relay that carries the candidate's SSH: on the session's access
+    /// network (published port) and on a private link to the candidate's node.
+    async fn ensure_access(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        entry: &plateau_scenario::PlannedAccess,
+        host_port: u16,
+    ) -> Result<Access, Error> {
+        let candidate = plan.candidate.id.as_str();
+        let access_net = session.access_network();
+        {
+            let _one_at_a_time = self.shared_networks.lock().await;
+            self.ensure_network(&access_net, session.labels(None, None), None, false).await?;
+        }
+        let link_net = session.network_name(candidate, "access-link");
+        let link = self.ensure_access_link(&link_net, session.labels(Some(candidate), None)).await?;
+        let relay_addr = Ipv4Addr::from(u32::from(link.network()) + 1);
+        let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
+        let target = session.container_name(candidate, &entry.node);
+        let joined = self
+            .docker
+            .inspect_container(&target, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.network_settings?.networks)
+            .is_some_and(|n| n.contains_key(&link_net));
+        if !joined {
+            let settings = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(node_addr.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            self.docker
+                .connect_network(
+                    &link_net,
+                    NetworkConnectRequest { container: Some(target.clone()), endpoint_config: Some(settings) },
+                )
+                .await
+                .map_err(|e| Error::Node {
+                    container: target.clone(),
+                    message: format!("joining the access link: {e}"),
+                })?;
+        }
+        let name = session.container_name(candidate, ACCESS_NODE);
+        if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
+            let host_config = HostConfig {
+                init: Some(true),
+                network_mode: Some(access_net.clone()),
+                port_bindings: Some(HashMap::from([(
+                    RELAY_PORT.to_string(),
+                    Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some(host_port.to_string()) }]),
+                )])),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some("plateau/access:latest".into()),
+                hostname: Some(format!("access-{candidate}")),
+                labels: Some(session.labels(Some(candidate), Some(ACCESS_NODE))),
+                env: Some(vec![format!("PLATEAU_TARGET={node_addr}:22")]),
+                exposed_ports: Some(HashMap::from([(RELAY_PORT.to_string(), HashMap::new())])),
+                host_config: Some(host_config),
+                ..Default::default()
+            };
+            let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+            self.docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| create_error(&name, "plateau/access", e))?;
+            let settings = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(relay_addr.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            self.docker
+                .connect_network(
+                    &link_net,
+                    NetworkConnectRequest { container: Some(name.clone()), endpoint_config: Some(settings) },
+                )
+                .await
+                .map_err(|e| Error::Node {
+                    container: name.clone(),
+                    message: format!("joining the access link: {e}"),
+                })?;
+            self.start(&name).await?;
+        }
+        Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
+    }
+
+    /// The candidate's private /29 between their relay and their node: the
+    /// existing one, or the first free /29 of the reserved block (other
+    /// sessions hold some).
+    async fn ensure_access_link(&self, name: &str, labels: HashMap<String, String>) -> Result<Ipv4Net, Error> {
+        if let Ok(existing) =
+            self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await
+        {
+            let subnet = existing.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet);
+            return subnet.and_then(|s| s.parse().ok()).ok_or_else(|| Error::Network {
+                name: name.to_string(),
+                message: "exists without an IPv4 subnet".into(),
+            });
+        }
+        let block: Ipv4Net = ACCESS_LINKS.parse().expect("constant");
+        let links = block.subnets(29).expect("a /16 holds /29s");
+        for link in links {
+            let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
+            match self.ensure_network(name, labels.clone(), Some((link, gateway)), true).await {
+                Ok(()) => return Ok(link),
+                Err(Error::Network { message, .. }) if message.contains("overlaps") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Network { name: name.to_string(), message: format!("no free /29 left in {ACCESS_LINKS}") })
+    }
+
+    /// Open (start the relay) or close (stop it) a candidate's access.
+    pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        let name = session.container_name(candidate, ACCESS_NODE);
+        let result = if open {
+            self.docker.start_container(&name, None::<StartContainerOptions>).await
+        } else {
+            self.docker.stop_container(&name, Some(StopContainerOptions { t: Some(1), ..Default::default() })).await
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // 304: already in the wanted state.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(Error::Node { container: name, message: e.to_string() }),
+        }
+    }
+
+    /// Every container of a session (or of one candidate), by label.
+    pub async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
+        let mut filters = vec![format!("{LABEL_SESSION}={session}")];
+        if let Some(c) = candidate {
+            filters.push(format!("{LABEL_CANDIDATE}={c}"));
+        }
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), filters)])),
+            ..Default::default()
+        };
+        let containers = self.docker.list_containers(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mut out: Vec<NodeStatus> = containers
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let status = c.status.unwrap_or_default();
+                let health = ["healthy", "unhealthy", "health: starting"]
+                    .into_iter()
+                    .find(|h| status.contains(&format!("({h})")))
+                    .map(|h| h.trim_start_matches("health: ").to_string())
+                    .unwrap_or_default();
+                NodeStatus {
+                    candidate: labels.get(LABEL_CANDIDATE).cloned().unwrap_or_default(),
+                    node: labels.get(LABEL_NODE).cloned().unwrap_or_default(),
+                    container: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    health,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.candidate, &a.node).cmp(&(&b.candidate, &b.node)));
+        Ok(out)
+    }
+
+    /// Remove every container and network labelled with the session (and
+    /// candidate); nothing else is touched.
+    pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
+        let mut removed = Removed { rules: hostnet::remove_rules(session, candidate).await?, ..Default::default() };
+        for c in self.status(session, candidate).await? {
+            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            if self.docker.remove_container(&c.container, Some(options)).await.is_ok() {
+                removed.containers += 1;
+            }
+        }
+        let mut filters = vec![format!("{LABEL_SESSION}={session}")];
+        if let Some(c) = candidate {
+            filters.push(format!("{LABEL_CANDIDATE}={c}"));
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(HashMap::from([("label".to_string(), filters)])) }))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        for n in networks {
+            if let Some(name) = n.name
+                && self.docker.remove_network(&name).await.is_ok()
+            {
+                removed.networks += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn create_error(name: &str, image: &str, e: bollard::errors::Error) -> Error {
+    let text = e.to_string();
+    if text.contains("No such image") {
+        Error::MissingImage { image: image.to_string() }
+    } else if text.contains("is already in use") {
+        Error::Node {
+            container: name.to_string(),
+            message: "a container of that name exists but is not Plateau's; remove or rename it".into(),
+        }
+    } else {
+        Error::Node { container: name.to_string(), message: text }
+    }
+}
+
+/// Nodes grouped so that each group only depends on earlier groups.
+fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut levels = Vec::new();
+    while done.len() < nodes.len() {
+        let level: Vec<&PlannedNode> = nodes
+            .iter()
+            .filter(|n| !done.contains(n.id.as_str()) && n.depends_on.iter().all(|d| done.contains(d.as_str())))
+            .collect();
+        if level.is_empty() {
+            // A cycle: validation reports dependencies on unknown nodes, not loops; start the rest together.
+            levels.push(nodes.iter().filter(|n| !done.contains(n.id.as_str())).collect());
+            break;
+        }
+        done.extend(level.iter().map(|n| n.id.as_str()));
+        levels.push(level);
+    }
+    levels
+}
+
+/// Free addresses of a network from the top down: not used by the plan
+/// (statics, gateway, DNS) and not in its DHCP pool.
+fn free_addresses(plan: &CandidatePlan, network: &str) -> Result<impl Iterator<Item = Ipv4Addr>, Error> {
+    let net = plan.network(network).ok_or_else(|| Error::Plan(format!("no network {network}")))?;
+    let mut used: Vec<Ipv4Addr> = plan
+        .nodes
+        .iter()
+        .flat_map(|n| n.interfaces.iter())
+        .filter(|i| i.network == network)
+        .filter_map(|i| i.address)
+        .collect();
+    used.extend(net.gateway);
+    used.extend(net.dns);
+    let pool = net.dhcp_pool;
+    let hosts: Vec<Ipv4Addr> = net.subnet.hosts().collect();
+    Ok(hosts.into_iter().rev().filter(move |a| !used.contains(a) && !pool.is_some_and(|[f, l]| (f..=l).contains(a))))
+}
+
+/// The engine's own address on a candidate network (the bridge's gateway,
+/// which routes nowhere on internal networks): the highest free address.
+fn engine_gateway(plan: &CandidatePlan, network: &str) -> Result<Ipv4Addr, Error> {
+    free_addresses(plan, network)?
+        .next()
+        .ok_or_else(|| Error::Plan(format!("network {network} has no free address left for the engine's bridge")))
+}
+
+/// Parking addresses for DHCP interfaces, per node, below the engine's gateway.
+fn parking_addresses(plan: &CandidatePlan) -> Result<HashMap<String, Vec<Ipv4Addr>>, Error> {
+    let mut free: HashMap<&str, Vec<Ipv4Addr>> = HashMap::new();
+    for net in &plan.networks {
+        free.insert(&net.id, free_addresses(plan, &net.id)?.skip(1).collect());
+    }
+    let mut out: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    for node in &plan.nodes {
+        for iface in node.interfaces.iter().filter(|i| i.address.is_none()) {
+            let pool = free
+                .get_mut(iface.network.as_str())
+                .ok_or_else(|| Error::Plan(format!("no network {}", iface.network)))?;
+            if pool.is_empty() {
+                return Err(Error::Plan(format!("network {} has no free address to park {}", iface.network, node.id)));
+            }
+            out.entry(node.id.clone()).or_default().push(pool.remove(0));
+        }
+    }
+    Ok(out)
+}

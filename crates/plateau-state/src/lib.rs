@@ -1,0 +1,205 @@
+//! The session database: what `up` decided (seed, plans, ports, passwords), so
+//! that every later command sees the same platforms. The engine stays the
+//! source of truth for what *exists*; this file holds what was *meant*.
+
+use std::path::Path;
+
+use plateau_scenario::CandidatePlan;
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("session database {path}: {message}")]
+    Database { path: String, message: String },
+    #[error("no session `{0}` in the database (see `plateau status`)")]
+    UnknownSession(String),
+    #[error("session `{session}` has no candidate `{candidate}`")]
+    UnknownCandidate { session: String, candidate: String },
+    #[error("session `{0}` exists with another scenario or seed; use another session name, or `plateau down` it first")]
+    Mismatch(String),
+}
+
+/// A session as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub name: String,
+    pub scenario_file: String,
+    pub scenario_hash: String,
+    pub seed: String,
+}
+
+/// A candidate as recorded: their plan and their SSH port on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateRecord {
+    pub id: String,
+    pub ssh_port: u16,
+    pub plan: CandidatePlan,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+  name TEXT PRIMARY KEY,
+  scenario_file TEXT NOT NULL,
+  scenario_hash TEXT NOT NULL,
+  seed TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS candidates (
+  session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  ssh_port INTEGER NOT NULL,
+  plan TEXT NOT NULL,
+  PRIMARY KEY (session, id)
+);
+";
+
+impl Store {
+    /// Open (or create) the database. Writes are durable before they return
+    /// (WAL, synchronous=FULL): a crash right after `up` decided loses nothing.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let shown = path.display().to_string();
+        let fail = |e: rusqlite::Error| Error::Database { path: shown.clone(), message: e.to_string() };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Database { path: shown.clone(), message: e.to_string() })?;
+        }
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(Store { conn, path: shown })
+    }
+
+    fn fail(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| Error::Database { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Record a session; re-recording the same one is a no-op, a different
+    /// scenario or seed under the same name is refused.
+    pub fn ensure_session(&self, session: &SessionRecord) -> Result<(), Error> {
+        if let Ok(existing) = self.session(&session.name) {
+            return if existing.scenario_hash == session.scenario_hash && existing.seed == session.seed {
+                Ok(())
+            } else {
+                Err(Error::Mismatch(session.name.clone()))
+            };
+        }
+        self.conn
+            .execute(
+                "INSERT INTO sessions (name, scenario_file, scenario_hash, seed) VALUES (?1, ?2, ?3, ?4)",
+                params![session.name, session.scenario_file, session.scenario_hash, session.seed],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    pub fn session(&self, name: &str) -> Result<SessionRecord, Error> {
+        self.conn
+            .query_row("SELECT name, scenario_file, scenario_hash, seed FROM sessions WHERE name = ?1", [name], |r| {
+                Ok(SessionRecord {
+                    name: r.get(0)?,
+                    scenario_file: r.get(1)?,
+                    scenario_hash: r.get(2)?,
+                    seed: r.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(self.fail())?
+            .ok_or_else(|| Error::UnknownSession(name.to_string()))
+    }
+
+    pub fn sessions(&self) -> Result<Vec<String>, Error> {
+        let mut stmt = self.conn.prepare("SELECT name FROM sessions ORDER BY name").map_err(self.fail())?;
+        let names = stmt.query_map([], |r| r.get(0)).map_err(self.fail())?;
+        names.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// Record a candidate's plan and port (replacing an earlier record).
+    pub fn put_candidate(&self, session: &str, record: &CandidateRecord) -> Result<(), Error> {
+        let plan = serde_json::to_string(&record.plan).expect("plans serialize");
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO candidates (session, id, position, ssh_port, plan) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session, record.id, record.plan.candidate.index as i64, record.ssh_port, plan],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    pub fn candidates(&self, session: &str) -> Result<Vec<CandidateRecord>, Error> {
+        self.session(session)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, ssh_port, plan FROM candidates WHERE session = ?1 ORDER BY position")
+            .map_err(self.fail())?;
+        let rows = stmt
+            .query_map([session], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?)))
+            .map_err(self.fail())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, ssh_port, plan) = row.map_err(self.fail())?;
+            let plan = serde_json::from_str(&plan)
+                .map_err(|e| Error::Database { path: self.path.clone(), message: format!("plan of {id}: {e}") })?;
+            out.push(CandidateRecord { id, ssh_port, plan });
+        }
+        Ok(out)
+    }
+
+    pub fn candidate(&self, session: &str, id: &str) -> Result<CandidateRecord, Error> {
+        self.candidates(session)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Error::UnknownCandidate { session: session.to_string(), candidate: id.to_string() })
+    }
+
+    /// Forget a session (after `down`).
+    pub fn remove_session(&self, name: &str) -> Result<(), Error> {
+        self.conn.execute("DELETE FROM sessions WHERE name = ?1", [name]).map_err(self.fail())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plateau_scenario::{Candidate, Scenario};
+
+    fn plan() -> CandidatePlan {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tai-small.toml")).unwrap();
+        let scenario = Scenario::parse("tai-small.toml", &text).unwrap();
+        scenario.plan("s", &Candidate::numbered(1)).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_session_survives_reopening_and_refuses_another_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let session = SessionRecord {
+            name: "exam".into(),
+            scenario_file: "x.toml".into(),
+            scenario_hash: "h".into(),
+            seed: "s".into(),
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            store.ensure_session(&session).unwrap();
+            store.put_candidate("exam", &CandidateRecord { id: "c01".into(), ssh_port: 22001, plan: plan() }).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store.ensure_session(&session).unwrap();
+        assert_eq!(store.candidate("exam", "c01").unwrap().plan, plan());
+        let other = SessionRecord { seed: "t".into(), ..session };
+        assert!(matches!(store.ensure_session(&other), Err(Error::Mismatch(_))));
+        store.remove_session("exam").unwrap();
+        assert!(matches!(store.candidates("exam"), Err(Error::UnknownSession(_))));
+    }
+}

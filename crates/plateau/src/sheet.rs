@@ -1,0 +1,108 @@
+//! The candidate's access sheet (fiche d'accès): login, time, brief. Markdown
+//! and printable HTML, in the scenario's language (French by default).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plateau_scenario::Scenario;
+use plateau_scenario::model::PhaseKind;
+use plateau_state::CandidateRecord;
+
+/// The fixed texts of a sheet, per language.
+struct Texts {
+    title: &'static str,
+    session: &'static str,
+    candidate: &'static str,
+    connection: &'static str,
+    command: &'static str,
+    login: &'static str,
+    password: &'static str,
+    duration: &'static str,
+    keep: &'static str,
+    brief: &'static str,
+}
+
+const FR: Texts = Texts {
+    title: "Fiche d'accès",
+    session: "Session",
+    candidate: "Candidat",
+    connection: "Connexion à votre poste de travail",
+    command: "Commande",
+    login: "Identifiant",
+    password: "Mot de passe",
+    duration: "Durée de la phase de préparation",
+    keep: "Ces informations sont personnelles : ne les communiquez à personne.",
+    brief: "Cahier des charges",
+};
+
+const EN: Texts = Texts {
+    title: "Access sheet",
+    session: "Session",
+    candidate: "Candidate",
+    connection: "Connecting to your workstation",
+    command: "Command",
+    login: "Login",
+    password: "Password",
+    duration: "Preparatory phase",
+    keep: "This information is personal: do not share it.",
+    brief: "Brief",
+};
+
+fn texts(language: &str) -> &'static Texts {
+    if language.starts_with("en") { &EN } else { &FR }
+}
+
+/// The sheet as Markdown.
+pub fn markdown(scenario: &Scenario, session: &str, host: &str, record: &CandidateRecord) -> String {
+    let file = scenario.file();
+    let t = texts(&file.scenario.language);
+    let plan = &record.plan;
+    let mut md = format!("# {} — {}\n\n", t.title, file.scenario.title);
+    md += &format!(
+        "**{}** : {} ({})  \n**{}** : {}\n\n",
+        t.candidate, plan.candidate.name, plan.candidate.id, t.session, session
+    );
+    if let Some(access) = plan.access.first() {
+        md += &format!("## {}\n\n", t.connection);
+        md += &format!(
+            "| | |\n| --- | --- |\n| {} | `ssh -p {} {}@{}` |\n",
+            t.command, record.ssh_port, access.user, host
+        );
+        md += &format!("| {} | `{}` |\n| {} | `{}` |\n\n", t.login, access.user, t.password, access.password);
+    }
+    if let Some(phase) = file.phases.iter().find(|p| p.kind == PhaseKind::Preparatory) {
+        md += &format!("**{}** : {}\n\n", t.duration, phase.duration);
+    }
+    md += &format!("> {}\n\n", t.keep);
+    if let Some(brief) = &plan.brief {
+        md += &format!("---\n\n<!-- {} -->\n\n{}\n", t.brief, brief.trim());
+    }
+    md
+}
+
+/// The sheet as a printable HTML page.
+pub fn html(markdown: &str, title: &str) -> String {
+    let mut body = String::new();
+    let parser = pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES);
+    pulldown_cmark::html::push_html(&mut body, parser);
+    format!(
+        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>\n\
+         body {{ font-family: sans-serif; max-width: 48em; margin: 2em auto; line-height: 1.4; }}\n\
+         table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #888; padding: .3em .6em; }}\n\
+         code {{ font-size: 1.1em; }} @media print {{ hr {{ page-break-after: always; border: 0; }} }}\n\
+         </style></head><body>\n{body}</body></html>\n"
+    )
+}
+
+/// Write `<dir>/access/<candidate>.md` and `.html`.
+pub fn write(dir: &Path, scenario: &Scenario, session: &str, host: &str, record: &CandidateRecord) -> Result<()> {
+    let access = dir.join("access");
+    std::fs::create_dir_all(&access).with_context(|| format!("cannot create {}", access.display()))?;
+    let md = markdown(scenario, session, host, record);
+    let base = access.join(&record.id);
+    std::fs::write(base.with_extension("md"), &md).with_context(|| format!("cannot write {}.md", base.display()))?;
+    let title = format!("{} — {}", texts(&scenario.file().scenario.language).title, record.plan.candidate.name);
+    std::fs::write(base.with_extension("html"), html(&md, &title))
+        .with_context(|| format!("cannot write {}.html", base.display()))?;
+    Ok(())
+}
