@@ -177,6 +177,8 @@ impl Engine {
             hostnet::allow_within_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
         }
         let parking = parking_addresses(plan)?;
+        // Only nodes that others wait for are waited for.
+        let awaited: BTreeSet<String> = plan.nodes.iter().flat_map(|n| n.depends_on.iter().cloned()).collect();
         let mut outcomes = Vec::new();
         for level in dependency_levels(&plan.nodes) {
             let mut tasks = tokio::task::JoinSet::new();
@@ -184,7 +186,8 @@ impl Engine {
                 let engine = self.clone();
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
-                tasks.spawn(async move { engine.ensure_node(&session, &plan, &node, &parked).await });
+                let wait = awaited.contains(&node.id);
+                tasks.spawn(async move { engine.ensure_node(&session, &plan, &node, &parked, wait).await });
             }
             while let Some(result) = tasks.join_next().await {
                 outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
@@ -260,6 +263,7 @@ impl Engine {
         plan: &CandidatePlan,
         node: &PlannedNode,
         parked: &[Ipv4Addr],
+        wait: bool,
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
         let name = session.container_name(candidate, &node.id);
@@ -284,7 +288,9 @@ impl Engine {
             }
         };
         drop(_slot);
-        self.wait_healthy(&name, Duration::from_secs(120)).await?;
+        if wait {
+            self.wait_ready(&name, Duration::from_secs(120)).await?;
+        }
         if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
             let script = format!(
                 "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; echo '{user}:{password}' | chpasswd",
@@ -390,30 +396,20 @@ impl Engine {
             .map_err(|e| Error::Node { container: name.to_string(), message: format!("starting: {e}") })
     }
 
-    /// Wait until the container's health check passes (containers without one count as healthy).
-    async fn wait_healthy(&self, name: &str, limit: Duration) -> Result<(), Error> {
+    /// Wait until the node's `plateau-init` has started its services and its
+    /// own readiness check passed (`/run/plateau-ready`). Docker's health
+    /// checks run too rarely to wait on: they are for `status`.
+    async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
         let start = Instant::now();
         loop {
-            let inspect = self
-                .docker
-                .inspect_container(name, None::<InspectContainerOptions>)
-                .await
-                .map_err(|e| Error::Node { container: name.to_string(), message: e.to_string() })?;
-            let state = inspect.state.unwrap_or_default();
-            if state.running != Some(true) {
-                return Err(Error::Node {
-                    container: name.to_string(),
-                    message: "stopped while starting (see `docker logs`)".into(),
-                });
-            }
-            let health = state.health.and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
-            if health.is_empty() || health == "none" || health == "healthy" {
+            let out = exec(&self.docker, name, &["test", "-f", "/run/plateau-ready"], Duration::from_secs(10)).await?;
+            if out.exit_code == 0 {
                 return Ok(());
             }
             if start.elapsed() > limit {
                 return Err(Error::Node {
                     container: name.to_string(),
-                    message: format!("not healthy after {} s ({health})", limit.as_secs()),
+                    message: format!("not ready after {} s", limit.as_secs()),
                 });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -599,11 +595,16 @@ impl Engine {
     /// candidate); nothing else is touched.
     pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
         let mut removed = Removed { rules: hostnet::remove_rules(session, candidate).await?, ..Default::default() };
+        let mut removals = tokio::task::JoinSet::new();
         for c in self.status(session, candidate).await? {
-            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-            if self.docker.remove_container(&c.container, Some(options)).await.is_ok() {
-                removed.containers += 1;
-            }
+            let docker = self.docker.clone();
+            removals.spawn(async move {
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                docker.remove_container(&c.container, Some(options)).await.is_ok()
+            });
+        }
+        while let Some(done) = removals.join_next().await {
+            removed.containers += usize::from(done.unwrap_or(false));
         }
         let mut filters = vec![format!("{LABEL_SESSION}={session}")];
         if let Some(c) = candidate {
