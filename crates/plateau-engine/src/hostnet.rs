@@ -6,12 +6,17 @@
 //! gets one rule in Docker's `DOCKER-USER` hook accepting traffic that stays
 //! on its own bridge, tagged `plateau:<session>:<candidate>` so that `down`
 //! removes exactly its own rules. Nothing crosses bridges.
+//!
+//! The engine's own address on each bridge would let candidates open
+//! connections to the host's services; an `INPUT` rule drops new connections
+//! from the bridge (replies to the controller's own probes still pass).
 
 use tokio::process::Command;
 
 use crate::Error;
 
 const CHAIN: &str = "DOCKER-USER";
+const HOST_CHAIN: &str = "INPUT";
 
 fn tag(session: &str, candidate: &str) -> String {
     format!("plateau:{session}:{candidate}")
@@ -25,43 +30,50 @@ async fn iptables(args: &[&str]) -> Result<std::process::Output, Error> {
         .map_err(|e| Error::Host(format!("cannot run iptables ({e}); Plateau needs it, as root, on the engine's host")))
 }
 
-/// Let traffic that enters and leaves `bridge` pass (idempotent).
-pub async fn allow_within_bridge(bridge: &str, session: &str, candidate: &str) -> Result<(), Error> {
+/// Let traffic that enters and leaves `bridge` pass, and keep it from opening
+/// connections to the host (idempotent).
+pub async fn isolate_bridge(bridge: &str, session: &str, candidate: &str) -> Result<(), Error> {
     let tag = tag(session, candidate);
-    let rule = ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", &tag, "-j", "ACCEPT"];
-    if iptables(&[&["-C", CHAIN][..], &rule].concat()).await?.status.success() {
+    let within = ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", &tag, "-j", "ACCEPT"];
+    ensure_rule(CHAIN, &within).await?;
+    let to_host =
+        ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", &tag, "-j", "DROP"];
+    ensure_rule(HOST_CHAIN, &to_host).await
+}
+
+async fn ensure_rule(chain: &str, rule: &[&str]) -> Result<(), Error> {
+    if iptables(&[&["-C", chain][..], rule].concat()).await?.status.success() {
         return Ok(());
     }
-    let out = iptables(&[&["-I", CHAIN][..], &rule].concat()).await?;
+    let out = iptables(&[&["-I", chain][..], rule].concat()).await?;
     if !out.status.success() {
-        return Err(Error::Host(format!("iptables -I {CHAIN}: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Host(format!("iptables -I {chain}: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
     Ok(())
 }
 
 /// Remove the rules of a session (or of one candidate); returns how many.
 pub async fn remove_rules(session: &str, candidate: Option<&str>) -> Result<usize, Error> {
-    let listing = iptables(&["-S", CHAIN]).await?;
-    if !listing.status.success() {
-        // No DOCKER-USER chain: Docker made none, so Plateau added none.
-        return Ok(0);
-    }
     // `iptables -S` prints comments in quotes.
     let needle = match candidate {
         Some(c) => format!("--comment \"{}\"", tag(session, c)),
         None => format!("--comment \"plateau:{session}:"),
     };
     let mut removed = 0;
-    for line in String::from_utf8_lossy(&listing.stdout).lines() {
-        let mine = line.contains(&needle);
-        if let (true, Some(spec)) = (mine, line.strip_prefix(&format!("-A {CHAIN} "))) {
-            let args: Vec<String> = std::iter::once("-D".to_string())
-                .chain(std::iter::once(CHAIN.to_string()))
-                .chain(shell_words(spec))
-                .collect();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            if iptables(&args).await?.status.success() {
-                removed += 1;
+    for chain in [CHAIN, HOST_CHAIN] {
+        let listing = iptables(&["-S", chain]).await?;
+        if !listing.status.success() {
+            // No such chain (no DOCKER-USER without Docker): nothing of ours there.
+            continue;
+        }
+        for line in String::from_utf8_lossy(&listing.stdout).lines().filter(|l| l.contains(&needle)) {
+            if let Some(spec) = line.strip_prefix(&format!("-A {chain} ")) {
+                let args: Vec<String> =
+                    ["-D".to_string(), chain.to_string()].into_iter().chain(shell_words(spec)).collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                if iptables(&args).await?.status.success() {
+                    removed += 1;
+                }
             }
         }
     }

@@ -23,6 +23,7 @@ use plateau_scenario::model::{Capability, Role};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::exec::exec;
 use crate::{Error, LABEL_OWNER, hostnet};
@@ -174,7 +175,7 @@ impl Engine {
             let gateway = engine_gateway(plan, &net.id)?;
             self.ensure_network(&name, session.labels(Some(candidate), None), Some((net.subnet, gateway)), true)
                 .await?;
-            hostnet::allow_within_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
+            hostnet::isolate_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
         }
         let parking = parking_addresses(plan)?;
         // Only nodes that others wait for are waited for.
@@ -187,7 +188,10 @@ impl Engine {
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
                 let wait = awaited.contains(&node.id);
-                tasks.spawn(async move { engine.ensure_node(&session, &plan, &node, &parked, wait).await });
+                let span = tracing::info_span!("node", candidate = %plan.candidate.id, node = %node.id);
+                tasks.spawn(
+                    async move { engine.ensure_node(&session, &plan, &node, &parked, wait).await }.instrument(span),
+                );
             }
             while let Some(result) = tasks.join_next().await {
                 outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
@@ -288,6 +292,7 @@ impl Engine {
             }
         };
         drop(_slot);
+        tracing::info!(container = %name, ?outcome, "node");
         if wait {
             self.wait_ready(&name, Duration::from_secs(120)).await?;
         }
@@ -433,6 +438,7 @@ impl Engine {
         }
         let link_net = session.network_name(candidate, "access-link");
         let link = self.ensure_access_link(&link_net, session.labels(Some(candidate), None)).await?;
+        hostnet::isolate_bridge(&self.bridge(&link_net).await?, &session.name, candidate).await?;
         let relay_addr = Ipv4Addr::from(u32::from(link.network()) + 1);
         let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
         let target = session.container_name(candidate, &entry.node);

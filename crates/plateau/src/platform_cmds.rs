@@ -314,7 +314,10 @@ pub async fn down(args: SessionArgs) -> Result<u8> {
     if let Ok(store) = Store::open(&args.state.state) {
         store.remove_session(&args.session)?;
     }
-    println!("session {}: removed {} container(s), {} network(s)", args.session, removed.containers, removed.networks);
+    println!(
+        "session {}: removed {} container(s), {} network(s), {} host firewall rule(s)",
+        args.session, removed.containers, removed.networks, removed.rules
+    );
     Ok(status::OK)
 }
 

@@ -232,6 +232,30 @@ fn three_candidates_up_isolated_with_their_own_dhcp_then_reset_and_down() {
     }
     assert_eq!(reachable, Vec::<String>::new(), "candidates reach each other");
 
+    // Nor does the host: the engine's address on a candidate's bridges opens
+    // no connection to the host's services (control: the same probe reaches
+    // the candidate's own router).
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for plan in &plans {
+        let c = plan["candidate"]["id"].as_str().unwrap();
+        let ws = exam.container(c, "ws");
+        let own_router = address(plan, "router", "lan");
+        assert!(sh(&ws, &format!("nc -z -w2 {own_router} 22")).status.success(), "{c}: the probe itself fails");
+        for network in ["lan", "access-link"] {
+            let name = format!("plateau-{}-{c}-{network}", exam.session);
+            let gateway = Command::new("docker")
+                .args(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &name])
+                .output()
+                .unwrap();
+            let gateway = String::from_utf8_lossy(&gateway.stdout).trim().to_string();
+            assert!(!gateway.is_empty(), "{name} has no gateway");
+            let out = sh(&ws, &format!("nc -z -w2 {gateway} {port}"));
+            assert!(!out.status.success(), "{c} reaches the host at {gateway}:{port} over {network}");
+        }
+    }
+    drop(listener);
+
     // Reset: one candidate gets a fresh platform; the others are untouched.
     let before = Command::new("docker")
         .args(["inspect", "-f", "{{.Id}}", &exam.container("c02", "ws")])
