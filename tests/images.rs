@@ -9,21 +9,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use plateau_images::{Builder, Catalog};
-use plateau_tests::root;
+use plateau_tests::{engine_available, root};
 
 /// Every object these tests create carries this label, and is removed on drop.
 const LABEL: &str = "org.plateau.test";
-
-fn engine_available() -> bool {
-    let up = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    if !up && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but no Docker engine answers `docker info`: the image tests must run in CI");
-    }
-    if !up {
-        eprintln!("skipped: no Docker engine (set CI=true to make this a failure)");
-    }
-    up
-}
 
 /// Build every image once per test run; returns the build's outcomes summary.
 fn images_built() -> &'static (usize, usize) {

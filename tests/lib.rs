@@ -12,3 +12,16 @@ pub fn reference(name: &str) -> String {
     let path = root().join("../shared/reference").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference text {} is missing: {e}", path.display()))
 }
+
+/// Whether a Docker engine answers. In CI (`CI=true`) a missing engine fails
+/// the test instead: tests that need the engine must run there.
+pub fn engine_available() -> bool {
+    let up = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    if !up && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but no Docker engine answers `docker info`: these tests must run in CI");
+    }
+    if !up {
+        eprintln!("skipped: no Docker engine (set CI=true to make this a failure)");
+    }
+    up
+}

@@ -450,23 +450,7 @@ impl Engine {
             .and_then(|c| c.network_settings?.networks)
             .is_some_and(|n| n.contains_key(&link_net));
         if !joined {
-            let settings = EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig {
-                    ipv4_address: Some(node_addr.to_string()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            self.docker
-                .connect_network(
-                    &link_net,
-                    NetworkConnectRequest { container: Some(target.clone()), endpoint_config: Some(settings) },
-                )
-                .await
-                .map_err(|e| Error::Node {
-                    container: target.clone(),
-                    message: format!("joining the access link: {e}"),
-                })?;
+            self.join(&target, &link_net, node_addr).await?;
         }
         let name = session.container_name(candidate, ACCESS_NODE);
         if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
@@ -493,26 +477,23 @@ impl Engine {
                 .create_container(Some(options), body)
                 .await
                 .map_err(|e| create_error(&name, "plateau/access", e))?;
-            let settings = EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig {
-                    ipv4_address: Some(relay_addr.to_string()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            self.docker
-                .connect_network(
-                    &link_net,
-                    NetworkConnectRequest { container: Some(name.clone()), endpoint_config: Some(settings) },
-                )
-                .await
-                .map_err(|e| Error::Node {
-                    container: name.clone(),
-                    message: format!("joining the access link: {e}"),
-                })?;
+            self.join(&name, &link_net, relay_addr).await?;
             self.start(&name).await?;
         }
         Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
+    }
+
+    /// Attach a container to a network at a fixed address.
+    async fn join(&self, container: &str, network: &str, address: Ipv4Addr) -> Result<(), Error> {
+        let settings = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(address.to_string()), ..Default::default() }),
+            ..Default::default()
+        };
+        let request = NetworkConnectRequest { container: Some(container.to_string()), endpoint_config: Some(settings) };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| Error::Node { container: container.to_string(), message: format!("joining {network}: {e}") })
     }
 
     /// The candidate's private /29 between their relay and their node: the

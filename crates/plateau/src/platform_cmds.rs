@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use plateau_engine::platform::{CandidateUp, Engine, Session};
-use plateau_scenario::{Candidate, CandidatePlan, Scenario};
+use plateau_scenario::{CandidatePlan, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord, Store};
 use sha2::{Digest, Sha256};
 
@@ -159,16 +159,7 @@ pub async fn up(args: UpArgs) -> Result<u8> {
             return Ok(status::INVALID);
         }
     };
-    let candidates = match (&args.roster, args.candidates) {
-        (Some(path), _) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
-            plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?
-        }
-        (None, Some(0)) => bail!("--candidates must be at least 1"),
-        (None, Some(n)) => Candidate::numbered(n),
-        (None, None) => unreachable!("clap requires one of them"),
-    };
+    let candidates = scenario_cmds::candidates(args.roster.as_deref(), args.candidates)?;
     let store = Store::open(&args.state.state)?;
     let record = SessionRecord {
         name: args.session.clone(),

@@ -104,6 +104,20 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     Ok(code)
 }
 
+/// The candidates of a session: from a roster file, or numbered c01..cNN.
+pub fn candidates(roster: Option<&Path>, count: Option<usize>) -> Result<Vec<Candidate>> {
+    match (roster, count) {
+        (Some(path), _) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
+            plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)
+        }
+        (None, Some(0)) => anyhow::bail!("--candidates must be at least 1"),
+        (None, Some(n)) => Ok(Candidate::numbered(n)),
+        (None, None) => anyhow::bail!("give --candidates N or --roster FILE"),
+    }
+}
+
 pub fn plan(args: PlanArgs) -> Result<u8> {
     let scenario = match load(&args.file)? {
         Ok(s) => s,
@@ -112,16 +126,7 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
             return Ok(status::INVALID);
         }
     };
-    let candidates = match (&args.roster, args.candidates) {
-        (Some(path), _) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
-            plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?
-        }
-        (None, Some(0)) => anyhow::bail!("--candidates must be at least 1"),
-        (None, Some(n)) => Candidate::numbered(n),
-        (None, None) => unreachable!("clap requires one of them"),
-    };
+    let candidates = candidates(args.roster.as_deref(), args.candidates)?;
     let plans = match scenario.plan(&args.seed, &candidates) {
         Ok(p) => p,
         Err(report) => {

@@ -10,19 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use plateau_tests::engine_available;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn engine_available() -> bool {
-    let up = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    if !up && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but no Docker engine answers `docker info`: the platform tests must run in CI");
-    }
-    if !up {
-        eprintln!("skipped: no Docker engine (set CI=true to make this a failure)");
-    }
-    up
 }
 
 /// A session of the small scenario, with its own database; removed on drop.
