@@ -49,7 +49,9 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[&str], limit: Duratio
         let inspect = docker.inspect_exec(&created.id).await.map_err(|e| fail(format!("exec: {e}")))?;
         Ok(ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), stdout, stderr })
     };
-    tokio::time::timeout(limit, run)
-        .await
-        .map_err(|_| fail(format!("`{}` ran longer than {} s", cmd.join(" "), limit.as_secs())))?
+    tokio::time::timeout(limit, run).await.map_err(|_| Error::Timeout {
+        container: container.to_string(),
+        command: cmd.join(" "),
+        limit,
+    })?
 }

@@ -9,7 +9,9 @@
 //!
 //! The engine's own address on each bridge would let candidates open
 //! connections to the host's services; an `INPUT` rule drops new connections
-//! from the bridge (replies to the controller's own probes still pass).
+//! from the bridge (replies to the controller's own probes still pass, and so
+//! do DHCP offers, which answer the controller's broadcast DISCOVER probe by
+//! broadcast and so never match it in conntrack).
 
 use tokio::process::Command;
 
@@ -38,7 +40,25 @@ pub async fn isolate_bridge(bridge: &str, session: &str, candidate: &str) -> Res
     ensure_rule(CHAIN, &within).await?;
     let to_host =
         ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", &tag, "-j", "DROP"];
-    ensure_rule(HOST_CHAIN, &to_host).await
+    ensure_rule(HOST_CHAIN, &to_host).await?;
+    // Inserted after the drop, so it sits above it.
+    let offers = [
+        "-i",
+        bridge,
+        "-p",
+        "udp",
+        "--sport",
+        "67",
+        "--dport",
+        "68",
+        "-m",
+        "comment",
+        "--comment",
+        &tag,
+        "-j",
+        "ACCEPT",
+    ];
+    ensure_rule(HOST_CHAIN, &offers).await
 }
 
 async fn ensure_rule(chain: &str, rule: &[&str]) -> Result<(), Error> {

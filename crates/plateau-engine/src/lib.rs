@@ -18,6 +18,8 @@ pub enum Error {
     Network { name: String, message: String },
     #[error("container {container}: {message}")]
     Node { container: String, message: String },
+    #[error("container {container}: `{command}` ran longer than {} ms", limit.as_millis())]
+    Timeout { container: String, command: String, limit: std::time::Duration },
     #[error("host network setup: {0}")]
     Host(String),
     #[error("the plan cannot be built on Docker: {0}")]

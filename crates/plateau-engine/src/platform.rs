@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use ipnet::Ipv4Net;
-use plateau_scenario::model::{Capability, Role};
+use plateau_scenario::model::{Capability, Role, Via};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -44,6 +44,9 @@ const RELAY_PORT: &str = "2222/tcp";
 pub struct Session {
     pub name: String,
     pub scenario_hash: String,
+    /// The grader's public key (`authorized_keys` line), installed for root on
+    /// container nodes whose grader access is SSH.
+    pub grader_key: Option<String>,
 }
 
 impl Session {
@@ -93,6 +96,8 @@ pub struct NodeOutcome {
     pub node: String,
     pub container: String,
     pub outcome: Outcome,
+    /// The node's SSH host public keys, to pin in the grader.
+    pub host_keys: Vec<String>,
 }
 
 /// How a candidate reaches their platform.
@@ -298,7 +303,7 @@ impl Engine {
         }
         if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
             let script = format!(
-                "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; echo '{user}:{password}' | chpasswd",
+                "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo {user}; echo '{user}:{password}' | chpasswd",
                 user = entry.user,
                 password = entry.password
             );
@@ -310,7 +315,61 @@ impl Engine {
                 });
             }
         }
-        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome })
+        let host_keys = self.grader_ssh(session, node, &name).await?;
+        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys })
+    }
+
+    /// For a node graded over SSH: let the grader's key in as root, and read
+    /// the host keys it must then find.
+    async fn grader_ssh(&self, session: &Session, node: &PlannedNode, name: &str) -> Result<Vec<String>, Error> {
+        let (Some(grader), Some(key)) = (&node.grader, &session.grader_key) else {
+            return Ok(Vec::new());
+        };
+        if grader.via != Via::Ssh {
+            return Ok(Vec::new());
+        }
+        let script = format!(
+            "mkdir -p /root/.ssh && chmod 700 /root/.ssh && touch /root/.ssh/authorized_keys && \
+             (grep -qxF '{key}' /root/.ssh/authorized_keys || echo '{key}' >> /root/.ssh/authorized_keys) && \
+             chmod 600 /root/.ssh/authorized_keys && cat /etc/ssh/ssh_host_*_key.pub"
+        );
+        let out = exec(&self.docker, name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+        if out.exit_code != 0 {
+            return Err(Error::Node { container: name.to_string(), message: format!("grader access: {}", out.stderr) });
+        }
+        Ok(out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
+    }
+
+    /// Where the controller reaches a node's container: its address on the
+    /// candidate's access link when it has one (stable whatever the candidate
+    /// does to the node's own interfaces), else its first network address.
+    pub async fn address(&self, session: &Session, candidate: &str, node: &str) -> Result<Ipv4Addr, Error> {
+        let name = session.container_name(candidate, node);
+        let networks = self
+            .docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| Error::Node { container: name.clone(), message: e.to_string() })?
+            .network_settings
+            .and_then(|s| s.networks)
+            .unwrap_or_default();
+        let link = session.network_name(candidate, "access-link");
+        let address = |n: &bollard::models::EndpointSettings| n.ip_address.as_deref().and_then(|a| a.parse().ok());
+        networks
+            .get(&link)
+            .and_then(address)
+            .or_else(|| {
+                let mut all: Vec<_> = networks.iter().collect();
+                all.sort_by(|a, b| a.0.cmp(b.0));
+                all.into_iter().find_map(|(_, n)| address(n))
+            })
+            .ok_or_else(|| Error::Node { container: name, message: "has no network address".into() })
+    }
+
+    /// The host interface of a candidate network (the controller's link into
+    /// it, where DHCP probes are sent).
+    pub async fn link(&self, session: &Session, candidate: &str, network: &str) -> Result<String, Error> {
+        self.bridge(&session.network_name(candidate, network)).await
     }
 
     async fn create_node(

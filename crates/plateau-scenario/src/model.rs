@@ -45,6 +45,38 @@ pub struct ScenarioFile {
     /// through the candidate's own access.
     #[serde(default)]
     pub solution: Vec<Step>,
+    /// How check results roll up into verdicts on competences and blocks.
+    #[serde(default)]
+    pub grading: Grading,
+}
+
+/// Thresholds of the roll-up: a competence (or block) is met when its checks
+/// earned at least this share of their points.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grading {
+    /// Share of points (0 to 1) for any competence or block.
+    #[serde(default = "half")]
+    pub threshold: f64,
+    /// Per competence or block id, e.g. `{ CP7 = 0.75 }`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f64>,
+}
+
+impl Default for Grading {
+    fn default() -> Self {
+        Grading { threshold: half(), thresholds: BTreeMap::new() }
+    }
+}
+
+impl Grading {
+    pub fn threshold_of(&self, unit: &str) -> f64 {
+        self.thresholds.get(unit).copied().unwrap_or(self.threshold)
+    }
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// Scenario metadata.
@@ -374,6 +406,9 @@ pub struct Check {
     /// Extra attempts before a failure is final.
     #[serde(default)]
     pub retries: u32,
+    /// Give a share of the points for each expectation met (instead of all or nothing).
+    #[serde(default)]
+    pub partial: bool,
     /// What the check verifies, and its parameters.
     #[serde(flatten)]
     pub kind: CheckKind,

@@ -113,7 +113,12 @@ pub(crate) fn expand(
 
     let mut networks = Vec::new();
     for (i, net) in file.networks.iter().enumerate() {
-        if let Some(n) = network(net, &format!("networks[{i}]"), &early, sink) {
+        // A network may use the networks listed before it.
+        let planned = {
+            let lookup = |name: &str| early(name).or_else(|| lookup_net(&networks, name, &early));
+            network(net, &format!("networks[{i}]"), &lookup, sink)
+        };
+        if let Some(n) = planned {
             networks.push(n);
         }
     }
@@ -326,9 +331,29 @@ fn network(
         );
         return None;
     }
+    // The DNS server may live elsewhere (a resolver across the router).
+    let dns = match &net.dns {
+        Some(HostRef::Address(t)) => {
+            let t = text(t, &format!("{path}.dns"), lookup, sink);
+            match t.parse::<Ipv4Addr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    sink.at(
+                        &format!("{path}.dns"),
+                        "bad-address",
+                        format!("`{t}` is not an IPv4 address"),
+                        "not an address",
+                        Some("write it as `192.168.10.53`, or give a host number".into()),
+                    );
+                    None
+                }
+            }
+        }
+        Some(d) => host_address(d, subnet, &format!("{path}.dns"), lookup, sink),
+        None => None,
+    };
     let mut address = |r: &HostRef, field: &str| host_address(r, subnet, &format!("{path}.{field}"), lookup, sink);
     let gateway = net.gateway.as_ref().and_then(|g| address(g, "gateway"));
-    let dns = net.dns.as_ref().and_then(|d| address(d, "dns"));
     let dhcp_pool = match &net.dhcp_pool {
         Some([a, b]) => {
             let first = address(a, "dhcp_pool[0]");

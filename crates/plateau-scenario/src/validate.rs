@@ -123,6 +123,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
             Some("keep one `kind = \"preparatory\"` phase".into()),
         );
     }
+    grading_rules(&file.grading, framework, sink);
     for (name, variable) in &file.variables {
         if let Variable::Variant(v) = variable {
             variant(v, &format!("variables.{name}"), sink);
@@ -507,12 +508,20 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
                 "not Windows",
                 Some("use `ssh`, or set `os = \"windows\"`".into()),
             ),
-            Via::Ssh | Via::Winrm if grader.user.is_none() => sink.at(
+            // Containers get the session's grader key for root at provisioning.
+            Via::Ssh | Via::Winrm if grader.user.is_none() && node.backend != Backend::Container => sink.at(
                 &format!("{path}.grader"),
                 "missing-user",
                 format!("grader access to `{}` over {} needs a `user`", node.id, token(&grader.via)),
                 "here",
-                Some("add `user = \"root\"` (and a `password`, or a key at provisioning)".into()),
+                Some("add `user = \"...\"` and `password = \"...\"`".into()),
+            ),
+            Via::Ssh | Via::Winrm if grader.password.is_none() && node.backend != Backend::Container => sink.at(
+                &format!("{path}.grader"),
+                "missing-password",
+                format!("grader access to `{}` over {} needs a `password`", node.id, token(&grader.via)),
+                "here",
+                Some("add `password = \"...\"`: Plateau installs its own key only in containers it creates".into()),
             ),
             _ => {}
         }
@@ -624,12 +633,60 @@ fn check_rules(
                 }
             }
         }
-        (None, Runs::Probe) => {}
+        (None, Runs::Probe) => {
+            let needs_origin = matches!(check.kind, CheckKind::SmbAccess { .. })
+                || matches!(check.kind, CheckKind::IppPrinter { test_job: true, .. });
+            if check.from.is_none() && needs_origin {
+                sink.at(
+                    path,
+                    "probe-needs-origin",
+                    format!("`{kind}` check `{}` is sent with a client tool from a node", check.id),
+                    "here",
+                    Some("add `from = \"<probe or workstation node>\"`".into()),
+                );
+            }
+        }
     }
     if let CheckKind::DhcpOffer { network, mac, .. } = &check.kind {
         reference(network, &format!("{path}.network"), "network", networks, sink);
         if let Some(mac) = mac {
             check_mac(mac, &format!("{path}.mac"), sink);
+        }
+    }
+}
+
+/// Thresholds are shares, and name competences or blocks of the framework.
+fn grading_rules(grading: &Grading, framework: Option<&Framework>, sink: &mut Sink<'_>) {
+    let share = |value: f64, path: &str, sink: &mut Sink<'_>| {
+        if !(0.0..=1.0).contains(&value) {
+            sink.at(
+                path,
+                "bad-threshold",
+                format!("threshold {value} is not a share of points"),
+                "not between 0 and 1",
+                Some("write e.g. `0.5` for half the points".into()),
+            );
+        }
+    };
+    share(grading.threshold, "grading.threshold", sink);
+    for (unit, value) in &grading.thresholds {
+        let path = format!("grading.thresholds.{unit}");
+        share(*value, &path, sink);
+        if let Some(framework) = framework {
+            let known: Vec<&str> = framework
+                .blocks
+                .iter()
+                .flat_map(|b| std::iter::once(b.id.as_str()).chain(b.competences.iter().map(|c| c.id.as_str())))
+                .collect();
+            if !known.contains(&unit.as_str()) {
+                sink.at_key(
+                    &path,
+                    "unknown-unit",
+                    format!("`{}` has no competence or block `{unit}`", framework.id),
+                    "unknown",
+                    Some(suggest(unit, known.into_iter(), "competences and blocks")),
+                );
+            }
         }
     }
 }
@@ -675,18 +732,25 @@ fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                 continue;
             }
         };
-        // Variables and the addressing plan are computed first: they may only use variables.
-        let early = path.starts_with("variables.") || path.starts_with("networks[");
+        // Variables and the addressing plan are computed first: variables may
+        // only use variables, a network also the networks listed before it.
+        let in_network = path
+            .strip_prefix("networks[")
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|i| i.parse::<usize>().ok());
+        let early = path.starts_with("variables.") || in_network.is_some();
+        let visible = |net: &str| match in_network {
+            Some(i) => file.networks[..i.min(file.networks.len())].iter().any(|n| n.id == net),
+            None => !early && networks.contains(net),
+        };
         for r in refs {
             let name = r.name.as_str();
             let parts: Vec<&str> = name.split('.').collect();
             let known = match parts.as_slice() {
                 [v] => variables.contains(v),
                 ["candidate", "id" | "name" | "number"] => true,
-                ["net", net, attr] if !early => networks.contains(net) && network_attrs.contains(attr),
-                ["net", net, "host", n] if !early => {
-                    networks.contains(net) && (n.parse::<u32>().is_ok() || variables.contains(n))
-                }
+                ["net", net, attr] => visible(net) && network_attrs.contains(attr),
+                ["net", net, "host", n] => visible(net) && (n.parse::<u32>().is_ok() || variables.contains(n)),
                 ["node", node, attr] if !early => node_nets
                     .get(node)
                     .is_some_and(|nets| *attr == "address" || *attr == "hostname" || nets.contains(attr)),
@@ -696,7 +760,8 @@ fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                 let mut names: Vec<&str> = variables.iter().copied().collect();
                 names.sort();
                 let hint = if early && matches!(parts.first(), Some(&"net" | &"node")) {
-                    "variables and networks may only use variables and `candidate.*`".to_string()
+                    "variables may only use variables and `candidate.*`; a network also the networks listed before it"
+                        .to_string()
                 } else {
                     format!(
                         "{}; built-ins: `candidate.id|name|number`, `net.<network>.{}|host.<N>`, `node.<node>.address|hostname|<network>`",

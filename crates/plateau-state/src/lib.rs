@@ -57,7 +57,46 @@ CREATE TABLE IF NOT EXISTS candidates (
   plan TEXT NOT NULL,
   PRIMARY KEY (session, id)
 );
+CREATE TABLE IF NOT EXISTS grader_keys (
+  session TEXT PRIMARY KEY REFERENCES sessions(name) ON DELETE CASCADE,
+  private_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS host_keys (
+  session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+  candidate TEXT NOT NULL,
+  node TEXT NOT NULL,
+  keys TEXT NOT NULL,
+  PRIMARY KEY (session, candidate, node)
+);
+-- Grades and the jury's overrides outlive the platforms: no cascade.
+CREATE TABLE IF NOT EXISTS grades (
+  session TEXT NOT NULL,
+  candidate TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  graded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS overrides (
+  session TEXT NOT NULL,
+  candidate TEXT NOT NULL,
+  criterion TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  by_whom TEXT NOT NULL,
+  at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  PRIMARY KEY (session, candidate, criterion)
+);
 ";
+
+/// A jury's decision on one criterion, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideRecord {
+    pub criterion: String,
+    pub verdict: String,
+    pub comment: String,
+    pub by: String,
+    pub at: String,
+}
 
 impl Store {
     /// Open (or create) the database. Writes are durable before they return
@@ -160,7 +199,115 @@ impl Store {
             .ok_or_else(|| Error::UnknownCandidate { session: session.to_string(), candidate: id.to_string() })
     }
 
-    /// Forget a session (after `down`).
+    /// The session's grader key (OpenSSH private key), made on first use.
+    pub fn grader_key(&self, session: &str, make: impl FnOnce() -> String) -> Result<String, Error> {
+        let existing: Option<String> = self
+            .conn
+            .query_row("SELECT private_key FROM grader_keys WHERE session = ?1", [session], |r| r.get(0))
+            .optional()
+            .map_err(self.fail())?;
+        if let Some(key) = existing {
+            return Ok(key);
+        }
+        let key = make();
+        self.conn
+            .execute("INSERT INTO grader_keys (session, private_key) VALUES (?1, ?2)", params![session, key])
+            .map_err(self.fail())?;
+        Ok(key)
+    }
+
+    /// Pin a node's SSH host keys (replacing earlier ones: a re-created node has new keys).
+    pub fn put_host_keys(&self, session: &str, candidate: &str, node: &str, keys: &[String]) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO host_keys (session, candidate, node, keys) VALUES (?1, ?2, ?3, ?4)",
+                params![session, candidate, node, keys.join("\n")],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    pub fn host_keys(&self, session: &str, candidate: &str, node: &str) -> Result<Vec<String>, Error> {
+        let keys: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT keys FROM host_keys WHERE session = ?1 AND candidate = ?2 AND node = ?3",
+                params![session, candidate, node],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.fail())?;
+        Ok(keys.map(|k| k.lines().map(str::to_string).collect()).unwrap_or_default())
+    }
+
+    /// Append a grade (JSON); earlier grades are kept.
+    pub fn put_grade(&self, session: &str, candidate: &str, result: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT INTO grades (session, candidate, result) VALUES (?1, ?2, ?3)",
+                params![session, candidate, result],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// The latest grade of a candidate (JSON).
+    pub fn latest_grade(&self, session: &str, candidate: &str) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row(
+                "SELECT result FROM grades WHERE session = ?1 AND candidate = ?2 ORDER BY seq DESC LIMIT 1",
+                params![session, candidate],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.fail())
+    }
+
+    /// Record (or replace) the jury's decision on a criterion.
+    pub fn put_override(&self, session: &str, candidate: &str, o: &OverrideRecord) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO overrides (session, candidate, criterion, verdict, comment, by_whom) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, candidate, o.criterion, o.verdict, o.comment, o.by],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    pub fn overrides(&self, session: &str, candidate: &str) -> Result<Vec<OverrideRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT criterion, verdict, comment, by_whom, at FROM overrides \
+                 WHERE session = ?1 AND candidate = ?2 ORDER BY criterion",
+            )
+            .map_err(self.fail())?;
+        let rows = stmt
+            .query_map(params![session, candidate], |r| {
+                Ok(OverrideRecord {
+                    criterion: r.get(0)?,
+                    verdict: r.get(1)?,
+                    comment: r.get(2)?,
+                    by: r.get(3)?,
+                    at: r.get(4)?,
+                })
+            })
+            .map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// The candidates that have a grade, in the order they were first graded.
+    pub fn graded_candidates(&self, session: &str) -> Result<Vec<String>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT candidate FROM grades WHERE session = ?1 GROUP BY candidate ORDER BY MIN(seq)")
+            .map_err(self.fail())?;
+        let rows = stmt.query_map([session], |r| r.get(0)).map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// Forget a session's platforms (after `down`); its grades stay.
     pub fn remove_session(&self, name: &str) -> Result<(), Error> {
         self.conn.execute("DELETE FROM sessions WHERE name = ?1", [name]).map_err(self.fail())?;
         Ok(())
@@ -199,7 +346,23 @@ mod tests {
         assert_eq!(store.candidate("exam", "c01").unwrap().plan, plan());
         let other = SessionRecord { seed: "t".into(), ..session };
         assert!(matches!(store.ensure_session(&other), Err(Error::Mismatch(_))));
+        store.put_grade("exam", "c01", "{\"score\":1}").unwrap();
+        store.put_grade("exam", "c01", "{\"score\":2}").unwrap();
+        assert_eq!(store.latest_grade("exam", "c01").unwrap().as_deref(), Some("{\"score\":2}"));
+        let jury = OverrideRecord {
+            criterion: "CP7.2".into(),
+            verdict: "met".into(),
+            comment: "vu en entretien".into(),
+            by: "jury".into(),
+            at: String::new(),
+        };
+        store.put_override("exam", "c01", &jury).unwrap();
+        assert_eq!(store.overrides("exam", "c01").unwrap()[0].comment, "vu en entretien");
+        let key = store.grader_key("exam", || "k1".into()).unwrap();
+        assert_eq!(store.grader_key("exam", || "k2".into()).unwrap(), key);
         store.remove_session("exam").unwrap();
+        // The platforms are gone; the grades stay for the jury.
+        assert!(store.latest_grade("exam", "c01").unwrap().is_some());
         assert!(matches!(store.candidates("exam"), Err(Error::UnknownSession(_))));
     }
 }

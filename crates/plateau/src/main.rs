@@ -1,5 +1,6 @@
 //! The `plateau` command: a thin layer over the library crates.
 
+mod grade_cmds;
 mod image_cmds;
 mod platform_cmds;
 mod scenario_cmds;
@@ -46,6 +47,12 @@ enum Command {
     Shell(platform_cmds::ShellArgs),
     /// Open or close candidates' access to their platform.
     Access(platform_cmds::AccessArgs),
+    /// Verify every candidate's platform and grade it per criterion (stored in the session database).
+    Grade(grade_cmds::GradeArgs),
+    /// Write the reports of the latest grades: JSON, the jury's HTML grid, CSV, JUnit.
+    Report(grade_cmds::ReportArgs),
+    /// Record a jury's decision on a criterion, beside the automatic verdict.
+    Override(grade_cmds::OverrideArgs),
     /// Show what this Docker engine allows and which scenario features work here.
     Doctor {
         #[arg(long)]
@@ -82,6 +89,9 @@ async fn main() -> ExitCode {
         Command::Reset(args) => platform_cmds::reset(args).await,
         Command::Shell(args) => platform_cmds::shell(args),
         Command::Access(args) => platform_cmds::access(args).await,
+        Command::Grade(args) => grade_cmds::grade_cmd(args).await,
+        Command::Report(args) => grade_cmds::report_cmd(args),
+        Command::Override(args) => grade_cmds::override_cmd(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -17,7 +17,7 @@ use crate::{scenario_cmds, sheet, status};
 pub struct StateArgs {
     /// Session database (SQLite).
     #[arg(long, env = "PLATEAU_STATE", default_value = ".plateau/state.db")]
-    state: PathBuf,
+    pub(crate) state: PathBuf,
 }
 
 #[derive(Args)]
@@ -124,7 +124,7 @@ fn valid_session_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn scenario_hash(text: &str) -> String {
+pub(crate) fn scenario_hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -190,13 +190,14 @@ pub async fn up(args: UpArgs) -> Result<u8> {
         store.put_candidate(&args.session, r)?;
     }
     let engine = Engine::connect(args.concurrency).await?;
-    let session = Session { name: args.session.clone(), scenario_hash: record.scenario_hash.clone() };
+    let session = engine_session(&store, record.clone())?;
     let results = up_all(&engine, &session, &records).await;
     let out_dir = args.state.state.parent().unwrap_or(Path::new(".")).join(&args.session);
     let mut failed = 0;
     for (r, result) in records.iter().zip(results) {
         match result {
             Ok(up) => {
+                pin_host_keys(&store, &args.session, &up)?;
                 let counts = summarize(&up);
                 println!(
                     "{:<10} ready in {:>5.1} s  {counts}  ssh -p {} {}",
@@ -216,6 +217,22 @@ pub async fn up(args: UpArgs) -> Result<u8> {
         return Ok(status::INVALID);
     }
     Ok(status::OK)
+}
+
+/// The engine's view of a recorded session, with the grader's public key
+/// (the key pair is made on first use and kept in the database).
+pub(crate) fn engine_session(store: &Store, record: SessionRecord) -> Result<Session> {
+    let private = store.grader_key(&record.name, plateau_grade::executor::generate_key)?;
+    let public = plateau_grade::executor::public_key_line(&private).map_err(anyhow::Error::msg)?;
+    Ok(Session { name: record.name, scenario_hash: record.scenario_hash, grader_key: Some(public) })
+}
+
+/// Remember the SSH host keys the nodes have now, so the grader can tell them from impostors.
+fn pin_host_keys(store: &Store, session: &str, up: &CandidateUp) -> Result<()> {
+    for node in up.nodes.iter().filter(|n| !n.host_keys.is_empty()) {
+        store.put_host_keys(session, &up.candidate, &node.node, &node.host_keys)?;
+    }
+    Ok(())
 }
 
 /// Every candidate in parallel; one failing does not stop the others.
@@ -319,14 +336,15 @@ pub async fn reset(args: CandidateArgs) -> Result<u8> {
     let engine = Engine::connect(8).await?;
     let started = std::time::Instant::now();
     engine.down(&args.session, Some(&args.candidate)).await?;
-    let session = Session { name: record.name, scenario_hash: record.scenario_hash };
+    let session = engine_session(&store, record)?;
     let up = engine.up_candidate(&session, &candidate.plan, candidate.ssh_port).await?;
+    pin_host_keys(&store, &args.session, &up)?;
     println!("{}: fresh platform in {:.1} s ({})", up.candidate, started.elapsed().as_secs_f64(), summarize(&up));
     Ok(status::OK)
 }
 
 pub fn shell(args: ShellArgs) -> Result<u8> {
-    let session = Session { name: args.session, scenario_hash: String::new() };
+    let session = Session { name: args.session, scenario_hash: String::new(), grader_key: None };
     let container = session.container_name(&args.candidate, &args.node);
     // An interactive TTY is the docker client's job; Plateau only names the container.
     let status = std::process::Command::new("docker")
@@ -348,7 +366,7 @@ pub async fn access(args: AccessArgs) -> Result<u8> {
         None => store.candidates(&target.session)?.into_iter().map(|c| c.id).collect(),
     };
     let engine = Engine::connect(1).await?;
-    let session = Session { name: record.name, scenario_hash: record.scenario_hash };
+    let session = engine_session(&store, record)?;
     for id in &ids {
         engine.set_access(&session, id, open).await?;
         println!("{id}: access {}", if open { "open" } else { "closed" });

@@ -6,125 +6,12 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use plateau_tests::engine_available;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A session of the small scenario, with its own database; removed on drop.
-struct Exam {
-    session: String,
-    state: tempfile::TempDir,
-}
-
-impl Exam {
-    fn new(tag: &str) -> Option<Exam> {
-        if !engine_available() {
-            return None;
-        }
-        let build =
-            Command::new(env!("CARGO_BIN_EXE_plateau")).args(["images", "build"]).current_dir(root()).output().unwrap();
-        assert!(build.status.success(), "images: {}", String::from_utf8_lossy(&build.stderr));
-        Some(Exam { session: format!("t{}-{tag}", std::process::id() % 100_000), state: tempfile::tempdir().unwrap() })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plateau"));
-        cmd.args(args)
-            .current_dir(root())
-            .env("PLATEAU_STATE", self.state.path().join("state.db"))
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn plateau(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.plateau(args);
-        assert!(
-            out.status.success(),
-            "plateau {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn up(&self, candidates: &str, port_base: &str) -> String {
-        self.ok(&[
-            "up",
-            "scenarios/tai-small.toml",
-            "--session",
-            &self.session,
-            "-n",
-            candidates,
-            "--port-base",
-            port_base,
-        ])
-    }
-
-    fn container(&self, candidate: &str, node: &str) -> String {
-        format!("plateau-{}-{candidate}-{node}", self.session)
-    }
-
-    fn status(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str(&self.ok(&["status", "--session", &self.session, "--json"])).unwrap()
-    }
-
-    /// Labelled objects of this session left on the engine.
-    fn leftovers(&self) -> usize {
-        let label = format!("label=org.plateau.session={}", self.session);
-        let count = |args: &[&str]| {
-            let out = Command::new("docker").args(args).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).lines().count()
-        };
-        count(&["ps", "-aq", "--filter", &label]) + count(&["network", "ls", "-q", "--filter", &label])
-    }
-}
-
-impl Drop for Exam {
-    fn drop(&mut self) {
-        let _ = self.plateau(&["down", "--session", &self.session]);
-    }
-}
-
-fn sh(container: &str, script: &str) -> Output {
-    Command::new("docker").args(["exec", container, "sh", "-c", script]).output().unwrap()
-}
-
-fn eventually(container: &str, script: &str, seconds: u64, what: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let out = sh(container, script);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() {
-            return text;
-        }
-        assert!(start.elapsed() < Duration::from_secs(seconds), "{what}: not within {seconds} s: {text}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// The candidate's plan, from `plateau plan` with the session's seed (its name).
-fn plans(exam: &Exam, n: &str) -> Vec<serde_json::Value> {
-    let out = exam.ok(&["plan", "scenarios/tai-small.toml", "-n", n, "--seed", &exam.session, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["candidates"].as_array().unwrap().clone()
-}
-
-fn address(plan: &serde_json::Value, node: &str, network: &str) -> String {
-    let node = plan["nodes"].as_array().unwrap().iter().find(|n| n["id"] == node).unwrap();
-    let iface = node["interfaces"].as_array().unwrap().iter().find(|i| i["network"] == network).unwrap();
-    iface["address"].as_str().unwrap().to_string()
-}
+use common::{Exam, address, eventually, plans, sh};
 
 #[test]
 fn three_candidates_up_isolated_with_their_own_dhcp_then_reset_and_down() {

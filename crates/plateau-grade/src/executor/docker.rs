@@ -1,0 +1,38 @@
+//! `docker exec` into a container: for trainer and admin actions, and for
+//! on-node facts of containers. Network-facing criteria are probed instead.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use plateau_engine::exec::exec;
+
+use super::{ExecError, Execute, Output, Shell};
+
+pub struct DockerExecutor {
+    docker: Docker,
+    container: String,
+}
+
+impl DockerExecutor {
+    pub fn new(docker: Docker, container: impl Into<String>) -> DockerExecutor {
+        DockerExecutor { docker, container: container.into() }
+    }
+}
+
+impl Execute for DockerExecutor {
+    fn describe(&self) -> String {
+        format!("docker exec {}", self.container)
+    }
+
+    fn shell(&self) -> Shell {
+        Shell::Posix
+    }
+
+    async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        match exec(&self.docker, &self.container, &["sh", "-c", command], timeout).await {
+            Ok(out) => Ok(Output { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr }),
+            Err(plateau_engine::Error::Timeout { .. }) => Err(ExecError::Timeout(timeout)),
+            Err(e) => Err(ExecError::Unreachable { target: self.container.clone(), message: e.to_string() }),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! SSH (russh): one connection per node, reused by every check; one channel
+//! per command, always closed, also on timeout (sshd allows only 10 sessions
+//! per connection and a dropped channel stays open). Host keys are pinned:
+//! a node that presents another key is not graded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect};
+use tokio::sync::Mutex;
+
+use super::{ExecError, Execute, Output, Shell};
+
+/// How the grader logs in.
+#[derive(Clone)]
+pub enum SshAuth {
+    Password(String),
+    Key(Arc<PrivateKey>),
+}
+
+pub struct SshExecutor {
+    address: String,
+    port: u16,
+    user: String,
+    auth: SshAuth,
+    /// Keys the node may present (all of its host keys, read when it was
+    /// provisioned); empty means "accept the first and report it".
+    pinned: Vec<PublicKey>,
+    connection: Mutex<Option<Arc<Handle<Verifier>>>>,
+}
+
+struct Verifier {
+    pinned: Vec<PublicKey>,
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, presented: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = presented else {
+            return Ok(false);
+        };
+        Ok(self.pinned.is_empty() || self.pinned.iter().any(|p| p.key_data() == key.key_data()))
+    }
+}
+
+/// A fresh grader key (ed25519), in OpenSSH format.
+pub fn generate_key() -> String {
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).expect("ed25519 key generation");
+    key.to_openssh(russh::keys::ssh_key::LineEnding::LF).expect("encodable key").to_string()
+}
+
+/// The `authorized_keys` line of a private key in OpenSSH format.
+pub fn public_key_line(private_openssh: &str) -> Result<String, String> {
+    let key = PrivateKey::from_openssh(private_openssh).map_err(|e| e.to_string())?;
+    key.public_key().to_openssh().map(|line| format!("{line} plateau-grader")).map_err(|e| e.to_string())
+}
+
+impl SshExecutor {
+    /// `pinned`: the node's host public keys, one OpenSSH line each.
+    pub fn new(
+        address: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        auth: SshAuth,
+        pinned: &[String],
+    ) -> SshExecutor {
+        SshExecutor {
+            address: address.into(),
+            port,
+            user: user.into(),
+            auth,
+            pinned: pinned.iter().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).collect(),
+            connection: Mutex::new(None),
+        }
+    }
+
+    pub fn key_auth(private_openssh: &str) -> Result<SshAuth, String> {
+        PrivateKey::from_openssh(private_openssh).map(|k| SshAuth::Key(Arc::new(k))).map_err(|e| e.to_string())
+    }
+
+    fn target(&self) -> String {
+        format!("{}@{}:{}", self.user, self.address, self.port)
+    }
+
+    async fn connect(&self) -> Result<Arc<Handle<Verifier>>, ExecError> {
+        let config = Arc::new(client::Config { nodelay: true, ..Default::default() });
+        let verifier = Verifier { pinned: self.pinned.clone() };
+        let mut handle =
+            client::connect(config, (self.address.as_str(), self.port), verifier).await.map_err(|e| match e {
+                russh::Error::UnknownKey => ExecError::HostKey { target: self.target() },
+                e => ExecError::Unreachable { target: self.target(), message: e.to_string() },
+            })?;
+        let auth = match &self.auth {
+            SshAuth::Password(password) => handle.authenticate_password(&self.user, password).await,
+            SshAuth::Key(key) => {
+                let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+                handle.authenticate_publickey(&self.user, PrivateKeyWithHashAlg::new(key.clone(), hash)).await
+            }
+        }
+        .map_err(|e| ExecError::Protocol { target: self.target(), message: e.to_string() })?;
+        if !auth.success() {
+            return Err(ExecError::Auth { target: self.target() });
+        }
+        Ok(Arc::new(handle))
+    }
+
+    /// The open connection, or a new one when there is none or it broke.
+    async fn connection(&self) -> Result<Arc<Handle<Verifier>>, ExecError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(handle) = slot.as_ref()
+            && !handle.is_closed()
+        {
+            return Ok(handle.clone());
+        }
+        let handle = self.connect().await?;
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    async fn exec(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let late = |_| ExecError::Timeout(timeout);
+        let protocol = |e: russh::Error| ExecError::Protocol { target: self.target(), message: e.to_string() };
+        let handle = tokio::time::timeout_at(deadline, self.connection()).await.map_err(late)??;
+        let mut channel =
+            tokio::time::timeout_at(deadline, handle.channel_open_session()).await.map_err(late)?.map_err(protocol)?;
+        let collected = tokio::time::timeout_at(deadline, async {
+            channel.exec(true, command).await?;
+            let (mut stdout, mut stderr, mut exit_code) = (Vec::new(), Vec::new(), None);
+            while let Some(message) = channel.wait().await {
+                match message {
+                    ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, .. } => stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => exit_code = Some(i64::from(exit_status)),
+                    ChannelMsg::ExitSignal { .. } => exit_code = exit_code.or(Some(-1)),
+                    _ => {}
+                }
+            }
+            Ok::<_, russh::Error>(Output {
+                exit_code: exit_code.unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            })
+        })
+        .await;
+        // Closing is what frees the session slot on the server, also (above
+        // all) when the command is still running.
+        let _ = tokio::time::timeout(Duration::from_secs(1), channel.close()).await;
+        collected.map_err(late)?.map_err(protocol)
+    }
+
+    /// Disconnect politely (the connection is otherwise kept for reuse).
+    pub async fn close(&self) {
+        if let Some(handle) = self.connection.lock().await.take() {
+            let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        }
+    }
+}
+
+impl Execute for SshExecutor {
+    fn describe(&self) -> String {
+        format!("ssh {}", self.target())
+    }
+
+    fn shell(&self) -> Shell {
+        Shell::Posix
+    }
+
+    async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        self.exec(command, timeout).await
+    }
+}

@@ -1,0 +1,234 @@
+//! Grading one candidate: every check run with its own time limit and
+//! retries, checks of one candidate in parallel (bounded), then the roll-up
+//! onto the framework's criteria, competences and blocks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use plateau_scenario::CandidatePlan;
+use plateau_scenario::framework::Framework;
+use plateau_scenario::model::{Check, Grading, Role};
+
+use crate::checks::{Reach, Seen, evaluate};
+use crate::executor::Executor;
+use crate::result::*;
+
+/// Time limit of one attempt when the check names none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Checks of one candidate in flight at once: below sshd's 10 sessions per
+/// connection, since several checks often look at the same node.
+pub const CHECKS_IN_FLIGHT: usize = 8;
+
+/// One candidate's platform as the grader reaches it.
+pub struct Platform {
+    pub roles: Vec<(String, Role)>,
+    pub executors: HashMap<String, Executor>,
+    /// Host interface of each candidate network (DHCP probes).
+    pub links: HashMap<String, String>,
+}
+
+impl Reach for Platform {
+    fn node(&self, id: &str) -> Option<&Executor> {
+        self.executors.get(id)
+    }
+
+    fn node_of_role(&self, role: Role) -> Option<&str> {
+        self.roles.iter().find(|(_, r)| *r == role).map(|(id, _)| id.as_str())
+    }
+
+    fn link(&self, network: &str) -> Option<&str> {
+        self.links.get(network).map(String::as_str)
+    }
+}
+
+/// Run one check: up to `1 + retries` attempts, each within its time limit.
+pub async fn run_check(check: &Check, reach: &impl Reach) -> CheckResult {
+    let timeout = check.timeout.as_deref().and_then(|t| humantime::parse_duration(t).ok()).unwrap_or(DEFAULT_TIMEOUT);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let at = now_rfc3339();
+        let started = Instant::now();
+        let mut seen = Seen::default();
+        // The limit also bounds a check that runs several commands.
+        let budget = timeout * 2 + Duration::from_secs(1);
+        let outcome = match tokio::time::timeout(budget, evaluate(check, reach, timeout, &mut seen)).await {
+            Ok(outcome) => outcome.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no result within {} ms", budget.as_millis())),
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let met = seen.assertions.iter().filter(|a| a.ok).count();
+        let status = match &outcome {
+            Err(_) => Status::Error,
+            Ok(()) if met == seen.assertions.len() && met > 0 => Status::Pass,
+            Ok(()) => Status::Fail,
+        };
+        if status == Status::Pass || attempts > check.retries {
+            let points = match status {
+                Status::Pass => f64::from(check.points),
+                Status::Fail if check.partial && !seen.assertions.is_empty() => {
+                    f64::from(check.points) * met as f64 / seen.assertions.len() as f64
+                }
+                _ => 0.0,
+            };
+            return CheckResult {
+                id: check.id.clone(),
+                title: check.title.clone(),
+                kind: check.kind.name().to_string(),
+                criteria: check.criteria.clone(),
+                status,
+                points: (points * 100.0).round() / 100.0,
+                max_points: check.points,
+                evidence: Evidence {
+                    actions: seen.actions,
+                    assertions: seen.assertions,
+                    error: outcome.err(),
+                    at,
+                    duration_ms,
+                    attempts,
+                },
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Grade one candidate's platform.
+pub async fn grade(
+    plan: &CandidatePlan,
+    framework: &Framework,
+    blocks: &[String],
+    grading: &Grading,
+    reach: &impl Reach,
+) -> CandidateGrade {
+    let started_at = now_rfc3339();
+    let started = Instant::now();
+    // Futures made up front by a named `async fn`: a closure returning an
+    // async block trips the compiler's `Send` inference in spawned tasks.
+    let pending: Vec<_> = plan.checks.iter().enumerate().map(|(i, check)| numbered(i, check, reach)).collect();
+    let mut checks: Vec<(usize, CheckResult)> =
+        futures_util::stream::iter(pending).buffer_unordered(CHECKS_IN_FLIGHT).collect().await;
+    checks.sort_by_key(|(i, _)| *i);
+    let checks: Vec<CheckResult> = checks.into_iter().map(|(_, c)| c).collect();
+    let rolled = roll_up(framework, blocks, grading, &checks);
+    CandidateGrade {
+        id: plan.candidate.id.clone(),
+        name: plan.candidate.name.clone(),
+        score: (checks.iter().map(|c| c.points).sum::<f64>() * 100.0).round() / 100.0,
+        max_score: checks.iter().map(|c| c.max_points).sum(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        checks,
+        criteria: rolled.criteria,
+        competences: rolled.competences,
+        blocks: rolled.blocks,
+    }
+}
+
+async fn numbered(i: usize, check: &Check, reach: &impl Reach) -> (usize, CheckResult) {
+    (i, run_check(check, reach).await)
+}
+
+pub struct RolledUp {
+    pub criteria: Vec<CriterionResult>,
+    pub competences: Vec<UnitResult>,
+    pub blocks: Vec<UnitResult>,
+}
+
+/// Criteria of the scenario's blocks (jury-only ones too, so the grid is
+/// complete) and any other criterion a check names; each with its verdict.
+pub fn roll_up(framework: &Framework, blocks: &[String], grading: &Grading, checks: &[CheckResult]) -> RolledUp {
+    let mut by_criterion: BTreeMap<&str, Vec<&CheckResult>> = BTreeMap::new();
+    for check in checks {
+        for criterion in &check.criteria {
+            by_criterion.entry(criterion.as_str()).or_default().push(check);
+        }
+    }
+    let mut criteria = Vec::new();
+    let mut competences = Vec::new();
+    let mut block_results = Vec::new();
+    for block in &framework.blocks {
+        let in_scope = blocks.is_empty() || blocks.contains(&block.id);
+        let mut block_checks: BTreeSet<&str> = BTreeSet::new();
+        for competence in &block.competences {
+            let mut competence_checks: BTreeSet<&str> = BTreeSet::new();
+            for criterion in &competence.criteria {
+                let evidencing = by_criterion.get(criterion.id.as_str()).cloned().unwrap_or_default();
+                if !in_scope && evidencing.is_empty() {
+                    continue;
+                }
+                competence_checks.extend(evidencing.iter().map(|c| c.id.as_str()));
+                criteria.push(CriterionResult {
+                    framework: framework.id.clone(),
+                    block: block.id.clone(),
+                    competence: competence.id.clone(),
+                    criterion: criterion.id.clone(),
+                    text: criterion.text.clone(),
+                    checks: evidencing.iter().map(|c| c.id.clone()).collect(),
+                    verdict: criterion_verdict(&evidencing),
+                    jury: None,
+                });
+            }
+            if in_scope || !competence_checks.is_empty() {
+                competences.push(unit(&competence.id, &competence.title, &competence_checks, checks, grading));
+            }
+            block_checks.extend(competence_checks);
+        }
+        if in_scope || !block_checks.is_empty() {
+            block_results.push(unit(&block.id, &block.title, &block_checks, checks, grading));
+        }
+    }
+    RolledUp { criteria, competences, blocks: block_results }
+}
+
+fn criterion_verdict(evidencing: &[&CheckResult]) -> Verdict {
+    if evidencing.is_empty() {
+        Verdict::JuryOnly
+    } else if evidencing.iter().all(|c| c.status == Status::Pass) {
+        Verdict::Met
+    } else if evidencing.iter().any(|c| c.status == Status::Error) {
+        Verdict::Undetermined
+    } else if evidencing.iter().any(|c| c.points > 0.0) {
+        Verdict::Partial
+    } else {
+        Verdict::NotMet
+    }
+}
+
+fn unit(id: &str, title: &str, ids: &BTreeSet<&str>, checks: &[CheckResult], grading: &Grading) -> UnitResult {
+    let included: Vec<&CheckResult> = checks.iter().filter(|c| ids.contains(c.id.as_str())).collect();
+    let points: f64 = included.iter().map(|c| c.points).sum();
+    let max_points: u32 = included.iter().map(|c| c.max_points).sum();
+    let threshold = grading.threshold_of(id);
+    let share = if max_points == 0 { 0.0 } else { points / f64::from(max_points) };
+    let verdict = if included.is_empty() {
+        Verdict::JuryOnly
+    } else if share + 1e-9 >= threshold {
+        Verdict::Met
+    } else if included.iter().any(|c| c.status == Status::Error) {
+        // An error could tip it: the jury decides.
+        Verdict::Undetermined
+    } else if points > 0.0 {
+        Verdict::Partial
+    } else {
+        Verdict::NotMet
+    };
+    UnitResult {
+        id: id.to_string(),
+        title: title.to_string(),
+        points: (points * 100.0).round() / 100.0,
+        max_points,
+        threshold,
+        verdict,
+    }
+}
+
+/// Attach the jury's decisions to a grade's criteria (the automatic verdict stays).
+pub fn apply_overrides(grade: &mut CandidateGrade, overrides: &[(String, Override)]) {
+    for (criterion, decision) in overrides {
+        if let Some(c) = grade.criteria.iter_mut().find(|c| &c.criterion == criterion) {
+            c.jury = Some(decision.clone());
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Plateau's checker: reach each node of a candidate's platform (SSH, docker
+//! exec, WinRM), probe its networks from the controller, evaluate the
+//! scenario's checks and roll the results up to the framework's criteria.
+
+pub mod checks;
+pub mod executor;
+pub mod grade;
+pub mod probe;
+pub mod result;
+pub mod targets;

@@ -1,0 +1,160 @@
+//! What grading produces: per check a status with evidence and points, rolled
+//! up to criteria, competences and blocks. These types are the report's data
+//! (their JSON Schema is the report schema).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The platform shows what the check expects.
+    Pass,
+    /// The platform was looked at and does not show it.
+    Fail,
+    /// The grader could not look (target unreachable, timeout, tool missing):
+    /// a jury must decide; never counted as a fail.
+    Error,
+}
+
+/// One expectation of a check, as compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Assertion {
+    /// What is compared, e.g. `router option`.
+    pub what: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+/// One action the grader took for a check: a command or a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Action {
+    /// Where it ran from: `controller`, or how a node was reached.
+    pub from: String,
+    /// The command run or the probe sent.
+    pub sent: String,
+    /// Exit code of a command (absent for probes).
+    pub exit_code: Option<i64>,
+    /// The beginning of what came back (at most 2 KiB).
+    pub output: String,
+}
+
+/// Why the grader decided as it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Evidence {
+    pub actions: Vec<Action>,
+    pub assertions: Vec<Assertion>,
+    /// For `error`: what kept the grader from looking.
+    pub error: Option<String>,
+    /// When the last attempt started (RFC 3339, UTC).
+    pub at: String,
+    pub duration_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub criteria: Vec<String>,
+    pub status: Status,
+    /// Points earned (a share of `max_points` when the check gives partial credit).
+    pub points: f64,
+    pub max_points: u32,
+    pub evidence: Evidence,
+}
+
+/// Verdict on a critère de performance, a competence or a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every check evidencing it passed (or the share reached the threshold).
+    Met,
+    /// Some of its checks passed.
+    Partial,
+    NotMet,
+    /// A check could not run: the jury decides.
+    Undetermined,
+    /// No platform state shows it: observed by the jury (interview, attitude).
+    JuryOnly,
+}
+
+/// A jury's decision, stored beside the automatic verdict, never replacing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Override {
+    pub verdict: Verdict,
+    pub comment: String,
+    pub by: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CriterionResult {
+    pub framework: String,
+    pub block: String,
+    pub competence: String,
+    pub criterion: String,
+    /// The criterion's text, quoted from the framework.
+    pub text: String,
+    /// Checks evidencing it.
+    pub checks: Vec<String>,
+    pub verdict: Verdict,
+    pub jury: Option<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UnitResult {
+    /// Competence (`CP7`) or block (`CCP2`) id.
+    pub id: String,
+    pub title: String,
+    pub points: f64,
+    pub max_points: u32,
+    /// The share of points needed for `met`.
+    pub threshold: f64,
+    pub verdict: Verdict,
+}
+
+/// A candidate's grade at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CandidateGrade {
+    pub id: String,
+    pub name: String,
+    pub score: f64,
+    pub max_score: u32,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub checks: Vec<CheckResult>,
+    pub criteria: Vec<CriterionResult>,
+    pub competences: Vec<UnitResult>,
+    pub blocks: Vec<UnitResult>,
+}
+
+/// The beginning of `text`, cut at a character boundary.
+pub fn excerpt(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// The name of a verdict as written in JSON (`not-met`).
+pub fn verdict_token(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Met => "met",
+        Verdict::Partial => "partial",
+        Verdict::NotMet => "not-met",
+        Verdict::Undetermined => "undetermined",
+        Verdict::JuryOnly => "jury-only",
+    }
+}

@@ -1,0 +1,91 @@
+//! Reaching a candidate's platform: an executor per node from the scenario's
+//! grader access, and the controller's links into the candidate networks.
+
+use std::collections::HashMap;
+
+use plateau_engine::platform::{Engine, Session};
+use plateau_scenario::model::{Backend, Via};
+use plateau_scenario::{CandidatePlan, PlannedNode};
+
+use crate::executor::{DockerExecutor, Executor, SshAuth, SshExecutor, WinRmAuth, WinRmExecutor};
+use crate::grade::Platform;
+
+/// What the grader holds to log in.
+pub struct Credentials {
+    /// The session's grader key (OpenSSH private key), for container nodes
+    /// graded over SSH.
+    pub grader_key: Option<String>,
+    /// Pinned host keys per node.
+    pub host_keys: HashMap<String, Vec<String>>,
+}
+
+/// An executor for every node that has grader access.
+pub async fn platform(
+    engine: &Engine,
+    session: &Session,
+    plan: &CandidatePlan,
+    credentials: &Credentials,
+) -> Result<Platform, String> {
+    let candidate = plan.candidate.id.as_str();
+    let mut executors = HashMap::new();
+    for node in &plan.nodes {
+        let Some(grader) = &node.grader else { continue };
+        let executor = match grader.via {
+            Via::Exec => Executor::Docker(DockerExecutor::new(
+                engine.docker().clone(),
+                session.container_name(candidate, &node.id),
+            )),
+            Via::Ssh => {
+                let auth = match (&grader.password, &credentials.grader_key) {
+                    (Some(password), _) => SshAuth::Password(password.clone()),
+                    (None, Some(key)) => SshExecutor::key_auth(key)?,
+                    (None, None) => return Err(format!("node `{}`: no grader password or key", node.id)),
+                };
+                let pinned = credentials.host_keys.get(&node.id).cloned().unwrap_or_default();
+                let address = match node.backend {
+                    Backend::Container => {
+                        engine.address(session, candidate, &node.id).await.map_err(|e| e.to_string())?.to_string()
+                    }
+                    _ => address(node)?,
+                };
+                Executor::Ssh(SshExecutor::new(
+                    address,
+                    grader.port.unwrap_or(22),
+                    grader.user.clone().unwrap_or_else(|| "root".into()),
+                    auth,
+                    &pinned,
+                ))
+            }
+            Via::Winrm => {
+                let port = grader.port.unwrap_or(5985);
+                let user = grader.user.clone().unwrap_or_else(|| "Administrator".into());
+                let password = grader.password.clone().unwrap_or_default();
+                Executor::WinRm(
+                    WinRmExecutor::new(address(node)?, port, port == 5986, WinRmAuth::Ntlm, &user, &password)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+        };
+        executors.insert(node.id.clone(), executor);
+    }
+    let mut links = HashMap::new();
+    if plan.nodes.iter().any(|n| n.backend == Backend::Container) {
+        for net in &plan.networks {
+            let link = engine.link(session, candidate, &net.id).await.map_err(|e| e.to_string())?;
+            links.insert(net.id.clone(), link);
+        }
+    }
+    Ok(Platform { roles: plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect(), executors, links })
+}
+
+/// Where the controller reaches a machine Plateau did not create.
+fn address(node: &PlannedNode) -> Result<String, String> {
+    if let Some(address) = &node.address {
+        return Ok(address.clone());
+    }
+    node.interfaces
+        .iter()
+        .find_map(|i| i.address)
+        .map(|a| a.to_string())
+        .ok_or_else(|| format!("node `{}` has no static address the grader could reach", node.id))
+}

@@ -1,0 +1,227 @@
+//! Grading on the real engine: two candidates of the small scenario, one
+//! configures everything through their own SSH access, the other touches
+//! nothing; `plateau grade` tells them apart with evidence, the reports say
+//! so, and a hung target ends as `error` without holding up the others.
+//!
+//! Needs a Docker engine; in CI (`CI=true`) a missing engine is a failure.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Exam, address, plans};
+use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
+use serde_json::Value;
+
+const CHECKS: [&str; 5] = ["dhcp-scope", "dhcp-reservation", "ws-address", "ws-internet", "router-ssh-blocked"];
+
+fn lan(plan: &Value) -> &Value {
+    plan["networks"].as_array().unwrap().iter().find(|n| n["id"] == "lan").unwrap()
+}
+
+/// What an expert candidate does, typed in their SSH session on the
+/// workstation: a temporary address to reach the servers, Kea's scope and
+/// reservation, NAT and an SSH block on the router, then DHCP on the
+/// workstation.
+fn expert_session(plan: &Value) -> String {
+    let v = &plan["variables"];
+    let net = lan(plan);
+    let subnet = net["subnet"].as_str().unwrap();
+    let prefix = subnet.rsplit_once('.').unwrap().0;
+    let password = plan["access"][0]["password"].as_str().unwrap();
+    let reserved = format!("{prefix}.{}", v["printer_host"].as_str().unwrap());
+    let kea = format!(
+        r#"{{ "Dhcp4": {{ "interfaces-config": {{ "interfaces": ["*"], "dhcp-socket-type": "raw" }},
+  "lease-database": {{ "type": "memfile", "persist": true, "name": "/var/lib/kea/kea-leases4.csv" }},
+  "subnet4": [ {{ "id": 1, "subnet": "{subnet}", "pools": [ {{ "pool": "{} - {}" }} ],
+    "option-data": [ {{ "name": "routers", "data": "{}" }}, {{ "name": "domain-name-servers", "data": "{}" }} ],
+    "reservations": [ {{ "hw-address": "{}", "ip-address": "{reserved}" }} ] }} ] }} }}"#,
+        net["dhcp_pool"][0].as_str().unwrap(),
+        net["dhcp_pool"][1].as_str().unwrap(),
+        net["gateway"].as_str().unwrap(),
+        net["dns"].as_str().unwrap(),
+        v["printer_mac"].as_str().unwrap(),
+    );
+    let nft = format!(
+        "table ip nat {{\n  chain post {{ type nat hook postrouting priority 100; ip saddr {subnet} ip daddr != {subnet} masquerade; }}\n}}\n\
+         table inet exam {{\n  chain input {{ type filter hook input priority 0; ip daddr {} tcp dport 22 drop; }}\n}}\n",
+        address(plan, "router", "wan")
+    );
+    format!(
+        "set -e
+PW='{password}'
+O='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
+echo \"$PW\" | sudo -S -p '' ip addr add {prefix}.50/24 dev eth0
+cat > /tmp/kea.conf <<'EOF'
+{kea}
+EOF
+cat > /tmp/exam.nft <<'EOF'
+{nft}EOF
+sshpass -p \"$PW\" scp $O /tmp/kea.conf technicien@{dhcp}:/tmp/kea.conf
+sshpass -p \"$PW\" ssh $O technicien@{dhcp} \"echo '$PW' | sudo -S -p '' sh -c 'cp /tmp/kea.conf /etc/kea/kea-dhcp4.conf && plateau-service restart kea-dhcp4'\"
+sshpass -p \"$PW\" scp $O /tmp/exam.nft technicien@{router}:/tmp/exam.nft
+sshpass -p \"$PW\" ssh $O technicien@{router} \"echo '$PW' | sudo -S -p '' nft -f /tmp/exam.nft\"
+echo \"$PW\" | sudo -S -p '' sh -c 'ip addr del {prefix}.50/24 dev eth0; pkill dhclient || true; sleep 1; dhclient -1 eth0'
+ip -4 -o addr show dev eth0
+",
+        dhcp = address(plan, "dhcp", "lan"),
+        router = address(plan, "router", "lan"),
+    )
+}
+
+fn grade(exam: &Exam) -> Vec<Value> {
+    serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap()
+}
+
+fn check<'a>(grade: &'a Value, id: &str) -> &'a Value {
+    grade["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
+}
+
+fn statuses(grade: &Value) -> Vec<(String, String)> {
+    CHECKS.iter().map(|id| (id.to_string(), check(grade, id)["status"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_reports_say_so() {
+    let Some(exam) = Exam::new("grade") else { return };
+    exam.up("2", "33000");
+    let plans = plans(&exam, "2");
+
+    // c01 works through their access: SSH to the published port as the candidate.
+    let password = plans[0]["access"][0]["password"].as_str().unwrap().to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let out = runtime.block_on(async {
+        let candidate = SshExecutor::new("127.0.0.1", 33001, "technicien", SshAuth::Password(password), &[]);
+        candidate.run(&expert_session(&plans[0]), Duration::from_secs(90)).await.unwrap()
+    });
+    assert_eq!(out.exit_code, 0, "the expert's session failed: {}{}", out.stdout, out.stderr);
+
+    let grades = grade(&exam);
+    assert_eq!(grades.len(), 2);
+    let (good, untouched) = (&grades[0], &grades[1]);
+    assert_eq!(good["id"], "c01");
+    let everything_passes: Vec<(String, String)> = CHECKS.iter().map(|c| (c.to_string(), "pass".to_string())).collect();
+    assert_eq!(statuses(good), everything_passes, "{}", serde_json::to_string_pretty(good).unwrap());
+    assert_eq!(good["score"], 20.0);
+    let everything_fails: Vec<(String, String)> = CHECKS.iter().map(|c| (c.to_string(), "fail".to_string())).collect();
+    assert_eq!(statuses(untouched), everything_fails, "{}", serde_json::to_string_pretty(untouched).unwrap());
+    assert_eq!(untouched["score"], 0.0);
+
+    // Evidence: what was sent, from where, what came back, what was compared.
+    let scope = check(good, "dhcp-scope");
+    let action = &scope["evidence"]["actions"][0];
+    assert_eq!(action["from"], "controller");
+    assert!(action["sent"].as_str().unwrap().starts_with("DHCPDISCOVER on br-"), "{action}");
+    let gateway = lan(&plans[0])["gateway"].as_str().unwrap();
+    assert!(action["output"].as_str().unwrap().contains(&format!("router {gateway}")), "{action}");
+    let reservation = check(good, "dhcp-reservation");
+    let reserved = reservation["evidence"]["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["what"] == "offered address")
+        .unwrap();
+    assert_eq!(reserved["ok"], true);
+    let internet = check(good, "ws-internet");
+    assert!(
+        internet["evidence"]["actions"][0]["from"].as_str().unwrap().starts_with("ssh root@100.127."),
+        "{internet}"
+    );
+    let blocked = check(untouched, "router-ssh-blocked");
+    let assertion = &blocked["evidence"]["assertions"][0];
+    assert_eq!(
+        (assertion["expected"].as_str(), assertion["actual"].as_str()),
+        (Some("closed or filtered"), Some("open"))
+    );
+    let no_offer = check(untouched, "dhcp-scope");
+    assert_eq!(no_offer["evidence"]["assertions"][0]["actual"], "no offer");
+
+    // Criteria: every criterion of the scenario's blocks is in the grid.
+    let criteria = good["criteria"].as_array().unwrap();
+    let cp72 = criteria.iter().find(|c| c["criterion"] == "CP7.2").unwrap();
+    assert_eq!(
+        (cp72["framework"].as_str(), cp72["competence"].as_str(), cp72["verdict"].as_str()),
+        (Some("tai-2023"), Some("CP7"), Some("met"))
+    );
+    let untouched_cp72 = untouched["criteria"].as_array().unwrap().iter().find(|c| c["criterion"] == "CP7.2").unwrap();
+    assert_eq!(untouched_cp72["verdict"], "not-met");
+    assert!(criteria.iter().any(|c| c["verdict"] == "jury-only"), "criteria no platform shows are left to the jury");
+
+    // The jury overrides one criterion; the automatic verdict stays beside it.
+    exam.ok(&[
+        "override",
+        "--session",
+        &exam.session,
+        "--candidate",
+        "c02",
+        "--criterion",
+        "CP7.2",
+        "--verdict",
+        "partial",
+        "--comment",
+        "a expliqué la réservation à l'oral",
+        "--by",
+        "Mme Durand",
+    ]);
+
+    // Reports: JSON, the grid, CSV, JUnit.
+    let out_dir = exam.state.path().join("report");
+    let written = exam.ok(&["report", "--session", &exam.session, "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(written.lines().count(), 5, "{written}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!((report["kind"].as_str(), report["version"].as_u64()), (Some("plateau.report"), Some(1)));
+    let c02 = &report["candidates"][1];
+    for key in ["id", "score", "max_score", "checks", "criteria"] {
+        assert!(!c02[key].is_null(), "report.json lacks `{key}`");
+    }
+    let jury = c02["criteria"].as_array().unwrap().iter().find(|c| c["criterion"] == "CP7.2").unwrap();
+    assert_eq!((jury["verdict"].as_str(), jury["jury"]["verdict"].as_str()), (Some("not-met"), Some("partial")));
+    assert_eq!(jury["jury"]["by"], "Mme Durand");
+
+    let grid = std::fs::read_to_string(out_dir.join("grille-c02.html")).unwrap();
+    for text in [
+        "Grille d'évaluation",
+        "Technicien d'assistance en informatique",
+        "CP7.2",
+        "non acquis",
+        "partiellement acquis",
+        "a expliqué la réservation à l'oral",
+        "Signatures du jury",
+        "no offer",
+        "0 / 20",
+    ] {
+        assert!(grid.contains(text), "the grid lacks «{text}»");
+    }
+    let csv = std::fs::read_to_string(out_dir.join("session.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * CHECKS.len(), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",c01,") && l.contains(",dhcp-scope,pass,6,6,")), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",c02,") && l.contains(",dhcp-scope,fail,0,6,")), "{csv}");
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains(r#"<testsuite name="c01" tests="5" failures="0" errors="0""#), "{junit}");
+    assert!(junit.contains(r#"<testsuite name="c02" tests="5" failures="5" errors="0""#), "{junit}");
+
+    // Same platform state, same result.
+    let again = grade(&exam);
+    assert_eq!(statuses(&again[0]), statuses(good));
+    assert_eq!(statuses(&again[1]), statuses(untouched));
+
+    // A target that hangs: c01's workstation freezes. Its SSH checks end as
+    // `error` within their limit; the rest of c01 and all of c02 are graded.
+    let frozen = exam.container("c01", "ws");
+    assert!(Command::new("docker").args(["pause", &frozen]).status().unwrap().success());
+    let started = Instant::now();
+    let hung = grade(&exam);
+    let took = started.elapsed();
+    assert!(Command::new("docker").args(["unpause", &frozen]).status().unwrap().success());
+    let c01 = statuses(&hung[0]);
+    assert_eq!(
+        c01.iter().filter(|(_, s)| s == "error").map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["ws-address", "ws-internet"]
+    );
+    assert_eq!(c01.iter().filter(|(_, s)| s == "pass").count(), 3, "{c01:?}");
+    let error = check(&hung[0], "ws-address")["evidence"]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("no answer within 5000 ms"), "{error}");
+    assert_eq!(statuses(&hung[1]), everything_fails);
+    assert!(took < Duration::from_secs(30), "grading with a hung target took {took:?}");
+}
