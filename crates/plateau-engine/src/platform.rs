@@ -183,8 +183,14 @@ impl Engine {
             hostnet::isolate_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
         }
         let parking = parking_addresses(plan)?;
-        // Only nodes that others wait for are waited for.
-        let awaited: BTreeSet<String> = plan.nodes.iter().flat_map(|n| n.depends_on.iter().cloned()).collect();
+        // Only nodes that others wait for are waited for, and the candidate's
+        // entry points: "ready" on the access sheet means they can log in.
+        let awaited: BTreeSet<String> = plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.depends_on.iter().cloned())
+            .chain(plan.access.iter().map(|a| a.node.clone()))
+            .collect();
         let mut outcomes = Vec::new();
         for level in dependency_levels(&plan.nodes) {
             let mut tasks = tokio::task::JoinSet::new();
@@ -510,6 +516,17 @@ impl Engine {
             .is_some_and(|n| n.contains_key(&link_net));
         if !joined {
             self.join(&target, &link_net, node_addr).await?;
+            // Docker routes by default through the engine's address on the
+            // network joined last; the access link is for management only.
+            // The node's own plan (or its DHCP lease) owns its default route.
+            let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
+            let _ = exec(
+                &self.docker,
+                &target,
+                &["ip", "route", "del", "default", "via", &gateway.to_string()],
+                Duration::from_secs(10),
+            )
+            .await;
         }
         let name = session.container_name(candidate, ACCESS_NODE);
         if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {

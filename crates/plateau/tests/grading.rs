@@ -182,11 +182,11 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     let grid = std::fs::read_to_string(out_dir.join("grille-c02.html")).unwrap();
     for text in [
         "Grille d'évaluation",
-        "Technicien d'assistance en informatique",
+        "Technicien d&#39;assistance en informatique",
         "CP7.2",
         "non acquis",
         "partiellement acquis",
-        "a expliqué la réservation à l'oral",
+        "a expliqué la réservation à l&#39;oral",
         "Signatures du jury",
         "no offer",
         "0 / 20",
