@@ -4,13 +4,13 @@
 //! expects. Every action and comparison is kept as evidence.
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plateau_scenario::model::{Access, BackupTool, Check, CheckKind, PortState, RecordType, WifiSecurity};
 
 use crate::executor::{ExecError, Execute, Executor, Output, Shell};
 use crate::probe;
-use crate::result::{Action, Assertion, excerpt};
+use crate::result::{Action, Assertion, excerpt, millis};
 
 /// Where a check's commands and probes go: one candidate's platform.
 pub trait Reach: Sync {
@@ -24,10 +24,17 @@ pub trait Reach: Sync {
 }
 
 /// What one evaluation saw.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Seen {
     pub actions: Vec<Action>,
     pub assertions: Vec<Assertion>,
+    since: Instant,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { actions: Vec::new(), assertions: Vec::new(), since: Instant::now() }
+    }
 }
 
 const OUTPUT_LIMIT: usize = 2048;
@@ -43,11 +50,19 @@ impl Seen {
             sent,
             exit_code: None,
             output: excerpt(&output, OUTPUT_LIMIT),
+            duration_ms: millis(self.since.elapsed()),
         });
     }
 
+    /// Start timing a probe (its action is recorded by `probe`).
+    fn start(&mut self) {
+        self.since = Instant::now();
+    }
+
     async fn run(&mut self, on: &Executor, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        let started = Instant::now();
         let out = on.run(command, timeout).await;
+        let duration_ms = millis(started.elapsed());
         let (exit_code, output) = match &out {
             Ok(o) => (Some(o.exit_code), format!("{}{}", o.stdout, o.stderr)),
             Err(e) => (None, e.to_string()),
@@ -57,6 +72,7 @@ impl Seen {
             sent: command.to_string(),
             exit_code,
             output: excerpt(&output, OUTPUT_LIMIT),
+            duration_ms,
         });
         out
     }
@@ -109,6 +125,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                     }
                 }
                 None => {
+                    seen.start();
                     let state = probe::tcp(host, *port, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
                     state
@@ -129,6 +146,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
             let answered = match from {
                 Some(on) => seen.run(on, &command, timeout).await?.exit_code == 0,
                 None => {
+                    seen.start();
                     let (ok, output) = probe::ping(host, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(command, output);
                     ok
@@ -157,6 +175,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                     (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
                 }
                 None => {
+                    seen.start();
                     let (code, body) = probe::http_get(url, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
                     (code, body)
@@ -188,6 +207,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                     let server = server
                         .as_deref()
                         .ok_or_else(|| Unable::Setup("a DNS probe from the controller needs `server`".to_string()))?;
+                    seen.start();
                     let answers = probe::dns(server, name, *record, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), answers.join("\n"));
                     answers
@@ -224,6 +244,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                         Some(m) => probe::parse_mac(m).map_err(Unable::Setup)?,
                         None => probe::probe_mac(&check.id),
                     };
+                    seen.start();
                     let offer = probe::dhcp_discover(link, mac, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(
                         format!("DHCPDISCOVER on {link} from {}", probe::format_mac(mac)),
@@ -274,6 +295,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                     (out.exit_code == 0).then(|| "answers".to_string())
                 }
                 None => {
+                    seen.start();
                     let attrs = probe::ipp_printer(uri, timeout).await.map_err(Unable::Probe)?;
                     seen.probe(format!("IPP Get-Printer-Attributes {uri}"), format!("{attrs:?}"));
                     attrs.map(|a| a.state)

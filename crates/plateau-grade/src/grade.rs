@@ -57,7 +57,7 @@ pub async fn run_check(check: &Check, reach: &impl Reach) -> CheckResult {
             Ok(outcome) => outcome.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no result within {} ms", budget.as_millis())),
         };
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let duration_ms = millis(started.elapsed());
         let met = seen.assertions.iter().filter(|a| a.ok).count();
         let status = match &outcome {
             Err(_) => Status::Error,

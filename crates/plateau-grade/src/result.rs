@@ -39,6 +39,8 @@ pub struct Action {
     pub exit_code: Option<i64>,
     /// The beginning of what came back (at most 2 KiB).
     pub output: String,
+    /// How long it took, in milliseconds (microsecond precision).
+    pub duration_ms: f64,
 }
 
 /// Why the grader decided as it did.
@@ -50,7 +52,9 @@ pub struct Evidence {
     pub error: Option<String>,
     /// When the last attempt started (RFC 3339, UTC).
     pub at: String,
-    pub duration_ms: u64,
+    /// The last attempt, in milliseconds (microsecond precision); what it
+    /// took beyond its actions is the grader's own overhead.
+    pub duration_ms: f64,
     pub attempts: u32,
 }
 
@@ -157,4 +161,9 @@ pub fn verdict_token(verdict: Verdict) -> &'static str {
         Verdict::Undetermined => "undetermined",
         Verdict::JuryOnly => "jury-only",
     }
+}
+
+/// Milliseconds with microsecond precision.
+pub fn millis(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
 }

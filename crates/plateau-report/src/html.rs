@@ -132,7 +132,7 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
             esc(&check.criteria.join(", "))
         );
         let _ =
-            write!(h, "<details><summary>{} ({} ms)</summary>", esc(&check.evidence.at), check.evidence.duration_ms);
+            write!(h, "<details><summary>{} ({:.0} ms)</summary>", esc(&check.evidence.at), check.evidence.duration_ms);
         for a in &check.evidence.assertions {
             let _ = write!(
                 h,

@@ -131,7 +131,7 @@ pub fn junit(report: &Report) -> String {
                 esc(&report.scenario.id),
                 esc(&c.id),
                 esc(&check.id),
-                check.evidence.duration_ms as f64 / 1000.0
+                check.evidence.duration_ms / 1000.0
             ));
             let failed: Vec<String> = check
                 .evidence

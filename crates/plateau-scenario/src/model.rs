@@ -435,7 +435,8 @@ pub enum CheckKind {
         #[serde(default = "yes")]
         reachable: bool,
     },
-    /// An HTTP(S) URL answers, as seen from `from` or from `node`.
+    /// An HTTP(S) URL answers, as seen from `node` (a client machine, e.g. the
+    /// workstation), from `from`, or else from the controller.
     HttpGet {
         url: String,
         #[serde(default = "http_ok")]

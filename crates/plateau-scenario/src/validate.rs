@@ -72,6 +72,7 @@ impl CheckKind {
         match self {
             CheckKind::TcpPort { .. }
             | CheckKind::Ping { .. }
+            | CheckKind::HttpGet { .. }
             | CheckKind::DnsRecord { .. }
             | CheckKind::DhcpOffer { .. }
             | CheckKind::SmbAccess { .. }
