@@ -43,6 +43,8 @@ enum Command {
     Down(platform_cmds::SessionArgs),
     /// Give one candidate a fresh platform.
     Reset(platform_cmds::CandidateArgs),
+    /// Apply the scenario's reference solution through a candidate's own access (trainers, tests).
+    Solve(platform_cmds::CandidateArgs),
     /// Open an interactive shell on a candidate's node (trainers).
     Shell(platform_cmds::ShellArgs),
     /// Open or close candidates' access to their platform.
@@ -88,6 +90,7 @@ async fn main() -> ExitCode {
         Command::Down(args) => platform_cmds::down(args).await,
         Command::Reset(args) => platform_cmds::reset(args).await,
         Command::Shell(args) => platform_cmds::shell(args),
+        Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Grade(args) => grade_cmds::grade_cmd(args).await,
         Command::Report(args) => grade_cmds::report_cmd(args),

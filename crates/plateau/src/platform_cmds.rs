@@ -343,6 +343,51 @@ pub async fn reset(args: CandidateArgs) -> Result<u8> {
     Ok(status::OK)
 }
 
+/// Apply the scenario's reference solution to a candidate's platform, typed
+/// through the candidate's own access (their published SSH entry), as an
+/// expert candidate would: nothing is written behind the grader's back.
+pub async fn solve(args: CandidateArgs) -> Result<u8> {
+    use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
+    let store = Store::open(&args.state.state)?;
+    let candidate = store.candidate(&args.session, &args.candidate)?;
+    let plan = &candidate.plan;
+    let Some(entry) = plan.access.first() else { bail!("the scenario gives candidates no access to work through") };
+    if plan.solution.is_empty() {
+        bail!("the scenario has no `[[solution]]`");
+    }
+    let pinned = store.host_keys(&args.session, &candidate.id, &entry.node)?;
+    let ssh = SshExecutor::new(
+        "127.0.0.1",
+        candidate.ssh_port,
+        entry.user.clone(),
+        SshAuth::Password(entry.password.clone()),
+        &pinned,
+    );
+    for (i, step) in plan.solution.iter().enumerate() {
+        if step.node != entry.node {
+            bail!(
+                "solution step {} runs on `{}`; only the candidate's entry point `{}` is reachable from here",
+                i + 1,
+                step.node,
+                entry.node
+            );
+        }
+        let out = ssh
+            .run(&step.run, std::time::Duration::from_secs(300))
+            .await
+            .with_context(|| format!("solution step {} through {}'s access", i + 1, candidate.id))?;
+        print!("{}", out.stdout);
+        eprint!("{}", out.stderr);
+        if out.exit_code != 0 {
+            eprintln!("solution step {} ended with exit code {}", i + 1, out.exit_code);
+            return Ok(status::INVALID);
+        }
+    }
+    ssh.close().await;
+    println!("{}: reference solution applied ({} step(s))", candidate.id, plan.solution.len());
+    Ok(status::OK)
+}
+
 pub fn shell(args: ShellArgs) -> Result<u8> {
     let session = Session { name: args.session, scenario_hash: String::new(), grader_key: None };
     let container = session.container_name(&args.candidate, &args.node);

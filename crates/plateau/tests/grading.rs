@@ -1,5 +1,5 @@
 //! Grading on the real engine: two candidates of the small scenario, one
-//! configures everything through their own SSH access, the other touches
+//! configures everything through their own SSH access (`plateau solve`), the other touches
 //! nothing; `plateau grade` tells them apart with evidence, the reports say
 //! so, and a hung target ends as `error` without holding up the others.
 //!
@@ -10,64 +10,13 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exam, address, plans};
-use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
+use common::{Exam, plans};
 use serde_json::Value;
 
 const CHECKS: [&str; 5] = ["dhcp-scope", "dhcp-reservation", "ws-address", "ws-internet", "router-ssh-blocked"];
 
 fn lan(plan: &Value) -> &Value {
     plan["networks"].as_array().unwrap().iter().find(|n| n["id"] == "lan").unwrap()
-}
-
-/// What an expert candidate does, typed in their SSH session on the
-/// workstation: a temporary address to reach the servers, Kea's scope and
-/// reservation, NAT and an SSH block on the router, then DHCP on the
-/// workstation.
-fn expert_session(plan: &Value) -> String {
-    let v = &plan["variables"];
-    let net = lan(plan);
-    let subnet = net["subnet"].as_str().unwrap();
-    let prefix = subnet.rsplit_once('.').unwrap().0;
-    let password = plan["access"][0]["password"].as_str().unwrap();
-    let reserved = format!("{prefix}.{}", v["printer_host"].as_str().unwrap());
-    let kea = format!(
-        r#"{{ "Dhcp4": {{ "interfaces-config": {{ "interfaces": ["*"], "dhcp-socket-type": "raw" }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "/var/lib/kea/kea-leases4.csv" }},
-  "subnet4": [ {{ "id": 1, "subnet": "{subnet}", "pools": [ {{ "pool": "{} - {}" }} ],
-    "option-data": [ {{ "name": "routers", "data": "{}" }}, {{ "name": "domain-name-servers", "data": "{}" }} ],
-    "reservations": [ {{ "hw-address": "{}", "ip-address": "{reserved}" }} ] }} ] }} }}"#,
-        net["dhcp_pool"][0].as_str().unwrap(),
-        net["dhcp_pool"][1].as_str().unwrap(),
-        net["gateway"].as_str().unwrap(),
-        net["dns"].as_str().unwrap(),
-        v["printer_mac"].as_str().unwrap(),
-    );
-    let nft = format!(
-        "table ip nat {{\n  chain post {{ type nat hook postrouting priority 100; ip saddr {subnet} ip daddr != {subnet} masquerade; }}\n}}\n\
-         table inet exam {{\n  chain input {{ type filter hook input priority 0; ip daddr {} tcp dport 22 drop; }}\n}}\n",
-        address(plan, "router", "wan")
-    );
-    format!(
-        "set -e
-PW='{password}'
-O='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
-echo \"$PW\" | sudo -S -p '' ip addr add {prefix}.50/24 dev eth0
-cat > /tmp/kea.conf <<'EOF'
-{kea}
-EOF
-cat > /tmp/exam.nft <<'EOF'
-{nft}EOF
-sshpass -p \"$PW\" scp $O /tmp/kea.conf technicien@{dhcp}:/tmp/kea.conf
-sshpass -p \"$PW\" ssh $O technicien@{dhcp} \"echo '$PW' | sudo -S -p '' sh -c 'cp /tmp/kea.conf /etc/kea/kea-dhcp4.conf && plateau-service restart kea-dhcp4'\"
-sshpass -p \"$PW\" scp $O /tmp/exam.nft technicien@{router}:/tmp/exam.nft
-sshpass -p \"$PW\" ssh $O technicien@{router} \"echo '$PW' | sudo -S -p '' nft -f /tmp/exam.nft\"
-echo \"$PW\" | sudo -S -p '' sh -c 'ip addr del {prefix}.50/24 dev eth0; pkill dhclient || true; sleep 1; dhclient -1 eth0'
-ip -4 -o addr show dev eth0
-",
-        dhcp = address(plan, "dhcp", "lan"),
-        router = address(plan, "router", "lan"),
-    )
 }
 
 fn grade(exam: &Exam) -> Vec<Value> {
@@ -88,14 +37,10 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     exam.up("2", "33000");
     let plans = plans(&exam, "2");
 
-    // c01 works through their access: SSH to the published port as the candidate.
-    let password = plans[0]["access"][0]["password"].as_str().unwrap().to_string();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let out = runtime.block_on(async {
-        let candidate = SshExecutor::new("127.0.0.1", 33001, "technicien", SshAuth::Password(password), &[]);
-        candidate.run(&expert_session(&plans[0]), Duration::from_secs(90)).await.unwrap()
-    });
-    assert_eq!(out.exit_code, 0, "the expert's session failed: {}{}", out.stdout, out.stderr);
+    // c01 works through their access: the scenario's reference solution is
+    // typed in their SSH session (published port, candidate account).
+    let solved = exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
+    assert!(solved.contains("c01: reference solution applied"), "{solved}");
 
     let grades = grade(&exam);
     assert_eq!(grades.len(), 2);
