@@ -232,3 +232,88 @@ pub fn apply_overrides(grade: &mut CandidateGrade, overrides: &[(String, Overrid
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, criteria: &[&str], status: Status, points: f64, max: u32) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: id.into(),
+            kind: "command".into(),
+            criteria: criteria.iter().map(|c| c.to_string()).collect(),
+            status,
+            points,
+            max_points: max,
+            evidence: Evidence {
+                actions: vec![],
+                assertions: vec![],
+                error: None,
+                at: String::new(),
+                duration_ms: 0.0,
+                attempts: 1,
+            },
+        }
+    }
+
+    /// Verdicts of the criteria, competences and blocks named in `show`.
+    fn check(checks: &[CheckResult], grading: Grading, show: &[&str], expect: &[&str]) {
+        let framework = plateau_scenario::framework::get("tai-2023").unwrap();
+        let rolled = roll_up(framework, &["CCP3".to_string()], &grading, checks);
+        let mut got = Vec::new();
+        for id in show {
+            let verdict = rolled
+                .criteria
+                .iter()
+                .find(|c| c.criterion == *id)
+                .map(|c| c.verdict)
+                .or_else(|| rolled.competences.iter().chain(&rolled.blocks).find(|u| u.id == *id).map(|u| u.verdict))
+                .unwrap_or_else(|| panic!("{id} is not in the roll-up"));
+            got.push(format!("{id}={}", verdict_token(verdict)));
+        }
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn criteria_follow_their_checks_and_units_their_thresholds() {
+        let checks = [
+            result("a", &["CP7.2"], Status::Pass, 4.0, 4),
+            result("b", &["CP7.2", "CP7.4"], Status::Fail, 0.0, 6),
+            result("c", &["CP8.2"], Status::Error, 0.0, 3),
+            result("d", &["CP7.1"], Status::Pass, 4.0, 4),
+        ];
+        check(
+            &checks,
+            Grading::default(),
+            &["CP7.1", "CP7.2", "CP7.4", "CP8.2", "CP7.3", "CP7", "CP8", "CP9", "CCP3"],
+            &[
+                "CP7.1=met",
+                "CP7.2=partial",
+                "CP7.4=not-met",
+                "CP8.2=undetermined",
+                "CP7.3=jury-only",
+                "CP7=met", // 8 of 14 points, threshold one half
+                "CP8=undetermined",
+                "CP9=jury-only",
+                "CCP3=undetermined", // 8 of 17: below half, and the error could tip it
+            ],
+        );
+        let strict = Grading { threshold: 0.5, thresholds: [("CP7".to_string(), 0.75)].into() };
+        check(&checks, strict, &["CP7"], &["CP7=partial"]);
+    }
+
+    #[test]
+    fn criteria_outside_the_scenario_blocks_appear_only_when_evidenced() {
+        let framework = plateau_scenario::framework::get("tai-2023").unwrap();
+        let rolled = roll_up(
+            framework,
+            &["CCP3".to_string()],
+            &Grading::default(),
+            &[result("w", &["CP4.4"], Status::Pass, 1.0, 1)],
+        );
+        assert!(rolled.criteria.iter().any(|c| c.criterion == "CP4.4"));
+        assert!(!rolled.criteria.iter().any(|c| c.criterion == "CP4.1"));
+        assert!(!rolled.criteria.iter().any(|c| c.competence == "CP1"));
+    }
+}

@@ -36,8 +36,8 @@ pub struct GradeArgs {
 
 #[derive(Args)]
 pub struct ReportArgs {
-    #[arg(long)]
-    session: String,
+    #[arg(long, required_unless_present = "schema")]
+    session: Option<String>,
     /// Only this candidate.
     #[arg(long)]
     candidate: Option<String>,
@@ -48,7 +48,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     format: Vec<Format>,
     /// Print the JSON Schema of report.json and exit.
-    #[arg(long, exclusive = true)]
+    #[arg(long)]
     schema: bool,
     #[command(flatten)]
     state: StateArgs,
@@ -214,25 +214,26 @@ pub fn report_cmd(args: ReportArgs) -> Result<u8> {
         println!("{}", plateau_report::schema());
         return Ok(status::OK);
     }
+    let session = args.session.clone().expect("clap requires --session without --schema");
     let store = Store::open(&args.state.state)?;
-    let record = store.session(&args.session)?;
+    let record = store.session(&session)?;
     let scenario = load_scenario(&record)?;
     let ids = match &args.candidate {
         Some(c) => vec![c.clone()],
-        None => store.graded_candidates(&args.session)?,
+        None => store.graded_candidates(&session)?,
     };
     let mut grades = Vec::new();
     for id in &ids {
-        let Some(json) = store.latest_grade(&args.session, id)? else {
-            bail!("candidate `{id}` has no grade yet; run `plateau grade --session {}` first", args.session)
+        let Some(json) = store.latest_grade(&session, id)? else {
+            bail!("candidate `{id}` has no grade yet; run `plateau grade --session {}` first", session)
         };
         let mut grade: CandidateGrade = serde_json::from_str(&json).context("stored grade")?;
         // Decisions taken after grading show too.
-        apply_overrides(&mut grade, &overrides_of(&store, &args.session, id)?);
+        apply_overrides(&mut grade, &overrides_of(&store, &session, id)?);
         grades.push(grade);
     }
     if grades.is_empty() {
-        bail!("session `{}` has no grades yet; run `plateau grade --session {}` first", args.session, args.session);
+        bail!("session `{}` has no grades yet; run `plateau grade --session {}` first", session, session);
     }
     let meta = &scenario.file().scenario;
     let info = ScenarioInfo {
@@ -243,11 +244,11 @@ pub fn report_cmd(args: ReportArgs) -> Result<u8> {
         framework_title: scenario.framework().title.clone(),
         language: meta.language.clone(),
     };
-    let report = Report::new(&args.session, info, plateau_grade::result::now_rfc3339(), grades);
+    let report = Report::new(&session, info, plateau_grade::result::now_rfc3339(), grades);
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.state.state.parent().unwrap_or(Path::new(".")).join(&args.session).join("report"));
+        .unwrap_or_else(|| args.state.state.parent().unwrap_or(Path::new(".")).join(&session).join("report"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let wants = |f: Format| args.format.is_empty() || args.format.contains(&f);
     let mut written = Vec::new();

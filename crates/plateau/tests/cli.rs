@@ -96,3 +96,33 @@ fn frameworks_lists_the_three_titles() {
     let one = stdout(&plateau(&["frameworks", "tai-2023"]));
     assert!(one.contains("CP8.4   Le réseau sans fil est configuré et sécurisé."), "{one}");
 }
+
+#[test]
+fn the_documented_report_schema_is_the_one_reports_follow() {
+    let out = plateau(&["report", "--schema"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let documented = std::fs::read_to_string(root().join("docs/report.schema.json")).unwrap();
+    assert_eq!(
+        stdout(&out),
+        documented,
+        "docs/report.schema.json is stale: run `plateau report --schema > docs/report.schema.json` and bump REPORT_VERSION if the change is incompatible"
+    );
+}
+
+#[test]
+fn grading_an_unknown_session_names_it_and_says_what_to_run() {
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plateau"))
+        .args(["grade", "--session", "nope"])
+        .env("PLATEAU_STATE", state.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no session `nope`"), "{}", stderr(&out));
+    let report = Command::new(env!("CARGO_BIN_EXE_plateau"))
+        .args(["report", "--session", "nope"])
+        .env("PLATEAU_STATE", state.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert!(stderr(&report).contains("no session `nope`"), "{}", stderr(&report));
+}
