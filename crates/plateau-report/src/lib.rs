@@ -187,3 +187,105 @@ pub(crate) fn esc(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use plateau_grade::result::*;
+
+    use super::*;
+
+    fn report() -> Report {
+        let check = |id: &str, status: Status, points: f64, error: Option<&str>| CheckResult {
+            id: id.into(),
+            title: format!("Vérifie <{id}> & co"),
+            kind: "command".into(),
+            criteria: vec!["CP7.2".into()],
+            status,
+            points,
+            max_points: 2,
+            evidence: Evidence {
+                actions: vec![],
+                assertions: vec![Assertion {
+                    what: "exit code".into(),
+                    expected: "0".into(),
+                    actual: "1".into(),
+                    ok: status == Status::Pass,
+                }],
+                error: error.map(str::to_string),
+                at: "2026-11-22T08:00:00Z".into(),
+                duration_ms: 12.5,
+                attempts: 1,
+            },
+        };
+        let candidate = |id: &str, checks: Vec<CheckResult>| CandidateGrade {
+            id: id.into(),
+            name: format!("Candidat {id}"),
+            score: checks.iter().map(|c| c.points).sum(),
+            max_score: 4,
+            started_at: "2026-11-22T08:00:00Z".into(),
+            duration_ms: 30,
+            checks,
+            criteria: vec![],
+            competences: vec![],
+            blocks: vec![],
+        };
+        Report::new(
+            "exam",
+            ScenarioInfo {
+                id: "s".into(),
+                title: "S".into(),
+                version: "1".into(),
+                framework: "tai-2023".into(),
+                framework_title: "TAI".into(),
+                language: "fr".into(),
+            },
+            "2026-11-22T09:00:00Z".into(),
+            vec![
+                candidate("c01", vec![check("a", Status::Pass, 2.0, None), check("b", Status::Pass, 2.0, None)]),
+                candidate("c02", vec![check("a", Status::Fail, 0.5, None), check("b", Status::Error, 0.0, Some("no answer"))]),
+            ],
+        )
+    }
+
+    #[test]
+    fn csv_has_a_row_per_candidate_and_check() {
+        insta::assert_snapshot!(csv(&report()), @r"
+        session,candidate,name,score,max_score,check,status,points,max_points,criteria,error
+        exam,c01,Candidat c01,4,4,a,pass,2,2,CP7.2,
+        exam,c01,Candidat c01,4,4,b,pass,2,2,CP7.2,
+        exam,c02,Candidat c02,0.50,4,a,fail,0.50,2,CP7.2,
+        exam,c02,Candidat c02,0.50,4,b,error,0,2,CP7.2,no answer
+        ");
+    }
+
+    #[test]
+    fn junit_counts_failures_and_errors_and_escapes_text() {
+        insta::assert_snapshot!(junit(&report()), @r#"
+        <?xml version="1.0" encoding="UTF-8"?>
+        <testsuites name="exam" tests="4" failures="1" errors="1">
+          <testsuite name="c01" tests="2" failures="0" errors="0" time="0.030" timestamp="2026-11-22T08:00:00Z">
+            <testcase classname="s.c01" name="a" time="0.013"/>
+            <testcase classname="s.c01" name="b" time="0.013"/>
+          </testsuite>
+          <testsuite name="c02" tests="2" failures="1" errors="1" time="0.030" timestamp="2026-11-22T08:00:00Z">
+            <testcase classname="s.c02" name="a" time="0.013">
+              <failure message="Vérifie &lt;a&gt; &amp; co">exit code: expected 0, got 1</failure>
+            </testcase>
+            <testcase classname="s.c02" name="b" time="0.013">
+              <error message="no answer"/>
+            </testcase>
+          </testsuite>
+        </testsuites>
+        "#);
+    }
+
+    #[test]
+    fn the_grid_escapes_and_uses_the_scenario_language() {
+        let mut r = report();
+        let fr = grid(&r, &r.candidates[1]);
+        assert!(fr.contains("<html lang=\"fr\">") && fr.contains("non vérifiable") && fr.contains("Vérifie &lt;b&gt; &amp; co"));
+        r.scenario.language = "en".into();
+        let en = grid(&r, &r.candidates[1]);
+        assert!(en.contains("<html lang=\"en\">") && en.contains("could not be checked") && en.contains("Jury signatures"));
+    }
+}
