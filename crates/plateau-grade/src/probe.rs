@@ -65,14 +65,20 @@ pub async fn ping(host: &str, timeout: Duration) -> Result<(bool, String), Strin
     Ok((out.status.success(), text))
 }
 
-/// GET a URL; `(0, error)` when nothing answered.
-pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let client = reqwest::Client::builder()
+/// A client for probes: no proxy (the platform is not behind the host's), and
+/// lab certificates accepted (they are self-signed).
+fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
         .timeout(timeout)
         .no_proxy()
         .danger_accept_invalid_certs(true)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// GET a URL; `(0, error)` when nothing answered.
+pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let client = http_client(timeout)?;
     match client.get(url).send().await {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -262,12 +268,7 @@ pub async fn ipp_printer(uri: &str, timeout: Duration) -> Result<Option<PrinterA
         _ => url,
     };
     let body = ipp_request(0x000B, uri);
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .no_proxy()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = http_client(timeout)?;
     let response = match client.post(&url).header("Content-Type", "application/ipp").body(body).send().await {
         Ok(r) => r,
         Err(_) => return Ok(None),
