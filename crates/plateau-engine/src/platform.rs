@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use ipnet::Ipv4Net;
-use plateau_scenario::model::{Capability, Role, Via};
+use plateau_scenario::model::{Backend, Capability, Role, Via};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -194,7 +194,8 @@ impl Engine {
         let mut outcomes = Vec::new();
         for level in dependency_levels(&plan.nodes) {
             let mut tasks = tokio::task::JoinSet::new();
-            for node in level {
+            // Machines Plateau did not create (static inventory, VMs) are only graded.
+            for node in level.into_iter().filter(|n| n.backend == Backend::Container) {
                 let engine = self.clone();
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
@@ -208,7 +209,9 @@ impl Engine {
                 outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
             }
         }
-        let access = match plan.access.first() {
+        let relayed =
+            plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend == Backend::Container));
+        let access = match relayed {
             Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
             None => None,
         };

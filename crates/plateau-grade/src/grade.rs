@@ -28,6 +28,23 @@ pub struct Platform {
     pub links: HashMap<String, String>,
 }
 
+impl Platform {
+    /// Host keys seen on first contact with nodes that had none pinned (machines
+    /// Plateau did not provision): `(node, key)`, to pin from now on.
+    pub fn first_seen_keys(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = self
+            .executors
+            .iter()
+            .filter_map(|(node, e)| match e {
+                Executor::Ssh(ssh) => ssh.first_seen_key().map(|k| (node.clone(), k)),
+                _ => None,
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
 impl Reach for Platform {
     fn node(&self, id: &str) -> Option<&Executor> {
         self.executors.get(id)

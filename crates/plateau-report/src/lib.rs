@@ -242,7 +242,10 @@ mod tests {
             "2026-11-22T09:00:00Z".into(),
             vec![
                 candidate("c01", vec![check("a", Status::Pass, 2.0, None), check("b", Status::Pass, 2.0, None)]),
-                candidate("c02", vec![check("a", Status::Fail, 0.5, None), check("b", Status::Error, 0.0, Some("no answer"))]),
+                candidate(
+                    "c02",
+                    vec![check("a", Status::Fail, 0.5, None), check("b", Status::Error, 0.0, Some("no answer"))],
+                ),
             ],
         )
     }
@@ -283,9 +286,15 @@ mod tests {
     fn the_grid_escapes_and_uses_the_scenario_language() {
         let mut r = report();
         let fr = grid(&r, &r.candidates[1]);
-        assert!(fr.contains("<html lang=\"fr\">") && fr.contains("non vérifiable") && fr.contains("Vérifie &lt;b&gt; &amp; co"));
+        assert!(
+            fr.contains("<html lang=\"fr\">")
+                && fr.contains("non vérifiable")
+                && fr.contains("Vérifie &lt;b&gt; &amp; co")
+        );
         r.scenario.language = "en".into();
         let en = grid(&r, &r.candidates[1]);
-        assert!(en.contains("<html lang=\"en\">") && en.contains("could not be checked") && en.contains("Jury signatures"));
+        assert!(
+            en.contains("<html lang=\"en\">") && en.contains("could not be checked") && en.contains("Jury signatures")
+        );
     }
 }

@@ -150,7 +150,8 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
             let result = match platform(&engine, &session, &plan, &credentials).await {
                 Ok(reach) => {
                     let file = scenario.file();
-                    Ok(grade(&plan, scenario.framework(), &file.scenario.blocks, &file.grading, &reach).await)
+                    let grade = grade(&plan, scenario.framework(), &file.scenario.blocks, &file.grading, &reach).await;
+                    Ok((grade, reach.first_seen_keys()))
                 }
                 Err(e) => Err(e),
             };
@@ -158,7 +159,8 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
             (i, result)
         });
     }
-    let mut grades: Vec<Option<Result<CandidateGrade, String>>> = (0..candidates.len()).map(|_| None).collect();
+    type Graded = Result<(CandidateGrade, Vec<(String, String)>), String>;
+    let mut grades: Vec<Option<Graded>> = (0..candidates.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (i, result) = joined.expect("grading task panicked");
         grades[i] = Some(result);
@@ -168,7 +170,10 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
     let mut done = Vec::new();
     for (candidate, result) in candidates.iter().zip(grades.into_iter().flatten()) {
         match result {
-            Ok(mut grade) => {
+            Ok((mut grade, first_seen)) => {
+                for (node, key) in first_seen {
+                    store.put_host_keys(&args.session, &candidate.id, &node, &[key])?;
+                }
                 apply_overrides(&mut grade, &overrides_of(&store, &args.session, &candidate.id)?);
                 store.put_grade(&args.session, &candidate.id, &serde_json::to_string(&grade)?)?;
                 done.push(grade);

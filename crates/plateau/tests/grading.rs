@@ -170,3 +170,124 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     assert_eq!(statuses(&hung[1]), everything_fails);
     assert!(took < Duration::from_secs(30), "grading with a hung target took {took:?}");
 }
+
+/// A machine Plateau did not create, reached with its own address and
+/// credentials, as an exam centre's existing PCs are.
+struct Existing {
+    name: String,
+}
+
+impl Existing {
+    fn start(tag: &str) -> Existing {
+        let name = format!("plateau-test-existing-{}-{tag}", std::process::id());
+        let run = Command::new("docker")
+            .args(["run", "-d", "--name", &name, "--hostname", "poste-17", "plateau/workstation:latest"])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let existing = Existing { name };
+        existing.exec("for i in $(seq 100); do test -f /run/plateau-ready && exit 0; sleep 0.1; done; exit 1");
+        existing.exec("useradd -m -s /bin/bash inspecteur && echo 'inspecteur:Insp-2026!' | chpasswd");
+        existing
+    }
+
+    fn exec(&self, script: &str) {
+        let out = Command::new("docker").args(["exec", &self.name, "sh", "-c", script]).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn address(&self) -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Existing {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+#[test]
+fn an_existing_machine_is_graded_over_ssh_with_its_own_credentials_and_its_host_key_pinned() {
+    let Some(exam) = Exam::new("static") else { return };
+    let pc = Existing::start("pc");
+    let address = pc.address();
+    let scenario = exam.state.path().join("existing.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"[scenario]
+id = "parc-existant"
+title = "Postes existants du centre"
+version = "1.0.0"
+framework = "tai-2023"
+blocks = ["CCP2"]
+
+[[nodes]]
+id = "pc"
+role = "workstation"
+backend = "static"
+address = "{address}"
+grader = {{ via = "ssh", user = "inspecteur", password = "Insp-2026!" }}
+
+[[checks]]
+id = "ssh-open"
+title = "Le poste accepte les connexions d'administration"
+criteria = ["CP4.1"]
+kind = "tcp_port"
+host = "{address}"
+port = 22
+
+[[checks]]
+id = "debian"
+title = "Le système installé est Debian 12"
+criteria = ["CP4.1"]
+kind = "file_contains"
+node = "pc"
+path = "/etc/os-release"
+pattern = "bookworm"
+
+[[checks]]
+id = "hostname"
+title = "Le poste est nommé selon la convention"
+criteria = ["CP4.1"]
+kind = "command"
+node = "pc"
+run = "hostname"
+stdout_contains = "poste-"
+
+[[checks]]
+id = "office"
+title = "La suite bureautique est installée"
+criteria = ["CP4.2"]
+kind = "package_installed"
+node = "pc"
+package = "libreoffice-writer"
+"#
+        ),
+    )
+    .unwrap();
+    let path = scenario.to_str().unwrap();
+    exam.ok(&["up", path, "--session", &exam.session, "-n", "1", "--port-base", "33500"]);
+    assert_eq!(exam.leftovers(), 0, "nothing is created for machines Plateau does not own");
+
+    let grades = grade(&exam);
+    let ids = ["ssh-open", "debian", "hostname", "office"];
+    let got: Vec<&str> = ids.iter().map(|id| check(&grades[0], id)["status"].as_str().unwrap()).collect();
+    assert_eq!(got, ["pass", "pass", "pass", "fail"], "{}", serde_json::to_string_pretty(&grades[0]).unwrap());
+    let from = check(&grades[0], "debian")["evidence"]["actions"][0]["from"].as_str().unwrap().to_string();
+    assert_eq!(from, format!("ssh inspecteur@{address}:22"));
+
+    // The key seen first is pinned: a machine that now presents another one
+    // (reinstalled, or an impostor at its address) is not graded.
+    pc.exec("rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && plateau-service restart sshd");
+    let again = grade(&exam);
+    let debian = check(&again[0], "debian");
+    assert_eq!(debian["status"], "error");
+    assert!(debian["evidence"]["error"].as_str().unwrap().contains("host key"), "{debian}");
+    assert_eq!(check(&again[0], "ssh-open")["status"], "pass");
+}

@@ -28,11 +28,14 @@ pub struct SshExecutor {
     /// Keys the node may present (all of its host keys, read when it was
     /// provisioned); empty means "accept the first and report it".
     pinned: Vec<PublicKey>,
+    /// The host key presented at the last connection (to pin it on first use).
+    seen: Arc<std::sync::Mutex<Option<String>>>,
     connection: Mutex<Option<Arc<Handle<Verifier>>>>,
 }
 
 struct Verifier {
     pinned: Vec<PublicKey>,
+    seen: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl client::Handler for Verifier {
@@ -42,6 +45,9 @@ impl client::Handler for Verifier {
         let PublicKeyOrCertificate::PublicKey { key, .. } = presented else {
             return Ok(false);
         };
+        if let Ok(line) = key.to_openssh() {
+            *self.seen.lock().expect("not poisoned") = Some(line);
+        }
         Ok(self.pinned.is_empty() || self.pinned.iter().any(|p| p.key_data() == key.key_data()))
     }
 }
@@ -73,6 +79,7 @@ impl SshExecutor {
             user: user.into(),
             auth,
             pinned: pinned.iter().filter_map(|line| PublicKey::from_openssh(line.trim()).ok()).collect(),
+            seen: Arc::default(),
             connection: Mutex::new(None),
         }
     }
@@ -87,7 +94,7 @@ impl SshExecutor {
 
     async fn connect(&self) -> Result<Arc<Handle<Verifier>>, ExecError> {
         let config = Arc::new(client::Config { nodelay: true, ..Default::default() });
-        let verifier = Verifier { pinned: self.pinned.clone() };
+        let verifier = Verifier { pinned: self.pinned.clone(), seen: self.seen.clone() };
         let mut handle =
             client::connect(config, (self.address.as_str(), self.port), verifier).await.map_err(|e| match e {
                 russh::Error::UnknownKey => ExecError::HostKey { target: self.target() },
@@ -150,6 +157,16 @@ impl SshExecutor {
         // all) when the command is still running.
         let _ = tokio::time::timeout(Duration::from_secs(1), channel.close()).await;
         collected.map_err(late)?.map_err(protocol)
+    }
+
+    /// The host key the node presented, when nothing was pinned for it yet:
+    /// the caller pins it (trust on first use, for machines Plateau did not
+    /// provision).
+    pub fn first_seen_key(&self) -> Option<String> {
+        if !self.pinned.is_empty() {
+            return None;
+        }
+        self.seen.lock().expect("not poisoned").clone()
     }
 
     /// Disconnect politely (the connection is otherwise kept for reuse).
