@@ -7,4 +7,5 @@ pub mod executor;
 pub mod grade;
 pub mod probe;
 pub mod result;
+pub mod steps;
 pub mod targets;

@@ -159,7 +159,7 @@ pub fn junit(report: &Report) -> String {
     xml
 }
 
-pub(crate) fn status_word(status: Status) -> &'static str {
+pub fn status_word(status: Status) -> &'static str {
     match status {
         Status::Pass => "pass",
         Status::Fail => "fail",

@@ -100,7 +100,7 @@ impl From<VerdictArg> for Verdict {
     }
 }
 
-fn load_scenario(record: &SessionRecord) -> Result<Scenario> {
+pub(crate) fn load_scenario(record: &SessionRecord) -> Result<Scenario> {
     let path = Path::new(&record.scenario_file);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the session's scenario {}", path.display()))?;
@@ -122,27 +122,38 @@ fn selected(store: &Store, session: &str, candidate: Option<&str>) -> Result<Vec
     })
 }
 
-pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
-    let store = Store::open(&args.state.state)?;
-    let record = store.session(&args.session)?;
-    let scenario = Arc::new(load_scenario(&record)?);
-    let candidates = selected(&store, &args.session, args.candidate.as_deref())?;
+/// What a candidate's grader holds: the session key and the pinned host keys.
+pub(crate) fn credentials(store: &Store, session: &str, candidate: &CandidateRecord) -> Result<Credentials> {
+    let grader_key = store.grader_key(session, plateau_grade::executor::generate_key)?;
+    let mut host_keys = HashMap::new();
+    for node in &candidate.plan.nodes {
+        host_keys.insert(node.id.clone(), store.host_keys(session, &candidate.id, &node.id)?);
+    }
+    Ok(Credentials { grader_key: Some(grader_key), host_keys })
+}
+
+/// Grade candidates in parallel (at most `concurrency` at once), store each
+/// grade (with the jury's decisions so far) and pin host keys seen first.
+/// A candidate that cannot be reached at all is reported, not fatal.
+pub(crate) async fn grade_all(
+    store: &Store,
+    record: SessionRecord,
+    scenario: Arc<Scenario>,
+    candidates: &[CandidateRecord],
+    concurrency: usize,
+) -> Result<Vec<(String, Result<CandidateGrade, String>)>> {
+    let name = record.name.clone();
     let engine = Engine::connect(1).await?;
-    let session = engine_session(&store, record)?;
-    let grader_key = store.grader_key(&args.session, plateau_grade::executor::generate_key)?;
+    let session = engine_session(store, record)?;
     let bar = indicatif::ProgressBar::new(candidates.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} candidates graded {elapsed}").expect("template"),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, candidate) in candidates.iter().enumerate() {
-        let mut host_keys = HashMap::new();
-        for node in &candidate.plan.nodes {
-            host_keys.insert(node.id.clone(), store.host_keys(&args.session, &candidate.id, &node.id)?);
-        }
-        let credentials = Credentials { grader_key: Some(grader_key.clone()), host_keys };
+        let credentials = credentials(store, &name, candidate)?;
         let (engine, session, plan, scenario, slots, bar) =
             (engine.clone(), session.clone(), candidate.plan.clone(), scenario.clone(), slots.clone(), bar.clone());
         tasks.spawn(async move {
@@ -160,27 +171,43 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
         });
     }
     type Graded = Result<(CandidateGrade, Vec<(String, String)>), String>;
-    let mut grades: Vec<Option<Graded>> = (0..candidates.len()).map(|_| None).collect();
+    let mut graded: Vec<Option<Graded>> = (0..candidates.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (i, result) = joined.expect("grading task panicked");
-        grades[i] = Some(result);
+        graded[i] = Some(result);
     }
     bar.finish_and_clear();
-    let mut failed = 0;
-    let mut done = Vec::new();
-    for (candidate, result) in candidates.iter().zip(grades.into_iter().flatten()) {
-        match result {
+    let mut out = Vec::new();
+    for (candidate, result) in candidates.iter().zip(graded.into_iter().flatten()) {
+        let result = match result {
             Ok((mut grade, first_seen)) => {
                 for (node, key) in first_seen {
-                    store.put_host_keys(&args.session, &candidate.id, &node, &[key])?;
+                    store.put_host_keys(&name, &candidate.id, &node, &[key])?;
                 }
-                apply_overrides(&mut grade, &overrides_of(&store, &args.session, &candidate.id)?);
-                store.put_grade(&args.session, &candidate.id, &serde_json::to_string(&grade)?)?;
-                done.push(grade);
+                apply_overrides(&mut grade, &overrides_of(store, &name, &candidate.id)?);
+                store.put_grade(&name, &candidate.id, &serde_json::to_string(&grade)?)?;
+                Ok(grade)
             }
+            Err(e) => Err(e),
+        };
+        out.push((candidate.id.clone(), result));
+    }
+    Ok(out)
+}
+
+pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let record = store.session(&args.session)?;
+    let scenario = Arc::new(load_scenario(&record)?);
+    let candidates = selected(&store, &args.session, args.candidate.as_deref())?;
+    let mut failed = 0;
+    let mut done = Vec::new();
+    for (id, result) in grade_all(&store, record, scenario, &candidates, args.concurrency).await? {
+        match result {
+            Ok(grade) => done.push(grade),
             Err(e) => {
                 failed += 1;
-                eprintln!("{:<10} cannot be graded: {e}", candidate.id);
+                eprintln!("{id:<10} cannot be graded: {e}");
             }
         }
     }

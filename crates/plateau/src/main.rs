@@ -4,6 +4,7 @@ mod grade_cmds;
 mod image_cmds;
 mod platform_cmds;
 mod scenario_cmds;
+mod scenario_test;
 mod sheet;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Validate(scenario_cmds::ValidateArgs),
     /// Show what would be built for each candidate: variables, networks, addresses.
     Plan(scenario_cmds::PlanArgs),
+    /// Prove a scenario grades right: `plateau scenario test FILE`.
+    Scenario(scenario_test::ScenarioArgs),
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
     /// List the competence frameworks, or show one with its criteria.
@@ -82,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Validate(args) => scenario_cmds::validate(args),
         Command::Plan(args) => scenario_cmds::plan(args),
         Command::Schema => scenario_cmds::schema(),
+        Command::Scenario(args) => scenario_test::scenario(args).await,
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,
         Command::Doctor { json } => image_cmds::doctor(json).await,

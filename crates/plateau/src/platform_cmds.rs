@@ -228,7 +228,7 @@ pub(crate) fn engine_session(store: &Store, record: SessionRecord) -> Result<Ses
 }
 
 /// Remember the SSH host keys the nodes have now, so the grader can tell them from impostors.
-fn pin_host_keys(store: &Store, session: &str, up: &CandidateUp) -> Result<()> {
+pub(crate) fn pin_host_keys(store: &Store, session: &str, up: &CandidateUp) -> Result<()> {
     for node in up.nodes.iter().filter(|n| !n.host_keys.is_empty()) {
         store.put_host_keys(session, &up.candidate, &node.node, &node.host_keys)?;
     }
@@ -347,15 +347,21 @@ pub async fn reset(args: CandidateArgs) -> Result<u8> {
 /// through the candidate's own access (their published SSH entry), as an
 /// expert candidate would: nothing is written behind the grader's back.
 pub async fn solve(args: CandidateArgs) -> Result<u8> {
-    use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
     let store = Store::open(&args.state.state)?;
     let candidate = store.candidate(&args.session, &args.candidate)?;
+    Ok(if apply_solution(&store, &args.session, &candidate).await? { status::OK } else { status::INVALID })
+}
+
+/// Type the reference solution in the candidate's session; `false` when a
+/// step failed (its output is printed).
+pub(crate) async fn apply_solution(store: &Store, session: &str, candidate: &CandidateRecord) -> Result<bool> {
+    use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
     let plan = &candidate.plan;
     let Some(entry) = plan.access.first() else { bail!("the scenario gives candidates no access to work through") };
     if plan.solution.is_empty() {
         bail!("the scenario has no `[[solution]]`");
     }
-    let pinned = store.host_keys(&args.session, &candidate.id, &entry.node)?;
+    let pinned = store.host_keys(session, &candidate.id, &entry.node)?;
     let ssh = SshExecutor::new(
         "127.0.0.1",
         candidate.ssh_port,
@@ -380,12 +386,12 @@ pub async fn solve(args: CandidateArgs) -> Result<u8> {
         eprint!("{}", out.stderr);
         if out.exit_code != 0 {
             eprintln!("solution step {} ended with exit code {}", i + 1, out.exit_code);
-            return Ok(status::INVALID);
+            return Ok(false);
         }
     }
     ssh.close().await;
     println!("{}: reference solution applied ({} step(s))", candidate.id, plan.solution.len());
-    Ok(status::OK)
+    Ok(true)
 }
 
 pub fn shell(args: ShellArgs) -> Result<u8> {
