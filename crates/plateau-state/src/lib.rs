@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+mod audit;
+
+pub use audit::{AuditEntry, Breach, GENESIS};
 use plateau_scenario::CandidatePlan;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -37,7 +40,7 @@ pub struct CandidateRecord {
 }
 
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: String,
 }
 
@@ -75,6 +78,16 @@ CREATE TABLE IF NOT EXISTS grades (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   graded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+  session TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev TEXT NOT NULL,
+  hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS overrides (
   session TEXT NOT NULL,
@@ -117,7 +130,7 @@ impl Store {
         Ok(Store { conn, path: shown })
     }
 
-    fn fail(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    pub(crate) fn fail(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         move |e| Error::Database { path: self.path.clone(), message: e.to_string() }
     }
 

@@ -15,7 +15,7 @@ use plateau_scenario::Scenario;
 use plateau_state::{CandidateRecord, OverrideRecord, SessionRecord, Store};
 
 use crate::platform_cmds::{StateArgs, engine_session};
-use crate::status;
+use crate::{audit_cmds, status};
 
 #[derive(Args)]
 pub struct GradeArgs {
@@ -185,7 +185,14 @@ pub(crate) async fn grade_all(
                     store.put_host_keys(&name, &candidate.id, &node, &[key])?;
                 }
                 apply_overrides(&mut grade, &overrides_of(store, &name, &candidate.id)?);
-                store.put_grade(&name, &candidate.id, &serde_json::to_string(&grade)?)?;
+                let json = serde_json::to_string(&grade)?;
+                store.put_grade(&name, &candidate.id, &json)?;
+                audit_cmds::record(
+                    store,
+                    &name,
+                    "grade",
+                    serde_json::json!({ "candidate": candidate.id, "score": grade.score, "sha256": sha256(&json) }),
+                )?;
                 Ok(grade)
             }
             Err(e) => Err(e),
@@ -276,7 +283,10 @@ pub fn report_cmd(args: ReportArgs) -> Result<u8> {
         framework_title: scenario.framework().title.clone(),
         language: meta.language.clone(),
     };
-    let report = Report::new(&session, info, plateau_grade::result::now_rfc3339(), grades);
+    let mut report = Report::new(&session, info, plateau_grade::result::now_rfc3339(), grades);
+    // The report names the log's head *after* recording itself.
+    let ids: Vec<&str> = report.candidates.iter().map(|c| c.id.as_str()).collect();
+    report.audit_head = Some(audit_cmds::record(&store, &session, "report", serde_json::json!({ "candidates": ids }))?);
     let out = args
         .out
         .clone()
@@ -333,10 +343,16 @@ pub fn override_cmd(args: OverrideArgs) -> Result<u8> {
         &OverrideRecord {
             criterion: args.criterion.clone(),
             verdict: plateau_grade::result::verdict_token(verdict).to_string(),
-            comment: args.comment,
-            by: args.by,
+            comment: args.comment.clone(),
+            by: args.by.clone(),
             at: String::new(),
         },
+    )?;
+    audit_cmds::record(
+        &store,
+        &args.session,
+        "override",
+        serde_json::json!({ "candidate": args.candidate, "criterion": args.criterion, "verdict": plateau_grade::result::verdict_token(verdict) }),
     )?;
     println!(
         "{} {}: jury decision recorded ({}); the automatic verdict is kept beside it",
@@ -345,4 +361,9 @@ pub fn override_cmd(args: OverrideArgs) -> Result<u8> {
         plateau_grade::result::verdict_token(verdict)
     );
     Ok(status::OK)
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -10,7 +10,9 @@ use plateau_scenario::{CandidatePlan, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord, Store};
 use sha2::{Digest, Sha256};
 
-use crate::{scenario_cmds, sheet, status};
+use serde_json::json;
+
+use crate::{audit_cmds, scenario_cmds, sheet, status};
 
 /// Where the session database and generated files live.
 #[derive(Args, Clone)]
@@ -199,6 +201,7 @@ pub async fn up(args: UpArgs) -> Result<u8> {
             Ok(up) => {
                 pin_host_keys(&store, &args.session, &up)?;
                 let counts = summarize(&up);
+                audit_cmds::record(&store, &args.session, "up", json!({ "candidate": up.candidate, "nodes": counts }))?;
                 println!(
                     "{:<10} ready in {:>5.1} s  {counts}  ssh -p {} {}",
                     up.candidate, up.seconds, r.ssh_port, args.access_host
@@ -321,6 +324,12 @@ pub async fn down(args: SessionArgs) -> Result<u8> {
     // The engine's labels decide what goes; the database may be gone already.
     if let Ok(store) = Store::open(&args.state.state) {
         store.remove_session(&args.session)?;
+        audit_cmds::record(
+            &store,
+            &args.session,
+            "down",
+            json!({ "containers": removed.containers, "networks": removed.networks }),
+        )?;
     }
     println!(
         "session {}: removed {} container(s), {} network(s), {} host firewall rule(s)",
@@ -339,6 +348,7 @@ pub async fn reset(args: CandidateArgs) -> Result<u8> {
     let session = engine_session(&store, record)?;
     let up = engine.up_candidate(&session, &candidate.plan, candidate.ssh_port).await?;
     pin_host_keys(&store, &args.session, &up)?;
+    audit_cmds::record(&store, &args.session, "reset", json!({ "candidate": up.candidate }))?;
     println!("{}: fresh platform in {:.1} s ({})", up.candidate, started.elapsed().as_secs_f64(), summarize(&up));
     Ok(status::OK)
 }
@@ -390,6 +400,7 @@ pub(crate) async fn apply_solution(store: &Store, session: &str, candidate: &Can
         }
     }
     ssh.close().await;
+    audit_cmds::record(store, session, "solve", json!({ "candidate": candidate.id, "steps": plan.solution.len() }))?;
     println!("{}: reference solution applied ({} step(s))", candidate.id, plan.solution.len());
     Ok(true)
 }
@@ -420,6 +431,8 @@ pub async fn access(args: AccessArgs) -> Result<u8> {
     let session = engine_session(&store, record)?;
     for id in &ids {
         engine.set_access(&session, id, open).await?;
+        let action = if open { "access.open" } else { "access.close" };
+        audit_cmds::record(&store, &target.session, action, json!({ "candidate": id }))?;
         println!("{id}: access {}", if open { "open" } else { "closed" });
     }
     Ok(status::OK)
