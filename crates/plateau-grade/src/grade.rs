@@ -140,7 +140,27 @@ pub async fn grade(
         criteria: rolled.criteria,
         competences: rolled.competences,
         blocks: rolled.blocks,
+        faults: Vec::new(),
     }
+}
+
+/// The state of the faults still injected: repaired when every check the
+/// fault breaks passes again.
+pub fn fault_states(plan: &CandidatePlan, active: &[(String, String)], checks: &[CheckResult]) -> Vec<FaultState> {
+    active
+        .iter()
+        .filter_map(|(id, injected_at)| {
+            let fault = plan.faults.iter().find(|f| &f.id == id)?;
+            let repaired = fault.breaks.iter().all(|b| checks.iter().any(|c| &c.id == b && c.status == Status::Pass));
+            Some(FaultState {
+                id: id.clone(),
+                title: fault.title.clone(),
+                injected_at: injected_at.clone(),
+                checks: fault.breaks.clone(),
+                repaired,
+            })
+        })
+        .collect()
 }
 
 async fn numbered(i: usize, check: &Check, reach: &impl Reach) -> (usize, CheckResult) {

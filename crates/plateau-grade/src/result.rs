@@ -134,6 +134,21 @@ pub struct CandidateGrade {
     pub criteria: Vec<CriterionResult>,
     pub competences: Vec<UnitResult>,
     pub blocks: Vec<UnitResult>,
+    /// Faults injected into this platform and not reverted by a trainer.
+    #[serde(default)]
+    pub faults: Vec<FaultState>,
+}
+
+/// A fault present on the platform when it was graded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaultState {
+    pub id: String,
+    pub title: String,
+    pub injected_at: String,
+    /// The checks the fault breaks.
+    pub checks: Vec<String>,
+    /// Whether the candidate repaired it: every one of those checks passes again.
+    pub repaired: bool,
 }
 
 /// The beginning of `text`, cut at a character boundary.

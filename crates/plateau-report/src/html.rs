@@ -169,6 +169,20 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
     }
     h.push_str("</table>\n");
 
+    if !candidate.faults.is_empty() {
+        let _ = write!(h, "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th></tr>\n", t.faults, t.fault, t.status);
+        for f in &candidate.faults {
+            let (class, word) = if f.repaired { ("pass", t.repaired) } else { ("fail", t.not_repaired) };
+            let _ = writeln!(
+                h,
+                "<tr><td><b>{}</b> — {}<br><small>{}</small></td><td class=\"{class}\">{word}</td></tr>",
+                esc(&f.id),
+                esc(&f.title),
+                esc(&f.checks.join(", "))
+            );
+        }
+        h.push_str("</table>\n");
+    }
     let _ = write!(
         h,
         "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th></tr>\n<tr><td class=\"blank\" colspan=\"2\"></td></tr>\n</table>\n",

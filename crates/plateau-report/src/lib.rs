@@ -228,6 +228,7 @@ mod tests {
             criteria: vec![],
             competences: vec![],
             blocks: vec![],
+            faults: vec![],
         };
         Report::new(
             "exam",

@@ -50,17 +50,14 @@ impl Store {
     pub fn audit(&self, session: &str, actor: &str, action: &str, detail: &serde_json::Value) -> Result<String, Error> {
         let tx = self.conn.unchecked_transaction().map_err(self.fail())?;
         let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT n, hash FROM audit WHERE session = ?1 ORDER BY n DESC LIMIT 1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT n, hash FROM audit WHERE session = ?1 ORDER BY n DESC LIMIT 1", [session], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(self.fail())?;
         let (n, prev) = last.map_or((1, GENESIS.to_string()), |(n, h)| (n + 1, h));
-        let at: String = tx
-            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| r.get(0))
-            .map_err(self.fail())?;
+        let at: String =
+            tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| r.get(0)).map_err(self.fail())?;
         let detail = detail.to_string();
         let hash = digest(session, n, &at, actor, action, &detail, &prev);
         tx.execute(

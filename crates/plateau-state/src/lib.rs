@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS grades (
   graded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   result TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS faults (
+  session TEXT NOT NULL,
+  candidate TEXT NOT NULL,
+  fault TEXT NOT NULL,
+  injected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  reverted_at TEXT
+);
 CREATE TABLE IF NOT EXISTS audit (
   session TEXT NOT NULL,
   n INTEGER NOT NULL,
@@ -307,6 +314,42 @@ impl Store {
                 })
             })
             .map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// Record that a fault was injected into a candidate's platform.
+    pub fn fault_injected(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT INTO faults (session, candidate, fault) VALUES (?1, ?2, ?3)",
+                params![session, candidate, fault],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Record that a trainer reverted a fault (a candidate's repair is seen by grading).
+    pub fn fault_reverted(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE faults SET reverted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 WHERE session = ?1 AND candidate = ?2 AND fault = ?3 AND reverted_at IS NULL",
+                params![session, candidate, fault],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Faults injected and not reverted: `(fault, injected_at)`.
+    pub fn active_faults(&self, session: &str, candidate: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT fault, MIN(injected_at) FROM faults WHERE session = ?1 AND candidate = ?2 \
+                 AND reverted_at IS NULL GROUP BY fault ORDER BY MIN(rowid)",
+            )
+            .map_err(self.fail())?;
+        let rows = stmt.query_map(params![session, candidate], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use plateau_engine::platform::Engine;
-use plateau_grade::grade::{apply_overrides, grade};
+use plateau_grade::grade::{apply_overrides, fault_states, grade};
 use plateau_grade::result::{CandidateGrade, Override, Status, Verdict};
 use plateau_grade::targets::{Credentials, platform};
 use plateau_report::{Report, ScenarioInfo};
@@ -184,6 +184,8 @@ pub(crate) async fn grade_all(
                 for (node, key) in first_seen {
                     store.put_host_keys(&name, &candidate.id, &node, &[key])?;
                 }
+                let active = store.active_faults(&name, &candidate.id)?;
+                grade.faults = fault_states(&candidate.plan, &active, &grade.checks);
                 apply_overrides(&mut grade, &overrides_of(store, &name, &candidate.id)?);
                 let json = serde_json::to_string(&grade)?;
                 store.put_grade(&name, &candidate.id, &json)?;
@@ -233,6 +235,10 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
                 count(Status::Error),
                 g.duration_ms
             );
+            for f in &g.faults {
+                let state = if f.repaired { "repaired" } else { "still present" };
+                println!("{:<10} fault {} ({}): {state}", "", f.id, f.title);
+            }
         }
     }
     Ok(if failed > 0 { status::INVALID } else { status::OK })

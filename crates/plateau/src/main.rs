@@ -1,6 +1,7 @@
 //! The `plateau` command: a thin layer over the library crates.
 
 mod audit_cmds;
+mod fault_cmds;
 mod grade_cmds;
 mod image_cmds;
 mod platform_cmds;
@@ -59,6 +60,8 @@ enum Command {
     Report(grade_cmds::ReportArgs),
     /// Record a jury's decision on a criterion, beside the automatic verdict.
     Override(grade_cmds::OverrideArgs),
+    /// Inject or revert the scenario's faults on candidates' platforms.
+    Fault(fault_cmds::FaultArgs),
     /// Show or verify the session's hash-chained audit log.
     Audit(audit_cmds::AuditArgs),
     /// Show what this Docker engine allows and which scenario features work here.
@@ -100,6 +103,7 @@ async fn main() -> ExitCode {
         Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Audit(args) => audit_cmds::audit(args),
+        Command::Fault(args) => fault_cmds::fault(args).await,
         Command::Grade(args) => grade_cmds::grade_cmd(args).await,
         Command::Report(args) => grade_cmds::report_cmd(args),
         Command::Override(args) => grade_cmds::override_cmd(args),

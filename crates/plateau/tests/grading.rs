@@ -151,6 +151,40 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     assert_eq!(statuses(&again[0]), statuses(good));
     assert_eq!(statuses(&again[1]), statuses(untouched));
 
+    // A trainer breaks c01's DHCP; grading shows the fault's checks fail and
+    // the fault unrepaired. c01 repairs through their own access (the
+    // solution again restarts Kea), and grading sees the repair.
+    exam.ok(&["fault", "inject", "dhcp-stopped", "--session", &exam.session, "--candidate", "c01"]);
+    let broken = grade(&exam);
+    let expected: Vec<(String, String)> = CHECKS
+        .iter()
+        .map(|c| (c.to_string(), if c.starts_with("dhcp-") { "fail" } else { "pass" }.to_string()))
+        .collect();
+    assert_eq!(statuses(&broken[0]), expected);
+    assert_eq!(
+        (broken[0]["faults"][0]["id"].as_str(), broken[0]["faults"][0]["repaired"].as_bool()),
+        (Some("dhcp-stopped"), Some(false))
+    );
+    exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
+    let repaired = grade(&exam);
+    assert_eq!(statuses(&repaired[0]), everything_passes);
+    assert_eq!(repaired[0]["faults"][0]["repaired"], true);
+
+    // Everything above is in the audit log; editing one entry is detected.
+    let verified = exam.ok(&["audit", "verify", "--session", &exam.session]);
+    assert!(verified.contains("chain intact"), "{verified}");
+    let log = exam.ok(&["audit", "show", "--session", &exam.session]);
+    for action in ["up", "solve", "grade", "override", "report", "fault.inject"] {
+        assert!(log.contains(&format!(" {action} ")), "no `{action}` in the audit log:\n{log}");
+    }
+    let db = rusqlite::Connection::open(exam.state.path().join("state.db")).unwrap();
+    db.execute("UPDATE audit SET detail = replace(detail, '\"partial\"', '\"met\"') WHERE action = 'override'", [])
+        .unwrap();
+    let tampered = exam.plateau(&["audit", "verify", "--session", &exam.session]);
+    assert_eq!(tampered.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&tampered.stdout);
+    assert!(said.contains(": edited") && said.contains("tampered"), "{said}");
+
     // A target that hangs: c01's workstation freezes. Its SSH checks end as
     // `error` within their limit; the rest of c01 and all of c02 are graded.
     let frozen = exam.container("c01", "ws");
