@@ -32,6 +32,8 @@ pub const LABEL_SESSION: &str = "org.plateau.session";
 pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
 pub const LABEL_NODE: &str = "org.plateau.node";
 pub const LABEL_SCENARIO_HASH: &str = "org.plateau.scenario-hash";
+/// On snapshot images: when (or why) the snapshot was taken.
+pub const LABEL_SNAPSHOT: &str = "org.plateau.snapshot";
 /// Name of the relay node that carries the candidate's SSH access.
 pub const ACCESS_NODE: &str = "access";
 /// Candidate access links are carved as /29s out of this block, reserved for Plateau.
@@ -373,6 +375,49 @@ impl Engine {
                 all.into_iter().find_map(|(_, n)| address(n))
             })
             .ok_or_else(|| Error::Node { container: name, message: "has no network address".into() })
+    }
+
+    /// Cut a candidate off at the end of a phase: stop their relay (which
+    /// drops connections through it) and end every process of their
+    /// accounts on the nodes they could log into.
+    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+        let candidate = plan.candidate.id.as_str();
+        self.set_access(session, candidate, false).await?;
+        for entry in &plan.access {
+            let container = session.container_name(candidate, &entry.node);
+            // Exit 1 means nothing was running: fine.
+            exec(&self.docker, &container, &["pkill", "-KILL", "-u", &entry.user], Duration::from_secs(10)).await?;
+        }
+        Ok(())
+    }
+
+    /// Commit every node of a candidate to an image for appeals:
+    /// `plateau-snapshot/<session>-<candidate>-<node>:<tag>`, labelled like
+    /// the container. Returns the image names.
+    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+        let candidate = plan.candidate.id.as_str();
+        let mut images = Vec::new();
+        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+            let container = session.container_name(candidate, &node.id);
+            let repo = format!("plateau-snapshot/{}-{candidate}-{}", session.name, node.id);
+            let mut labels = session.labels(Some(candidate), Some(&node.id));
+            labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
+            let options = bollard::query_parameters::CommitContainerOptions {
+                container: Some(container.clone()),
+                repo: Some(repo.clone()),
+                tag: Some(tag.to_string()),
+                comment: Some(format!("Plateau snapshot of {container}")),
+                pause: true,
+                ..Default::default()
+            };
+            let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
+            self.docker
+                .commit_container(options, config)
+                .await
+                .map_err(|e| Error::Node { container: container.clone(), message: format!("snapshot: {e}") })?;
+            images.push(format!("{repo}:{tag}"));
+        }
+        Ok(images)
     }
 
     /// The host interface of a candidate network (the controller's link into

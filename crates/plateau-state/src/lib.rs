@@ -7,6 +7,7 @@ use std::path::Path;
 mod audit;
 
 pub use audit::{AuditEntry, Breach, GENESIS};
+
 use plateau_scenario::CandidatePlan;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -79,6 +80,14 @@ CREATE TABLE IF NOT EXISTS grades (
   graded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   result TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deadlines (
+  session TEXT NOT NULL,
+  candidate TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  ends_at INTEGER NOT NULL,
+  frozen_at TEXT,
+  PRIMARY KEY (session, candidate, phase)
+);
 CREATE TABLE IF NOT EXISTS faults (
   session TEXT NOT NULL,
   candidate TEXT NOT NULL,
@@ -107,6 +116,15 @@ CREATE TABLE IF NOT EXISTS overrides (
   PRIMARY KEY (session, candidate, criterion)
 );
 ";
+
+/// When a candidate's phase ends (Unix seconds), and whether it was frozen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadline {
+    pub candidate: String,
+    pub phase: String,
+    pub ends_at: i64,
+    pub frozen_at: Option<String>,
+}
 
 /// A jury's decision on one criterion, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +330,60 @@ impl Store {
                     by: r.get(3)?,
                     at: r.get(4)?,
                 })
+            })
+            .map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// Set a candidate's deadline for a phase (kept if already set, unless `replace`).
+    pub fn set_deadline(
+        &self,
+        session: &str,
+        candidate: &str,
+        phase: &str,
+        ends_at: i64,
+        replace: bool,
+    ) -> Result<(), Error> {
+        let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
+        self.conn
+            .execute(
+                &format!("{verb} INTO deadlines (session, candidate, phase, ends_at) VALUES (?1, ?2, ?3, ?4)"),
+                params![session, candidate, phase, ends_at],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Give a candidate more time (a legal right for some candidates).
+    pub fn extend_deadline(&self, session: &str, candidate: &str, phase: &str, seconds: i64) -> Result<bool, Error> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deadlines SET ends_at = ends_at + ?4 WHERE session = ?1 AND candidate = ?2 AND phase = ?3 AND frozen_at IS NULL",
+                params![session, candidate, phase, seconds],
+            )
+            .map_err(self.fail())?;
+        Ok(n > 0)
+    }
+
+    pub fn mark_frozen(&self, session: &str, candidate: &str, phase: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE deadlines SET frozen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE session = ?1 AND candidate = ?2 AND phase = ?3",
+                params![session, candidate, phase],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    pub fn deadlines(&self, session: &str) -> Result<Vec<Deadline>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT candidate, phase, ends_at, frozen_at FROM deadlines WHERE session = ?1 ORDER BY candidate, phase")
+            .map_err(self.fail())?;
+        let rows = stmt
+            .query_map([session], |r| {
+                Ok(Deadline { candidate: r.get(0)?, phase: r.get(1)?, ends_at: r.get(2)?, frozen_at: r.get(3)? })
             })
             .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())

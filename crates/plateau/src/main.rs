@@ -1,6 +1,7 @@
 //! The `plateau` command: a thin layer over the library crates.
 
 mod audit_cmds;
+mod exam_cmds;
 mod fault_cmds;
 mod grade_cmds;
 mod image_cmds;
@@ -60,6 +61,8 @@ enum Command {
     Report(grade_cmds::ReportArgs),
     /// Record a jury's decision on a criterion, beside the automatic verdict.
     Override(grade_cmds::OverrideArgs),
+    /// Run the exam's clock: start, status, extend, freeze, and the supervisor that freezes on time.
+    Exam(exam_cmds::ExamArgs),
     /// Inject or revert the scenario's faults on candidates' platforms.
     Fault(fault_cmds::FaultArgs),
     /// Show or verify the session's hash-chained audit log.
@@ -103,6 +106,7 @@ async fn main() -> ExitCode {
         Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Audit(args) => audit_cmds::audit(args),
+        Command::Exam(args) => exam_cmds::exam(args).await,
         Command::Fault(args) => fault_cmds::fault(args).await,
         Command::Grade(args) => grade_cmds::grade_cmd(args).await,
         Command::Report(args) => grade_cmds::report_cmd(args),

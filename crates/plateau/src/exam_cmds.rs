@@ -1,0 +1,226 @@
+//! `exam start|status|extend|freeze|run`: the preparatory phase's clock.
+//! Deadlines live in the session database, so the supervisor (`exam run`)
+//! can be stopped and restarted at any time and still freezes on time.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use plateau_engine::platform::Engine;
+use plateau_scenario::model::PhaseKind;
+use plateau_state::{CandidateRecord, Store};
+use serde_json::json;
+
+use crate::grade_cmds::{grade_all, load_scenario};
+use crate::platform_cmds::{StateArgs, engine_session};
+use crate::{audit_cmds, status};
+
+const PHASE: &str = "preparation";
+
+#[derive(Args)]
+pub struct ExamArgs {
+    #[command(subcommand)]
+    action: ExamAction,
+}
+
+#[derive(Subcommand)]
+enum ExamAction {
+    /// Open every candidate's access and start the preparatory phase's clock.
+    Start(StartArgs),
+    /// Time left per candidate.
+    Status(Session),
+    /// Give one candidate extra time (before their freeze).
+    Extend(ExtendArgs),
+    /// Freeze now: cut access, snapshot every node, grade the frozen state.
+    Freeze(FreezeArgs),
+    /// Supervise the session: freeze each candidate at their deadline. Safe to
+    /// stop and start again; returns when every candidate is frozen.
+    Run(Session),
+}
+
+#[derive(Args)]
+struct Session {
+    #[arg(long)]
+    session: String,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    #[arg(long)]
+    session: String,
+    /// Length of the phase (`3h`, `90min`, `30s`); the scenario's preparatory phase by default.
+    #[arg(long)]
+    duration: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
+struct ExtendArgs {
+    #[arg(long)]
+    session: String,
+    #[arg(long)]
+    candidate: String,
+    /// Extra time, e.g. `30min`.
+    #[arg(long)]
+    by: String,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
+struct FreezeArgs {
+    #[arg(long)]
+    session: String,
+    /// One candidate (every candidate not yet frozen otherwise).
+    #[arg(long)]
+    candidate: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn at(unix: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64)).to_string()
+}
+
+fn duration(text: &str) -> Result<Duration> {
+    humantime::parse_duration(text)
+        .map_err(|e| anyhow::anyhow!("`{text}` is not a duration ({e}); write e.g. `3h` or `90min`"))
+}
+
+pub async fn exam(args: ExamArgs) -> Result<u8> {
+    match args.action {
+        ExamAction::Start(a) => start(a).await,
+        ExamAction::Status(a) => show(a),
+        ExamAction::Extend(a) => extend(a),
+        ExamAction::Freeze(a) => freeze_now(a).await,
+        ExamAction::Run(a) => run(a).await,
+    }
+}
+
+async fn start(args: StartArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let record = store.session(&args.session)?;
+    let scenario = load_scenario(&record)?;
+    let length = match &args.duration {
+        Some(d) => duration(d)?,
+        None => {
+            let phase = scenario.file().phases.iter().find(|p| p.kind == PhaseKind::Preparatory);
+            let Some(phase) = phase else { bail!("the scenario has no preparatory phase; give --duration") };
+            duration(&phase.duration)?
+        }
+    };
+    let candidates = store.candidates(&args.session)?;
+    let engine = Engine::connect(1).await?;
+    let session = engine_session(&store, record)?;
+    let ends_at = now() + length.as_secs() as i64;
+    for c in &candidates {
+        if store.deadlines(&args.session)?.iter().any(|d| d.candidate == c.id && d.phase == PHASE) {
+            bail!("the exam of session `{}` has started already (see `plateau exam status`)", args.session);
+        }
+        engine.set_access(&session, &c.id, true).await?;
+        store.set_deadline(&args.session, &c.id, PHASE, ends_at, false)?;
+    }
+    audit_cmds::record(&store, &args.session, "exam.start", json!({ "phase": PHASE, "ends_at": at(ends_at) }))?;
+    println!("session {}: {} candidate(s), preparatory phase ends at {}", args.session, candidates.len(), at(ends_at));
+    Ok(status::OK)
+}
+
+fn show(args: Session) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let deadlines = store.deadlines(&args.session)?;
+    if deadlines.is_empty() {
+        println!("session {}: the exam has not started (`plateau exam start`)", args.session);
+    }
+    for d in deadlines {
+        let left = match &d.frozen_at {
+            Some(f) => format!("frozen at {f}"),
+            None if d.ends_at <= now() => "time is up: freeze pending (`plateau exam run`)".to_string(),
+            None => format!("{} left", humantime::format_duration(Duration::from_secs((d.ends_at - now()) as u64))),
+        };
+        println!("{:<10} {:<12} ends {}  {left}", d.candidate, d.phase, at(d.ends_at));
+    }
+    Ok(status::OK)
+}
+
+fn extend(args: ExtendArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let extra = duration(&args.by)?.as_secs() as i64;
+    if !store.extend_deadline(&args.session, &args.candidate, PHASE, extra)? {
+        bail!("{} has no running phase to extend (not started, or frozen already)", args.candidate);
+    }
+    audit_cmds::record(&store, &args.session, "exam.extend", json!({ "candidate": args.candidate, "seconds": extra }))?;
+    println!("{}: {} more", args.candidate, args.by);
+    Ok(status::OK)
+}
+
+async fn freeze_now(args: FreezeArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let pending: Vec<String> = store
+        .deadlines(&args.session)?
+        .into_iter()
+        .filter(|d| d.phase == PHASE && d.frozen_at.is_none())
+        .map(|d| d.candidate)
+        .filter(|c| args.candidate.as_ref().is_none_or(|only| only == c))
+        .collect();
+    if pending.is_empty() {
+        bail!("nothing to freeze in session `{}` (not started, or frozen already)", args.session);
+    }
+    freeze(&store, &args.session, &pending).await
+}
+
+async fn run(args: Session) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    loop {
+        let deadlines = store.deadlines(&args.session)?;
+        let open: Vec<_> = deadlines.iter().filter(|d| d.phase == PHASE && d.frozen_at.is_none()).collect();
+        if deadlines.is_empty() {
+            bail!("the exam of session `{}` has not started", args.session);
+        }
+        if open.is_empty() {
+            println!("session {}: every candidate is frozen", args.session);
+            return Ok(status::OK);
+        }
+        let due: Vec<String> = open.iter().filter(|d| d.ends_at <= now()).map(|d| d.candidate.clone()).collect();
+        if !due.is_empty() {
+            freeze(&store, &args.session, &due).await?;
+            continue;
+        }
+        // Re-read often: a candidate may get extra time meanwhile.
+        let next = open.iter().map(|d| d.ends_at).min().unwrap_or(now());
+        tokio::time::sleep(Duration::from_millis(((next - now()).clamp(0, 1) * 1000).max(200) as u64)).await;
+    }
+}
+
+/// Cut access, snapshot every node, record the freeze, grade the frozen state.
+async fn freeze(store: &Store, session_name: &str, candidates: &[String]) -> Result<u8> {
+    let record = store.session(session_name)?;
+    let scenario = Arc::new(load_scenario(&record)?);
+    let engine = Engine::connect(4).await?;
+    let session = engine_session(store, record.clone())?;
+    let tag = format!("freeze-{}", now());
+    let mut frozen: Vec<CandidateRecord> = Vec::new();
+    for id in candidates {
+        let candidate = store.candidate(session_name, id)?;
+        engine.cut_access(&session, &candidate.plan).await?;
+        let images = engine.snapshot(&session, &candidate.plan, &tag).await?;
+        store.mark_frozen(session_name, id, PHASE)?;
+        audit_cmds::record(store, session_name, "exam.freeze", json!({ "candidate": id, "snapshots": images }))?;
+        println!("{id}: access cut, {} node(s) snapshotted ({tag})", images.len());
+        frozen.push(candidate);
+    }
+    for (id, result) in grade_all(store, record, scenario, &frozen, 16).await? {
+        match result {
+            Ok(g) => println!("{id}: frozen state graded {} / {}", plateau_report::number(g.score), g.max_score),
+            Err(e) => eprintln!("{id}: the frozen state cannot be graded: {e}"),
+        }
+    }
+    Ok(status::OK)
+}

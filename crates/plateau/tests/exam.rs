@@ -1,0 +1,109 @@
+//! The exam's clock on the real engine, with the preparatory phase shortened
+//! to seconds: start, the candidate works through their access, the
+//! supervisor is killed and restarted mid-phase, the deadline passes, the
+//! candidate is cut off (open session and new connections), every node is
+//! snapshotted and the frozen state is graded.
+//!
+//! Needs a Docker engine; in CI (`CI=true`) a missing engine is a failure.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Exam, plans};
+use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
+
+/// Snapshot images of a session; removed on drop (they outlive `down` on purpose).
+struct Snapshots(String);
+
+impl Snapshots {
+    fn ids(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args([
+                "images",
+                "-q",
+                "--filter",
+                &format!("label=org.plateau.session={}", self.0),
+                "--filter",
+                "label=org.plateau.snapshot",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Snapshots {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            let _ = Command::new("docker").args(["rmi", "-f", &id]).output();
+        }
+    }
+}
+
+fn banner(port: u16) -> Option<String> {
+    let mut stream =
+        TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(3)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[test]
+fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
+    let Some(exam) = Exam::new("clock") else { return };
+    let snapshots = Snapshots(exam.session.clone());
+    exam.up("1", "33700");
+    let password = plans(&exam, "1")[0]["access"][0]["password"].as_str().unwrap().to_string();
+
+    let started = Instant::now();
+    exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "10s"]);
+    let status = exam.ok(&["exam", "status", "--session", &exam.session]);
+    assert!(status.contains("c01") && status.contains("left"), "{status}");
+
+    // The candidate works through their access during the phase.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let candidate = SshExecutor::new("127.0.0.1", 33701, "technicien", SshAuth::Password(password), &[]);
+    let out = runtime
+        .block_on(candidate.run("echo travail > ~/notes.txt && cat ~/notes.txt", Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "travail");
+
+    // The supervisor dies mid-phase and is started again: the stored deadline holds.
+    let mut first = exam.command(&["exam", "run", "--session", &exam.session]).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        exam.ok(&["exam", "status", "--session", &exam.session]).contains("left"),
+        "not frozen before the deadline"
+    );
+    let second = exam.command(&["exam", "run", "--session", &exam.session]).output().unwrap();
+    let waited = started.elapsed();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(waited >= Duration::from_secs(10), "frozen before the deadline ({waited:?})");
+    assert!(waited < Duration::from_secs(60), "frozen too late ({waited:?})");
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(said.contains("c01: access cut, 4 node(s) snapshotted") && said.contains("frozen state graded"), "{said}");
+
+    // Cut off: the open session can do nothing more, and new connections fail.
+    let after = runtime.block_on(candidate.run("cat ~/notes.txt", Duration::from_secs(5)));
+    assert!(after.is_err(), "the candidate's open session still works: {after:?}");
+    assert_eq!(banner(33701), None, "the candidate's access still answers");
+    assert!(exam.ok(&["exam", "status", "--session", &exam.session]).contains("frozen at"));
+
+    // Every node is kept for appeals, and the frozen state's grade is stored and logged.
+    assert_eq!(snapshots.ids().len(), 4);
+    let grade: serde_json::Value =
+        serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
+    assert_eq!(grade[0]["checks"].as_array().unwrap().len(), 5);
+    let log = exam.ok(&["audit", "show", "--session", &exam.session]);
+    for action in [" exam.start ", " exam.freeze ", " grade "] {
+        assert!(log.contains(action), "{log}");
+    }
+    assert!(exam.ok(&["audit", "verify", "--session", &exam.session]).contains("chain intact"));
+}
