@@ -34,6 +34,10 @@ pub const LABEL_NODE: &str = "org.plateau.node";
 pub const LABEL_SCENARIO_HASH: &str = "org.plateau.scenario-hash";
 /// On snapshot images: when (or why) the snapshot was taken.
 pub const LABEL_SNAPSHOT: &str = "org.plateau.snapshot";
+/// Run in a node before it is committed to a snapshot.
+const CAPTURE_RUNTIME: &str = "mkdir -p /var/lib/plateau/snapshot && \
+     f=/var/lib/plateau/snapshot/nftables.rules; \
+     if nft list ruleset > $f.new 2>/dev/null; then mv $f.new $f; else rm -f $f.new; fi";
 /// Name of the relay node that carries the candidate's SSH access.
 pub const ACCESS_NODE: &str = "access";
 /// Candidate access links are carved as /29s out of this block, reserved for Plateau.
@@ -410,6 +414,9 @@ impl Engine {
                 pause: true,
                 ..Default::default()
             };
+            // Runtime state that a commit would lose and that grading reads:
+            // the firewall rules in force (plateau-init restores them).
+            exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], Duration::from_secs(30)).await?;
             let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
             self.docker
                 .commit_container(options, config)
@@ -418,6 +425,26 @@ impl Engine {
             images.push(format!("{repo}:{tag}"));
         }
         Ok(images)
+    }
+
+    /// Re-create a candidate's platform from their snapshots (an appeal, or a
+    /// corrected scenario), with the candidate's access closed.
+    pub async fn restore(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        tag: &str,
+        host_port: u16,
+    ) -> Result<CandidateUp, Error> {
+        let candidate = plan.candidate.id.as_str();
+        self.down(&session.name, Some(candidate)).await?;
+        let mut restored = plan.clone();
+        for node in restored.nodes.iter_mut().filter(|n| n.backend == Backend::Container) {
+            node.image = format!("plateau-snapshot/{}-{candidate}-{}:{tag}", session.name, node.id);
+        }
+        let up = self.up_candidate(session, &restored, host_port).await?;
+        self.set_access(session, candidate, false).await?;
+        Ok(up)
     }
 
     /// The host interface of a candidate network (the controller's link into
@@ -487,7 +514,8 @@ impl Engine {
             ..Default::default()
         };
         let body = ContainerCreateBody {
-            image: Some(format!("{}:latest", node.image)),
+            // A plain name means its `latest` build; a snapshot names its tag.
+            image: Some(if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) }),
             hostname: Some(node.hostname.clone()),
             labels: Some(session.labels(Some(candidate), Some(&node.id))),
             env: Some(vec![format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" "))]),
@@ -563,18 +591,25 @@ impl Engine {
             .and_then(|c| c.network_settings?.networks)
             .is_some_and(|n| n.contains_key(&link_net));
         if !joined {
-            self.join(&target, &link_net, node_addr).await?;
             // Docker routes by default through the engine's address on the
-            // network joined last; the access link is for management only.
-            // The node's own plan (or its DHCP lease) owns its default route.
+            // network joined last, and refuses to join when the node has a
+            // default route of its own (a DHCP lease, e.g. on a platform
+            // restored from a snapshot). The access link is for management
+            // only: the node's own default route is set aside, then put back.
             let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
-            let _ = exec(
-                &self.docker,
-                &target,
-                &["ip", "route", "del", "default", "via", &gateway.to_string()],
-                Duration::from_secs(10),
-            )
-            .await;
+            let own =
+                exec(&self.docker, &target, &["ip", "-4", "route", "show", "default"], Duration::from_secs(10)).await?;
+            let own = own.stdout.trim().to_string();
+            if !own.is_empty() {
+                let _ = exec(&self.docker, &target, &["ip", "-4", "route", "del", "default"], Duration::from_secs(10))
+                    .await;
+            }
+            self.join(&target, &link_net, node_addr).await?;
+            let restore = match own.is_empty() {
+                true => format!("ip -4 route del default via {gateway}"),
+                false => format!("ip -4 route del default via {gateway}; ip -4 route replace {own}"),
+            };
+            let _ = exec(&self.docker, &target, &["sh", "-c", &restore], Duration::from_secs(10)).await;
         }
         let name = session.container_name(candidate, ACCESS_NODE);
         if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {

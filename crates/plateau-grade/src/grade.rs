@@ -144,21 +144,17 @@ pub async fn grade(
     }
 }
 
-/// The state of the faults still injected: repaired when every check the
-/// fault breaks passes again.
-pub fn fault_states(plan: &CandidatePlan, active: &[(String, String)], checks: &[CheckResult]) -> Vec<FaultState> {
+/// The state of the faults still injected, `(id, title, breaks, injected_at)`:
+/// repaired when every check the fault breaks passes again.
+pub fn fault_states(active: &[(String, String, Vec<String>, String)], checks: &[CheckResult]) -> Vec<FaultState> {
     active
         .iter()
-        .filter_map(|(id, injected_at)| {
-            let fault = plan.faults.iter().find(|f| &f.id == id)?;
-            let repaired = fault.breaks.iter().all(|b| checks.iter().any(|c| &c.id == b && c.status == Status::Pass));
-            Some(FaultState {
-                id: id.clone(),
-                title: fault.title.clone(),
-                injected_at: injected_at.clone(),
-                checks: fault.breaks.clone(),
-                repaired,
-            })
+        .map(|(id, title, breaks, injected_at)| FaultState {
+            id: id.clone(),
+            title: title.clone(),
+            injected_at: injected_at.clone(),
+            checks: breaks.clone(),
+            repaired: breaks.iter().all(|b| checks.iter().any(|c| &c.id == b && c.status == Status::Pass)),
         })
         .collect()
 }

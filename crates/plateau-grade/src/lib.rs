@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod executor;
+pub mod generic;
 pub mod grade;
 pub mod probe;
 pub mod result;

@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS faults (
   session TEXT NOT NULL,
   candidate TEXT NOT NULL,
   fault TEXT NOT NULL,
+  title TEXT NOT NULL,
+  breaks TEXT NOT NULL,
+  revert TEXT NOT NULL,
   injected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   reverted_at TEXT
 );
@@ -124,6 +127,19 @@ pub struct Deadline {
     pub phase: String,
     pub ends_at: i64,
     pub frozen_at: Option<String>,
+}
+
+/// A fault present on a platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveFault {
+    pub fault: String,
+    pub title: String,
+    /// The checks it breaks (declared by the scenario, or measured at injection).
+    pub breaks: Vec<String>,
+    /// How to repair it (what `fault revert` runs).
+    pub revert: Vec<plateau_scenario::model::Step>,
+    /// Set by the database.
+    pub injected_at: String,
 }
 
 /// A jury's decision on one criterion, as stored.
@@ -389,12 +405,15 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
 
-    /// Record that a fault was injected into a candidate's platform.
-    pub fn fault_injected(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
+    /// Record that a fault was injected into a candidate's platform, with
+    /// the checks it breaks.
+    pub fn fault_injected(&self, session: &str, candidate: &str, fault: &ActiveFault) -> Result<(), Error> {
+        let breaks = serde_json::to_string(&fault.breaks).expect("strings serialize");
+        let revert = serde_json::to_string(&fault.revert).expect("steps serialize");
         self.conn
             .execute(
-                "INSERT INTO faults (session, candidate, fault) VALUES (?1, ?2, ?3)",
-                params![session, candidate, fault],
+                "INSERT INTO faults (session, candidate, fault, title, breaks, revert) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, candidate, fault.fault, fault.title, breaks, revert],
             )
             .map_err(self.fail())?;
         Ok(())
@@ -412,16 +431,27 @@ impl Store {
         Ok(())
     }
 
-    /// Faults injected and not reverted: `(fault, injected_at)`.
-    pub fn active_faults(&self, session: &str, candidate: &str) -> Result<Vec<(String, String)>, Error> {
+    /// Faults injected and not reverted, oldest first.
+    pub fn active_faults(&self, session: &str, candidate: &str) -> Result<Vec<ActiveFault>, Error> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT fault, MIN(injected_at) FROM faults WHERE session = ?1 AND candidate = ?2 \
-                 AND reverted_at IS NULL GROUP BY fault ORDER BY MIN(rowid)",
+                "SELECT fault, title, breaks, injected_at, revert FROM faults WHERE session = ?1 AND candidate = ?2 \
+                 AND reverted_at IS NULL ORDER BY rowid",
             )
             .map_err(self.fail())?;
-        let rows = stmt.query_map(params![session, candidate], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.fail())?;
+        let rows = stmt
+            .query_map(params![session, candidate], |r| {
+                let (breaks, revert): (String, String) = (r.get(2)?, r.get(4)?);
+                Ok(ActiveFault {
+                    fault: r.get(0)?,
+                    title: r.get(1)?,
+                    breaks: serde_json::from_str(&breaks).unwrap_or_default(),
+                    revert: serde_json::from_str(&revert).unwrap_or_default(),
+                    injected_at: r.get(3)?,
+                })
+            })
+            .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
 

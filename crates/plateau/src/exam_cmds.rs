@@ -34,6 +34,9 @@ enum ExamAction {
     Extend(ExtendArgs),
     /// Freeze now: cut access, snapshot every node, grade the frozen state.
     Freeze(FreezeArgs),
+    /// Re-create a frozen candidate's platform from their snapshots (access
+    /// stays closed); then `plateau grade` regrades it.
+    Restore(RestoreArgs),
     /// Supervise the session: freeze each candidate at their deadline. Safe to
     /// stop and start again; returns when every candidate is frozen.
     Run(Session),
@@ -72,6 +75,19 @@ struct ExtendArgs {
 }
 
 #[derive(Args)]
+struct RestoreArgs {
+    #[arg(long)]
+    session: String,
+    #[arg(long)]
+    candidate: String,
+    /// The snapshot's tag (`freeze-<time>`); the candidate's last freeze by default.
+    #[arg(long)]
+    tag: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
 struct FreezeArgs {
     #[arg(long)]
     session: String,
@@ -102,6 +118,7 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
         ExamAction::Extend(a) => extend(a),
         ExamAction::Freeze(a) => freeze_now(a).await,
         ExamAction::Run(a) => run(a).await,
+        ExamAction::Restore(a) => restore(a).await,
     }
 }
 
@@ -197,6 +214,37 @@ async fn run(args: Session) -> Result<u8> {
         let next = open.iter().map(|d| d.ends_at).min().unwrap_or(now());
         tokio::time::sleep(Duration::from_millis(((next - now()).clamp(0, 1) * 1000).max(200) as u64)).await;
     }
+}
+
+async fn restore(args: RestoreArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let record = store.session(&args.session)?;
+    let candidate = store.candidate(&args.session, &args.candidate)?;
+    let tag = match args.tag {
+        Some(t) => t,
+        None => last_freeze_tag(&store, &args.session, &args.candidate)?,
+    };
+    let engine = Engine::connect(8).await?;
+    let session = engine_session(&store, record)?;
+    let up = engine.restore(&session, &candidate.plan, &tag, candidate.ssh_port).await?;
+    audit_cmds::record(&store, &args.session, "exam.restore", json!({ "candidate": args.candidate, "snapshot": tag }))?;
+    println!("{}: platform restored from snapshot {tag} ({} node(s)); access closed", up.candidate, up.nodes.len());
+    Ok(status::OK)
+}
+
+/// The tag of a candidate's last freeze, from the audit log.
+fn last_freeze_tag(store: &Store, session: &str, candidate: &str) -> Result<String> {
+    store
+        .audit_log(session)?
+        .iter()
+        .rev()
+        .filter(|e| e.action == "exam.freeze")
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
+        .find(|d| d["candidate"] == candidate)
+        .and_then(|d| {
+            d["snapshots"][0].as_str().and_then(|image| image.rsplit_once(':')).map(|(_, tag)| tag.to_string())
+        })
+        .ok_or_else(|| anyhow::anyhow!("{candidate} was never frozen in session `{session}`: no snapshot to restore"))
 }
 
 /// Cut access, snapshot every node, record the freeze, grade the frozen state.

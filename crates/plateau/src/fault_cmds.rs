@@ -1,15 +1,24 @@
-//! `fault list|inject|revert`: the scenario's faults, run through the
-//! grader's access (never as the candidate), recorded and audited.
+//! `fault list|inject|revert`: the scenario's faults and the built-in ones,
+//! run through the grader's access (never as the candidate), recorded with
+//! the checks they break, and audited.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use plateau_engine::platform::Engine;
+use plateau_grade::generic::generic_fault;
+use plateau_grade::grade::Platform;
+use plateau_grade::result::{CandidateGrade, Status};
 use plateau_grade::steps::run_steps;
 use plateau_grade::targets::platform;
-use plateau_state::{CandidateRecord, Store};
+use plateau_scenario::Scenario;
+use plateau_state::{ActiveFault, CandidateRecord, SessionRecord, Store};
 use serde_json::json;
 
-use crate::grade_cmds::credentials;
+use crate::grade_cmds::{credentials, grade_all, load_scenario};
 use crate::platform_cmds::{StateArgs, engine_session};
 use crate::{audit_cmds, status};
 
@@ -39,8 +48,15 @@ struct Target {
 
 #[derive(Args)]
 struct FaultTarget {
-    /// Fault id (see `plateau fault list`).
+    /// A fault of the scenario, or a built-in (`plateau fault list`); to
+    /// revert, the id `inject` printed.
     fault: String,
+    /// The node a built-in fault applies to.
+    #[arg(long)]
+    node: Option<String>,
+    /// A built-in fault's parameter, e.g. `--param service=kea-dhcp4`.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
+    params: Vec<(String, String)>,
     #[arg(long)]
     session: String,
     /// One candidate.
@@ -51,6 +67,12 @@ struct FaultTarget {
     all: bool,
     #[command(flatten)]
     state: StateArgs,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }
 
 pub async fn fault(args: FaultArgs) -> Result<u8> {
@@ -65,15 +87,17 @@ fn list(t: Target) -> Result<u8> {
     let store = Store::open(&t.state.state)?;
     let candidates = store.candidates(&t.session)?;
     let Some(first) = candidates.first() else { bail!("session `{}` has no candidates", t.session) };
+    println!("faults of the scenario:");
     for f in &first.plan.faults {
-        let present: Vec<String> = candidates
-            .iter()
-            .filter(|c| store.active_faults(&t.session, &c.id).is_ok_and(|a| a.iter().any(|(id, _)| id == &f.id)))
-            .map(|c| c.id.clone())
-            .collect();
-        println!("{:<20} {}  (breaks: {})", f.id, f.title, f.breaks.join(", "));
-        if !present.is_empty() {
-            println!("{:<20} present on: {}", "", present.join(", "));
+        println!("  {:<22} {}  (breaks: {})", f.id, f.title, f.breaks.join(", "));
+    }
+    println!("built-in faults (`--node N`, parameters as `--param KEY=VALUE`):");
+    for (id, params, what) in plateau_grade::generic::GENERIC {
+        println!("  {id:<22} {what}  {params}");
+    }
+    for c in &candidates {
+        for f in store.active_faults(&t.session, &c.id)? {
+            println!("{}: {} present since {} (breaks: {})", c.id, f.fault, f.injected_at, f.breaks.join(", "));
         }
     }
     Ok(status::OK)
@@ -87,38 +111,119 @@ async fn apply(t: FaultTarget, inject: bool) -> Result<u8> {
         None => store.candidates(&t.session)?,
     };
     let engine = Engine::connect(1).await?;
-    let session = engine_session(&store, record)?;
+    let session = engine_session(&store, record.clone())?;
+    let scenario = Arc::new(load_scenario(&record)?);
+    let params: BTreeMap<String, String> = t.params.iter().cloned().collect();
     let mut failed = 0;
     for candidate in &candidates {
-        let Some(fault) = candidate.plan.faults.iter().find(|f| f.id == t.fault) else {
-            let known: Vec<&str> = candidate.plan.faults.iter().map(|f| f.id.as_str()).collect();
-            bail!("the scenario has no fault `{}` (it has: {})", t.fault, known.join(", "));
-        };
         let reach = platform(&engine, &session, &candidate.plan, &credentials(&store, &t.session, candidate)?)
             .await
             .map_err(anyhow::Error::msg)?;
-        let steps = if inject { &fault.inject } else { &fault.revert };
         let verb = if inject { "inject" } else { "revert" };
-        match run_steps(&reach, steps, std::time::Duration::from_secs(60)).await {
-            Ok(_) => {
-                if inject {
-                    store.fault_injected(&t.session, &candidate.id, &fault.id)?;
-                } else {
-                    store.fault_reverted(&t.session, &candidate.id, &fault.id)?;
-                }
-                audit_cmds::record(
-                    &store,
-                    &t.session,
-                    &format!("fault.{verb}"),
-                    json!({ "candidate": candidate.id, "fault": fault.id }),
-                )?;
-                println!("{}: {} {}", candidate.id, if inject { "injected" } else { "reverted" }, fault.id);
-            }
+        let outcome = if inject {
+            inject_one(&store, &record, &scenario, candidate, &reach, &t, &params).await
+        } else {
+            revert_one(&store, &t.session, candidate, &reach, &t.fault).await
+        };
+        match outcome {
+            Ok(message) => println!("{}: {message}", candidate.id),
             Err(e) => {
                 failed += 1;
-                eprintln!("{}: cannot {verb} {}: {e}", candidate.id, fault.id);
+                eprintln!("{}: cannot {verb} {}: {e:#}", candidate.id, t.fault);
             }
         }
     }
     Ok(if failed > 0 { status::INVALID } else { status::OK })
+}
+
+async fn inject_one(
+    store: &Store,
+    record: &SessionRecord,
+    scenario: &Arc<Scenario>,
+    candidate: &CandidateRecord,
+    reach: &Platform,
+    t: &FaultTarget,
+    params: &BTreeMap<String, String>,
+) -> Result<String> {
+    let scenario_fault = candidate.plan.faults.iter().find(|f| f.id == t.fault).cloned();
+    let (fault, measured) = match scenario_fault {
+        Some(f) => (f, false),
+        None => {
+            let Some(node_id) = &t.node else {
+                bail!("`{}` is not a fault of the scenario; a built-in fault needs `--node`", t.fault)
+            };
+            let node =
+                candidate.plan.node(node_id).ok_or_else(|| anyhow::anyhow!("the platform has no node `{node_id}`"))?;
+            (generic_fault(&t.fault, node, params).map_err(anyhow::Error::msg)?, true)
+        }
+    };
+    if store.active_faults(&t.session, &candidate.id)?.iter().any(|a| a.fault == fault.id) {
+        bail!("{} is already present", fault.id);
+    }
+    // A built-in fault's checks are measured: those that passed before and fail after.
+    let before = if measured { Some(grade_one(store, record, scenario, candidate).await?) } else { None };
+    run_steps(reach, &fault.inject, Duration::from_secs(60)).await.map_err(anyhow::Error::msg)?;
+    let breaks = match before {
+        Some(before) => {
+            let after = grade_one(store, record, scenario, candidate).await?;
+            let passed = |g: &CandidateGrade, id: &str| g.checks.iter().any(|c| c.id == id && c.status == Status::Pass);
+            before
+                .checks
+                .iter()
+                .filter(|c| passed(&before, &c.id) && !passed(&after, &c.id))
+                .map(|c| c.id.clone())
+                .collect()
+        }
+        None => fault.breaks.clone(),
+    };
+    store.fault_injected(
+        &t.session,
+        &candidate.id,
+        &ActiveFault {
+            fault: fault.id.clone(),
+            title: fault.title.clone(),
+            breaks: breaks.clone(),
+            revert: fault.revert.clone(),
+            injected_at: String::new(),
+        },
+    )?;
+    audit_cmds::record(
+        store,
+        &t.session,
+        "fault.inject",
+        json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks }),
+    )?;
+    Ok(format!(
+        "injected {} (breaks: {})",
+        fault.id,
+        if breaks.is_empty() { "no check".into() } else { breaks.join(", ") }
+    ))
+}
+
+async fn revert_one(
+    store: &Store,
+    session: &str,
+    candidate: &CandidateRecord,
+    reach: &Platform,
+    id: &str,
+) -> Result<String> {
+    let active = store.active_faults(session, &candidate.id)?;
+    let Some(fault) = active.iter().find(|a| a.fault == id) else {
+        let present: Vec<&str> = active.iter().map(|a| a.fault.as_str()).collect();
+        bail!("{id} is not present (present: {})", if present.is_empty() { "none".into() } else { present.join(", ") })
+    };
+    run_steps(reach, &fault.revert, Duration::from_secs(60)).await.map_err(anyhow::Error::msg)?;
+    store.fault_reverted(session, &candidate.id, id)?;
+    audit_cmds::record(store, session, "fault.revert", json!({ "candidate": candidate.id, "fault": id }))?;
+    Ok(format!("reverted {id}"))
+}
+
+async fn grade_one(
+    store: &Store,
+    record: &SessionRecord,
+    scenario: &Arc<Scenario>,
+    candidate: &CandidateRecord,
+) -> Result<CandidateGrade> {
+    let mut graded = grade_all(store, record.clone(), scenario.clone(), std::slice::from_ref(candidate), 1).await?;
+    graded.remove(0).1.map_err(anyhow::Error::msg)
 }

@@ -184,8 +184,12 @@ pub(crate) async fn grade_all(
                 for (node, key) in first_seen {
                     store.put_host_keys(&name, &candidate.id, &node, &[key])?;
                 }
-                let active = store.active_faults(&name, &candidate.id)?;
-                grade.faults = fault_states(&candidate.plan, &active, &grade.checks);
+                let active: Vec<_> = store
+                    .active_faults(&name, &candidate.id)?
+                    .into_iter()
+                    .map(|f| (f.fault, f.title, f.breaks, f.injected_at))
+                    .collect();
+                grade.faults = fault_states(&active, &grade.checks);
                 apply_overrides(&mut grade, &overrides_of(store, &name, &candidate.id)?);
                 let json = serde_json::to_string(&grade)?;
                 store.put_grade(&name, &candidate.id, &json)?;

@@ -2,7 +2,8 @@
 //! to seconds: start, the candidate works through their access, the
 //! supervisor is killed and restarted mid-phase, the deadline passes, the
 //! candidate is cut off (open session and new connections), every node is
-//! snapshotted and the frozen state is graded.
+//! snapshotted, the frozen state is graded, and a platform re-created from
+//! the snapshots grades the same.
 //!
 //! Needs a Docker engine; in CI (`CI=true`) a missing engine is a failure.
 
@@ -61,7 +62,7 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     let password = plans(&exam, "1")[0]["access"][0]["password"].as_str().unwrap().to_string();
 
     let started = Instant::now();
-    exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "10s"]);
+    exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "25s"]);
     let status = exam.ok(&["exam", "status", "--session", &exam.session]);
     assert!(status.contains("c01") && status.contains("left"), "{status}");
 
@@ -72,6 +73,7 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
         .block_on(candidate.run("echo travail > ~/notes.txt && cat ~/notes.txt", Duration::from_secs(20)))
         .unwrap();
     assert_eq!(out.stdout.trim(), "travail");
+    exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
 
     // The supervisor dies mid-phase and is started again: the stored deadline holds.
     let mut first = exam.command(&["exam", "run", "--session", &exam.session]).spawn().unwrap();
@@ -85,8 +87,8 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     let second = exam.command(&["exam", "run", "--session", &exam.session]).output().unwrap();
     let waited = started.elapsed();
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
-    assert!(waited >= Duration::from_secs(10), "frozen before the deadline ({waited:?})");
-    assert!(waited < Duration::from_secs(60), "frozen too late ({waited:?})");
+    assert!(waited >= Duration::from_secs(25), "frozen before the deadline ({waited:?})");
+    assert!(waited < Duration::from_secs(75), "frozen too late ({waited:?})");
     let said = String::from_utf8_lossy(&second.stdout);
     assert!(said.contains("c01: access cut, 4 node(s) snapshotted") && said.contains("frozen state graded"), "{said}");
 
@@ -98,11 +100,23 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
 
     // Every node is kept for appeals, and the frozen state's grade is stored and logged.
     assert_eq!(snapshots.ids().len(), 4);
-    let grade: serde_json::Value =
+    let statuses = |grade: &serde_json::Value| -> Vec<(String, String)> {
+        grade["checks"].as_array().unwrap().iter().map(|c| (c["id"].to_string(), c["status"].to_string())).collect()
+    };
+    let frozen: serde_json::Value =
         serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
-    assert_eq!(grade[0]["checks"].as_array().unwrap().len(), 5);
+    assert_eq!(frozen[0]["score"], 20.0, "{}", serde_json::to_string_pretty(&frozen[0]).unwrap());
+
+    // An appeal: the platform is re-created from the snapshots and regraded, with the same result.
+    let restored = exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
+    assert!(restored.contains("restored from snapshot freeze-"), "{restored}");
+    assert_eq!(banner(33701), None, "a restored platform keeps the candidate out");
+    let regraded: serde_json::Value =
+        serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
+    assert_eq!(statuses(&regraded[0]), statuses(&frozen[0]), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
+
     let log = exam.ok(&["audit", "show", "--session", &exam.session]);
-    for action in [" exam.start ", " exam.freeze ", " grade "] {
+    for action in [" exam.start ", " solve ", " exam.freeze ", " exam.restore ", " grade "] {
         assert!(log.contains(action), "{log}");
     }
     assert!(exam.ok(&["audit", "verify", "--session", &exam.session]).contains("chain intact"));

@@ -1,0 +1,76 @@
+//! Built-in faults on the real engine: each one, injected into a correctly
+//! configured platform, breaks the checks it should and nothing else; its
+//! revert brings every check back; and a repair made by the candidate
+//! through their own access is seen by grading.
+//!
+//! Needs a Docker engine; in CI (`CI=true`) a missing engine is a failure.
+
+mod common;
+
+use common::Exam;
+use serde_json::Value;
+
+fn failing(exam: &Exam) -> (Vec<String>, Value) {
+    let grades: Value = serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
+    let failing = grades[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "pass")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    (failing, grades[0].clone())
+}
+
+#[test]
+fn each_built_in_fault_breaks_its_checks_and_its_revert_repairs_them() {
+    let Some(exam) = Exam::new("faults") else { return };
+    exam.up("1", "33800");
+    exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
+    assert_eq!(failing(&exam).0, Vec::<String>::new(), "the solved platform passes everything");
+
+    let cases: [(&str, &str, &[&str], &[&str]); 7] = [
+        ("stop-service", "dhcp", &["service=kea-dhcp4"], &["dhcp-scope", "dhcp-reservation"]),
+        ("no-gateway", "ws", &[], &["ws-address", "ws-internet"]),
+        ("wrong-dns", "ws", &[], &["ws-internet"]),
+        ("cut-link", "router", &["interface=eth1"], &["ws-internet"]),
+        ("block-port", "router", &["port=80"], &["ws-internet"]),
+        ("lock-user", "ws", &["user=technicien"], &[]),
+        ("fill-disk", "ws", &["size=20M"], &[]),
+    ];
+    for (kind, node, params, breaks) in cases {
+        let mut args = vec!["fault", "inject", kind, "--session", &exam.session, "--candidate", "c01", "--node", node];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        let injected = exam.ok(&args);
+        let id = injected.split_whitespace().nth(2).unwrap().to_string();
+        assert_eq!(failing(&exam).0, breaks, "{kind} on {node}: {injected}");
+        exam.ok(&["fault", "revert", &id, "--session", &exam.session, "--candidate", "c01"]);
+        assert_eq!(failing(&exam).0, Vec::<String>::new(), "after reverting {kind}");
+    }
+
+    // The candidate repairs instead of the trainer: grading sees it.
+    exam.ok(&[
+        "fault",
+        "inject",
+        "stop-service",
+        "--session",
+        &exam.session,
+        "--candidate",
+        "c01",
+        "--node",
+        "dhcp",
+        "--param",
+        "service=kea-dhcp4",
+    ]);
+    let (_, broken) = failing(&exam);
+    assert_eq!(broken["faults"][0]["repaired"], false);
+    exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
+    let (still, repaired) = failing(&exam);
+    assert_eq!(still, Vec::<String>::new());
+    assert_eq!(
+        (repaired["faults"][0]["id"].as_str(), repaired["faults"][0]["repaired"].as_bool()),
+        (Some("stop-service:kea-dhcp4@dhcp"), Some(true))
+    );
+}
