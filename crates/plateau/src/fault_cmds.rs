@@ -50,7 +50,11 @@ struct Target {
 struct FaultTarget {
     /// A fault of the scenario, or a built-in (`plateau fault list`); to
     /// revert, the id `inject` printed.
-    fault: String,
+    #[arg(required_unless_present = "random")]
+    fault: Option<String>,
+    /// Inject this many of the scenario's faults, drawn at random per candidate.
+    #[arg(long, value_name = "K", conflicts_with = "fault")]
+    random: Option<usize>,
     /// The node a built-in fault applies to.
     #[arg(long)]
     node: Option<String>,
@@ -120,16 +124,27 @@ async fn apply(t: FaultTarget, inject: bool) -> Result<u8> {
             .await
             .map_err(anyhow::Error::msg)?;
         let verb = if inject { "inject" } else { "revert" };
-        let outcome = if inject {
-            inject_one(&store, &record, &scenario, candidate, &reach, &t, &params).await
-        } else {
-            revert_one(&store, &t.session, candidate, &reach, &t.fault).await
+        let faults: Vec<String> = match (&t.fault, t.random) {
+            (Some(f), _) => vec![f.clone()],
+            (None, Some(k)) if inject => {
+                use rand::seq::IndexedRandom;
+                let ids: Vec<String> = candidate.plan.faults.iter().map(|f| f.id.clone()).collect();
+                ids.sample(&mut rand::rng(), k.min(ids.len())).cloned().collect()
+            }
+            _ => bail!("name the fault to revert (`plateau fault list` shows those present)"),
         };
-        match outcome {
-            Ok(message) => println!("{}: {message}", candidate.id),
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: cannot {verb} {}: {e:#}", candidate.id, t.fault);
+        for fault in &faults {
+            let outcome = if inject {
+                inject_one(&store, &record, &scenario, candidate, &reach, &t, fault, &params).await
+            } else {
+                revert_one(&store, &t.session, candidate, &reach, fault).await
+            };
+            match outcome {
+                Ok(message) => println!("{}: {message}", candidate.id),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{}: cannot {verb} {fault}: {e:#}", candidate.id);
+                }
             }
         }
     }
@@ -143,18 +158,19 @@ async fn inject_one(
     candidate: &CandidateRecord,
     reach: &Platform,
     t: &FaultTarget,
+    wanted: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<String> {
-    let scenario_fault = candidate.plan.faults.iter().find(|f| f.id == t.fault).cloned();
+    let scenario_fault = candidate.plan.faults.iter().find(|f| f.id == wanted).cloned();
     let (fault, measured) = match scenario_fault {
         Some(f) => (f, false),
         None => {
             let Some(node_id) = &t.node else {
-                bail!("`{}` is not a fault of the scenario; a built-in fault needs `--node`", t.fault)
+                bail!("`{wanted}` is not a fault of the scenario; a built-in fault needs `--node`")
             };
             let node =
                 candidate.plan.node(node_id).ok_or_else(|| anyhow::anyhow!("the platform has no node `{node_id}`"))?;
-            (generic_fault(&t.fault, node, params).map_err(anyhow::Error::msg)?, true)
+            (generic_fault(wanted, node, params).map_err(anyhow::Error::msg)?, true)
         }
     };
     if store.active_faults(&t.session, &candidate.id)?.iter().any(|a| a.fault == fault.id) {

@@ -9,6 +9,7 @@ mod platform_cmds;
 mod scenario_cmds;
 mod scenario_test;
 mod sheet;
+mod watch_cmd;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,8 @@ enum Command {
     Access(platform_cmds::AccessArgs),
     /// Verify every candidate's platform and grade it per criterion (stored in the session database).
     Grade(grade_cmds::GradeArgs),
+    /// Grade every candidate again and again and show progress live (trainers, practice).
+    Watch(watch_cmd::WatchArgs),
     /// Write the reports of the latest grades: JSON, the jury's HTML grid, CSV, JUnit.
     Report(grade_cmds::ReportArgs),
     /// Record a jury's decision on a criterion, beside the automatic verdict.
@@ -109,6 +112,7 @@ async fn main() -> ExitCode {
         Command::Exam(args) => exam_cmds::exam(args).await,
         Command::Fault(args) => fault_cmds::fault(args).await,
         Command::Grade(args) => grade_cmds::grade_cmd(args).await,
+        Command::Watch(args) => watch_cmd::watch(args).await,
         Command::Report(args) => grade_cmds::report_cmd(args),
         Command::Override(args) => grade_cmds::override_cmd(args),
     };

@@ -50,6 +50,12 @@ fn each_built_in_fault_breaks_its_checks_and_its_revert_repairs_them() {
         assert_eq!(failing(&exam).0, Vec::<String>::new(), "after reverting {kind}");
     }
 
+    // A trainer draws faults at random from the scenario's catalogue.
+    let drawn = exam.ok(&["fault", "inject", "--random", "1", "--session", &exam.session, "--all"]);
+    assert!(drawn.contains("c01: injected dhcp-stopped (breaks: dhcp-scope, dhcp-reservation)"), "{drawn}");
+    exam.ok(&["fault", "revert", "dhcp-stopped", "--session", &exam.session, "--all"]);
+    assert_eq!(failing(&exam).0, Vec::<String>::new());
+
     // The candidate repairs instead of the trainer: grading sees it.
     exam.ok(&[
         "fault",

@@ -151,6 +151,17 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     assert_eq!(statuses(&again[0]), statuses(good));
     assert_eq!(statuses(&again[1]), statuses(untouched));
 
+    // Practice mode: a live table for the trainer, and each candidate finds
+    // their own results at home.
+    let live = exam.ok(&["watch", "--session", &exam.session, "--rounds", "1", "--practice"]);
+    assert!(live.contains("20 / 20") && live.contains("0 / 20"), "{live}");
+    let home = Command::new("docker")
+        .args(["exec", &exam.container("c01", "ws"), "cat", "/home/technicien/plateau-resultats.txt"])
+        .output()
+        .unwrap();
+    let home = String::from_utf8_lossy(&home.stdout);
+    assert!(home.contains("[OK   ] Le poste accède à internet") && home.contains("Score : 20 / 20"), "{home}");
+
     // A trainer breaks c01's DHCP; grading shows the fault's checks fail and
     // the fault unrepaired. c01 repairs through their own access (the
     // solution again restarts Kea), and grading sees the repair.
