@@ -13,7 +13,7 @@ use plateau_state::{CandidateRecord, Store};
 use serde_json::json;
 
 use crate::grade_cmds::{grade_all, load_scenario};
-use crate::platform_cmds::{StateArgs, engine_session};
+use crate::platform_cmds::{SomeCandidates, StateArgs, engine_session};
 use crate::{audit_cmds, status};
 
 const PHASE: &str = "preparation";
@@ -33,7 +33,7 @@ enum ExamAction {
     /// Give one candidate extra time (before their freeze).
     Extend(ExtendArgs),
     /// Freeze now: cut access, snapshot every node, grade the frozen state.
-    Freeze(FreezeArgs),
+    Freeze(SomeCandidates),
     /// Re-create a frozen candidate's platform from their snapshots (access
     /// stays closed); then `plateau grade` regrades it.
     Restore(RestoreArgs),
@@ -83,17 +83,6 @@ struct RestoreArgs {
     /// The snapshot's tag (`freeze-<time>`); the candidate's last freeze by default.
     #[arg(long)]
     tag: Option<String>,
-    #[command(flatten)]
-    state: StateArgs,
-}
-
-#[derive(Args)]
-struct FreezeArgs {
-    #[arg(long)]
-    session: String,
-    /// One candidate (every candidate not yet frozen otherwise).
-    #[arg(long)]
-    candidate: Option<String>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -178,7 +167,7 @@ fn extend(args: ExtendArgs) -> Result<u8> {
     Ok(status::OK)
 }
 
-async fn freeze_now(args: FreezeArgs) -> Result<u8> {
+async fn freeze_now(args: SomeCandidates) -> Result<u8> {
     let store = Store::open(&args.state.state)?;
     let pending: Vec<String> = store
         .deadlines(&args.session)?

@@ -100,20 +100,21 @@ pub struct AccessArgs {
 #[derive(Subcommand)]
 enum AccessAction {
     /// Let the candidate(s) in.
-    Open(AccessTarget),
+    Open(SomeCandidates),
     /// Cut the candidate(s) off (their platform keeps running).
-    Close(AccessTarget),
+    Close(SomeCandidates),
 }
 
+/// A session, and one of its candidates or all of them.
 #[derive(Args)]
-struct AccessTarget {
+pub(crate) struct SomeCandidates {
     #[arg(long)]
-    session: String,
+    pub(crate) session: String,
     /// One candidate; all of the session when omitted.
     #[arg(long)]
-    candidate: Option<String>,
+    pub(crate) candidate: Option<String>,
     #[command(flatten)]
-    state: StateArgs,
+    pub(crate) state: StateArgs,
 }
 
 fn valid_session_name(name: &str) -> Result<()> {
