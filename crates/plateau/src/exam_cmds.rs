@@ -17,6 +17,7 @@ use crate::platform_cmds::{SomeCandidates, StateArgs, engine_session};
 use crate::{audit_cmds, status};
 
 const PHASE: &str = "preparation";
+const JURY: &str = "jury";
 
 #[derive(Args)]
 pub struct ExamArgs {
@@ -34,6 +35,9 @@ enum ExamAction {
     Extend(ExtendArgs),
     /// Freeze now: cut access, snapshot every node, grade the frozen state.
     Freeze(SomeCandidates),
+    /// Open one candidate's jury phase: their access again, on its own clock
+    /// (the scenario's jury phase by default); `exam run` closes it on time.
+    OpenJury(JuryArgs),
     /// Re-create a frozen candidate's platform from their snapshots (access
     /// stays closed); then `plateau grade` regrades it.
     Restore(RestoreArgs),
@@ -75,6 +79,19 @@ struct ExtendArgs {
 }
 
 #[derive(Args)]
+struct JuryArgs {
+    #[arg(long)]
+    session: String,
+    #[arg(long)]
+    candidate: String,
+    /// Length of the jury phase; the scenario's jury phase by default.
+    #[arg(long)]
+    duration: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
 struct RestoreArgs {
     #[arg(long)]
     session: String,
@@ -108,6 +125,7 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
         ExamAction::Freeze(a) => freeze_now(a).await,
         ExamAction::Run(a) => run(a).await,
         ExamAction::Restore(a) => restore(a).await,
+        ExamAction::OpenJury(a) => open_jury(a).await,
     }
 }
 
@@ -115,14 +133,7 @@ async fn start(args: StartArgs) -> Result<u8> {
     let store = Store::open(&args.state.state)?;
     let record = store.session(&args.session)?;
     let scenario = load_scenario(&record)?;
-    let length = match &args.duration {
-        Some(d) => duration(d)?,
-        None => {
-            let phase = scenario.file().phases.iter().find(|p| p.kind == PhaseKind::Preparatory);
-            let Some(phase) = phase else { bail!("the scenario has no preparatory phase; give --duration") };
-            duration(&phase.duration)?
-        }
-    };
+    let length = phase_length(&scenario, PhaseKind::Preparatory, args.duration.as_deref())?;
     let candidates = store.candidates(&args.session)?;
     let engine = Engine::connect(1).await?;
     let session = engine_session(&store, record)?;
@@ -136,6 +147,48 @@ async fn start(args: StartArgs) -> Result<u8> {
     }
     audit_cmds::record(&store, &args.session, "exam.start", json!({ "phase": PHASE, "ends_at": at(ends_at) }))?;
     println!("session {}: {} candidate(s), preparatory phase ends at {}", args.session, candidates.len(), at(ends_at));
+    Ok(status::OK)
+}
+
+/// `--duration`, or the scenario's phase of that kind.
+fn phase_length(scenario: &plateau_scenario::Scenario, kind: PhaseKind, given: Option<&str>) -> Result<Duration> {
+    match given {
+        Some(d) => duration(d),
+        None => {
+            let Some(phase) = scenario.file().phases.iter().find(|p| p.kind == kind) else {
+                bail!("the scenario has no {} phase; give --duration", plateau_scenario::model::token(&kind))
+            };
+            duration(&phase.duration)
+        }
+    }
+}
+
+async fn open_jury(args: JuryArgs) -> Result<u8> {
+    let store = Store::open(&args.state.state)?;
+    let record = store.session(&args.session)?;
+    let scenario = load_scenario(&record)?;
+    let length = phase_length(&scenario, PhaseKind::Jury, args.duration.as_deref())?;
+    let deadlines = store.deadlines(&args.session)?;
+    let prepared = deadlines.iter().any(|d| d.candidate == args.candidate && d.phase == PHASE && d.frozen_at.is_some());
+    if !prepared {
+        bail!("{}'s preparatory phase is not over (freeze it first: the jury phase follows it)", args.candidate);
+    }
+    if deadlines.iter().any(|d| d.candidate == args.candidate && d.phase == JURY) {
+        bail!("{}'s jury phase was opened already", args.candidate);
+    }
+    store.candidate(&args.session, &args.candidate)?;
+    let engine = Engine::connect(1).await?;
+    let session = engine_session(&store, record)?;
+    let ends_at = now() + length.as_secs() as i64;
+    engine.set_access(&session, &args.candidate, true).await?;
+    store.set_deadline(&args.session, &args.candidate, JURY, ends_at, false)?;
+    audit_cmds::record(
+        &store,
+        &args.session,
+        "exam.open-jury",
+        json!({ "candidate": args.candidate, "ends_at": at(ends_at) }),
+    )?;
+    println!("{}: jury phase open until {}", args.candidate, at(ends_at));
     Ok(status::OK)
 }
 
@@ -179,14 +232,14 @@ async fn freeze_now(args: SomeCandidates) -> Result<u8> {
     if pending.is_empty() {
         bail!("nothing to freeze in session `{}` (not started, or frozen already)", args.session);
     }
-    freeze(&store, &args.session, &pending).await
+    freeze(&store, &args.session, &pending, PHASE).await
 }
 
 async fn run(args: Session) -> Result<u8> {
     let store = Store::open(&args.state.state)?;
     loop {
         let deadlines = store.deadlines(&args.session)?;
-        let open: Vec<_> = deadlines.iter().filter(|d| d.phase == PHASE && d.frozen_at.is_none()).collect();
+        let open: Vec<_> = deadlines.iter().filter(|d| d.frozen_at.is_none()).collect();
         if deadlines.is_empty() {
             bail!("the exam of session `{}` has not started", args.session);
         }
@@ -194,10 +247,12 @@ async fn run(args: Session) -> Result<u8> {
             println!("session {}: every candidate is frozen", args.session);
             return Ok(status::OK);
         }
-        let due: Vec<String> = open.iter().filter(|d| d.ends_at <= now()).map(|d| d.candidate.clone()).collect();
-        if !due.is_empty() {
-            freeze(&store, &args.session, &due).await?;
-            continue;
+        for phase in [PHASE, JURY] {
+            let due: Vec<String> =
+                open.iter().filter(|d| d.phase == phase && d.ends_at <= now()).map(|d| d.candidate.clone()).collect();
+            if !due.is_empty() {
+                freeze(&store, &args.session, &due, phase).await?;
+            }
         }
         // Re-read often: a candidate may get extra time meanwhile.
         let next = open.iter().map(|d| d.ends_at).min().unwrap_or(now());
@@ -237,19 +292,24 @@ fn last_freeze_tag(store: &Store, session: &str, candidate: &str) -> Result<Stri
 }
 
 /// Cut access, snapshot every node, record the freeze, grade the frozen state.
-async fn freeze(store: &Store, session_name: &str, candidates: &[String]) -> Result<u8> {
+async fn freeze(store: &Store, session_name: &str, candidates: &[String], phase: &str) -> Result<u8> {
     let record = store.session(session_name)?;
     let scenario = Arc::new(load_scenario(&record)?);
     let engine = Engine::connect(4).await?;
     let session = engine_session(store, record.clone())?;
-    let tag = format!("freeze-{}", now());
+    let tag = format!("{}-{}", if phase == PHASE { "freeze" } else { phase }, now());
     let mut frozen: Vec<CandidateRecord> = Vec::new();
     for id in candidates {
         let candidate = store.candidate(session_name, id)?;
         engine.cut_access(&session, &candidate.plan).await?;
         let images = engine.snapshot(&session, &candidate.plan, &tag).await?;
-        store.mark_frozen(session_name, id, PHASE)?;
-        audit_cmds::record(store, session_name, "exam.freeze", json!({ "candidate": id, "snapshots": images }))?;
+        store.mark_frozen(session_name, id, phase)?;
+        audit_cmds::record(
+            store,
+            session_name,
+            "exam.freeze",
+            json!({ "candidate": id, "phase": phase, "snapshots": images }),
+        )?;
         println!("{id}: access cut, {} node(s) snapshotted ({tag})", images.len());
         frozen.push(candidate);
     }

@@ -115,8 +115,15 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
         serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
     assert_eq!(statuses(&regraded[0]), statuses(&frozen[0]), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
 
+    // The jury phase: access again, on its own clock, closed on time.
+    exam.ok(&["exam", "open-jury", "--session", &exam.session, "--candidate", "c01", "--duration", "5s"]);
+    assert_eq!(banner(33701).as_deref(), Some("SSH-2.0"), "the candidate works in front of the jury");
+    let jury = exam.command(&["exam", "run", "--session", &exam.session]).output().unwrap();
+    assert!(String::from_utf8_lossy(&jury.stdout).contains("every candidate is frozen"));
+    assert_eq!(banner(33701), None, "access closes at the end of the jury phase");
+
     let log = exam.ok(&["audit", "show", "--session", &exam.session]);
-    for action in [" exam.start ", " solve ", " exam.freeze ", " exam.restore ", " grade "] {
+    for action in [" exam.start ", " solve ", " exam.freeze ", " exam.restore ", " exam.open-jury ", " grade "] {
         assert!(log.contains(action), "{log}");
     }
     assert!(exam.ok(&["audit", "verify", "--session", &exam.session]).contains("chain intact"));
