@@ -88,6 +88,15 @@ CREATE TABLE IF NOT EXISTS deadlines (
   frozen_at TEXT,
   PRIMARY KEY (session, candidate, phase)
 );
+CREATE TABLE IF NOT EXISTS scheduled_faults (
+  session TEXT NOT NULL,
+  candidate TEXT NOT NULL,
+  fault TEXT NOT NULL,
+  node TEXT,
+  params TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS faults (
   session TEXT NOT NULL,
   candidate TEXT NOT NULL,
@@ -140,6 +149,19 @@ pub struct ActiveFault {
     pub revert: Vec<plateau_scenario::model::Step>,
     /// Set by the database.
     pub injected_at: String,
+}
+
+/// A fault to inject later (`fault inject --at`), run by `exam run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledFault {
+    pub id: i64,
+    pub candidate: String,
+    pub fault: String,
+    pub node: Option<String>,
+    /// `KEY=VALUE` parameters of a built-in fault.
+    pub params: Vec<(String, String)>,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// A jury's decision on one criterion, as stored.
@@ -403,6 +425,47 @@ impl Store {
             })
             .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    pub fn schedule_fault(&self, session: &str, f: &ScheduledFault) -> Result<(), Error> {
+        let params = serde_json::to_string(&f.params).expect("strings serialize");
+        self.conn
+            .execute(
+                "INSERT INTO scheduled_faults (session, candidate, fault, node, params, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, f.candidate, f.fault, f.node, params, f.at],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Scheduled faults not injected yet, soonest first.
+    pub fn pending_faults(&self, session: &str) -> Result<Vec<ScheduledFault>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT rowid, candidate, fault, node, params, at FROM scheduled_faults \
+                 WHERE session = ?1 AND done = 0 ORDER BY at, rowid",
+            )
+            .map_err(self.fail())?;
+        let rows = stmt
+            .query_map([session], |r| {
+                let params: String = r.get(4)?;
+                Ok(ScheduledFault {
+                    id: r.get(0)?,
+                    candidate: r.get(1)?,
+                    fault: r.get(2)?,
+                    node: r.get(3)?,
+                    params: serde_json::from_str(&params).unwrap_or_default(),
+                    at: r.get(5)?,
+                })
+            })
+            .map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    pub fn scheduled_fault_done(&self, id: i64) -> Result<(), Error> {
+        self.conn.execute("UPDATE scheduled_faults SET done = 1 WHERE rowid = ?1", [id]).map_err(self.fail())?;
+        Ok(())
     }
 
     /// Record that a fault was injected into a candidate's platform, with

@@ -238,13 +238,19 @@ async fn freeze_now(args: SomeCandidates) -> Result<u8> {
 async fn run(args: Session) -> Result<u8> {
     let store = Store::open(&args.state.state)?;
     loop {
+        crate::fault_cmds::inject_due(&store, &args.session).await?;
+        let pending = store.pending_faults(&args.session)?;
         let deadlines = store.deadlines(&args.session)?;
         let open: Vec<_> = deadlines.iter().filter(|d| d.frozen_at.is_none()).collect();
-        if deadlines.is_empty() {
-            bail!("the exam of session `{}` has not started", args.session);
+        if deadlines.is_empty() && pending.is_empty() {
+            bail!("nothing to supervise in session `{}`: no exam started, no fault scheduled", args.session);
         }
-        if open.is_empty() {
-            println!("session {}: every candidate is frozen", args.session);
+        if open.is_empty() && pending.is_empty() {
+            if deadlines.is_empty() {
+                println!("session {}: every scheduled fault is injected", args.session);
+            } else {
+                println!("session {}: every candidate is frozen", args.session);
+            }
             return Ok(status::OK);
         }
         for phase in [PHASE, JURY] {
@@ -255,7 +261,7 @@ async fn run(args: Session) -> Result<u8> {
             }
         }
         // Re-read often: a candidate may get extra time meanwhile.
-        let next = open.iter().map(|d| d.ends_at).min().unwrap_or(now());
+        let next = open.iter().map(|d| d.ends_at).chain(pending.iter().map(|f| f.at)).min().unwrap_or(now());
         tokio::time::sleep(Duration::from_millis(((next - now()).clamp(0, 1) * 1000).max(200) as u64)).await;
     }
 }

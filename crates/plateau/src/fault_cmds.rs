@@ -15,7 +15,7 @@ use plateau_grade::result::{CandidateGrade, Status};
 use plateau_grade::steps::run_steps;
 use plateau_grade::targets::platform;
 use plateau_scenario::Scenario;
-use plateau_state::{ActiveFault, CandidateRecord, SessionRecord, Store};
+use plateau_state::{ActiveFault, CandidateRecord, ScheduledFault, SessionRecord, Store};
 use serde_json::json;
 
 use crate::grade_cmds::{credentials, grade_all, load_scenario};
@@ -52,6 +52,10 @@ struct FaultTarget {
     /// revert, the id `inject` printed.
     #[arg(required_unless_present = "random")]
     fault: Option<String>,
+    /// Inject later, at this time: `+10min` from now, or an RFC 3339 time
+    /// (`exam run` injects it; the candidate notices nothing before).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
     /// Inject this many of the scenario's faults, drawn at random per candidate.
     #[arg(long, value_name = "K", conflicts_with = "fault")]
     random: Option<usize>,
@@ -134,8 +138,28 @@ async fn apply(t: FaultTarget, inject: bool) -> Result<u8> {
             _ => bail!("name the fault to revert (`plateau fault list` shows those present)"),
         };
         for fault in &faults {
+            if let (true, Some(when)) = (inject, &t.at) {
+                let at = when_to_unix(when)?;
+                let scheduled = ScheduledFault {
+                    id: 0,
+                    candidate: candidate.id.clone(),
+                    fault: fault.clone(),
+                    node: t.node.clone(),
+                    params: t.params.clone(),
+                    at,
+                };
+                store.schedule_fault(&t.session, &scheduled)?;
+                audit_cmds::record(
+                    &store,
+                    &t.session,
+                    "fault.schedule",
+                    json!({ "candidate": candidate.id, "fault": fault, "at": at }),
+                )?;
+                println!("{}: {fault} scheduled (injected by `plateau exam run`)", candidate.id);
+                continue;
+            }
             let outcome = if inject {
-                inject_one(&store, &record, &scenario, candidate, &reach, &t, fault, &params).await
+                inject_one(&store, &record, &scenario, candidate, &reach, fault, t.node.as_deref(), &params).await
             } else {
                 revert_one(&store, &t.session, candidate, &reach, fault).await
             };
@@ -157,15 +181,16 @@ async fn inject_one(
     scenario: &Arc<Scenario>,
     candidate: &CandidateRecord,
     reach: &Platform,
-    t: &FaultTarget,
     wanted: &str,
+    node: Option<&str>,
     params: &BTreeMap<String, String>,
 ) -> Result<String> {
+    let session_name = record.name.as_str();
     let scenario_fault = candidate.plan.faults.iter().find(|f| f.id == wanted).cloned();
     let (fault, measured) = match scenario_fault {
         Some(f) => (f, false),
         None => {
-            let Some(node_id) = &t.node else {
+            let Some(node_id) = node else {
                 bail!("`{wanted}` is not a fault of the scenario; a built-in fault needs `--node`")
             };
             let node =
@@ -173,7 +198,7 @@ async fn inject_one(
             (generic_fault(wanted, node, params).map_err(anyhow::Error::msg)?, true)
         }
     };
-    if store.active_faults(&t.session, &candidate.id)?.iter().any(|a| a.fault == fault.id) {
+    if store.active_faults(session_name, &candidate.id)?.iter().any(|a| a.fault == fault.id) {
         bail!("{} is already present", fault.id);
     }
     // A built-in fault's checks are measured: those that passed before and fail after.
@@ -193,7 +218,7 @@ async fn inject_one(
         None => fault.breaks.clone(),
     };
     store.fault_injected(
-        &t.session,
+        session_name,
         &candidate.id,
         &ActiveFault {
             fault: fault.id.clone(),
@@ -205,7 +230,7 @@ async fn inject_one(
     )?;
     audit_cmds::record(
         store,
-        &t.session,
+        session_name,
         "fault.inject",
         json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks }),
     )?;
@@ -232,6 +257,43 @@ async fn revert_one(
     store.fault_reverted(session, &candidate.id, id)?;
     audit_cmds::record(store, session, "fault.revert", json!({ "candidate": candidate.id, "fault": id }))?;
     Ok(format!("reverted {id}"))
+}
+
+/// `+10min` from now, or an RFC 3339 time, as Unix seconds.
+fn when_to_unix(text: &str) -> Result<i64> {
+    let now = std::time::SystemTime::now();
+    let at = match text.strip_prefix('+') {
+        Some(rel) => now + humantime::parse_duration(rel).map_err(|e| anyhow::anyhow!("`{text}`: {e}"))?,
+        None => humantime::parse_rfc3339_weak(text)
+            .map_err(|e| anyhow::anyhow!("`{text}` is not `+DURATION` or an RFC 3339 time: {e}"))?,
+    };
+    Ok(at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+}
+
+/// Inject the scheduled faults that are due (called by `exam run`).
+pub(crate) async fn inject_due(store: &Store, session_name: &str) -> Result<()> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let due: Vec<ScheduledFault> = store.pending_faults(session_name)?.into_iter().filter(|f| f.at <= now).collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let record = store.session(session_name)?;
+    let scenario = Arc::new(load_scenario(&record)?);
+    let engine = Engine::connect(1).await?;
+    let session = engine_session(store, record.clone())?;
+    for f in due {
+        let candidate = store.candidate(session_name, &f.candidate)?;
+        let reach = platform(&engine, &session, &candidate.plan, &credentials(store, session_name, &candidate)?)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let params: BTreeMap<String, String> = f.params.iter().cloned().collect();
+        match inject_one(store, &record, &scenario, &candidate, &reach, &f.fault, f.node.as_deref(), &params).await {
+            Ok(message) => println!("{}: {message} (scheduled)", f.candidate),
+            Err(e) => eprintln!("{}: cannot inject scheduled {}: {e:#}", f.candidate, f.fault),
+        }
+        store.scheduled_fault_done(f.id)?;
+    }
+    Ok(())
 }
 
 async fn grade_one(

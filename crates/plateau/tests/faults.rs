@@ -56,6 +56,19 @@ fn each_built_in_fault_breaks_its_checks_and_its_revert_repairs_them() {
     exam.ok(&["fault", "revert", "dhcp-stopped", "--session", &exam.session, "--all"]);
     assert_eq!(failing(&exam).0, Vec::<String>::new());
 
+    // A fault scheduled for later is injected by the supervisor, not before.
+    let scheduled = exam.ok(&["fault", "inject", "dhcp-stopped", "--at", "+3s", "--session", &exam.session, "--all"]);
+    assert!(scheduled.contains("c01: dhcp-stopped scheduled"), "{scheduled}");
+    assert_eq!(failing(&exam).0, Vec::<String>::new(), "not injected before its time");
+    let started = std::time::Instant::now();
+    let supervised = exam.ok(&["exam", "run", "--session", &exam.session]);
+    assert!(
+        supervised.contains("c01: injected dhcp-stopped") && started.elapsed() >= std::time::Duration::from_secs(2),
+        "{supervised}"
+    );
+    assert_eq!(failing(&exam).0, ["dhcp-scope", "dhcp-reservation"]);
+    exam.ok(&["fault", "revert", "dhcp-stopped", "--session", &exam.session, "--all"]);
+
     // The candidate repairs instead of the trainer: grading sees it.
     exam.ok(&[
         "fault",
