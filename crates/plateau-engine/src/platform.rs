@@ -639,6 +639,7 @@ impl Engine {
             self.join(&name, &link_net, relay_addr).await?;
             self.start(&name).await?;
         }
+        wait_for_sshd(&name, host_port).await?;
         Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
     }
 
@@ -690,11 +691,29 @@ impl Engine {
             self.docker.stop_container(&name, Some(StopContainerOptions { t: Some(1), ..Default::default() })).await
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // 304: already in the wanted state.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(Error::Node { container: name, message: e.to_string() }),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(e) => return Err(Error::Node { container: name, message: e.to_string() }),
         }
+        if open {
+            // "Open" means a candidate can log in now, not once socat is up.
+            let inspect = self
+                .docker
+                .inspect_container(&name, None::<InspectContainerOptions>)
+                .await
+                .map_err(|e| Error::Node { container: name.clone(), message: e.to_string() })?;
+            let port = inspect
+                .host_config
+                .and_then(|h| h.port_bindings)
+                .and_then(|b| b.get(RELAY_PORT).cloned().flatten())
+                .and_then(|b| b.first().and_then(|p| p.host_port.clone()))
+                .and_then(|p| p.parse().ok());
+            if let Some(port) = port {
+                wait_for_sshd(&name, port).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Every container of a session (or of one candidate), by label.
@@ -769,6 +788,31 @@ impl Engine {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Wait until the candidate's published port answers with an SSH banner
+/// (the relay is listening and the node's sshd answers through it).
+async fn wait_for_sshd(relay: &str, host_port: u16) -> Result<(), Error> {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", host_port)).await.ok()?;
+            let mut banner = [0u8; 4];
+            stream.read_exact(&mut banner).await.ok()?;
+            (&banner == b"SSH-").then_some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().is_some() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Node {
+                container: relay.to_string(),
+                message: format!("port {host_port} gives no SSH banner after 30 s"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -237,14 +237,14 @@ async fn freeze_now(args: SomeCandidates) -> Result<u8> {
 
 async fn run(args: Session) -> Result<u8> {
     let store = Store::open(&args.state.state)?;
+    if store.deadlines(&args.session)?.is_empty() && store.pending_faults(&args.session)?.is_empty() {
+        bail!("nothing to supervise in session `{}`: no exam started, no fault scheduled", args.session);
+    }
     loop {
         crate::fault_cmds::inject_due(&store, &args.session).await?;
         let pending = store.pending_faults(&args.session)?;
         let deadlines = store.deadlines(&args.session)?;
         let open: Vec<_> = deadlines.iter().filter(|d| d.frozen_at.is_none()).collect();
-        if deadlines.is_empty() && pending.is_empty() {
-            bail!("nothing to supervise in session `{}`: no exam started, no fault scheduled", args.session);
-        }
         if open.is_empty() && pending.is_empty() {
             if deadlines.is_empty() {
                 println!("session {}: every scheduled fault is injected", args.session);
