@@ -39,6 +39,13 @@ impl Snapshots {
 
 impl Drop for Snapshots {
     fn drop(&mut self) {
+        // Restored containers run from the snapshots: they go first (the
+        // session's own teardown runs after this guard).
+        let label = format!("label=org.plateau.session={}", self.0);
+        let out = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output().unwrap();
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
         for id in self.ids() {
             let _ = Command::new("docker").args(["rmi", "-f", &id]).output();
         }
