@@ -7,9 +7,10 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
 }
 
-/// The shared reference texts, beside the checkout.
+/// The regulatory texts the frameworks quote, kept with the tests
+/// (`tests/reference/`) so that any clone can check the quotes.
 pub fn reference(name: &str) -> String {
-    let path = root().join("../shared/reference").join(name);
+    let path = root().join("tests/reference").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference text {} is missing: {e}", path.display()))
 }
 

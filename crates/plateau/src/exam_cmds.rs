@@ -137,11 +137,11 @@ async fn start(args: StartArgs) -> Result<u8> {
     let candidates = store.candidates(&args.session)?;
     let engine = Engine::connect(1).await?;
     let session = engine_session(&store, record)?;
+    if store.deadlines(&args.session)?.iter().any(|d| d.phase == PHASE) {
+        bail!("the exam of session `{}` has started already (see `plateau exam status`)", args.session);
+    }
     let ends_at = now() + length.as_secs() as i64;
     for c in &candidates {
-        if store.deadlines(&args.session)?.iter().any(|d| d.candidate == c.id && d.phase == PHASE) {
-            bail!("the exam of session `{}` has started already (see `plateau exam status`)", args.session);
-        }
         engine.set_access(&session, &c.id, true).await?;
         store.set_deadline(&args.session, &c.id, PHASE, ends_at, false)?;
     }
