@@ -130,3 +130,23 @@ mod tests {
         assert_eq!(words, ["-i", "br-1", "-o", "br-1", "-m", "comment", "--comment", "plateau:s:c01", "-j", "ACCEPT"]);
     }
 }
+
+/// Set the default route inside a running container's network namespace
+/// (`pid` is its init process). The engine's own exec cannot: a node without
+/// NET_ADMIN may not change its routes, and privileged execs may be refused.
+pub async fn set_default_route(pid: i64, gateway: std::net::Ipv4Addr) -> Result<(), Error> {
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "ip", "-4", "route", "replace", "default", "via", &gateway.to_string()])
+        .output()
+        .await
+        .map_err(|e| {
+            Error::Host(format!("cannot run nsenter ({e}); Plateau needs it, as root, on the engine's host"))
+        })?;
+    if !out.status.success() {
+        return Err(Error::Host(format!(
+            "default route via {gateway} in process {pid}'s network: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}

@@ -313,6 +313,9 @@ impl Engine {
         };
         drop(_slot);
         tracing::info!(container = %name, ?outcome, "node");
+        if matches!(outcome, Outcome::Created | Outcome::Started) {
+            self.route_via_plan_gateway(plan, node, &name).await?;
+        }
         if wait {
             self.wait_ready(&name, Duration::from_secs(120)).await?;
         }
@@ -480,6 +483,7 @@ impl Engine {
                     ..Default::default()
                 }),
                 aliases: Some(vec![node.id.clone(), node.hostname.clone()]),
+                mac_address: iface.mac.clone(),
                 ..Default::default()
             };
             endpoints.push((session.network_name(candidate, &iface.network), settings));
@@ -517,8 +521,14 @@ impl Engine {
             // A plain name means its `latest` build; a snapshot names its tag.
             image: Some(if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) }),
             hostname: Some(node.hostname.clone()),
+            // Engines before API 1.44 take a MAC for the first network only, here.
+            mac_address: node.interfaces.first().and_then(|i| i.mac.clone()),
             labels: Some(session.labels(Some(candidate), Some(&node.id))),
-            env: Some(vec![format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" "))]),
+            env: Some(
+                std::iter::once(format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" ")))
+                    .chain(node.env.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect(),
+            ),
             host_config: Some(host_config),
             networking_config: first.map(|(n, s)| NetworkingConfig { endpoints_config: Some(HashMap::from([(n, s)])) }),
             ..Default::default()
@@ -540,6 +550,26 @@ impl Engine {
             .start_container(name, None::<StartContainerOptions>)
             .await
             .map_err(|e| Error::Node { container: name.to_string(), message: format!("starting: {e}") })
+    }
+
+    /// Docker sends a node's traffic to the engine's address, which routes
+    /// nowhere: a machine with a static address uses its network's gateway
+    /// (the candidate's router), as a server of the company would.
+    async fn route_via_plan_gateway(&self, plan: &CandidatePlan, node: &PlannedNode, name: &str) -> Result<(), Error> {
+        let gateway = node.interfaces.iter().find_map(|iface| {
+            let own = iface.address?;
+            plan.network(&iface.network)?.gateway.filter(|g| *g != own)
+        });
+        let Some(gateway) = gateway else { return Ok(()) };
+        let pid = self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state?.pid)
+            .ok_or_else(|| Error::Node { container: name.to_string(), message: "not running".into() })?;
+        hostnet::set_default_route(pid, gateway).await?;
+        Ok(())
     }
 
     /// Wait until the node's `plateau-init` has started its services and its

@@ -198,19 +198,25 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                         record_name(*record)
                     );
                     let out = seen.run(on, &command, timeout).await?;
-                    if out.exit_code != 0 {
+                    // 9: no server answered, which the client sees as no answer.
+                    if out.exit_code != 0 && out.exit_code != 9 {
                         return Err(Unable::Probe(format!("dig failed: {}", out.stderr.trim())));
                     }
-                    out.stdout.lines().map(|l| l.trim().trim_end_matches('.').to_string()).collect::<Vec<_>>()
+                    out.stdout
+                        .lines()
+                        .filter(|l| !l.starts_with(";;"))
+                        .map(|l| l.trim().trim_end_matches('.').to_string())
+                        .collect::<Vec<_>>()
                 }
                 None => {
                     let server = server
                         .as_deref()
                         .ok_or_else(|| Unable::Setup("a DNS probe from the controller needs `server`".to_string()))?;
                     seen.start();
-                    let answers = probe::dns(server, name, *record, timeout).await.map_err(Unable::Probe)?;
-                    seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), answers.join("\n"));
-                    answers
+                    let reply = probe::dns(server, name, *record, timeout).await.map_err(Unable::Probe)?;
+                    let shown = reply.failure.clone().unwrap_or_else(|| reply.records.join("\n"));
+                    seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), shown);
+                    reply.records
                 }
             };
             let actual = if answers.is_empty() { "no answer".to_string() } else { answers.join(", ") };
@@ -282,10 +288,19 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
                 format!("smbclient {} -U {} -c {} 2>&1", sh(share), sh(&format!("{user}%{password}")), sh(commands));
             let out = seen.run(on, &command, timeout).await?;
             let granted = out.exit_code == 0 && !out.stdout.contains("NT_STATUS_");
+            // Only the server's own refusal proves the rights: a share or a
+            // server that is not there refuses everyone.
+            let refused = out.stdout.contains("NT_STATUS_ACCESS_DENIED");
             let what = if *write { format!("{user} writes to {share}") } else { format!("{user} reads {share}") };
-            let want = *expect == Access::Allowed;
-            let shown = |b: bool| if b { "allowed" } else { "denied" };
-            seen.expect(&what, shown(want), shown(granted), granted == want);
+            let got = match (granted, refused) {
+                (true, _) => "allowed".to_string(),
+                (false, true) => "denied (NT_STATUS_ACCESS_DENIED)".to_string(),
+                (false, false) => format!("failed: {}", excerpt(out.stdout.trim(), 120)),
+            };
+            match expect {
+                Access::Allowed => seen.expect(&what, "allowed", got, granted),
+                Access::Denied => seen.expect(&what, "denied (NT_STATUS_ACCESS_DENIED)", got, refused && !granted),
+            }
         }
         CheckKind::IppPrinter { uri, test_job } => {
             let state = match from {
@@ -390,7 +405,12 @@ async fn on_node(
                     ps(pattern)
                 )
             } else {
-                format!("grep -E -n -m 3 -e {} {}", sh(pattern), sh(path))
+                // A file that is not there holds no line: a verdict, not an error.
+                format!(
+                    "test -e {p} || {{ echo 'no such file' >&2; exit 1; }}; grep -E -n -m 3 -e {} {p}",
+                    sh(pattern),
+                    p = sh(path)
+                )
             };
             let out = seen.run(on, &command, timeout).await?;
             if !windows && out.exit_code > 1 {
@@ -422,11 +442,21 @@ async fn on_node(
             let command = if windows {
                 format!("(Get-Printer -Name {} -ErrorAction SilentlyContinue).Name", ps(queue))
             } else {
-                format!("lpstat -v {} 2>&1", sh(queue))
+                format!("lpstat -v {q} 2>&1 && lpstat -p {q} 2>&1", q = sh(queue))
             };
             let out = seen.run(on, &command, timeout).await?;
             let ok = out.exit_code == 0 && !out.stdout.trim().is_empty() && !out.stdout.contains("Invalid destination");
             seen.expect(&format!("print queue {queue}"), "installed", or_none(out.stdout.trim().to_string()), ok);
+            // A paused queue holds every job: installed is not enough to print.
+            if ok && !windows {
+                let paused = out.stdout.contains(" disabled");
+                seen.expect(
+                    &format!("print queue {queue}"),
+                    "enabled",
+                    if paused { "paused" } else { "enabled" },
+                    !paused,
+                );
+            }
         }
         CheckKind::AdUser { user, exists, enabled, member_of } => {
             let out = seen.run(on, &format!("samba-tool user show {} 2>&1", sh(user)), timeout).await?;

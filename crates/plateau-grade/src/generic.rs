@@ -142,6 +142,7 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
         inject: vec![Step { node: node.id.clone(), run: inject }],
         revert: vec![Step { node: node.id.clone(), run: revert }],
         breaks: Vec::new(),
+        criteria: Vec::new(),
     })
 }
 

@@ -89,7 +89,17 @@ pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), Str
 }
 
 /// Ask `server` (an address) for `name`; the answers as text.
-pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration) -> Result<Vec<String>, String> {
+/// What a DNS server said: its records, or why there are none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsReply {
+    pub records: Vec<String>,
+    /// Why nothing came back (timeout, SERVFAIL, ...); `None` for an answer, even an empty one.
+    pub failure: Option<String>,
+}
+
+/// Ask `server` for `name`. A server that does not answer or fails to
+/// resolve is a reply without records (what a client would see), not an error.
+pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration) -> Result<DnsReply, String> {
     let ip: IpAddr = server.parse().map_err(|_| format!("DNS server `{server}` is not an address"))?;
     let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp(ip)]);
     let mut builder = hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default());
@@ -106,18 +116,21 @@ pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration
         RecordType::Mx => HickoryType::MX,
     };
     let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
+    let records = |records: Vec<String>| DnsReply { records, failure: None };
     match resolver.lookup(fqdn.as_str(), kind).await {
-        Ok(lookup) => Ok(lookup
-            .answers()
-            .iter()
-            .map(|record| match &record.data {
-                RData::A(a) => a.to_string(),
-                RData::AAAA(a) => a.to_string(),
-                other => other.to_string().trim_end_matches('.').to_string(),
-            })
-            .collect()),
-        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
-        Err(e) => Err(format!("DNS query to {server}: {e}")),
+        Ok(lookup) => Ok(records(
+            lookup
+                .answers()
+                .iter()
+                .map(|record| match &record.data {
+                    RData::A(a) => a.to_string(),
+                    RData::AAAA(a) => a.to_string(),
+                    other => other.to_string().trim_end_matches('.').to_string(),
+                })
+                .collect(),
+        )),
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(records(Vec::new())),
+        Err(e) => Ok(DnsReply { records: Vec::new(), failure: Some(e.to_string()) }),
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! This crate does no I/O: it reads the text it is given and returns values.
 
+pub mod coverage;
 pub mod diag;
 pub mod framework;
 pub mod model;
@@ -13,6 +14,7 @@ pub mod vars;
 
 use serde::Deserialize;
 
+pub use coverage::CriterionCoverage;
 pub use diag::{Diagnostic, Report};
 pub use plan::{
     CandidatePlan, PlannedAccess, PlannedCandidate, PlannedGrader, PlannedInterface, PlannedNetwork, PlannedNode,

@@ -221,6 +221,10 @@ pub struct Node {
     pub depends_on: Vec<String>,
     /// How the grader reaches this node.
     pub grader: Option<GraderAccess>,
+    /// Settings passed to the node's role as environment variables (may use
+    /// `{{variables}}`), e.g. the domain controller's seeded accounts.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     pub description: Option<String>,
 }
 
@@ -611,6 +615,10 @@ pub struct Fault {
     pub revert: Vec<Step>,
     /// Checks that must fail while the fault is present.
     pub breaks: Vec<String>,
+    /// Criteria the jury judges while the candidate repairs it (e.g. CP3.3):
+    /// shown in the coverage table beside the criteria no check evidences.
+    #[serde(default)]
+    pub criteria: Vec<String>,
 }
 
 /// A command run on a node.

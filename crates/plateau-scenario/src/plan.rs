@@ -58,6 +58,8 @@ pub struct PlannedNode {
     pub capabilities: Vec<Capability>,
     pub depends_on: Vec<String>,
     pub grader: Option<PlannedGrader>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -126,7 +128,9 @@ pub(crate) fn expand(
 
     let mut nodes = Vec::new();
     for (i, node) in file.nodes.iter().enumerate() {
-        nodes.push(planned_node(node, &format!("nodes[{i}]"), &networks, &early, sink));
+        // A static address may be written with the network's host numbers (`{{net.lan.host.ap_host}}`).
+        let lookup = |name: &str| early(name).or_else(|| lookup_net(&networks, name, &early));
+        nodes.push(planned_node(node, &format!("nodes[{i}]"), &networks, &lookup, sink));
     }
     static_addresses(&nodes, &networks, file, sink);
     if sink.diagnostics.len() > before {
@@ -511,6 +515,7 @@ fn planned_node(
         capabilities: node.capabilities.clone(),
         depends_on: node.depends_on.clone(),
         grader,
+        env: node.env.iter().map(|(k, v)| (k.clone(), text(v, &format!("{path}.env.{k}"), lookup, sink))).collect(),
     }
 }
 

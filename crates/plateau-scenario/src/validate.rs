@@ -180,6 +180,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         for (j, id) in fault.breaks.iter().enumerate() {
             reference(id, &format!("{path}.breaks[{j}]"), "check", &checks, sink);
         }
+        known_criteria(&fault.criteria, &path, framework, sink);
         for (part, steps) in [("inject", &fault.inject), ("revert", &fault.revert)] {
             if steps.is_empty() {
                 sink.at(
@@ -538,6 +539,23 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
     }
 }
 
+/// Every criterion id names one of the framework's criteria.
+fn known_criteria(ids: &[String], path: &str, framework: Option<&Framework>, sink: &mut Sink<'_>) {
+    let Some(framework) = framework else { return };
+    for (i, id) in ids.iter().enumerate() {
+        if framework.criterion(id).is_none() {
+            let known = framework.criteria().map(|c| c.criterion.id.as_str());
+            sink.at(
+                &format!("{path}.criteria[{i}]"),
+                "unknown-criterion",
+                format!("`{}` has no criterion `{id}`", framework.id),
+                "unknown criterion",
+                Some(suggest(id, known, "criteria")),
+            );
+        }
+    }
+}
+
 fn check_rules(
     check: &Check,
     path: &str,
@@ -555,20 +573,7 @@ fn check_rules(
             Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()),
         );
     }
-    if let Some(framework) = framework {
-        for (i, id) in check.criteria.iter().enumerate() {
-            if framework.criterion(id).is_none() {
-                let known = framework.criteria().map(|c| c.criterion.id.as_str());
-                sink.at(
-                    &format!("{path}.criteria[{i}]"),
-                    "unknown-criterion",
-                    format!("`{}` has no criterion `{id}`", framework.id),
-                    "unknown criterion",
-                    Some(suggest(id, known, "criteria")),
-                );
-            }
-        }
-    }
+    known_criteria(&check.criteria, path, framework, sink);
     if let Some(t) = &check.timeout {
         duration(t, &format!("{path}.timeout"), sink);
     }

@@ -381,22 +381,15 @@ pub(crate) async fn apply_solution(store: &Store, session: &str, candidate: &Can
         &pinned,
     );
     for (i, step) in plan.solution.iter().enumerate() {
-        if step.node != entry.node {
-            bail!(
-                "solution step {} runs on `{}`; only the candidate's entry point `{}` is reachable from here",
-                i + 1,
-                step.node,
-                entry.node
-            );
-        }
+        let command = solution_command(plan, entry, step).with_context(|| format!("solution step {}", i + 1))?;
         let out = ssh
-            .run(&step.run, std::time::Duration::from_secs(300))
+            .run(&command, std::time::Duration::from_secs(300))
             .await
             .with_context(|| format!("solution step {} through {}'s access", i + 1, candidate.id))?;
         print!("{}", out.stdout);
         eprint!("{}", out.stderr);
         if out.exit_code != 0 {
-            eprintln!("solution step {} ended with exit code {}", i + 1, out.exit_code);
+            eprintln!("solution step {} on {} ended with exit code {}", i + 1, step.node, out.exit_code);
             return Ok(false);
         }
     }
@@ -404,6 +397,53 @@ pub(crate) async fn apply_solution(store: &Store, session: &str, candidate: &Can
     audit_cmds::record(store, session, "solve", json!({ "candidate": candidate.id, "steps": plan.solution.len() }))?;
     println!("{}: reference solution applied ({} step(s))", candidate.id, plan.solution.len());
     Ok(true)
+}
+
+/// What the candidate types in their session on the entry node to run one
+/// step of the reference solution as root (with their own sudo): on the entry
+/// node itself, or on another node over SSH with that node's candidate account.
+fn solution_command(
+    plan: &plateau_scenario::CandidatePlan,
+    entry: &plateau_scenario::PlannedAccess,
+    step: &plateau_scenario::model::Step,
+) -> Result<String> {
+    use plateau_grade::checks::sh;
+    let as_root = |password: &str, file: &str| {
+        format!("echo {} | sudo -S -p '' sh {file}; rc=$?; rm -f {file}; exit $rc", sh(password))
+    };
+    let file = "/tmp/.plateau-solution-step";
+    if step.node == entry.node {
+        return Ok(format!(
+            "cat > {file} <<'PLATEAU_STEP'\n{}\nPLATEAU_STEP\n{}",
+            step.run,
+            as_root(&entry.password, file)
+        ));
+    }
+    let Some(access) = plan.access.iter().find(|a| a.node == step.node) else {
+        bail!("it runs on `{}`, where the candidate has no account (add it to `[candidate] access`)", step.node)
+    };
+    let Some(address) = reachable_address(plan, &entry.node, &step.node) else {
+        bail!("`{}` has no static address the candidate can reach from `{}`", step.node, entry.node)
+    };
+    let ssh = format!(
+        "sshpass -p {} ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR {}@{address}",
+        sh(&access.password),
+        access.user
+    );
+    Ok(format!(
+        "{ssh} {} <<'PLATEAU_STEP'\n{}\nPLATEAU_STEP\n{ssh} {}",
+        sh(&format!("cat > {file}")),
+        step.run,
+        sh(&as_root(&access.password, file))
+    ))
+}
+
+/// A static address of `to` on a network `from` is on, else its first one.
+fn reachable_address(plan: &plateau_scenario::CandidatePlan, from: &str, to: &str) -> Option<std::net::Ipv4Addr> {
+    let on = |id: &str| plan.node(id).map(|n| n.interfaces.clone()).unwrap_or_default();
+    let from_networks: Vec<String> = on(from).into_iter().map(|i| i.network).collect();
+    let targets = on(to);
+    targets.iter().filter(|i| from_networks.contains(&i.network)).chain(targets.iter()).find_map(|i| i.address)
 }
 
 pub fn shell(args: ShellArgs) -> Result<u8> {

@@ -34,6 +34,9 @@ enum ScenarioAction {
     /// Provision one candidate and check that the scenario grades right:
     /// untouched fails, solved passes, each fault breaks exactly its checks.
     Test(TestArgs),
+    /// Print which criteria of the framework the checks evidence and which
+    /// are left to the jury (Markdown), computed from the scenario file.
+    Coverage(scenario_cmds::CoverageArgs),
 }
 
 #[derive(Args)]
@@ -57,6 +60,7 @@ struct TestArgs {
 pub async fn scenario(args: ScenarioArgs) -> Result<u8> {
     match args.action {
         ScenarioAction::Test(args) => test(args).await,
+        ScenarioAction::Coverage(args) => scenario_cmds::coverage(args),
     }
 }
 

@@ -1,0 +1,99 @@
+//! Which criteria of the framework a scenario's checks evidence, and which
+//! are left to the jury: the coverage table, computed from the scenario alone.
+
+use crate::Scenario;
+use crate::framework::CriterionRef;
+
+/// One criterion of the scenario's blocks and the checks that evidence it.
+#[derive(Debug, Clone)]
+pub struct CriterionCoverage<'s> {
+    pub criterion: CriterionRef<'static>,
+    /// Ids and points of the checks naming this criterion; empty: jury-only.
+    pub checks: Vec<(&'s str, u32)>,
+    /// Faults whose repair the jury judges on this criterion.
+    pub faults: Vec<&'s str>,
+}
+
+impl CriterionCoverage<'_> {
+    pub fn jury_only(&self) -> bool {
+        self.checks.is_empty()
+    }
+}
+
+impl Scenario {
+    /// Every criterion of the blocks the scenario evidences, in framework order.
+    pub fn coverage(&self) -> Vec<CriterionCoverage<'_>> {
+        let blocks = &self.file().scenario.blocks;
+        self.framework()
+            .criteria()
+            .filter(|c| blocks.iter().any(|b| *b == c.block.id))
+            .map(|criterion| CriterionCoverage {
+                criterion,
+                checks: self
+                    .file()
+                    .checks
+                    .iter()
+                    .filter(|check| check.criteria.iter().any(|id| *id == criterion.criterion.id))
+                    .map(|check| (check.id.as_str(), check.points))
+                    .collect(),
+                faults: self
+                    .file()
+                    .faults
+                    .iter()
+                    .filter(|fault| fault.criteria.iter().any(|id| *id == criterion.criterion.id))
+                    .map(|fault| fault.id.as_str())
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Scenario;
+
+    #[test]
+    fn criteria_without_checks_are_jury_only_and_other_blocks_are_left_out() {
+        let source = r#"
+[scenario]
+id = "cov"
+title = "t"
+version = "1.0.0"
+framework = "tai-2023"
+blocks = ["CCP3"]
+language = "fr"
+total_points = 3
+
+[[nodes]]
+id = "ws"
+role = "workstation"
+grader = { via = "exec" }
+
+[[checks]]
+id = "a"
+title = "a"
+criteria = ["CP7.2", "CP8.2"]
+points = 2
+kind = "service_running"
+node = "ws"
+service = "sshd"
+
+[[checks]]
+id = "b"
+title = "b"
+criteria = ["CP7.2"]
+points = 1
+kind = "service_running"
+node = "ws"
+service = "sshd"
+"#;
+        let scenario = Scenario::parse("cov.toml", source).unwrap();
+        let coverage = scenario.coverage();
+        assert!(coverage.iter().all(|c| c.criterion.block.id == "CCP3"));
+        assert_eq!(coverage.len(), 16, "CP7 (5) + CP8 (6) + CP9 (5)");
+        let find = |id: &str| coverage.iter().find(|c| c.criterion.criterion.id == id).unwrap();
+        assert_eq!(find("CP7.2").checks, vec![("a", 2), ("b", 1)]);
+        assert_eq!(find("CP8.2").checks, vec![("a", 2)]);
+        assert!(find("CP9.5").jury_only());
+    }
+}
