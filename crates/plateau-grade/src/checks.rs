@@ -397,17 +397,19 @@ async fn on_node(
             let ok = out.exit_code == 0 && out.stdout.starts_with("install ok installed");
             seen.expect(&format!("package {package}"), "installed", out.stdout.trim().to_string(), ok);
         }
-        CheckKind::FileContains { path, pattern, present } => {
+        CheckKind::FileContains { path, pattern, present, ignore_case } => {
             let command = if windows {
                 format!(
-                    "Select-String -Path {} -Pattern {} | Select-Object -First 3 | ForEach-Object {{ $_.Line }}",
+                    "Select-String -Path {} -Pattern {}{} | Select-Object -First 3 | ForEach-Object {{ $_.Line }}",
                     ps(path),
-                    ps(pattern)
+                    ps(pattern),
+                    if *ignore_case { "" } else { " -CaseSensitive" }
                 )
             } else {
                 // A file that is not there holds no line: a verdict, not an error.
                 format!(
-                    "test -e {p} || {{ echo 'no such file' >&2; exit 1; }}; grep -E -n -m 3 -e {} {p}",
+                    "test -e {p} || {{ echo 'no such file' >&2; exit 1; }}; grep -E{} -n -m 3 -e {} {p}",
+                    if *ignore_case { " -i" } else { "" },
                     sh(pattern),
                     p = sh(path)
                 )

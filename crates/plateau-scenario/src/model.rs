@@ -542,6 +542,9 @@ pub enum CheckKind {
         pattern: String,
         #[serde(default = "yes")]
         present: bool,
+        /// Match letters in either case (e.g. a MAC address written by hand).
+        #[serde(default)]
+        ignore_case: bool,
     },
     /// Escape hatch: a command with typed expectations.
     Command {
