@@ -9,9 +9,6 @@ samba-tool domain provision --realm="$realm" --domain="$domain" --server-role=dc
   --dns-backend=SAMBA_INTERNAL --adminpass="$password" --use-rfc2307 --host-name=dc \
   --option="vfs objects = dfs_samba4 acl_xattr xattr_tdb" \
   --option="netbios name = DC" --option="dns forwarder = 203.0.113.10" >/var/log/plateau-provision.log 2>&1
-# Provisioning leaves sysvol readable by administrators only here (no native
-# xattrs): set its ACLs again, so domain users read netlogon as on any DC.
-samba-tool ntacl sysvolreset >>/var/log/plateau-provision.log 2>&1
 lower=$(echo "$realm" | tr 'A-Z' 'a-z')
 cat > /etc/krb5.conf <<KRB
 [libdefaults]

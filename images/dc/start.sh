@@ -24,3 +24,7 @@ fi
 # start, and checks them through resolv.conf). The engine bind-mounts the
 # file: write it in place.
 printf 'search %s\nnameserver 127.0.0.1\n' "$(echo "$realm" | tr 'A-Z' 'a-z')" > /etc/resolv.conf
+# sysvol's NT ACLs live in xattr_tdb, keyed by inode: a new container (or one
+# restored from a snapshot) sees other inodes, and domain users would be
+# refused netlogon. Set them again at every start (under a second).
+samba-tool ntacl sysvolreset >/dev/null 2>&1 || echo "plateau: sysvol ACLs not reset" >&2

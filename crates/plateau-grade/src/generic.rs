@@ -163,6 +163,7 @@ mod tests {
             capabilities: vec![],
             depends_on: vec![],
             grader: None,
+            env: BTreeMap::new(),
         }
     }
 

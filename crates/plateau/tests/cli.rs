@@ -126,3 +126,50 @@ fn grading_an_unknown_session_names_it_and_says_what_to_run() {
         .unwrap();
     assert!(stderr(&report).contains("no session `nope`"), "{}", stderr(&report));
 }
+
+/// The coverage tables in docs/ are generated: each must be what
+/// `plateau scenario coverage` prints for its scenario today.
+#[test]
+fn coverage_tables_in_docs_match_the_scenarios() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let relative = format!("scenarios/{stem}.toml");
+        let out = plateau(&["scenario", "coverage", &relative]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc = root().join(format!("docs/scenarios/{stem}.coverage.md"));
+        let written = std::fs::read_to_string(&doc).unwrap_or_default();
+        assert!(
+            written == stdout(&out),
+            "{} is out of date: run `plateau scenario coverage {relative} -o docs/scenarios/{stem}.coverage.md`",
+            doc.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 5, "expected the shipped scenarios, found {seen}");
+}
+
+#[test]
+fn the_full_tai_scenario_checks_every_task_a_platform_can_show() {
+    let out = plateau(&["scenario", "coverage", "scenarios/tai-2023-full.toml"]);
+    let table = stdout(&out);
+    let row = |id: &str| {
+        table.lines().find(|l| l.starts_with(&format!("| {id} |"))).unwrap_or_else(|| panic!("no row {id}")).to_string()
+    };
+    // The tasks the issue names: workstation on the LAN and its shares, backups that
+    // restore, DHCP, firewall, VPN, Wi-Fi, domain join, accounts, share rights.
+    for id in [
+        "CP4.4", "CP4.5", "CP6.3", "CP6.4", "CP6.5", "CP7.2", "CP7.4", "CP8.2", "CP8.3", "CP8.4", "CP9.1", "CP9.2",
+        "CP9.3",
+    ] {
+        assert!(!row(id).contains("jury only"), "{}", row(id));
+    }
+    // What no platform state shows stays with the jury, and the faults are judged there.
+    assert!(row("CP1.1").ends_with("| jury only |"), "{}", row("CP1.1"));
+    assert!(row("CP3.3").contains("judged on every fault of the jury phase"), "{}", row("CP3.3"));
+    assert!(table.contains("| `trust-broken` |"), "{table}");
+}
