@@ -478,3 +478,37 @@ pub async fn access(args: AccessArgs) -> Result<u8> {
     }
     Ok(status::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> plateau_scenario::CandidatePlan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-2023-ccp3.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let scenario = plateau_scenario::Scenario::parse("tai-2023-ccp3.toml", &text).unwrap();
+        scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_solution_step_is_typed_in_the_candidates_session_as_root_through_sudo() {
+        let plan = plan();
+        let entry = &plan.access[0];
+        let on = |node: &str| plateau_scenario::model::Step { node: node.into(), run: "echo step".into() };
+
+        let here = solution_command(&plan, entry, &on(&entry.node)).unwrap();
+        assert!(here.contains("\necho step\nPLATEAU_STEP\n"), "{here}");
+        assert!(here.contains("sudo -S"), "{here}");
+        assert!(!here.contains("sshpass"), "{here}");
+
+        // Another node: over SSH from the entry node, to its address on a shared network.
+        let dhcp = plan.node("dhcp").unwrap().interfaces[0].address.unwrap();
+        let there = solution_command(&plan, entry, &on("dhcp")).unwrap();
+        assert!(there.contains(&format!("technicien@{dhcp}")), "{there}");
+        assert_eq!(there.matches("sshpass").count(), 2, "copy the step, then run it: {there}");
+
+        // A node where the candidate has no account is refused with the fix.
+        let err = solution_command(&plan, entry, &on("internet")).unwrap_err().to_string();
+        assert!(err.contains("no account") && err.contains("candidate] access"), "{err}");
+    }
+}
