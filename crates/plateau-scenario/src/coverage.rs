@@ -21,12 +21,12 @@ impl CriterionCoverage<'_> {
 }
 
 impl Scenario {
-    /// Every criterion of the blocks the scenario evidences, in framework order.
+    /// Every criterion of the blocks the scenario evidences, and of other
+    /// blocks those its checks name (as the grid shows them), in framework order.
     pub fn coverage(&self) -> Vec<CriterionCoverage<'_>> {
         let blocks = &self.file().scenario.blocks;
         self.framework()
             .criteria()
-            .filter(|c| blocks.iter().any(|b| *b == c.block.id))
             .map(|criterion| CriterionCoverage {
                 criterion,
                 checks: self
@@ -44,6 +44,7 @@ impl Scenario {
                     .map(|fault| fault.id.as_str())
                     .collect(),
             })
+            .filter(|row| blocks.iter().any(|b| *b == row.criterion.block.id) || !row.checks.is_empty())
             .collect()
     }
 }
@@ -53,7 +54,7 @@ mod tests {
     use crate::Scenario;
 
     #[test]
-    fn criteria_without_checks_are_jury_only_and_other_blocks_are_left_out() {
+    fn criteria_without_checks_are_jury_only_and_other_blocks_show_only_what_checks_name() {
         let source = r#"
 [scenario]
 id = "cov"
@@ -72,7 +73,7 @@ grader = { via = "exec" }
 [[checks]]
 id = "a"
 title = "a"
-criteria = ["CP7.2", "CP8.2"]
+criteria = ["CP7.2", "CP8.2", "CP4.5"]
 points = 2
 kind = "service_running"
 node = "ws"
@@ -89,8 +90,13 @@ service = "sshd"
 "#;
         let scenario = Scenario::parse("cov.toml", source).unwrap();
         let coverage = scenario.coverage();
-        assert!(coverage.iter().all(|c| c.criterion.block.id == "CCP3"));
-        assert_eq!(coverage.len(), 16, "CP7 (5) + CP8 (6) + CP9 (5)");
+        let outside: Vec<&str> = coverage
+            .iter()
+            .filter(|c| c.criterion.block.id != "CCP3")
+            .map(|c| c.criterion.criterion.id.as_str())
+            .collect();
+        assert_eq!(outside, ["CP4.5"], "named by a check, so on the grid too");
+        assert_eq!(coverage.len(), 17, "CP7 (5) + CP8 (6) + CP9 (5) + CP4.5");
         let find = |id: &str| coverage.iter().find(|c| c.criterion.criterion.id == id).unwrap();
         assert_eq!(find("CP7.2").checks, vec![("a", 2), ("b", 1)]);
         assert_eq!(find("CP8.2").checks, vec![("a", 2)]);
