@@ -182,7 +182,7 @@ pub fn roll_up(framework: &Framework, blocks: &[String], grading: &Grading, chec
     let mut competences = Vec::new();
     let mut block_results = Vec::new();
     for block in &framework.blocks {
-        let in_scope = blocks.is_empty() || blocks.contains(&block.id);
+        let in_scope = plateau_scenario::framework::block_in_scope(blocks, &block.id);
         let mut block_checks: BTreeSet<&str> = BTreeSet::new();
         for competence in &block.competences {
             let mut competence_checks: BTreeSet<&str> = BTreeSet::new();

@@ -2,7 +2,7 @@
 //! are left to the jury: the coverage table, computed from the scenario alone.
 
 use crate::Scenario;
-use crate::framework::CriterionRef;
+use crate::framework::{CriterionRef, block_in_scope};
 
 /// One criterion of the scenario's blocks and the checks that evidence it.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl Scenario {
                     .map(|fault| fault.id.as_str())
                     .collect(),
             })
-            .filter(|row| blocks.iter().any(|b| *b == row.criterion.block.id) || !row.checks.is_empty())
+            .filter(|row| block_in_scope(blocks, &row.criterion.block.id) || !row.checks.is_empty())
             .collect()
     }
 }

@@ -123,6 +123,12 @@ impl Framework {
     }
 }
 
+/// Whether a scenario evidencing `blocks` (none listed: all of them) puts
+/// every criterion of `block` on its grid, jury-only ones included.
+pub fn block_in_scope(blocks: &[String], block: &str) -> bool {
+    blocks.is_empty() || blocks.iter().any(|b| b == block)
+}
+
 /// Every framework Plateau knows, in a fixed order.
 pub fn all() -> &'static [Framework] {
     static ALL: std::sync::OnceLock<Vec<Framework>> = std::sync::OnceLock::new();

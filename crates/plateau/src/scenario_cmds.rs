@@ -72,6 +72,12 @@ pub fn load(path: &Path) -> Result<Result<Scenario, Report>> {
     Ok(Scenario::parse(&path.display().to_string(), &text))
 }
 
+/// Read and validate one scenario; on failure, print its diagnostics and
+/// give `None` (the command then exits with `status::INVALID`).
+fn load_or_report(path: &Path) -> Result<Option<Scenario>> {
+    Ok(load(path)?.map_err(|report| eprint!("{}", report.render(color()))).ok())
+}
+
 pub fn validate(args: ValidateArgs) -> Result<u8> {
     let mut code = status::OK;
     let mut results = Vec::new();
@@ -128,13 +134,7 @@ pub fn candidates(roster: Option<&Path>, count: Option<usize>) -> Result<Vec<Can
 }
 
 pub fn plan(args: PlanArgs) -> Result<u8> {
-    let scenario = match load(&args.file)? {
-        Ok(s) => s,
-        Err(report) => {
-            eprint!("{}", report.render(color()));
-            return Ok(status::INVALID);
-        }
-    };
+    let Some(scenario) = load_or_report(&args.file)? else { return Ok(status::INVALID) };
     let candidates = candidates(args.roster.as_deref(), args.candidates)?;
     let plans = match scenario.plan(&args.seed, &candidates) {
         Ok(p) => p,
@@ -233,13 +233,7 @@ pub fn frameworks(args: FrameworksArgs) -> Result<u8> {
 }
 
 pub fn coverage(args: CoverageArgs) -> Result<u8> {
-    let scenario = match load(&args.file)? {
-        Ok(s) => s,
-        Err(report) => {
-            eprint!("{}", report.render(color()));
-            return Ok(status::INVALID);
-        }
-    };
+    let Some(scenario) = load_or_report(&args.file)? else { return Ok(status::INVALID) };
     let table = coverage_markdown(&scenario, &args.file);
     match &args.output {
         Some(path) => std::fs::write(path, table).with_context(|| format!("cannot write {}", path.display()))?,
