@@ -171,6 +171,18 @@ impl Engine {
         &self.docker
     }
 
+    /// Run a command as root in one of a candidate's nodes, through the engine.
+    pub async fn exec_on(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        cmd: &[&str],
+        limit: std::time::Duration,
+    ) -> Result<crate::exec::ExecOutput, Error> {
+        crate::exec::exec(&self.docker, &session.container_name(candidate, node), cmd, limit).await
+    }
+
     /// Bring one candidate's platform to the plan: create what is missing, start
     /// what is stopped, keep what runs, report what drifted.
     pub async fn up_candidate(

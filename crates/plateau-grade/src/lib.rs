@@ -7,6 +7,6 @@ pub mod executor;
 pub mod generic;
 pub mod grade;
 pub mod probe;
-pub mod result;
+pub use plateau_results as result;
 pub mod steps;
 pub mod targets;

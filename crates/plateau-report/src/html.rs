@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use plateau_grade::result::{CandidateGrade, Verdict};
+use plateau_results::{CandidateGrade, Verdict};
 
 use crate::{Report, Texts, esc, number};
 
@@ -201,6 +201,6 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
 }
 
 fn verdict(t: &Texts, v: Verdict) -> String {
-    let class = plateau_grade::result::verdict_token(v);
+    let class = plateau_results::verdict_token(v);
     format!("<span class=\"{class}\">{}</span>", t.verdict(v))
 }

@@ -6,7 +6,7 @@
 mod html;
 mod texts;
 
-use plateau_grade::result::{CandidateGrade, Status};
+use plateau_results::{CandidateGrade, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -190,7 +190,7 @@ pub(crate) fn esc(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use plateau_grade::result::*;
+    use plateau_results::*;
 
     use super::*;
 

@@ -1,7 +1,7 @@
 //! The words of the jury's grid, per language. French is the default; add a
 //! language by adding a `Texts` value and a line to `for_language`.
 
-use plateau_grade::result::{Status, Verdict};
+use plateau_results::{Status, Verdict};
 
 pub struct Texts {
     pub lang: &'static str,

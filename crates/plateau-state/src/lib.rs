@@ -30,6 +30,9 @@ pub struct SessionRecord {
     pub scenario_file: String,
     pub scenario_hash: String,
     pub seed: String,
+    /// The scenario as it was at `up`: later commands read this, never the
+    /// file again (it may have changed since).
+    pub scenario_text: String,
 }
 
 /// A candidate as recorded: their plan and their SSH port on the host.
@@ -51,6 +54,7 @@ CREATE TABLE IF NOT EXISTS sessions (
   scenario_file TEXT NOT NULL,
   scenario_hash TEXT NOT NULL,
   seed TEXT NOT NULL,
+  scenario_text TEXT NOT NULL DEFAULT '',
   created_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
 CREATE TABLE IF NOT EXISTS candidates (
@@ -190,6 +194,15 @@ impl Store {
         )
         .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        // Databases made before the scenario text was kept gain the column.
+        let has_text = conn
+            .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'scenario_text'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(fail)?;
+        if !has_text {
+            conn.execute_batch("ALTER TABLE sessions ADD COLUMN scenario_text TEXT NOT NULL DEFAULT ''")
+                .map_err(fail)?;
+        }
         Ok(Store { conn, path: shown })
     }
 
@@ -209,8 +222,8 @@ impl Store {
         }
         self.conn
             .execute(
-                "INSERT INTO sessions (name, scenario_file, scenario_hash, seed) VALUES (?1, ?2, ?3, ?4)",
-                params![session.name, session.scenario_file, session.scenario_hash, session.seed],
+                "INSERT INTO sessions (name, scenario_file, scenario_hash, seed, scenario_text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session.name, session.scenario_file, session.scenario_hash, session.seed, session.scenario_text],
             )
             .map_err(self.fail())?;
         Ok(())
@@ -218,14 +231,19 @@ impl Store {
 
     pub fn session(&self, name: &str) -> Result<SessionRecord, Error> {
         self.conn
-            .query_row("SELECT name, scenario_file, scenario_hash, seed FROM sessions WHERE name = ?1", [name], |r| {
-                Ok(SessionRecord {
-                    name: r.get(0)?,
-                    scenario_file: r.get(1)?,
-                    scenario_hash: r.get(2)?,
-                    seed: r.get(3)?,
-                })
-            })
+            .query_row(
+                "SELECT name, scenario_file, scenario_hash, seed, scenario_text FROM sessions WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(SessionRecord {
+                        name: r.get(0)?,
+                        scenario_file: r.get(1)?,
+                        scenario_hash: r.get(2)?,
+                        seed: r.get(3)?,
+                        scenario_text: r.get(4)?,
+                    })
+                },
+            )
             .optional()
             .map_err(self.fail())?
             .ok_or_else(|| Error::UnknownSession(name.to_string()))
@@ -556,6 +574,7 @@ mod tests {
             scenario_file: "x.toml".into(),
             scenario_hash: "h".into(),
             seed: "s".into(),
+            scenario_text: "[scenario]".into(),
         };
         {
             let store = Store::open(&path).unwrap();

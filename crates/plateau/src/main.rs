@@ -6,9 +6,9 @@ mod fault_cmds;
 mod grade_cmds;
 mod image_cmds;
 mod platform_cmds;
+mod render;
 mod scenario_cmds;
 mod scenario_test;
-mod sheet;
 mod watch_cmd;
 
 use std::process::ExitCode;
@@ -118,9 +118,16 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(status::USAGE)
-        }
+        Err(e) => match e.downcast_ref() {
+            // An invalid scenario: its diagnostics, as `validate` shows them.
+            Some(plateau_exam::Error::Invalid(report)) => {
+                eprint!("{}", report.render(scenario_cmds::color()));
+                ExitCode::from(status::INVALID)
+            }
+            _ => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(status::USAGE)
+            }
+        },
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use plateau_scenario::model::token;
-use plateau_scenario::{Candidate, CandidatePlan, Report, Scenario, framework};
+use plateau_scenario::{CandidatePlan, Report, Scenario, framework};
 use serde_json::json;
 
 use crate::status;
@@ -119,23 +119,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// The candidates of a session: from a roster file, or numbered c01..cNN.
-pub fn candidates(roster: Option<&Path>, count: Option<usize>) -> Result<Vec<Candidate>> {
-    match (roster, count) {
-        (Some(path), _) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read roster {}", path.display()))?;
-            plateau_scenario::parse_roster(&path.display().to_string(), &text).map_err(anyhow::Error::msg)
-        }
-        (None, Some(0)) => anyhow::bail!("--candidates must be at least 1"),
-        (None, Some(n)) => Ok(Candidate::numbered(n)),
-        (None, None) => anyhow::bail!("give --candidates N or --roster FILE"),
-    }
-}
-
 pub fn plan(args: PlanArgs) -> Result<u8> {
     let Some(scenario) = load_or_report(&args.file)? else { return Ok(status::INVALID) };
-    let candidates = candidates(args.roster.as_deref(), args.candidates)?;
+    let candidates = crate::platform_cmds::roster(args.roster.as_deref(), args.candidates)?.candidates()?;
     let plans = match scenario.plan(&args.seed, &candidates) {
         Ok(p) => p,
         Err(report) => {

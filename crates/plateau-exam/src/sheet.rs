@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use plateau_scenario::Scenario;
 use plateau_scenario::model::PhaseKind;
 use plateau_state::CandidateRecord;
+
+use crate::Error;
 
 /// The fixed texts of a sheet, per language.
 struct Texts {
@@ -95,14 +96,19 @@ pub fn html(markdown: &str, title: &str) -> String {
 }
 
 /// Write `<dir>/access/<candidate>.md` and `.html`.
-pub fn write(dir: &Path, scenario: &Scenario, session: &str, host: &str, record: &CandidateRecord) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    scenario: &Scenario,
+    session: &str,
+    host: &str,
+    record: &CandidateRecord,
+) -> Result<(), Error> {
     let access = dir.join("access");
-    std::fs::create_dir_all(&access).with_context(|| format!("cannot create {}", access.display()))?;
+    std::fs::create_dir_all(&access).map_err(Error::io(&access))?;
     let md = markdown(scenario, session, host, record);
     let base = access.join(&record.id);
-    std::fs::write(base.with_extension("md"), &md).with_context(|| format!("cannot write {}.md", base.display()))?;
+    std::fs::write(base.with_extension("md"), &md).map_err(Error::io(base.with_extension("md")))?;
     let title = format!("{} — {}", texts(&scenario.file().scenario.language).title, record.plan.candidate.name);
-    std::fs::write(base.with_extension("html"), html(&md, &title))
-        .with_context(|| format!("cannot write {}.html", base.display()))?;
+    std::fs::write(base.with_extension("html"), html(&md, &title)).map_err(Error::io(base.with_extension("html")))?;
     Ok(())
 }

@@ -1,0 +1,51 @@
+//! The role images and the engine's capabilities: thin wrappers so that the
+//! CLI and the console reach them through one layer, with progress events.
+
+use std::path::Path;
+
+use plateau_images::{BuildEvent, BuildOutcome, Builder, Catalog, ImageState};
+
+use crate::error::Result;
+use crate::progress::{Event, Progress};
+
+/// One image of the catalogue and its state on the engine.
+pub struct ImageRow {
+    pub name: String,
+    pub tag: String,
+    pub state: ImageState,
+}
+
+/// Build images (all when `names` is empty); unchanged ones are not rebuilt.
+pub async fn build_images(dir: &Path, names: &[String], progress: &dyn Progress) -> Result<Vec<BuildOutcome>> {
+    let builder = Builder::connect(Catalog::load(dir)?).await?;
+    let mut on_event = |event: BuildEvent<'_>| match event {
+        BuildEvent::UpToDate { image, tag } => progress.done(format!("up to date  {image:<12} {tag}")),
+        BuildEvent::Started { image, .. } => progress.note(format!("building    {image}")),
+        BuildEvent::Output { line, .. } => progress.event(Event::Output { line: line.to_string() }),
+        BuildEvent::Finished { image, tag, seconds } => {
+            progress.done(format!("built       {image:<12} {tag} in {seconds:.1} s"))
+        }
+    };
+    Ok(builder.build(names, &mut on_event).await?)
+}
+
+/// Every image of the catalogue and whether it is built at its current hash.
+pub async fn list_images(dir: &Path) -> Result<Vec<ImageRow>> {
+    let builder = Builder::connect(Catalog::load(dir)?).await?;
+    let mut rows = Vec::new();
+    for spec in &builder.catalog().images {
+        rows.push(ImageRow { name: spec.name.clone(), tag: spec.tag(), state: builder.state(spec).await? });
+    }
+    Ok(rows)
+}
+
+/// Remove images built from older contexts; the tags removed.
+pub async fn prune_images(dir: &Path) -> Result<Vec<String>> {
+    let builder = Builder::connect(Catalog::load(dir)?).await?;
+    Ok(builder.prune_stale().await?)
+}
+
+/// What this engine allows and which scenario features work here.
+pub async fn doctor() -> Result<plateau_engine::doctor::Report> {
+    Ok(plateau_engine::doctor::run("plateau/base:latest").await?)
+}

@@ -1,0 +1,277 @@
+//! Candidates' platforms: `up` (decide, record, provision, hand out access
+//! sheets), `down`, `reset`, `status`, access open/close.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use plateau_engine::platform::{CandidateUp, Engine, NodeStatus, Removed, Session};
+use plateau_scenario::{Candidate, CandidatePlan, Scenario};
+use plateau_state::{CandidateRecord, SessionRecord};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::context::{SessionCtx, Workspace, scenario_hash};
+use crate::error::{Error, Result, refuse};
+use crate::progress::Progress;
+use crate::sheet;
+
+/// Who sits the exam: `n` numbered candidates, or a roster (CSV `id,name`).
+pub enum Roster {
+    Numbered(usize),
+    Csv { name: String, text: String },
+}
+
+impl Roster {
+    pub fn candidates(&self) -> Result<Vec<Candidate>> {
+        match self {
+            Roster::Numbered(0) => refuse!("--candidates must be at least 1"),
+            Roster::Numbered(n) => Ok(Candidate::numbered(*n)),
+            Roster::Csv { name, text } => plateau_scenario::parse_roster(name, text).map_err(Error::Refused),
+        }
+    }
+}
+
+/// What `up` is asked to do.
+pub struct UpRequest {
+    /// The scenario's file name (for diagnostics) and text.
+    pub file_name: String,
+    pub text: String,
+    pub session: String,
+    pub roster: Roster,
+    /// Seed of the per-candidate variants; the session name by default.
+    pub seed: Option<String>,
+    /// Candidate i's SSH access is published on host port `port_base + i`.
+    pub port_base: u16,
+    /// Host name or address printed on the access sheets.
+    pub access_host: String,
+}
+
+/// One candidate after `up`.
+#[derive(Debug, Serialize)]
+pub struct CandidateReady {
+    pub id: String,
+    pub ssh_port: u16,
+    /// `Ok`: seconds it took and what happened to its nodes ("3 created, 1 kept").
+    pub outcome: std::result::Result<(f64, String), String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub candidates: Vec<CandidateReady>,
+    pub sheets: PathBuf,
+}
+
+impl UpReport {
+    pub fn failed(&self) -> usize {
+        self.candidates.iter().filter(|c| c.outcome.is_err()).count()
+    }
+}
+
+fn valid_session_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 24
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        refuse!(
+            "session name `{name}`: use 1 to 24 lowercase letters, digits or `-` (it names containers and networks)"
+        );
+    }
+    Ok(())
+}
+
+/// Docker gives every network its own subnet: two candidates cannot share one.
+fn check_distinct_subnets(plans: &[CandidatePlan]) -> Result<()> {
+    let mut seen: HashMap<String, (String, String)> = HashMap::new();
+    for p in plans {
+        for n in &p.networks {
+            if let Some((other, net)) = seen.insert(n.subnet.to_string(), (p.candidate.id.clone(), n.id.clone())) {
+                refuse!(
+                    "candidates {other} and {} both get {} (network `{net}`/`{}`): Docker cannot give two networks one subnet; \
+                     make the subnet a variant, e.g. `{} = {{ subnet_in = \"10.30.0.0/16\", prefix = 24 }}`",
+                    p.candidate.id,
+                    n.subnet,
+                    n.id,
+                    n.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Workspace {
+    /// Provision (or reconcile) every candidate's platform of a session.
+    /// Decisions (plans, ports, passwords, the scenario's text) are recorded
+    /// before anything is created: a crash mid-way re-runs into the same ones.
+    pub async fn up(&self, request: UpRequest, progress: &dyn Progress) -> Result<UpReport> {
+        valid_session_name(&request.session)?;
+        let scenario = Scenario::parse(&request.file_name, &request.text).map_err(Error::Invalid)?;
+        let candidates = request.roster.candidates()?;
+        let record = SessionRecord {
+            name: request.session.clone(),
+            scenario_file: request.file_name.clone(),
+            scenario_hash: scenario_hash(&request.text),
+            seed: request.seed.clone().unwrap_or_else(|| request.session.clone()),
+            scenario_text: request.text.clone(),
+        };
+        let plans = scenario.plan(&record.seed, &candidates).map_err(Error::Invalid)?;
+        check_distinct_subnets(&plans)?;
+        let store = self.store()?;
+        store.ensure_session(&record)?;
+        let records: Vec<CandidateRecord> = plans
+            .into_iter()
+            .map(|plan| CandidateRecord {
+                id: plan.candidate.id.clone(),
+                ssh_port: request.port_base + plan.candidate.index as u16 + 1,
+                plan,
+            })
+            .collect();
+        for r in &records {
+            store.put_candidate(&request.session, r)?;
+        }
+        let record = store.session(&request.session)?;
+        let ctx = SessionCtx::new(self, store, record)?;
+        let results = ctx.up_all(&records, progress).await?;
+        let dir = self.session_dir(&request.session);
+        let mut report = UpReport { candidates: Vec::new(), sheets: dir.join("access") };
+        for (r, result) in records.iter().zip(results) {
+            let outcome = match result {
+                Ok(up) => {
+                    ctx.pin_host_keys(&up)?;
+                    let counts = summarize(&up);
+                    ctx.audit("up", json!({ "candidate": up.candidate, "nodes": counts }))?;
+                    sheet::write(&dir, &scenario, &request.session, &request.access_host, r)?;
+                    Ok((up.seconds, counts))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            report.candidates.push(CandidateReady { id: r.id.clone(), ssh_port: r.ssh_port, outcome });
+        }
+        Ok(report)
+    }
+
+    /// Remove every container, network and host rule of a session (by their
+    /// labels: the database may be gone already) and forget its platforms.
+    /// Grades, overrides and the audit log stay.
+    pub async fn down(&self, session: &str) -> Result<Removed> {
+        let engine = Engine::connect(self.concurrency).await?;
+        let removed = engine.down(session, None).await?;
+        if let Ok(store) = self.store() {
+            store.remove_session(session)?;
+            store.audit(
+                session,
+                &self.actor,
+                "down",
+                &json!({ "containers": removed.containers, "networks": removed.networks }),
+            )?;
+        }
+        Ok(removed)
+    }
+
+    /// Every node of one session (or of all), as the engine reports them.
+    pub async fn status(&self, session: Option<&str>) -> Result<Vec<NodeRow>> {
+        let store = self.store()?;
+        let sessions = match session {
+            Some(s) => vec![s.to_string()],
+            None => store.sessions()?,
+        };
+        let engine = Engine::connect(1).await?;
+        let mut rows = Vec::new();
+        for session in &sessions {
+            let ports: HashMap<String, u16> =
+                store.candidates(session).unwrap_or_default().into_iter().map(|c| (c.id, c.ssh_port)).collect();
+            for node in engine.status(session, None).await? {
+                rows.push(NodeRow { session: session.clone(), ssh_port: ports.get(&node.candidate).copied(), node });
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// One node in `status`.
+#[derive(Debug, Serialize)]
+pub struct NodeRow {
+    pub session: String,
+    pub ssh_port: Option<u16>,
+    #[serde(flatten)]
+    pub node: NodeStatus,
+}
+
+/// The name of a candidate's node's container (for `plateau shell`).
+pub fn container_name(session: &str, candidate: &str, node: &str) -> String {
+    Session { name: session.into(), scenario_hash: String::new(), grader_key: None }.container_name(candidate, node)
+}
+
+impl SessionCtx {
+    /// Every candidate in parallel; one failing does not stop the others.
+    async fn up_all(
+        &self,
+        records: &[CandidateRecord],
+        progress: &dyn Progress,
+    ) -> Result<Vec<Result<CandidateUp, plateau_engine::Error>>> {
+        let engine = self.engine().await?.clone();
+        let session = self.engine_session()?;
+        progress.stage("candidates ready", records.len());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, r) in records.iter().enumerate() {
+            let (engine, session, plan, port) = (engine.clone(), session.clone(), r.plan.clone(), r.ssh_port);
+            tasks.spawn(async move { (i, engine.up_candidate(&session, &plan, port).await) });
+        }
+        let mut results: Vec<Option<Result<CandidateUp, _>>> = (0..records.len()).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            let (i, result) = joined.expect("candidate task panicked");
+            progress.done(match &result {
+                Ok(up) => format!("{} ready in {:.1} s", up.candidate, up.seconds),
+                Err(e) => format!("{} failed: {e}", records[i].id),
+            });
+            results[i] = Some(result);
+        }
+        progress.event(crate::Event::StageEnd);
+        Ok(results.into_iter().map(|r| r.expect("every task reported")).collect())
+    }
+
+    /// Remember the SSH host keys the nodes have now, so the grader can tell them from impostors.
+    pub(crate) fn pin_host_keys(&self, up: &CandidateUp) -> Result<()> {
+        for node in up.nodes.iter().filter(|n| !n.host_keys.is_empty()) {
+            self.db().put_host_keys(&self.record.name, &up.candidate, &node.node, &node.host_keys)?;
+        }
+        Ok(())
+    }
+
+    /// Give one candidate a fresh platform; seconds taken and the nodes' outcomes.
+    pub async fn reset(&self, candidate: &str) -> Result<(f64, String)> {
+        let record = self.candidate(candidate)?;
+        let engine = self.engine().await?;
+        let started = std::time::Instant::now();
+        engine.down(&self.record.name, Some(candidate)).await?;
+        let up = engine.up_candidate(&self.engine_session()?, &record.plan, record.ssh_port).await?;
+        self.pin_host_keys(&up)?;
+        self.audit("reset", json!({ "candidate": up.candidate }))?;
+        Ok((started.elapsed().as_secs_f64(), summarize(&up)))
+    }
+
+    /// Open or close candidates' access to their platform (it keeps running).
+    pub async fn set_access(&self, only: Option<&str>, open: bool) -> Result<Vec<String>> {
+        let ids: Vec<String> = self.some_candidates(only)?.into_iter().map(|c| c.id).collect();
+        let engine = self.engine().await?;
+        let session = self.engine_session()?;
+        for id in &ids {
+            engine.set_access(&session, id, open).await?;
+            self.audit(if open { "access.open" } else { "access.close" }, json!({ "candidate": id }))?;
+        }
+        Ok(ids)
+    }
+}
+
+/// "3 created, 1 kept".
+fn summarize(up: &CandidateUp) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for n in &up.nodes {
+        let key = plateau_scenario::model::token(&n.outcome);
+        match counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((key, 1)),
+        }
+    }
+    counts.iter().map(|(k, c)| format!("{c} {k}")).collect::<Vec<_>>().join(", ")
+}

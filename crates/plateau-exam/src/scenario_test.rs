@@ -1,0 +1,158 @@
+//! Prove a scenario grades right before exam day. One candidate is
+//! provisioned; the untouched platform must fail every check, the reference
+//! solution (typed through the candidate's access) must pass them all, and
+//! each fault must break exactly the checks it declares, then pass again once
+//! reverted. The result is a matrix checks × states.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use plateau_grade::steps::run_steps;
+use plateau_results::{CandidateGrade, Status};
+use plateau_scenario::{Candidate, Scenario};
+use plateau_state::{CandidateRecord, SessionRecord, Store};
+
+use crate::context::{SessionCtx, Workspace, scenario_hash};
+use crate::error::{Error, Result, refuse};
+use crate::progress::Progress;
+use crate::solve::Solved;
+
+/// What `scenario test` is asked to do.
+pub struct TestRequest {
+    pub file_name: String,
+    pub text: String,
+    /// Host port of the test candidate's SSH access.
+    pub port: u16,
+    /// Leave the platform up afterwards.
+    pub keep: bool,
+    /// Session database; a temporary one when `None`.
+    pub state: Option<PathBuf>,
+    pub actor: String,
+}
+
+/// The proof: the Markdown matrix and how many cells were not as expected.
+pub struct TestReport {
+    pub matrix: String,
+    pub unexpected: usize,
+    pub states: usize,
+    pub checks: usize,
+}
+
+/// One column of the matrix: a state of the platform and what it should show.
+struct Column {
+    label: String,
+    /// Checks expected to fail; every other check must pass.
+    failing: BTreeSet<String>,
+    grade: CandidateGrade,
+}
+
+pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Result<TestReport> {
+    let scenario = Scenario::parse(&request.file_name, &request.text).map_err(Error::Invalid)?;
+    let hash = scenario_hash(&request.text);
+    let temp = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+    let db = request.state.clone().unwrap_or_else(|| temp.path().join("state.db"));
+    let workspace = Workspace::new(db, request.actor.clone());
+    let store = Store::open(&workspace.state)?;
+    let record = SessionRecord {
+        name: format!("st-{}", &hash[..8]),
+        scenario_file: request.file_name.clone(),
+        scenario_hash: hash,
+        seed: "scenario-test".into(),
+        scenario_text: request.text.clone(),
+    };
+    store.ensure_session(&record)?;
+    let plan = scenario.plan(&record.seed, &Candidate::numbered(1)).map_err(Error::Invalid)?.remove(0);
+    let candidate = CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan };
+    store.put_candidate(&record.name, &candidate)?;
+    let ctx = SessionCtx::new(&workspace, store, record)?;
+    let outcome = ctx.prove(&candidate, progress).await;
+    if !request.keep {
+        ctx.engine().await?.down(ctx.name(), None).await?;
+        ctx.db().remove_session(ctx.name())?;
+    }
+    let columns = outcome?;
+    let (matrix, unexpected) = matrix(&scenario, &columns);
+    Ok(TestReport { matrix, unexpected, states: columns.len(), checks: candidate.plan.checks.len() })
+}
+
+impl SessionCtx {
+    async fn prove(&self, candidate: &CandidateRecord, progress: &dyn Progress) -> Result<Vec<Column>> {
+        progress.note(format!("== provisioning one candidate of {}", self.scenario.id()));
+        let up =
+            self.engine().await?.up_candidate(&self.engine_session()?, &candidate.plan, candidate.ssh_port).await?;
+        self.pin_host_keys(&up)?;
+        let all: BTreeSet<String> = candidate.plan.checks.iter().map(|c| c.id.clone()).collect();
+        let mut columns = Vec::new();
+        progress.note("== grading the untouched platform".into());
+        columns.push(Column { label: "untouched".into(), failing: all, grade: self.grade_one(candidate).await? });
+        progress.note("== applying the reference solution through the candidate's access".into());
+        if let Solved::StepFailed { step, node, exit_code } = self.apply_solution(candidate, progress).await? {
+            refuse!(
+                "the reference solution failed on the platform: step {step} on {node} ended with exit code {exit_code}"
+            );
+        }
+        columns.push(Column {
+            label: "solved".into(),
+            failing: BTreeSet::new(),
+            grade: self.grade_one(candidate).await?,
+        });
+        let reach = self.reach(candidate).await?;
+        for fault in &candidate.plan.faults {
+            progress.note(format!("== fault {}: inject", fault.id));
+            run_steps(&reach, &fault.inject, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+            let failing = fault.breaks.iter().cloned().collect();
+            columns.push(Column { label: fault.id.clone(), failing, grade: self.grade_one(candidate).await? });
+            progress.note(format!("== fault {}: revert", fault.id));
+            run_steps(&reach, &fault.revert, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+            columns.push(Column {
+                label: format!("{} reverted", fault.id),
+                failing: BTreeSet::new(),
+                grade: self.grade_one(candidate).await?,
+            });
+        }
+        Ok(columns)
+    }
+}
+
+/// The Markdown matrix and the number of unexpected cells.
+fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, usize) {
+    let mut out = String::new();
+    let _ = writeln!(out, "Scenario test of `{}` ({}):\n", scenario.id(), scenario.file().scenario.version);
+    let _ = write!(out, "| check |");
+    for c in columns {
+        let _ = write!(out, " {} |", c.label);
+    }
+    let _ = write!(out, "\n| --- |");
+    for _ in columns {
+        let _ = write!(out, " --- |");
+    }
+    out.push('\n');
+    let mut unexpected = 0;
+    for check in &scenario.file().checks {
+        let _ = write!(out, "| {} |", check.id);
+        for c in columns {
+            let status = c.grade.checks.iter().find(|r| r.id == check.id).map(|r| r.status);
+            let expected = if c.failing.contains(&check.id) { Status::Fail } else { Status::Pass };
+            let cell = match status {
+                Some(s) if s == expected => plateau_report::status_word(s).to_string(),
+                Some(s) => {
+                    unexpected += 1;
+                    format!("{}!", plateau_report::status_word(s))
+                }
+                None => {
+                    unexpected += 1;
+                    "missing!".to_string()
+                }
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "\n`!`: not what this state should show (untouched: every check fails; solved and reverted: every check passes; a fault: exactly its `breaks` fail)."
+    );
+    (out, unexpected)
+}
