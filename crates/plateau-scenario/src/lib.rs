@@ -3,6 +3,7 @@
 //!
 //! This crate does no I/O: it reads the text it is given and returns values.
 
+pub mod checks;
 pub mod coverage;
 pub mod diag;
 pub mod framework;
@@ -14,13 +15,13 @@ pub mod vars;
 
 use serde::Deserialize;
 
+pub use checks::Runs;
 pub use coverage::CriterionCoverage;
 pub use diag::{Diagnostic, Report};
 pub use plan::{
     CandidatePlan, PlannedAccess, PlannedCandidate, PlannedGrader, PlannedInterface, PlannedNetwork, PlannedNode,
     image_for,
 };
-pub use validate::Runs;
 pub use vars::Candidate;
 
 use crate::shape::SpanIndex;

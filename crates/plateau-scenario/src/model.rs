@@ -9,6 +9,12 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::checks::backup::BackupTool;
+pub use crate::checks::network::{PortState, RecordType};
+pub use crate::checks::smb::Access;
+pub use crate::checks::wifi::WifiSecurity;
+pub use crate::checks::{CheckKind, Kind, KindSpec, Runs};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +187,7 @@ pub struct Network {
     pub description: Option<String>,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -420,187 +426,6 @@ pub struct Check {
 
 fn one() -> u32 {
     1
-}
-
-/// The check catalogue. `kind` selects the check; the other keys are its parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CheckKind {
-    /// A TCP port is open (or closed) as seen from `from`.
-    TcpPort {
-        host: String,
-        port: u16,
-        #[serde(default)]
-        expect: PortState,
-    },
-    /// ICMP reachability from `from`.
-    Ping {
-        host: String,
-        #[serde(default = "yes")]
-        reachable: bool,
-    },
-    /// An HTTP(S) URL answers, as seen from `node` (a client machine, e.g. the
-    /// workstation), from `from`, or else from the controller.
-    HttpGet {
-        url: String,
-        #[serde(default = "http_ok")]
-        status: u16,
-        contains: Option<String>,
-    },
-    /// A DNS record resolves to the expected value.
-    DnsRecord {
-        name: String,
-        #[serde(default)]
-        record: RecordType,
-        server: Option<String>,
-        expect: Option<String>,
-    },
-    /// A DHCP server answers on `network`, optionally for a given MAC
-    /// (reservation) with the expected address and options.
-    DhcpOffer {
-        network: String,
-        mac: Option<String>,
-        address: Option<String>,
-        router: Option<String>,
-        dns: Option<String>,
-    },
-    /// The node's own IP configuration.
-    IpConfig {
-        address: Option<String>,
-        gateway: Option<String>,
-        dns: Option<String>,
-    },
-    /// An Active Directory user exists (or not), is enabled, is in groups.
-    AdUser {
-        user: String,
-        #[serde(default = "yes")]
-        exists: bool,
-        enabled: Option<bool>,
-        #[serde(default)]
-        member_of: Vec<String>,
-    },
-    /// The domain's password policy.
-    AdPasswordPolicy {
-        min_length: Option<u32>,
-        complexity: Option<bool>,
-    },
-    /// `computer` has an account in the domain and its trust works.
-    DomainJoined {
-        computer: String,
-    },
-    /// A user can (or cannot) read or write a share.
-    SmbAccess {
-        share: String,
-        user: String,
-        password: String,
-        #[serde(default)]
-        expect: Access,
-        #[serde(default)]
-        write: bool,
-    },
-    /// A network printer accepts jobs (and optionally prints a test page).
-    IppPrinter {
-        uri: String,
-        #[serde(default)]
-        test_job: bool,
-    },
-    /// A print queue is installed on the node.
-    PrinterInstalled {
-        queue: String,
-    },
-    /// Wi-Fi access point configuration (hostapd).
-    WifiAp {
-        ssid: String,
-        security: Option<WifiSecurity>,
-        min_key_length: Option<u32>,
-        #[serde(default)]
-        allowed_macs: Vec<String>,
-        hidden: Option<bool>,
-    },
-    /// A VPN tunnel is up and `host` answers on `port` through it.
-    VpnTunnel {
-        interface: Option<String>,
-        host: String,
-        port: Option<u16>,
-    },
-    /// A backup exists and restoring it reproduces the file's content.
-    BackupRestore {
-        tool: BackupTool,
-        repository: String,
-        path: String,
-        password: Option<String>,
-    },
-    ServiceRunning {
-        service: String,
-    },
-    PackageInstalled {
-        package: String,
-    },
-    /// A file matches (or not) a regular expression.
-    FileContains {
-        path: String,
-        pattern: String,
-        #[serde(default = "yes")]
-        present: bool,
-        /// Match letters in either case (e.g. a MAC address written by hand).
-        #[serde(default)]
-        ignore_case: bool,
-    },
-    /// Escape hatch: a command with typed expectations.
-    Command {
-        run: String,
-        #[serde(default)]
-        exit_code: i32,
-        stdout_contains: Option<String>,
-    },
-}
-
-fn http_ok() -> u16 {
-    200
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PortState {
-    #[default]
-    Open,
-    Closed,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RecordType {
-    #[default]
-    A,
-    Aaaa,
-    Cname,
-    Ptr,
-    Srv,
-    Mx,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Access {
-    #[default]
-    Allowed,
-    Denied,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum WifiSecurity {
-    Wpa2,
-    Wpa3,
-    Wpa2Wpa3,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackupTool {
-    Restic,
-    Borg,
-    Tar,
 }
 
 /// A fault a trainer or jury injects to test troubleshooting (CP3).

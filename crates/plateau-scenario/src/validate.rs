@@ -34,74 +34,6 @@ impl Sink<'_> {
     }
 }
 
-/// Check kinds, grouped by where they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runs {
-    /// A command on `node`, through the grader's access to it.
-    OnNode,
-    /// Network traffic sent from `from` (or the controller) towards a target.
-    Probe,
-}
-
-impl CheckKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            CheckKind::TcpPort { .. } => "tcp_port",
-            CheckKind::Ping { .. } => "ping",
-            CheckKind::HttpGet { .. } => "http_get",
-            CheckKind::DnsRecord { .. } => "dns_record",
-            CheckKind::DhcpOffer { .. } => "dhcp_offer",
-            CheckKind::IpConfig { .. } => "ip_config",
-            CheckKind::AdUser { .. } => "ad_user",
-            CheckKind::AdPasswordPolicy { .. } => "ad_password_policy",
-            CheckKind::DomainJoined { .. } => "domain_joined",
-            CheckKind::SmbAccess { .. } => "smb_access",
-            CheckKind::IppPrinter { .. } => "ipp_printer",
-            CheckKind::PrinterInstalled { .. } => "printer_installed",
-            CheckKind::WifiAp { .. } => "wifi_ap",
-            CheckKind::VpnTunnel { .. } => "vpn_tunnel",
-            CheckKind::BackupRestore { .. } => "backup_restore",
-            CheckKind::ServiceRunning { .. } => "service_running",
-            CheckKind::PackageInstalled { .. } => "package_installed",
-            CheckKind::FileContains { .. } => "file_contains",
-            CheckKind::Command { .. } => "command",
-        }
-    }
-
-    pub fn runs(&self) -> Runs {
-        match self {
-            CheckKind::TcpPort { .. }
-            | CheckKind::Ping { .. }
-            | CheckKind::HttpGet { .. }
-            | CheckKind::DnsRecord { .. }
-            | CheckKind::DhcpOffer { .. }
-            | CheckKind::SmbAccess { .. }
-            | CheckKind::IppPrinter { .. } => Runs::Probe,
-            _ => Runs::OnNode,
-        }
-    }
-
-    /// Roles a node must have for this kind to make sense there.
-    fn required_roles(&self) -> &'static [Role] {
-        match self {
-            CheckKind::AdUser { .. } | CheckKind::AdPasswordPolicy { .. } => &[Role::DomainController],
-            CheckKind::WifiAp { .. } => &[Role::AccessPoint],
-            _ => &[],
-        }
-    }
-
-    /// Whether the kind has an implementation for this operating system.
-    fn supports(&self, os: Os) -> bool {
-        match self {
-            CheckKind::PackageInstalled { .. }
-            | CheckKind::FileContains { .. }
-            | CheckKind::BackupRestore { .. }
-            | CheckKind::WifiAp { .. } => os == Os::Linux,
-            _ => true,
-        }
-    }
-}
-
 pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let framework = check_framework(file, sink);
     unique_ids(file, sink);
@@ -641,7 +573,7 @@ fn check_rules(
         }
         (None, Runs::Probe) => {
             let needs_origin = matches!(check.kind, CheckKind::SmbAccess { .. })
-                || matches!(check.kind, CheckKind::IppPrinter { test_job: true, .. });
+                || matches!(check.kind, CheckKind::IppPrinter(crate::checks::print::IppPrinter { test_job: true, .. }));
             if check.from.is_none() && needs_origin {
                 sink.at(
                     path,
@@ -653,7 +585,7 @@ fn check_rules(
             }
         }
     }
-    if let CheckKind::DhcpOffer { network, mac, .. } = &check.kind {
+    if let CheckKind::DhcpOffer(crate::checks::dhcp::DhcpOffer { network, mac, .. }) = &check.kind {
         reference(network, &format!("{path}.network"), "network", networks, sink);
         if let Some(mac) = mac {
             check_mac(mac, &format!("{path}.mac"), sink);

@@ -1,0 +1,58 @@
+//! DHCP: a server's offer, seen by the controller's own DISCOVER or from a node (nmap).
+
+use plateau_scenario::checks::dhcp::DhcpOffer;
+
+use super::*;
+
+pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let DhcpOffer { network, mac, address, router, dns } = kind;
+    let check = cx.check;
+    let reach = cx.reach;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let offer = match from {
+        Some(on) => {
+            let mut args = vec!["broadcast-dhcp-discover.timeout=3s".to_string()];
+            if let Some(mac) = mac {
+                args.push(format!("broadcast-dhcp-discover.mac={mac}"));
+            }
+            let command =
+                format!("nmap -sU -Pn --script broadcast-dhcp-discover --script-args {}", sh(&args.join(",")));
+            let out = seen.run(on, &command, timeout).await?;
+            probe::parse_nmap_offer(&out.stdout)
+        }
+        None => {
+            let link = reach
+                .link(network)
+                .ok_or_else(|| Unable::Setup(format!("the controller has no link into network `{network}`")))?;
+            let mac = match mac {
+                Some(m) => probe::parse_mac(m).map_err(Unable::Setup)?,
+                None => probe::probe_mac(&check.id),
+            };
+            seen.start();
+            let offer = probe::dhcp_discover(link, mac, timeout).await.map_err(Unable::Probe)?;
+            seen.probe(
+                format!("DHCPDISCOVER on {link} from {}", probe::format_mac(mac)),
+                offer.as_ref().map_or("no offer".to_string(), |o| o.to_string()),
+            );
+            offer
+        }
+    };
+    let Some(offer) = offer else {
+        seen.expect("DHCP offer", "an offer", "no offer", false);
+        return Ok(());
+    };
+    seen.expect("DHCP offer", "an offer", offer.address.to_string(), true);
+    if let Some(want) = address {
+        seen.expect("offered address", want.clone(), offer.address.to_string(), same_ip(want, offer.address));
+    }
+    if let Some(want) = router {
+        let got = offer.routers.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(", ");
+        seen.expect("router option", want.clone(), or_none(got), offer.routers.iter().any(|r| same_ip(want, *r)));
+    }
+    if let Some(want) = dns {
+        let got = offer.dns.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(", ");
+        seen.expect("DNS option", want.clone(), or_none(got), offer.dns.iter().any(|r| same_ip(want, *r)));
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Network kinds: ports, reachability, web pages, DNS records, a node's IP configuration.
+
+use plateau_scenario::checks::network::{DnsRecord, HttpGet, IpConfig, Ping, TcpPort};
+
+use super::*;
+
+pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let TcpPort { host, port, expect } = kind;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let state = match from {
+        Some(on) => {
+            let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
+            if out.exit_code == 0 {
+                probe::Port::Open
+            } else if out.stderr.contains("refused") {
+                probe::Port::Closed
+            } else {
+                probe::Port::Filtered
+            }
+        }
+        None => {
+            seen.start();
+            let state = probe::tcp(host, *port, timeout).await.map_err(Unable::Probe)?;
+            seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
+            state
+        }
+    };
+    let ok = match expect {
+        PortState::Open => state == probe::Port::Open,
+        PortState::Closed => state != probe::Port::Open,
+    };
+    let expected = match expect {
+        PortState::Open => "open",
+        PortState::Closed => "closed or filtered",
+    };
+    seen.expect(&format!("port {port} of {host}"), expected, state.to_string(), ok);
+    Ok(())
+}
+
+pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let Ping { host, reachable } = kind;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let command = format!("ping -c 1 -W {} {}", secs(timeout), sh(host));
+    let answered = match from {
+        Some(on) => seen.run(on, &command, timeout).await?.exit_code == 0,
+        None => {
+            seen.start();
+            let (ok, output) = probe::ping(host, timeout).await.map_err(Unable::Probe)?;
+            seen.probe(command, output);
+            ok
+        }
+    };
+    seen.expect(&format!("{host} answers ping"), yes_no(*reachable), yes_no(answered), answered == *reachable);
+    Ok(())
+}
+
+pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let HttpGet { url, status, contains } = kind;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let (code, body) = match from.or(cx.node().ok()) {
+        Some(on) if on.shell() == Shell::Posix => {
+            let out = seen
+                .run(on, &format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url)), timeout)
+                .await?;
+            let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", out.stdout.as_str()));
+            (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+        }
+        Some(on) => {
+            let script = format!(
+                "try {{ $r = Invoke-WebRequest -UseBasicParsing -TimeoutSec {} {}; $r.Content; $r.StatusCode }} catch {{ ''; 0 }}",
+                secs(timeout),
+                ps(url)
+            );
+            let out = seen.run(on, &script, timeout).await?;
+            let text = out.stdout.trim_end();
+            let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
+            (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+        }
+        None => {
+            seen.start();
+            let (code, body) = probe::http_get(url, timeout).await.map_err(Unable::Probe)?;
+            seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
+            (code, body)
+        }
+    };
+    let shown = if code == 0 { "no answer".to_string() } else { code.to_string() };
+    seen.expect("HTTP status", status.to_string(), shown, code == *status);
+    if let Some(text) = contains {
+        seen.expect("page contains", text.clone(), excerpt(body.trim(), 80), body.contains(text.as_str()));
+    }
+    Ok(())
+}
+
+pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let DnsRecord { name, record, server, expect } = kind;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let answers = match from {
+        Some(on) => {
+            let at = server.as_ref().map(|s| format!("@{} ", sh(s))).unwrap_or_default();
+            let command =
+                format!("dig +short +time={} +tries=1 {at}{} {}", secs(timeout), sh(name), record_name(*record));
+            let out = seen.run(on, &command, timeout).await?;
+            // 9: no server answered, which the client sees as no answer.
+            if out.exit_code != 0 && out.exit_code != 9 {
+                return Err(Unable::Probe(format!("dig failed: {}", out.stderr.trim())));
+            }
+            out.stdout
+                .lines()
+                .filter(|l| !l.starts_with(";;"))
+                .map(|l| l.trim().trim_end_matches('.').to_string())
+                .collect::<Vec<_>>()
+        }
+        None => {
+            let server = server
+                .as_deref()
+                .ok_or_else(|| Unable::Setup("a DNS probe from the controller needs `server`".to_string()))?;
+            seen.start();
+            let reply = probe::dns(server, name, *record, timeout).await.map_err(Unable::Probe)?;
+            let shown = reply.failure.clone().unwrap_or_else(|| reply.records.join("\n"));
+            seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), shown);
+            reply.records
+        }
+    };
+    let actual = if answers.is_empty() { "no answer".to_string() } else { answers.join(", ") };
+    match expect {
+        Some(want) => {
+            let ok = answers.iter().any(|a| a.eq_ignore_ascii_case(want.trim_end_matches('.')));
+            seen.expect(&format!("{} {name}", record_name(*record)), want.clone(), actual, ok);
+        }
+        None => seen.expect(&format!("{} {name}", record_name(*record)), "an answer", actual, !answers.is_empty()),
+    }
+    Ok(())
+}
+
+pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let IpConfig { address, gateway, dns } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let windows = on.shell() == Shell::PowerShell;
+    let (addrs, routes, resolvers) = if windows {
+        let out = seen
+                .run(
+                    on,
+                    "(Get-NetIPAddress -AddressFamily IPv4 | Where-Object { $_.IPAddress -ne '127.0.0.1' }).IPAddress -join ' '; \
+                     (Get-NetRoute -DestinationPrefix 0.0.0.0/0 -ErrorAction SilentlyContinue).NextHop -join ' '; \
+                     (Get-DnsClientServerAddress -AddressFamily IPv4).ServerAddresses -join ' '",
+                    timeout,
+                )
+                .await?;
+        let mut lines = out.stdout.lines().map(|l| words(l));
+        (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+    } else {
+        let out = seen
+            .run(
+                on,
+                "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' '; echo; \
+                     ip -4 route show default | awk '{print $3}' | tr '\\n' ' '; echo; \
+                     awk '/^nameserver/ {print $2}' /etc/resolv.conf | tr '\\n' ' '; echo",
+                timeout,
+            )
+            .await?;
+        let mut lines = out.stdout.lines().map(|l| words(l));
+        (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+    };
+    match address {
+        Some(want) => seen.expect("address", want.clone(), list(&addrs), addrs.iter().any(|a| a == want)),
+        None => seen.expect("address", "an address", list(&addrs), !addrs.is_empty()),
+    }
+    if let Some(want) = gateway {
+        seen.expect("default gateway", want.clone(), list(&routes), routes.iter().any(|r| r == want));
+    }
+    if let Some(want) = dns {
+        seen.expect("DNS server", want.clone(), list(&resolvers), resolvers.iter().any(|r| r == want));
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Printing: a network printer over IPP, a print queue on a workstation.
+
+use plateau_scenario::checks::print::{IppPrinter, PrinterInstalled};
+
+use super::*;
+
+pub(super) async fn ipp_printer(kind: &IppPrinter, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let IppPrinter { uri, test_job } = kind;
+    let timeout = cx.timeout;
+    let from = cx.from;
+    let state = match from {
+        Some(on) => {
+            let out = seen.run(on, &format!("ipptool -tv {} get-printer-attributes.test", sh(uri)), timeout).await?;
+            (out.exit_code == 0).then(|| "answers".to_string())
+        }
+        None => {
+            seen.start();
+            let attrs = probe::ipp_printer(uri, timeout).await.map_err(Unable::Probe)?;
+            seen.probe(format!("IPP Get-Printer-Attributes {uri}"), format!("{attrs:?}"));
+            attrs.map(|a| a.state)
+        }
+    };
+    seen.expect("printer answers IPP", "yes", state.clone().unwrap_or_else(|| "no".into()), state.is_some());
+    if *test_job {
+        let on = from.ok_or_else(|| Unable::Setup("a test job needs `from` (a node with ipptool)".into()))?;
+        let out = seen.run(on, &format!("ipptool -tv {} print-job.test", sh(uri)), timeout).await?;
+        seen.expect("test job accepted", "yes", yes_no(out.exit_code == 0), out.exit_code == 0);
+    }
+    Ok(())
+}
+
+pub(super) async fn printer_installed(
+    kind: &PrinterInstalled,
+    cx: &Cx<'_, impl Reach>,
+    seen: &mut Seen,
+) -> Result<(), Unable> {
+    let PrinterInstalled { queue } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let windows = on.shell() == Shell::PowerShell;
+    let command = if windows {
+        format!("(Get-Printer -Name {} -ErrorAction SilentlyContinue).Name", ps(queue))
+    } else {
+        format!("lpstat -v {q} 2>&1 && lpstat -p {q} 2>&1", q = sh(queue))
+    };
+    let out = seen.run(on, &command, timeout).await?;
+    let ok = out.exit_code == 0 && !out.stdout.trim().is_empty() && !out.stdout.contains("Invalid destination");
+    seen.expect(&format!("print queue {queue}"), "installed", or_none(out.stdout.trim().to_string()), ok);
+    // A paused queue holds every job: installed is not enough to print.
+    if ok && !windows {
+        let paused = out.stdout.contains(" disabled");
+        seen.expect(&format!("print queue {queue}"), "enabled", if paused { "paused" } else { "enabled" }, !paused);
+    }
+    Ok(())
+}

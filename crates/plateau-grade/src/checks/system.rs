@@ -1,0 +1,94 @@
+//! A node's own state: services, packages, files, and the `command` escape hatch.
+
+use plateau_scenario::checks::system::{Command, FileContains, PackageInstalled, ServiceRunning};
+
+use super::*;
+
+pub(super) async fn service_running(
+    kind: &ServiceRunning,
+    cx: &Cx<'_, impl Reach>,
+    seen: &mut Seen,
+) -> Result<(), Unable> {
+    let ServiceRunning { service } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let windows = on.shell() == Shell::PowerShell;
+    let command = if windows {
+        format!("(Get-Service -Name {}).Status", ps(service))
+    } else {
+        let s = sh(service);
+        format!(
+            "if command -v plateau-service >/dev/null && plateau-service status {s} >/dev/null 2>&1; then echo running; \
+                 elif command -v systemctl >/dev/null && systemctl is-active --quiet {s} 2>/dev/null; then echo running; \
+                 elif pgrep -x {s} >/dev/null; then echo running; else echo stopped; fi"
+        )
+    };
+    let out = seen.run(on, &command, timeout).await?;
+    let state = out.stdout.trim().to_lowercase();
+    seen.expect(&format!("service {service}"), "running", or_none(state.clone()), state == "running");
+    Ok(())
+}
+
+pub(super) async fn package_installed(
+    kind: &PackageInstalled,
+    cx: &Cx<'_, impl Reach>,
+    seen: &mut Seen,
+) -> Result<(), Unable> {
+    let PackageInstalled { package } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let out =
+        seen.run(on, &format!("dpkg-query -W -f='${{Status}} ${{Version}}' {} 2>&1", sh(package)), timeout).await?;
+    let ok = out.exit_code == 0 && out.stdout.starts_with("install ok installed");
+    seen.expect(&format!("package {package}"), "installed", out.stdout.trim().to_string(), ok);
+    Ok(())
+}
+
+pub(super) async fn file_contains(kind: &FileContains, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let FileContains { path, pattern, present, ignore_case } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let windows = on.shell() == Shell::PowerShell;
+    let command = if windows {
+        format!(
+            "Select-String -Path {} -Pattern {}{} | Select-Object -First 3 | ForEach-Object {{ $_.Line }}",
+            ps(path),
+            ps(pattern),
+            if *ignore_case { "" } else { " -CaseSensitive" }
+        )
+    } else {
+        // A file that is not there holds no line: a verdict, not an error.
+        format!(
+            "test -e {p} || {{ echo 'no such file' >&2; exit 1; }}; grep -E{} -n -m 3 -e {} {p}",
+            if *ignore_case { " -i" } else { "" },
+            sh(pattern),
+            p = sh(path)
+        )
+    };
+    let out = seen.run(on, &command, timeout).await?;
+    if !windows && out.exit_code > 1 {
+        return Err(Unable::Probe(format!("cannot read {path}: {}", out.stderr.trim())));
+    }
+    let found = !out.stdout.trim().is_empty();
+    let expected =
+        if *present { format!("a line matching /{pattern}/") } else { format!("no line matching /{pattern}/") };
+    seen.expect(path, expected, or_none(out.stdout.trim().to_string()), found == *present);
+    Ok(())
+}
+
+pub(super) async fn command(kind: &Command, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let Command { run, exit_code, stdout_contains } = kind;
+    let timeout = cx.timeout;
+    let on = cx.node()?;
+    let out = seen.run(on, run, timeout).await?;
+    seen.expect("exit code", exit_code.to_string(), out.exit_code.to_string(), out.exit_code == i64::from(*exit_code));
+    if let Some(text) = stdout_contains {
+        seen.expect(
+            "output contains",
+            text.clone(),
+            excerpt(out.stdout.trim(), 200),
+            out.stdout.contains(text.as_str()),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Network kinds: ports, reachability, web pages, DNS records, a node's IP configuration.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, KindSpec, Runs};
+use crate::model::Os;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
+pub struct TcpPort {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub expect: PortState,
+}
+
+impl Kind for TcpPort {
+    const SPEC: KindSpec = KindSpec { name: "tcp_port", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
+pub struct Ping {
+    pub host: String,
+    #[serde(default = "crate::model::yes")]
+    pub reachable: bool,
+}
+
+impl Kind for Ping {
+    const SPEC: KindSpec = KindSpec { name: "ping", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
+pub struct HttpGet {
+    pub url: String,
+    #[serde(default = "http_ok")]
+    pub status: u16,
+    pub contains: Option<String>,
+}
+
+impl Kind for HttpGet {
+    const SPEC: KindSpec = KindSpec { name: "http_get", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
+pub struct DnsRecord {
+    pub name: String,
+    #[serde(default)]
+    pub record: RecordType,
+    pub server: Option<String>,
+    pub expect: Option<String>,
+}
+
+impl Kind for DnsRecord {
+    const SPEC: KindSpec =
+        KindSpec { name: "dns_record", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
+pub struct IpConfig {
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    pub dns: Option<String>,
+}
+
+impl Kind for IpConfig {
+    const SPEC: KindSpec =
+        KindSpec { name: "ip_config", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortState {
+    #[default]
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Ptr,
+    Srv,
+    Mx,
+}
+
+fn http_ok() -> u16 {
+    200
+}
