@@ -9,19 +9,21 @@ pub(super) async fn ad_user(kind: &AdUser, cx: &Cx<'_, impl Reach>, seen: &mut S
     let timeout = cx.timeout;
     let on = cx.node()?;
     let out = seen.run(on, &format!("samba-tool user show {} 2>&1", sh(user)), timeout).await?;
-    let found = out.exit_code == 0 && out.stdout.contains("sAMAccountName");
-    seen.expect(&format!("account {user}"), present_absent(*exists), present_absent(found), found == *exists);
-    if found {
+    let account = Account::read(out.exit_code, &out.stdout);
+    seen.expect(
+        &format!("account {user}"),
+        present_absent(*exists),
+        present_absent(account.found),
+        account.found == *exists,
+    );
+    if account.found {
         if let Some(want) = enabled {
-            let uac = field(&out.stdout, "userAccountControl").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let is_enabled = uac & 0x2 == 0;
             let shown = |b: bool| if b { "enabled" } else { "disabled" };
-            seen.expect(&format!("account {user}"), shown(*want), shown(is_enabled), is_enabled == *want);
+            seen.expect(&format!("account {user}"), shown(*want), shown(account.enabled), account.enabled == *want);
         }
         for group in member_of {
-            let groups: Vec<&str> = out.stdout.lines().filter_map(|l| l.strip_prefix("memberOf: ")).collect();
-            let ok = groups.iter().any(|dn| dn.to_lowercase().starts_with(&format!("cn={},", group.to_lowercase())));
-            seen.expect(&format!("{user} member of"), group.clone(), or_none(groups.join("; ")), ok);
+            let ok = account.member_of(group);
+            seen.expect(&format!("{user} member of"), group.clone(), or_none(account.groups.join("; ")), ok);
         }
     }
     Ok(())
@@ -80,4 +82,69 @@ pub(super) async fn domain_joined(kind: &DomainJoined, cx: &Cx<'_, impl Reach>, 
     let found = out.exit_code == 0;
     seen.expect(&format!("computer account {name}"), "present", present_absent(found), found);
     Ok(())
+}
+
+/// An account as `samba-tool user show` prints it (LDIF).
+#[derive(Debug, PartialEq)]
+struct Account {
+    found: bool,
+    /// `userAccountControl` without ACCOUNTDISABLE (0x2).
+    enabled: bool,
+    /// The distinguished names of its groups.
+    groups: Vec<String>,
+}
+
+impl Account {
+    fn read(exit_code: i64, stdout: &str) -> Account {
+        let found = exit_code == 0 && stdout.contains("sAMAccountName");
+        let uac = field(stdout, "userAccountControl").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+        let groups = stdout.lines().filter_map(|l| l.strip_prefix("memberOf: ")).map(str::to_string).collect();
+        Account { found, enabled: uac & 0x2 == 0, groups }
+    }
+
+    /// Member of the group named `group` (its DN's first RDN), in any case.
+    fn member_of(&self, group: &str) -> bool {
+        let prefix = format!("cn={},", group.to_lowercase());
+        self.groups.iter().any(|dn| dn.to_lowercase().starts_with(&prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOWN: &str = "dn: CN=Julie Martin,CN=Users,DC=agence,DC=lan\nobjectClass: user\ncn: Julie Martin\n\
+        memberOf: CN=Comptabilite,CN=Users,DC=agence,DC=lan\nmemberOf: CN=Domain Admins,CN=Users,DC=agence,DC=lan\n\
+        userAccountControl: 514\nsAMAccountName: jmartin\n";
+
+    #[test]
+    fn an_account_is_read_from_samba_tool_user_show() {
+        let check = |exit: i64, out: &str, found: bool, enabled: bool, groups: usize| {
+            let a = Account::read(exit, out);
+            assert_eq!((a.found, a.enabled, a.groups.len()), (found, enabled, groups), "{out}");
+        };
+        check(0, SHOWN, true, false, 2);
+        check(0, &SHOWN.replace("userAccountControl: 514", "userAccountControl: 512"), true, true, 2);
+        check(255, "ERROR: Unable to find user \"nobody\"", false, true, 0);
+        // A wrapper that prints the right words but fails is not an account.
+        check(1, SHOWN, false, false, 2);
+    }
+
+    #[test]
+    fn membership_is_the_first_rdn_in_any_case() {
+        let a = Account::read(0, SHOWN);
+        assert!(a.member_of("comptabilite"));
+        assert!(a.member_of("Domain Admins"));
+        assert!(!a.member_of("Compta"), "a prefix of a group's name is another group");
+        assert!(!a.member_of("Users"), "the container is not a group the user is in");
+    }
+
+    #[test]
+    fn the_password_policy_reads_samba_tools_table() {
+        let out = "Password information for domain 'DC=agence,DC=lan'\n\nPassword complexity: on\n\
+                   Store plaintext passwords: off\nPassword history length: 24\nMinimum password length: 12\n";
+        assert_eq!(colon_field(out, "Minimum password length").as_deref(), Some("12"));
+        assert_eq!(colon_field(out, "Password complexity").as_deref(), Some("on"));
+        assert_eq!(colon_field(out, "Maximum password age (days)"), None);
+    }
 }

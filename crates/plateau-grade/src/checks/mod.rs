@@ -222,11 +222,13 @@ pub(super) fn colon_field(text: &str, label: &str) -> Option<String> {
     })
 }
 
-/// `key=value` lines (hostapd.conf), ignoring comments.
+/// `key=value` lines (hostapd.conf), ignoring comments. The last one wins,
+/// as in the daemon: a key repeated further down overrides the first.
 pub(super) fn field_eq(text: &str, key: &str) -> Option<String> {
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string()))
+        .filter_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string()))
+        .last()
 }
 
 #[cfg(test)]

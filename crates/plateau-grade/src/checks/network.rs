@@ -11,13 +11,7 @@ pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut
     let state = match from {
         Some(on) => {
             let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
-            if out.exit_code == 0 {
-                probe::Port::Open
-            } else if out.stderr.contains("refused") {
-                probe::Port::Closed
-            } else {
-                probe::Port::Filtered
-            }
+            nc_port_state(out.exit_code, &out.stderr)
         }
         None => {
             seen.start();
@@ -65,8 +59,7 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
             let out = seen
                 .run(on, &format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url)), timeout)
                 .await?;
-            let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", out.stdout.as_str()));
-            (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+            body_and_status(&out.stdout)
         }
         Some(on) => {
             let script = format!(
@@ -75,9 +68,7 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
                 ps(url)
             );
             let out = seen.run(on, &script, timeout).await?;
-            let text = out.stdout.trim_end();
-            let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
-            (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+            body_and_status(out.stdout.trim_end())
         }
         None => {
             seen.start();
@@ -108,11 +99,7 @@ pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: 
             if out.exit_code != 0 && out.exit_code != 9 {
                 return Err(Unable::Probe(format!("dig failed: {}", out.stderr.trim())));
             }
-            out.stdout
-                .lines()
-                .filter(|l| !l.starts_with(";;"))
-                .map(|l| l.trim().trim_end_matches('.').to_string())
-                .collect::<Vec<_>>()
+            dig_answers(&out.stdout)
         }
         None => {
             let server = server
@@ -151,8 +138,7 @@ pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &m
                     timeout,
                 )
                 .await?;
-        let mut lines = out.stdout.lines().map(|l| words(l));
-        (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+        three_lists(&out.stdout)
     } else {
         let out = seen
             .run(
@@ -163,8 +149,7 @@ pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &m
                 timeout,
             )
             .await?;
-        let mut lines = out.stdout.lines().map(|l| words(l));
-        (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+        three_lists(&out.stdout)
     };
     match address {
         Some(want) => seen.expect("address", want.clone(), list(&addrs), addrs.iter().any(|a| a == want)),
@@ -177,4 +162,78 @@ pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &m
         seen.expect("DNS server", want.clone(), list(&resolvers), resolvers.iter().any(|r| r == want));
     }
     Ok(())
+}
+
+/// `nc -z -v`: connected, refused by the host, or no answer at all.
+fn nc_port_state(exit_code: i64, stderr: &str) -> probe::Port {
+    if exit_code == 0 {
+        probe::Port::Open
+    } else if stderr.contains("refused") {
+        probe::Port::Closed
+    } else {
+        probe::Port::Filtered
+    }
+}
+
+/// A page followed by its status code on the last line (curl's `-w`, or
+/// the PowerShell script's last output); status 0 when there is none.
+fn body_and_status(text: &str) -> (u16, String) {
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
+    (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
+}
+
+/// `dig +short`: one answer per line, without the trailing dot; `;;` lines
+/// are dig's own complaints.
+fn dig_answers(stdout: &str) -> Vec<String> {
+    stdout.lines().filter(|l| !l.starts_with(";;")).map(|l| l.trim().trim_end_matches('.').to_string()).collect()
+}
+
+/// Three lines of words: addresses, default gateways, DNS servers.
+fn three_lists(stdout: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut lines = stdout.lines().map(words);
+    (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nc_tells_open_refused_and_filtered() {
+        let check =
+            |exit: i64, stderr: &str, expect: probe::Port| assert_eq!(nc_port_state(exit, stderr), expect, "{stderr}");
+        check(0, "Connection to 10.0.0.1 80 port [tcp/http] succeeded!", probe::Port::Open);
+        check(1, "nc: connect to 10.0.0.1 port 81 (tcp) failed: Connection refused", probe::Port::Closed);
+        check(1, "nc: connect to 10.0.0.1 port 80 (tcp) timed out: Operation now in progress", probe::Port::Filtered);
+        check(1, "nc: getaddrinfo for host \"nope\" port 80: Name or service not known", probe::Port::Filtered);
+    }
+
+    #[test]
+    fn the_status_code_is_the_last_line() {
+        let check =
+            |text: &str, code: u16, body: &str| assert_eq!(body_and_status(text), (code, body.to_string()), "{text:?}");
+        check("<h1>Agence</h1>\n200", 200, "<h1>Agence</h1>");
+        check("line one\nline two\n404", 404, "line one\nline two");
+        check("\n000", 0, "");
+        check("200", 200, "");
+        check("", 0, "");
+    }
+
+    #[test]
+    fn dig_answers_drop_complaints_and_trailing_dots() {
+        let check = |out: &str, expect: &[&str]| assert_eq!(dig_answers(out), expect, "{out:?}");
+        check("10.20.1.10\n", &["10.20.1.10"]);
+        check("dc.agence.lan.\n10.20.1.10\n", &["dc.agence.lan", "10.20.1.10"]);
+        check(";; communications error to 10.20.1.10#53: timed out\n;; no servers could be reached\n", &[]);
+        check("", &[]);
+    }
+
+    #[test]
+    fn ip_config_reads_three_lines_of_words() {
+        let (addrs, routes, dns) = three_lists("10.20.1.50 172.18.0.3 \n10.20.1.1 \n10.20.1.10 \n");
+        assert_eq!(addrs, ["10.20.1.50", "172.18.0.3"]);
+        assert_eq!(routes, ["10.20.1.1"]);
+        assert_eq!(dns, ["10.20.1.10"]);
+        assert_eq!(three_lists("10.20.1.50\n\n"), (vec!["10.20.1.50".to_string()], vec![], vec![]));
+    }
 }

@@ -44,12 +44,40 @@ pub(super) async fn printer_installed(
         format!("lpstat -v {q} 2>&1 && lpstat -p {q} 2>&1", q = sh(queue))
     };
     let out = seen.run(on, &command, timeout).await?;
-    let ok = out.exit_code == 0 && !out.stdout.trim().is_empty() && !out.stdout.contains("Invalid destination");
+    let ok = queue_installed(out.exit_code, &out.stdout);
     seen.expect(&format!("print queue {queue}"), "installed", or_none(out.stdout.trim().to_string()), ok);
     // A paused queue holds every job: installed is not enough to print.
     if ok && !windows {
-        let paused = out.stdout.contains(" disabled");
+        let paused = queue_paused(&out.stdout);
         seen.expect(&format!("print queue {queue}"), "enabled", if paused { "paused" } else { "enabled" }, !paused);
     }
     Ok(())
+}
+
+/// `lpstat -v Q && lpstat -p Q` (or Get-Printer) named the queue.
+fn queue_installed(exit_code: i64, stdout: &str) -> bool {
+    exit_code == 0 && !stdout.trim().is_empty() && !stdout.contains("Invalid destination")
+}
+
+/// `lpstat -p`: a paused queue holds every job.
+fn queue_paused(stdout: &str) -> bool {
+    stdout.contains(" disabled")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_installed_and_enabled_or_paused() {
+        let ready = "device for Accueil: ipp://10.20.1.30:8631/ipp/print\nprinter Accueil is idle.  enabled since Thu 26 Nov 2026\n";
+        let paused = "device for Accueil: ipp://10.20.1.30:8631/ipp/print\nprinter Accueil disabled since Thu 26 Nov 2026 -\n\tPaused\n";
+        let check = |exit: i64, out: &str, installed: bool, is_paused: bool| {
+            assert_eq!((queue_installed(exit, out), queue_paused(out)), (installed, is_paused), "{out}");
+        };
+        check(0, ready, true, false);
+        check(0, paused, true, true);
+        check(1, "lpstat: Invalid destination name in list \"Accueil\".", false, false);
+        check(0, "", false, false);
+    }
 }

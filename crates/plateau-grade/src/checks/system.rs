@@ -24,7 +24,7 @@ pub(super) async fn service_running(
         )
     };
     let out = seen.run(on, &command, timeout).await?;
-    let state = out.stdout.trim().to_lowercase();
+    let state = service_state(&out.stdout);
     seen.expect(&format!("service {service}"), "running", or_none(state.clone()), state == "running");
     Ok(())
 }
@@ -39,7 +39,7 @@ pub(super) async fn package_installed(
     let on = cx.node()?;
     let out =
         seen.run(on, &format!("dpkg-query -W -f='${{Status}} ${{Version}}' {} 2>&1", sh(package)), timeout).await?;
-    let ok = out.exit_code == 0 && out.stdout.starts_with("install ok installed");
+    let ok = dpkg_installed(out.exit_code, &out.stdout);
     seen.expect(&format!("package {package}"), "installed", out.stdout.trim().to_string(), ok);
     Ok(())
 }
@@ -91,4 +91,36 @@ pub(super) async fn command(kind: &Command, cx: &Cx<'_, impl Reach>, seen: &mut 
         );
     }
     Ok(())
+}
+
+/// `running`, `stopped` (our probe), or Windows' `Running`/`Stopped`.
+fn service_state(stdout: &str) -> String {
+    stdout.trim().to_lowercase()
+}
+
+/// `dpkg-query -W -f='${Status} ${Version}'`: only a fully installed package
+/// counts (not `deinstall ok config-files`, not half-configured).
+fn dpkg_installed(exit_code: i64, stdout: &str) -> bool {
+    exit_code == 0 && stdout.starts_with("install ok installed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_is_installed_only_when_dpkg_says_so() {
+        let check = |exit: i64, out: &str, expect: bool| assert_eq!(dpkg_installed(exit, out), expect, "{out}");
+        check(0, "install ok installed 1:9.2p1-2+deb12u3", true);
+        check(0, "deinstall ok config-files 1:9.2p1-2+deb12u3", false);
+        check(0, "install ok half-configured 2.4.1-1", false);
+        check(1, "dpkg-query: no packages found matching restic", false);
+    }
+
+    #[test]
+    fn service_states_compare_in_lower_case() {
+        assert_eq!(service_state("running\n"), "running");
+        assert_eq!(service_state("Running\r\n"), "running");
+        assert_eq!(service_state("stopped\n"), "stopped");
+    }
 }

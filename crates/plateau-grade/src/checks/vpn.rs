@@ -10,8 +10,7 @@ pub(super) async fn vpn_tunnel(kind: &VpnTunnel, cx: &Cx<'_, impl Reach>, seen: 
     let on = cx.node()?;
     if let Some(iface) = interface {
         let out = seen.run(on, &format!("wg show {} latest-handshakes 2>&1", sh(iface)), timeout).await?;
-        let shaken =
-            out.exit_code == 0 && out.stdout.lines().any(|l| l.split_whitespace().nth(1).is_some_and(|t| t != "0"));
+        let shaken = out.exit_code == 0 && handshake_done(&out.stdout);
         seen.expect(
             &format!("tunnel {iface}"),
             "handshake done",
@@ -26,4 +25,25 @@ pub(super) async fn vpn_tunnel(kind: &VpnTunnel, cx: &Cx<'_, impl Reach>, seen: 
     let ok = seen.run(on, &command, timeout).await?.exit_code == 0;
     seen.expect(&what, "reachable", if ok { "reachable" } else { "unreachable" }, ok);
     Ok(())
+}
+
+/// `wg show IF latest-handshakes`: `<peer key> <unix time>` per peer, 0
+/// when that peer never completed a handshake.
+fn handshake_done(stdout: &str) -> bool {
+    stdout.lines().any(|l| l.split_whitespace().nth(1).and_then(|t| t.parse::<u64>().ok()).is_some_and(|t| t > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handshake_is_a_nonzero_time_for_some_peer() {
+        let check = |out: &str, expect: bool| assert_eq!(handshake_done(out), expect, "{out}");
+        check("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\t1795660800\n", true);
+        check("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\t0\n", false);
+        check("a=\t0\nb=\t1795660800\n", true);
+        check("", false);
+        check("Unable to access interface: No such device", false);
+    }
 }

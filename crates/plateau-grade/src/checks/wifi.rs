@@ -16,13 +16,7 @@ pub(super) async fn wifi_ap(kind: &WifiAp, cx: &Cx<'_, impl Reach>, seen: &mut S
     seen.expect("SSID", ssid.clone(), conf("ssid").unwrap_or_default(), conf("ssid").as_deref() == Some(ssid));
     if let Some(want) = security {
         let (wpa, mgmt) = (conf("wpa").unwrap_or_default(), conf("wpa_key_mgmt").unwrap_or_default());
-        let ok = match want {
-            WifiSecurity::Wpa2 => wpa == "2" && mgmt.split_whitespace().any(|m| m == "WPA-PSK"),
-            WifiSecurity::Wpa3 => wpa == "2" && mgmt.split_whitespace().all(|m| m == "SAE"),
-            WifiSecurity::Wpa2Wpa3 => {
-                wpa == "2" && mgmt.contains("SAE") && mgmt.split_whitespace().any(|m| m == "WPA-PSK")
-            }
-        };
+        let ok = security_matches(*want, &wpa, &mgmt);
         let want = plateau_scenario::model::token(want);
         seen.expect("security", want, format!("wpa={wpa} wpa_key_mgmt={mgmt}"), ok);
     }
@@ -49,4 +43,41 @@ pub(super) async fn wifi_ap(kind: &WifiAp, cx: &Cx<'_, impl Reach>, seen: &mut S
         seen.expect("hidden SSID", yes_no(*want), yes_no(got), got == *want);
     }
     Ok(())
+}
+
+/// hostapd's `wpa` and `wpa_key_mgmt` give the security asked for.
+fn security_matches(want: WifiSecurity, wpa: &str, mgmt: &str) -> bool {
+    let methods: Vec<&str> = mgmt.split_whitespace().collect();
+    match want {
+        WifiSecurity::Wpa2 => wpa == "2" && methods.contains(&"WPA-PSK"),
+        WifiSecurity::Wpa3 => wpa == "2" && !methods.is_empty() && methods.iter().all(|m| *m == "SAE"),
+        WifiSecurity::Wpa2Wpa3 => wpa == "2" && methods.contains(&"SAE") && methods.contains(&"WPA-PSK"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_is_read_from_wpa_and_key_management() {
+        use WifiSecurity::*;
+        let check = |want: WifiSecurity, wpa: &str, mgmt: &str, expect: bool| {
+            assert_eq!(security_matches(want, wpa, mgmt), expect, "{want:?} wpa={wpa} wpa_key_mgmt={mgmt}")
+        };
+        check(Wpa2, "2", "WPA-PSK", true);
+        check(Wpa2, "1", "WPA-PSK", false);
+        check(Wpa2, "2", "WPA-EAP", false);
+        check(Wpa3, "2", "SAE", true);
+        check(Wpa3, "2", "SAE WPA-PSK", false);
+        check(Wpa3, "2", "", false);
+        check(Wpa2Wpa3, "2", "WPA-PSK SAE", true);
+        check(Wpa2Wpa3, "2", "WPA-PSK", false);
+    }
+
+    #[test]
+    fn the_daemon_reads_the_last_value_of_a_key() {
+        let conf = "ssid=Ancien\n# ssid=Commentaire\nwpa=2\nssid=Agence-Invites\n";
+        assert_eq!(field_eq(conf, "ssid").as_deref(), Some("Agence-Invites"));
+    }
 }
