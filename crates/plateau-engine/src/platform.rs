@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use ipnet::Ipv4Net;
-use plateau_scenario::model::{Backend, Capability, Role, Via};
+use plateau_scenario::model::{Backend, Capability, Via};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -515,10 +515,8 @@ impl Engine {
                 }),
             }
         }
-        let mut sysctls = HashMap::new();
-        if matches!(node.role, Role::Router | Role::VpnServer) {
-            sysctls.insert("net.ipv4.ip_forward".to_string(), "1".to_string());
-        }
+        let sysctls: HashMap<String, String> =
+            node.role.spec().sysctls.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut endpoints = endpoints.into_iter();
         let first = endpoints.next();
         let host_config = HostConfig {

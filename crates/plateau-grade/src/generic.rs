@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use plateau_scenario::PlannedNode;
-use plateau_scenario::model::{Backend, Fault, Role, Step};
+use plateau_scenario::model::{Backend, Fault, Step};
+use plateau_scenario::roles::Accounts;
 
 use crate::checks::sh;
 
@@ -73,7 +74,7 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
         "lock-user" => {
             let user = param("user")?;
             let u = sh(&user);
-            let (inject, revert) = if node.role == Role::DomainController {
+            let (inject, revert) = if node.role.spec().accounts == Accounts::Directory {
                 (format!("samba-tool user disable {u}"), format!("samba-tool user enable {u}"))
             } else {
                 (format!("usermod -L {u}"), format!("usermod -U {u}"))
@@ -149,6 +150,7 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plateau_scenario::model::Role;
 
     fn node(backend: Backend) -> PlannedNode {
         PlannedNode {

@@ -50,8 +50,8 @@ impl Reach for Platform {
         self.executors.get(id)
     }
 
-    fn node_of_role(&self, role: Role) -> Option<&str> {
-        self.roles.iter().find(|(_, r)| *r == role).map(|(id, _)| id.as_str())
+    fn directory(&self) -> Option<&str> {
+        self.roles.iter().find(|(_, r)| r.spec().directory).map(|(id, _)| id.as_str())
     }
 
     fn link(&self, network: &str) -> Option<&str> {

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod framework;
 pub mod model;
 mod plan;
+pub mod roles;
 mod shape;
 mod validate;
 pub mod vars;

@@ -273,20 +273,14 @@ impl Role {
         Role::Probe,
     ];
 
+    /// The role's behaviour, from the one table (`roles`).
+    pub fn spec(self) -> &'static crate::roles::RoleSpec {
+        crate::roles::spec(self)
+    }
+
     /// The name of the role image under `images/`.
     pub fn image_name(self) -> &'static str {
-        match self {
-            Role::DomainController => "dc",
-            Role::DhcpServer => "dhcp",
-            Role::Router => "router",
-            Role::VpnServer => "vpn",
-            Role::AccessPoint => "ap",
-            Role::Workstation => "workstation",
-            Role::FileServer => "fileserver",
-            Role::Printer => "printer",
-            Role::Internet => "internet",
-            Role::Probe => "probe",
-        }
+        self.spec().image
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn domain_joined(kind: &DomainJoined, cx: &Cx<'_, impl Reach>, 
     seen.expect("trust with the domain", "works", if trust { "works" } else { "broken" }, trust);
     // ...and its account, seen from the domain controller.
     let dc = reach
-        .node_of_role(plateau_scenario::model::Role::DomainController)
+        .directory()
         .and_then(|id| reach.node(id))
         .ok_or_else(|| Unable::Setup("no domain controller with grader access in the platform".into()))?;
     let name = format!("{}$", computer.trim_end_matches('$'));

@@ -32,8 +32,8 @@ mod wifi;
 pub trait Reach: Sync {
     /// The executor of a node (its grader access).
     fn node(&self, id: &str) -> Option<&Executor>;
-    /// The first node of a role (to find the domain controller).
-    fn node_of_role(&self, role: plateau_scenario::model::Role) -> Option<&str>;
+    /// The node that answers for the domain (its role's spec says so).
+    fn directory(&self) -> Option<&str>;
     /// The controller's link into a candidate network: the host interface
     /// DHCP probes are sent on.
     fn link(&self, network: &str) -> Option<&str>;
