@@ -1,9 +1,11 @@
 //! Plateau's container runtime on the Docker engine.
 
 pub mod doctor;
-pub mod exec;
+mod exec;
 mod hostnet;
 pub mod platform;
+
+pub use exec::ExecOutput;
 
 /// Label on every container and network Plateau creates.
 pub const LABEL_OWNER: &str = "org.plateau.owner";

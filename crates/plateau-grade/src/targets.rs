@@ -31,10 +31,9 @@ pub async fn platform(
     for node in &plan.nodes {
         let Some(grader) = &node.grader else { continue };
         let executor = match grader.via {
-            Via::Exec => Executor::Docker(DockerExecutor::new(
-                engine.docker().clone(),
-                session.container_name(candidate, &node.id),
-            )),
+            Via::Exec => {
+                Executor::Docker(DockerExecutor::new(engine.clone(), session.container_name(candidate, &node.id)))
+            }
             Via::Ssh => {
                 let auth = match (&grader.password, &credentials.grader_key) {
                     (Some(password), _) => SshAuth::Password(password.clone()),

@@ -3,19 +3,18 @@
 
 use std::time::Duration;
 
-use bollard::Docker;
-use plateau_engine::exec::exec;
+use plateau_engine::platform::Engine;
 
 use super::{ExecError, Execute, Output, Shell};
 
 pub struct DockerExecutor {
-    docker: Docker,
+    engine: Engine,
     container: String,
 }
 
 impl DockerExecutor {
-    pub fn new(docker: Docker, container: impl Into<String>) -> DockerExecutor {
-        DockerExecutor { docker, container: container.into() }
+    pub fn new(engine: Engine, container: impl Into<String>) -> DockerExecutor {
+        DockerExecutor { engine, container: container.into() }
     }
 }
 
@@ -29,7 +28,7 @@ impl Execute for DockerExecutor {
     }
 
     async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
-        match exec(&self.docker, &self.container, &["sh", "-c", command], timeout).await {
+        match self.engine.exec(&self.container, &["sh", "-c", command], timeout).await {
             Ok(out) => Ok(Output { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr }),
             Err(plateau_engine::Error::Timeout { .. }) => Err(ExecError::Timeout(timeout)),
             Err(e) => Err(ExecError::Unreachable { target: self.container.clone(), message: e.to_string() }),

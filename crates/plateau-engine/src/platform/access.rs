@@ -1,0 +1,219 @@
+//! The candidate's way in: a relay container per candidate on a private
+//! link, opened, closed, and cut at a deadline (sessions killed).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use ipnet::Ipv4Net;
+use plateau_scenario::CandidatePlan;
+
+use crate::exec::exec;
+use crate::{Error, hostnet};
+
+use super::*;
+
+impl Engine {
+    /// Cut a candidate off at the end of a phase: stop their relay (which
+    /// drops connections through it) and end every process of their
+    /// accounts on the nodes they could log into.
+    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+        let candidate = plan.candidate.id.as_str();
+        self.set_access(session, candidate, false).await?;
+        for entry in &plan.access {
+            let container = session.container_name(candidate, &entry.node);
+            // Exit 1 means nothing was running: fine.
+            exec(&self.docker, &container, &["pkill", "-KILL", "-u", &entry.user], Duration::from_secs(10)).await?;
+        }
+        Ok(())
+    }
+
+    /// The relay that carries the candidate's SSH: on the session's access
+    /// network (published port) and on a private link to the candidate's node.
+    pub(super) async fn ensure_access(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        entry: &plateau_scenario::PlannedAccess,
+        host_port: u16,
+    ) -> Result<Access, Error> {
+        let candidate = plan.candidate.id.as_str();
+        let access_net = session.access_network();
+        {
+            let _one_at_a_time = self.shared_networks.lock().await;
+            self.ensure_network(&access_net, session.labels(None, None), None, false).await?;
+        }
+        let link_net = session.network_name(candidate, "access-link");
+        let link = self.ensure_access_link(&link_net, session.labels(Some(candidate), None)).await?;
+        hostnet::isolate_bridge(&self.bridge(&link_net).await?, &session.name, candidate).await?;
+        let relay_addr = Ipv4Addr::from(u32::from(link.network()) + 1);
+        let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
+        let target = session.container_name(candidate, &entry.node);
+        let joined = self
+            .docker
+            .inspect_container(&target, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.network_settings?.networks)
+            .is_some_and(|n| n.contains_key(&link_net));
+        if !joined {
+            // Docker routes by default through the engine's address on the
+            // network joined last, and refuses to join when the node has a
+            // default route of its own (a DHCP lease, e.g. on a platform
+            // restored from a snapshot). The access link is for management
+            // only: the node's own default route is set aside, then put back.
+            let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
+            let own =
+                exec(&self.docker, &target, &["ip", "-4", "route", "show", "default"], Duration::from_secs(10)).await?;
+            let own = own.stdout.trim().to_string();
+            if !own.is_empty() {
+                let _ = exec(&self.docker, &target, &["ip", "-4", "route", "del", "default"], Duration::from_secs(10))
+                    .await;
+            }
+            self.join(&target, &link_net, node_addr).await?;
+            let restore = match own.is_empty() {
+                true => format!("ip -4 route del default via {gateway}"),
+                false => format!("ip -4 route del default via {gateway}; ip -4 route replace {own}"),
+            };
+            let _ = exec(&self.docker, &target, &["sh", "-c", &restore], Duration::from_secs(10)).await;
+        }
+        let name = session.container_name(candidate, ACCESS_NODE);
+        if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
+            let host_config = HostConfig {
+                init: Some(true),
+                network_mode: Some(access_net.clone()),
+                port_bindings: Some(HashMap::from([(
+                    RELAY_PORT.to_string(),
+                    Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some(host_port.to_string()) }]),
+                )])),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some("plateau/access:latest".into()),
+                hostname: Some(format!("access-{candidate}")),
+                labels: Some(session.labels(Some(candidate), Some(ACCESS_NODE))),
+                env: Some(vec![format!("PLATEAU_TARGET={node_addr}:22")]),
+                exposed_ports: Some(HashMap::from([(RELAY_PORT.to_string(), HashMap::new())])),
+                host_config: Some(host_config),
+                ..Default::default()
+            };
+            let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+            self.docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| create_error(&name, "plateau/access", e))?;
+            self.join(&name, &link_net, relay_addr).await?;
+            self.start(&name).await?;
+        }
+        wait_for_sshd(&name, host_port).await?;
+        Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
+    }
+
+    /// Attach a container to a network at a fixed address.
+    pub(super) async fn join(&self, container: &str, network: &str, address: Ipv4Addr) -> Result<(), Error> {
+        let settings = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(address.to_string()), ..Default::default() }),
+            ..Default::default()
+        };
+        let request = NetworkConnectRequest { container: Some(container.to_string()), endpoint_config: Some(settings) };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| Error::Node { container: container.to_string(), message: format!("joining {network}: {e}") })
+    }
+
+    /// The candidate's private /29 between their relay and their node: the
+    /// existing one, or the first free /29 of the reserved block (other
+    /// sessions hold some).
+    pub(super) async fn ensure_access_link(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Ipv4Net, Error> {
+        if let Ok(existing) =
+            self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await
+        {
+            let subnet = existing.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet);
+            return subnet.and_then(|s| s.parse().ok()).ok_or_else(|| Error::Network {
+                name: name.to_string(),
+                message: "exists without an IPv4 subnet".into(),
+            });
+        }
+        let block: Ipv4Net = ACCESS_LINKS.parse().expect("constant");
+        let links = block.subnets(29).expect("a /16 holds /29s");
+        for link in links {
+            let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
+            match self.ensure_network(name, labels.clone(), Some((link, gateway)), true).await {
+                Ok(()) => return Ok(link),
+                Err(Error::Network { message, .. }) if message.contains("overlaps") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Network { name: name.to_string(), message: format!("no free /29 left in {ACCESS_LINKS}") })
+    }
+
+    /// Open (start the relay) or close (stop it) a candidate's access.
+    pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        let name = session.container_name(candidate, ACCESS_NODE);
+        let result = if open {
+            self.docker.start_container(&name, None::<StartContainerOptions>).await
+        } else {
+            self.docker.stop_container(&name, Some(StopContainerOptions { t: Some(1), ..Default::default() })).await
+        };
+        match result {
+            Ok(()) => {}
+            // 304: already in the wanted state.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(e) => return Err(Error::Node { container: name, message: e.to_string() }),
+        }
+        if open {
+            // "Open" means a candidate can log in now, not once socat is up.
+            let inspect = self
+                .docker
+                .inspect_container(&name, None::<InspectContainerOptions>)
+                .await
+                .map_err(|e| Error::Node { container: name.clone(), message: e.to_string() })?;
+            let port = inspect
+                .host_config
+                .and_then(|h| h.port_bindings)
+                .and_then(|b| b.get(RELAY_PORT).cloned().flatten())
+                .and_then(|b| b.first().and_then(|p| p.host_port.clone()))
+                .and_then(|p| p.parse().ok());
+            if let Some(port) = port {
+                wait_for_sshd(&name, port).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Wait until the candidate's published port answers with an SSH banner
+/// (the relay is listening and the node's sshd answers through it).
+pub(super) async fn wait_for_sshd(relay: &str, host_port: u16) -> Result<(), Error> {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", host_port)).await.ok()?;
+            let mut banner = [0u8; 4];
+            stream.read_exact(&mut banner).await.ok()?;
+            (&banner == b"SSH-").then_some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(3), attempt).await.ok().flatten().is_some() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Node {
+                container: relay.to_string(),
+                message: format!("port {host_port} gives no SSH banner after 30 s"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

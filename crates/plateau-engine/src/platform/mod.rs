@@ -1,0 +1,185 @@
+//! Candidate platforms on the Docker engine: networks, containers, access.
+//!
+//! The engine is the source of truth for what exists: every object carries
+//! labels (owner, session, candidate, node, scenario hash), `up` reconciles
+//! against them, and `down` removes exactly what they name.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bollard::Docker;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::{Error, LABEL_OWNER};
+
+mod access;
+mod addressing;
+mod provision;
+mod snapshot;
+mod status;
+
+use addressing::{engine_gateway, parking_addresses};
+use provision::create_error;
+
+pub const LABEL_SESSION: &str = "org.plateau.session";
+pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
+pub const LABEL_NODE: &str = "org.plateau.node";
+pub const LABEL_SCENARIO_HASH: &str = "org.plateau.scenario-hash";
+/// On snapshot images: when (or why) the snapshot was taken.
+pub const LABEL_SNAPSHOT: &str = "org.plateau.snapshot";
+/// Run in a node before it is committed to a snapshot.
+const CAPTURE_RUNTIME: &str = "mkdir -p /var/lib/plateau/snapshot && \
+     f=/var/lib/plateau/snapshot/nftables.rules; \
+     if nft list ruleset > $f.new 2>/dev/null; then mv $f.new $f; else rm -f $f.new; fi";
+/// Name of the relay node that carries the candidate's SSH access.
+pub const ACCESS_NODE: &str = "access";
+/// Candidate access links are carved as /29s out of this block, reserved for Plateau.
+const ACCESS_LINKS: &str = "100.127.0.0/16";
+/// Port the relay listens on inside its container.
+const RELAY_PORT: &str = "2222/tcp";
+
+/// What a session is, as far as the engine cares.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub name: String,
+    pub scenario_hash: String,
+    /// The grader's public key (`authorized_keys` line), installed for root on
+    /// container nodes whose grader access is SSH.
+    pub grader_key: Option<String>,
+}
+
+impl Session {
+    fn labels(&self, candidate: Option<&str>, node: Option<&str>) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_OWNER.to_string(), "plateau".to_string()),
+            (LABEL_SESSION.to_string(), self.name.clone()),
+            (LABEL_SCENARIO_HASH.to_string(), self.scenario_hash.clone()),
+        ]);
+        if let Some(c) = candidate {
+            labels.insert(LABEL_CANDIDATE.into(), c.into());
+        }
+        if let Some(n) = node {
+            labels.insert(LABEL_NODE.into(), n.into());
+        }
+        labels
+    }
+
+    pub fn container_name(&self, candidate: &str, node: &str) -> String {
+        format!("plateau-{}-{candidate}-{node}", self.name)
+    }
+
+    fn network_name(&self, candidate: &str, network: &str) -> String {
+        format!("plateau-{}-{candidate}-{network}", self.name)
+    }
+
+    fn access_network(&self) -> String {
+        format!("plateau-{}-access", self.name)
+    }
+}
+
+/// What `up` did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Created,
+    /// It existed, stopped; it was started.
+    Started,
+    /// It existed and was running: left as it is.
+    Kept,
+    /// It exists from another version of the scenario: left as it is, reported.
+    Drifted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeOutcome {
+    pub node: String,
+    pub container: String,
+    pub outcome: Outcome,
+    /// The node's SSH host public keys, to pin in the grader.
+    pub host_keys: Vec<String>,
+}
+
+/// How a candidate reaches their platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Access {
+    pub node: String,
+    pub host_port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// One candidate's platform after `up`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateUp {
+    pub candidate: String,
+    pub nodes: Vec<NodeOutcome>,
+    pub access: Option<Access>,
+    pub seconds: f64,
+}
+
+/// One container of a session, as the engine reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub candidate: String,
+    pub node: String,
+    pub container: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `healthy`, `starting`, `unhealthy`, or empty when the image has no health check.
+    pub health: String,
+}
+
+/// What `down` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    /// Host firewall rules (see `hostnet`).
+    pub rules: usize,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// Bounds the containers created or started at once, across candidates.
+    slots: Arc<Semaphore>,
+    /// The engine accepts two networks of one name: shared networks are made
+    /// by one task at a time.
+    shared_networks: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Engine {
+    pub async fn connect(concurrency: usize) -> Result<Engine, Error> {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
+        docker.ping().await.map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(Engine {
+            docker,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            shared_networks: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Run a command as root in a container of this engine.
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        limit: std::time::Duration,
+    ) -> Result<crate::ExecOutput, Error> {
+        crate::exec::exec(&self.docker, container, cmd, limit).await
+    }
+
+    /// Run a command as root in one of a candidate's nodes, through the engine.
+    pub async fn exec_on(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        cmd: &[&str],
+        limit: std::time::Duration,
+    ) -> Result<crate::ExecOutput, Error> {
+        crate::exec::exec(&self.docker, &session.container_name(candidate, node), cmd, limit).await
+    }
+}

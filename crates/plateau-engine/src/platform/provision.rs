@@ -1,0 +1,388 @@
+//! Bringing a candidate's platform to its plan: networks, then nodes in
+//! dependency order (bounded concurrency), each created, started or kept.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions, StartContainerOptions};
+use ipnet::Ipv4Net;
+use plateau_scenario::model::{Backend, Capability, Via};
+use plateau_scenario::{CandidatePlan, PlannedNode};
+use tracing::Instrument;
+
+use crate::exec::exec;
+use crate::{Error, hostnet};
+
+use super::*;
+
+impl Engine {
+    /// Bring one candidate's platform to the plan: create what is missing, start
+    /// what is stopped, keep what runs, report what drifted.
+    pub async fn up_candidate(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        host_port: u16,
+    ) -> Result<CandidateUp, Error> {
+        let started = Instant::now();
+        let candidate = plan.candidate.id.as_str();
+        for net in &plan.networks {
+            let name = session.network_name(candidate, &net.id);
+            let gateway = engine_gateway(plan, &net.id)?;
+            self.ensure_network(&name, session.labels(Some(candidate), None), Some((net.subnet, gateway)), true)
+                .await?;
+            hostnet::isolate_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
+        }
+        let parking = parking_addresses(plan)?;
+        // Only nodes that others wait for are waited for, and the candidate's
+        // entry points: "ready" on the access sheet means they can log in.
+        let awaited: BTreeSet<String> = plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.depends_on.iter().cloned())
+            .chain(plan.access.iter().map(|a| a.node.clone()))
+            .collect();
+        let mut outcomes = Vec::new();
+        for level in dependency_levels(&plan.nodes) {
+            let mut tasks = tokio::task::JoinSet::new();
+            // Machines Plateau did not create (static inventory, VMs) are only graded.
+            for node in level.into_iter().filter(|n| n.backend == Backend::Container) {
+                let engine = self.clone();
+                let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
+                let parked = parking.get(&node.id).cloned().unwrap_or_default();
+                let wait = awaited.contains(&node.id);
+                let span = tracing::info_span!("node", candidate = %plan.candidate.id, node = %node.id);
+                tasks.spawn(
+                    async move { engine.ensure_node(&session, &plan, &node, &parked, wait).await }.instrument(span),
+                );
+            }
+            while let Some(result) = tasks.join_next().await {
+                outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
+            }
+        }
+        let relayed =
+            plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend == Backend::Container));
+        let access = match relayed {
+            Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
+            None => None,
+        };
+        outcomes.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(CandidateUp {
+            candidate: candidate.to_string(),
+            nodes: outcomes,
+            access,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    pub(super) async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+        addressing: Option<(Ipv4Net, Ipv4Addr)>,
+        internal: bool,
+    ) -> Result<(), Error> {
+        if self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() {
+            return Ok(());
+        }
+        let ipam = addressing.map(|(subnet, gateway)| Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.to_string()),
+                gateway: Some(gateway.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let mut options = HashMap::new();
+        if !internal {
+            // The shared access network: relays must not talk to each other.
+            options.insert("com.docker.network.bridge.enable_icc".to_string(), "false".to_string());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(internal),
+            ipam,
+            options: Some(options),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another candidate's task created it meanwhile.
+            Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) => Err(Error::Network { name: name.to_string(), message: e.to_string() }),
+        }
+    }
+
+    /// The Linux bridge behind a Docker network (`br-` and 12 digits of its id).
+    pub(super) async fn bridge(&self, network: &str) -> Result<String, Error> {
+        let inspect = self
+            .docker
+            .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map_err(|e| Error::Network { name: network.to_string(), message: e.to_string() })?;
+        let id = inspect.id.unwrap_or_default();
+        Ok(format!("br-{}", &id[..id.len().min(12)]))
+    }
+
+    pub(super) async fn ensure_node(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        node: &PlannedNode,
+        parked: &[Ipv4Addr],
+        wait: bool,
+    ) -> Result<NodeOutcome, Error> {
+        let candidate = plan.candidate.id.as_str();
+        let name = session.container_name(candidate, &node.id);
+        let _slot = self.slots.acquire().await.map_err(|e| Error::Engine(e.to_string()))?;
+        let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
+            Ok(existing) => {
+                let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
+                let running = existing.state.and_then(|s| s.running).unwrap_or(false);
+                if labels.get(LABEL_SCENARIO_HASH) != Some(&session.scenario_hash) {
+                    Outcome::Drifted
+                } else if running {
+                    Outcome::Kept
+                } else {
+                    self.start(&name).await?;
+                    Outcome::Started
+                }
+            }
+            Err(_) => {
+                self.create_node(session, plan, node, &name, parked).await?;
+                self.start(&name).await?;
+                Outcome::Created
+            }
+        };
+        drop(_slot);
+        tracing::info!(container = %name, ?outcome, "node");
+        if matches!(outcome, Outcome::Created | Outcome::Started) {
+            self.route_via_plan_gateway(plan, node, &name).await?;
+        }
+        if wait {
+            self.wait_ready(&name, Duration::from_secs(120)).await?;
+        }
+        if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
+            let script = format!(
+                "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo {user}; echo '{user}:{password}' | chpasswd",
+                user = entry.user,
+                password = entry.password
+            );
+            let out = exec(&self.docker, &name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+            if out.exit_code != 0 {
+                return Err(Error::Node {
+                    container: name,
+                    message: format!("creating the candidate's account: {}", out.stderr),
+                });
+            }
+        }
+        let host_keys = self.grader_ssh(session, node, &name).await?;
+        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys })
+    }
+
+    /// For a node graded over SSH: let the grader's key in as root, and read
+    /// the host keys it must then find.
+    pub(super) async fn grader_ssh(
+        &self,
+        session: &Session,
+        node: &PlannedNode,
+        name: &str,
+    ) -> Result<Vec<String>, Error> {
+        let (Some(grader), Some(key)) = (&node.grader, &session.grader_key) else {
+            return Ok(Vec::new());
+        };
+        if grader.via != Via::Ssh {
+            return Ok(Vec::new());
+        }
+        let script = format!(
+            "mkdir -p /root/.ssh && chmod 700 /root/.ssh && touch /root/.ssh/authorized_keys && \
+             (grep -qxF '{key}' /root/.ssh/authorized_keys || echo '{key}' >> /root/.ssh/authorized_keys) && \
+             chmod 600 /root/.ssh/authorized_keys && cat /etc/ssh/ssh_host_*_key.pub"
+        );
+        let out = exec(&self.docker, name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+        if out.exit_code != 0 {
+            return Err(Error::Node { container: name.to_string(), message: format!("grader access: {}", out.stderr) });
+        }
+        Ok(out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
+    }
+
+    pub(super) async fn create_node(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        node: &PlannedNode,
+        name: &str,
+        parked: &[Ipv4Addr],
+    ) -> Result<(), Error> {
+        let candidate = plan.candidate.id.as_str();
+        // Each interface gets a fixed address: its plan address, or a parking
+        // address the node drops for a DHCP lease at start.
+        let mut parked = parked.iter();
+        let mut endpoints = Vec::new();
+        let mut dhcp_parked = Vec::new();
+        for iface in &node.interfaces {
+            let address = iface.address.or_else(|| parked.next().copied());
+            if iface.dhcp
+                && let Some(a) = address
+            {
+                dhcp_parked.push(a.to_string());
+            }
+            let settings = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: address.map(|a| a.to_string()),
+                    ..Default::default()
+                }),
+                aliases: Some(vec![node.id.clone(), node.hostname.clone()]),
+                mac_address: iface.mac.clone(),
+                ..Default::default()
+            };
+            endpoints.push((session.network_name(candidate, &iface.network), settings));
+        }
+        let mut caps = Vec::new();
+        let mut devices = Vec::new();
+        for cap in &node.capabilities {
+            match cap {
+                Capability::NetAdmin => caps.push("NET_ADMIN".to_string()),
+                Capability::NetRaw => caps.push("NET_RAW".to_string()),
+                Capability::SysAdmin => caps.push("SYS_ADMIN".to_string()),
+                Capability::SysTime => caps.push("SYS_TIME".to_string()),
+                Capability::Tun => devices.push(DeviceMapping {
+                    path_on_host: Some("/dev/net/tun".into()),
+                    path_in_container: Some("/dev/net/tun".into()),
+                    cgroup_permissions: Some("rwm".into()),
+                }),
+            }
+        }
+        let sysctls: HashMap<String, String> =
+            node.role.spec().sysctls.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut endpoints = endpoints.into_iter();
+        let first = endpoints.next();
+        let host_config = HostConfig {
+            init: Some(true),
+            cap_add: Some(caps),
+            devices: Some(devices),
+            sysctls: Some(sysctls),
+            network_mode: Some(first.as_ref().map_or("none".to_string(), |(n, _)| n.clone())),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            // A plain name means its `latest` build; a snapshot names its tag.
+            image: Some(if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) }),
+            hostname: Some(node.hostname.clone()),
+            // Engines before API 1.44 take a MAC for the first network only, here.
+            mac_address: node.interfaces.first().and_then(|i| i.mac.clone()),
+            labels: Some(session.labels(Some(candidate), Some(&node.id))),
+            env: Some(
+                std::iter::once(format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" ")))
+                    .chain(node.env.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect(),
+            ),
+            host_config: Some(host_config),
+            networking_config: first.map(|(n, s)| NetworkingConfig { endpoints_config: Some(HashMap::from([(n, s)])) }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        self.docker.create_container(Some(options), body).await.map_err(|e| create_error(name, &node.image, e))?;
+        for (network, settings) in endpoints {
+            let request = NetworkConnectRequest { container: Some(name.to_string()), endpoint_config: Some(settings) };
+            self.docker
+                .connect_network(&network, request)
+                .await
+                .map_err(|e| Error::Node { container: name.to_string(), message: format!("joining {network}: {e}") })?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn start(&self, name: &str) -> Result<(), Error> {
+        self.docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| Error::Node { container: name.to_string(), message: format!("starting: {e}") })
+    }
+
+    /// Docker sends a node's traffic to the engine's address, which routes
+    /// nowhere: a machine with a static address uses its network's gateway
+    /// (the candidate's router), as a server of the company would.
+    pub(super) async fn route_via_plan_gateway(
+        &self,
+        plan: &CandidatePlan,
+        node: &PlannedNode,
+        name: &str,
+    ) -> Result<(), Error> {
+        let gateway = node.interfaces.iter().find_map(|iface| {
+            let own = iface.address?;
+            plan.network(&iface.network)?.gateway.filter(|g| *g != own)
+        });
+        let Some(gateway) = gateway else { return Ok(()) };
+        let pid = self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state?.pid)
+            .ok_or_else(|| Error::Node { container: name.to_string(), message: "not running".into() })?;
+        hostnet::set_default_route(pid, gateway).await?;
+        Ok(())
+    }
+
+    /// Wait until the node's `plateau-init` has started its services and its
+    /// own readiness check passed (`/run/plateau-ready`). Docker's health
+    /// checks run too rarely to wait on: they are for `status`.
+    pub(super) async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            let out = exec(&self.docker, name, &["test", "-f", "/run/plateau-ready"], Duration::from_secs(10)).await?;
+            if out.exit_code == 0 {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(Error::Node {
+                    container: name.to_string(),
+                    message: format!("not ready after {} s", limit.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+pub(super) fn create_error(name: &str, image: &str, e: bollard::errors::Error) -> Error {
+    let text = e.to_string();
+    if text.contains("No such image") {
+        Error::MissingImage { image: image.to_string() }
+    } else if text.contains("is already in use") {
+        Error::Node {
+            container: name.to_string(),
+            message: "a container of that name exists but is not Plateau's; remove or rename it".into(),
+        }
+    } else {
+        Error::Node { container: name.to_string(), message: text }
+    }
+}
+
+/// Nodes grouped so that each group only depends on earlier groups.
+pub(super) fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut levels = Vec::new();
+    while done.len() < nodes.len() {
+        let level: Vec<&PlannedNode> = nodes
+            .iter()
+            .filter(|n| !done.contains(n.id.as_str()) && n.depends_on.iter().all(|d| done.contains(d.as_str())))
+            .collect();
+        if level.is_empty() {
+            // A cycle: validation reports dependencies on unknown nodes, not loops; start the rest together.
+            levels.push(nodes.iter().filter(|n| !done.contains(n.id.as_str())).collect());
+            break;
+        }
+        done.extend(level.iter().map(|n| n.id.as_str()));
+        levels.push(level);
+    }
+    levels
+}

@@ -1,0 +1,85 @@
+//! What exists, by labels: status of a session's nodes, and `down`.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, RemoveContainerOptions};
+
+use crate::{Error, hostnet};
+
+use super::*;
+
+impl Engine {
+    /// Every container of a session (or of one candidate), by label.
+    pub async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
+        let mut filters = vec![format!("{LABEL_SESSION}={session}")];
+        if let Some(c) = candidate {
+            filters.push(format!("{LABEL_CANDIDATE}={c}"));
+        }
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), filters)])),
+            ..Default::default()
+        };
+        let containers = self.docker.list_containers(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mut out: Vec<NodeStatus> = containers
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let status = c.status.unwrap_or_default();
+                let health = ["healthy", "unhealthy", "health: starting"]
+                    .into_iter()
+                    .find(|h| status.contains(&format!("({h})")))
+                    .map(|h| h.trim_start_matches("health: ").to_string())
+                    .unwrap_or_default();
+                NodeStatus {
+                    candidate: labels.get(LABEL_CANDIDATE).cloned().unwrap_or_default(),
+                    node: labels.get(LABEL_NODE).cloned().unwrap_or_default(),
+                    container: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    health,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.candidate, &a.node).cmp(&(&b.candidate, &b.node)));
+        Ok(out)
+    }
+
+    /// Remove every container and network labelled with the session (and
+    /// candidate); nothing else is touched.
+    pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
+        let mut removed = Removed { rules: hostnet::remove_rules(session, candidate).await?, ..Default::default() };
+        let mut removals = tokio::task::JoinSet::new();
+        for c in self.status(session, candidate).await? {
+            let docker = self.docker.clone();
+            removals.spawn(async move {
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                docker.remove_container(&c.container, Some(options)).await.is_ok()
+            });
+        }
+        while let Some(done) = removals.join_next().await {
+            removed.containers += usize::from(done.unwrap_or(false));
+        }
+        let mut filters = vec![format!("{LABEL_SESSION}={session}")];
+        if let Some(c) = candidate {
+            filters.push(format!("{LABEL_CANDIDATE}={c}"));
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(HashMap::from([("label".to_string(), filters)])) }))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        for n in networks {
+            if let Some(name) = n.name
+                && self.docker.remove_network(&name).await.is_ok()
+            {
+                removed.networks += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
