@@ -4,8 +4,10 @@ pub mod doctor;
 mod exec;
 mod hostnet;
 pub mod platform;
+mod runtime;
 
 pub use exec::ExecOutput;
+pub use runtime::{Engine, MemoryEngine, MemoryState, Op, Runtime};
 
 /// Label on every container and network Plateau creates.
 pub const LABEL_OWNER: &str = "org.plateau.owner";

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use plateau_engine::platform::{Engine, Session};
+use plateau_engine::Engine;
+use plateau_engine::platform::Session;
 use plateau_grade::targets::Credentials;
 use plateau_scenario::Scenario;
 use plateau_state::{CandidateRecord, SessionRecord, Store};
@@ -15,7 +16,7 @@ use tokio::sync::OnceCell;
 use crate::error::{Error, Result};
 
 /// Where a centre's sessions live, and who acts on them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Workspace {
     /// The session database (SQLite); generated files go beside it.
     pub state: PathBuf,
@@ -23,11 +24,27 @@ pub struct Workspace {
     pub actor: String,
     /// Containers created or started at once by one engine handle.
     pub concurrency: usize,
+    /// The runtime to use instead of connecting to the local Docker engine
+    /// (the in-memory one in unit tests).
+    pub engine: Option<Engine>,
 }
 
 impl Workspace {
     pub fn new(state: impl Into<PathBuf>, actor: impl Into<String>) -> Workspace {
-        Workspace { state: state.into(), actor: actor.into(), concurrency: 8 }
+        Workspace { state: state.into(), actor: actor.into(), concurrency: 8, engine: None }
+    }
+
+    pub fn with_engine(mut self, engine: Engine) -> Workspace {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The given runtime, or the local Docker engine.
+    pub(crate) async fn connect(&self) -> Result<Engine> {
+        match &self.engine {
+            Some(engine) => Ok(engine.clone()),
+            None => Ok(Engine::connect(self.concurrency).await?),
+        }
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Workspace {
@@ -90,8 +107,7 @@ impl SessionCtx {
 
     /// The engine, connected on first use (reports and the clock never need it).
     pub(crate) async fn engine(&self) -> Result<&Engine> {
-        let concurrency = self.workspace.concurrency;
-        Ok(self.engine.get_or_try_init(|| Engine::connect(concurrency)).await?)
+        self.engine.get_or_try_init(|| self.workspace.connect()).await
     }
 
     /// Append an action to the session's audit log; the new head.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use plateau_engine::platform::{CandidateUp, Engine, NodeStatus, Removed, Session};
+use plateau_engine::platform::{CandidateUp, NodeStatus, Removed, Session};
 use plateau_scenario::{Candidate, CandidatePlan, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord};
 use serde::Serialize;
@@ -154,8 +154,7 @@ impl Workspace {
     /// labels: the database may be gone already) and forget its platforms.
     /// Grades, overrides and the audit log stay.
     pub async fn down(&self, session: &str) -> Result<Removed> {
-        let engine = Engine::connect(self.concurrency).await?;
-        let removed = engine.down(session, None).await?;
+        let removed = self.connect().await?.down(session, None).await?;
         if let Ok(store) = self.store() {
             store.remove_session(session)?;
             store.audit(
@@ -175,7 +174,7 @@ impl Workspace {
             Some(s) => vec![s.to_string()],
             None => store.sessions()?,
         };
-        let engine = Engine::connect(1).await?;
+        let engine = self.connect().await?;
         let mut rows = Vec::new();
         for session in &sessions {
             let ports: HashMap<String, u16> =

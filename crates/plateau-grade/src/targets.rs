@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use plateau_engine::platform::{Engine, Session};
+use plateau_engine::Engine;
+use plateau_engine::platform::Session;
 use plateau_scenario::model::{Backend, Via};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 

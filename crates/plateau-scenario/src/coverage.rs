@@ -33,14 +33,14 @@ impl Scenario {
                     .file()
                     .checks
                     .iter()
-                    .filter(|check| check.criteria.iter().any(|id| *id == criterion.criterion.id))
+                    .filter(|check| check.criteria.contains(&criterion.criterion.id))
                     .map(|check| (check.id.as_str(), check.points))
                     .collect(),
                 faults: self
                     .file()
                     .faults
                     .iter()
-                    .filter(|fault| fault.criteria.iter().any(|id| *id == criterion.criterion.id))
+                    .filter(|fault| fault.criteria.contains(&criterion.criterion.id))
                     .map(|fault| fault.id.as_str())
                     .collect(),
             })

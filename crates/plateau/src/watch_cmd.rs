@@ -75,6 +75,6 @@ pub async fn watch(args: WatchArgs) -> Result<u8> {
 
 fn bar(done: usize, total: usize) -> String {
     let width = 20;
-    let filled = if total == 0 { 0 } else { done * width / total };
+    let filled = (done * width).checked_div(total).unwrap_or(0);
     format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
 }

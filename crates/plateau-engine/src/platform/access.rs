@@ -19,7 +19,7 @@ use crate::{Error, hostnet};
 
 use super::*;
 
-impl Engine {
+impl DockerEngine {
     /// Cut a candidate off at the end of a phase: stop their relay (which
     /// drops connections through it) and end every process of their
     /// accounts on the nodes they could log into.

@@ -11,7 +11,7 @@ use crate::Error;
 
 use super::*;
 
-impl Engine {
+impl DockerEngine {
     /// Where the controller reaches a node's container: its address on the
     /// candidate's access link when it has one (stable whatever the candidate
     /// does to the node's own interfaces), else its first network address.

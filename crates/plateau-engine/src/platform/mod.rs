@@ -140,7 +140,7 @@ pub struct Removed {
 }
 
 #[derive(Clone)]
-pub struct Engine {
+pub struct DockerEngine {
     docker: Docker,
     /// Bounds the containers created or started at once, across candidates.
     slots: Arc<Semaphore>,
@@ -149,12 +149,12 @@ pub struct Engine {
     shared_networks: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl Engine {
-    pub async fn connect(concurrency: usize) -> Result<Engine, Error> {
+impl DockerEngine {
+    pub async fn connect(concurrency: usize) -> Result<DockerEngine, Error> {
         let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
         docker.ping().await.map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(Engine {
+        Ok(DockerEngine {
             docker,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),
@@ -169,17 +169,5 @@ impl Engine {
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
         crate::exec::exec(&self.docker, container, cmd, limit).await
-    }
-
-    /// Run a command as root in one of a candidate's nodes, through the engine.
-    pub async fn exec_on(
-        &self,
-        session: &Session,
-        candidate: &str,
-        node: &str,
-        cmd: &[&str],
-        limit: std::time::Duration,
-    ) -> Result<crate::ExecOutput, Error> {
-        crate::exec::exec(&self.docker, &session.container_name(candidate, node), cmd, limit).await
     }
 }

@@ -20,7 +20,7 @@ use crate::{Error, hostnet};
 
 use super::*;
 
-impl Engine {
+impl DockerEngine {
     /// Bring one candidate's platform to the plan: create what is missing, start
     /// what is stopped, keep what runs, report what drifted.
     pub async fn up_candidate(

@@ -10,7 +10,7 @@ use crate::exec::exec;
 
 use super::*;
 
-impl Engine {
+impl DockerEngine {
     /// Commit every node of a candidate to an image for appeals:
     /// `plateau-snapshot/<session>-<candidate>-<node>:<tag>`, labelled like
     /// the container. Returns the image names.

@@ -8,7 +8,7 @@ use crate::{Error, hostnet};
 
 use super::*;
 
-impl Engine {
+impl DockerEngine {
     /// Every container of a session (or of one candidate), by label.
     pub async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
         let mut filters = vec![format!("{LABEL_SESSION}={session}")];

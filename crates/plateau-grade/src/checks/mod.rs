@@ -226,9 +226,9 @@ pub(super) fn colon_field(text: &str, label: &str) -> Option<String> {
 /// as in the daemon: a key repeated further down overrides the first.
 pub(super) fn field_eq(text: &str, key: &str) -> Option<String> {
     text.lines()
+        .rev()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string()))
-        .last()
+        .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use plateau_engine::platform::Engine;
+use plateau_engine::Engine;
 
 use super::{ExecError, Execute, Output, Shell};
 

@@ -1,0 +1,363 @@
+//! The seam between Plateau and a container runtime. `Runtime` is what the
+//! exam operations and the grader need; `Engine` dispatches to the real
+//! Docker engine or to an in-memory runtime that unit tests drive (it
+//! creates nothing, records every call, and fails where a test says).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plateau_scenario::CandidatePlan;
+use plateau_scenario::model::Backend;
+
+use crate::platform::{Access, CandidateUp, DockerEngine, NodeOutcome, NodeStatus, Outcome, Removed, Session};
+use crate::{Error, ExecOutput};
+
+/// What Plateau asks of a container runtime.
+pub trait Runtime: Send + Sync {
+    /// Bring a candidate's platform to its plan (create, start, keep).
+    fn up_candidate(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        host_port: u16,
+    ) -> impl Future<Output = Result<CandidateUp, Error>> + Send;
+    /// Remove what a session (or one of its candidates) owns, by labels.
+    fn down(&self, session: &str, candidate: Option<&str>) -> impl Future<Output = Result<Removed, Error>> + Send;
+    fn status(
+        &self,
+        session: &str,
+        candidate: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<NodeStatus>, Error>> + Send;
+    fn set_access(
+        &self,
+        session: &Session,
+        candidate: &str,
+        open: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Close access and end every session the candidate has open.
+    fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Commit every node to a labelled image; their names.
+    fn snapshot(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        tag: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    fn restore(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        tag: &str,
+        host_port: u16,
+    ) -> impl Future<Output = Result<CandidateUp, Error>> + Send;
+    /// Where the controller reaches a node.
+    fn address(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+    ) -> impl Future<Output = Result<Ipv4Addr, Error>> + Send;
+    /// The host interface of a candidate network (DHCP probes).
+    fn link(
+        &self,
+        session: &Session,
+        candidate: &str,
+        network: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+    /// Run a command as root in a container.
+    fn exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        limit: Duration,
+    ) -> impl Future<Output = Result<ExecOutput, Error>> + Send;
+}
+
+/// The runtime Plateau drives: Docker, or memory in unit tests.
+#[derive(Clone)]
+pub enum Engine {
+    Docker(DockerEngine),
+    Memory(MemoryEngine),
+}
+
+macro_rules! dispatch {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self {
+            Engine::Docker(e) => e.$method($($arg),*).await,
+            Engine::Memory(e) => e.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Engine {
+    /// The local Docker engine; at most `concurrency` containers created or started at once.
+    pub async fn connect(concurrency: usize) -> Result<Engine, Error> {
+        Ok(Engine::Docker(DockerEngine::connect(concurrency).await?))
+    }
+
+    pub async fn up_candidate(&self, session: &Session, plan: &CandidatePlan, port: u16) -> Result<CandidateUp, Error> {
+        dispatch!(self.up_candidate(session, plan, port))
+    }
+    pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
+        dispatch!(self.down(session, candidate))
+    }
+    pub async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
+        dispatch!(self.status(session, candidate))
+    }
+    pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        dispatch!(self.set_access(session, candidate, open))
+    }
+    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+        dispatch!(self.cut_access(session, plan))
+    }
+    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+        dispatch!(self.snapshot(session, plan, tag))
+    }
+    pub async fn restore(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        tag: &str,
+        port: u16,
+    ) -> Result<CandidateUp, Error> {
+        dispatch!(self.restore(session, plan, tag, port))
+    }
+    pub async fn address(&self, session: &Session, candidate: &str, node: &str) -> Result<Ipv4Addr, Error> {
+        dispatch!(self.address(session, candidate, node))
+    }
+    pub async fn link(&self, session: &Session, candidate: &str, network: &str) -> Result<String, Error> {
+        dispatch!(self.link(session, candidate, network))
+    }
+    pub async fn exec(&self, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
+        dispatch!(self.exec(container, cmd, limit))
+    }
+
+    /// Run a command as root in one of a candidate's nodes.
+    pub async fn exec_on(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        cmd: &[&str],
+        limit: Duration,
+    ) -> Result<ExecOutput, Error> {
+        self.exec(&session.container_name(candidate, node), cmd, limit).await
+    }
+}
+
+impl Runtime for DockerEngine {
+    async fn up_candidate(&self, session: &Session, plan: &CandidatePlan, port: u16) -> Result<CandidateUp, Error> {
+        DockerEngine::up_candidate(self, session, plan, port).await
+    }
+    async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
+        DockerEngine::down(self, session, candidate).await
+    }
+    async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
+        DockerEngine::status(self, session, candidate).await
+    }
+    async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        DockerEngine::set_access(self, session, candidate, open).await
+    }
+    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+        DockerEngine::cut_access(self, session, plan).await
+    }
+    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+        DockerEngine::snapshot(self, session, plan, tag).await
+    }
+    async fn restore(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        tag: &str,
+        port: u16,
+    ) -> Result<CandidateUp, Error> {
+        DockerEngine::restore(self, session, plan, tag, port).await
+    }
+    async fn address(&self, session: &Session, candidate: &str, node: &str) -> Result<Ipv4Addr, Error> {
+        DockerEngine::address(self, session, candidate, node).await
+    }
+    async fn link(&self, session: &Session, candidate: &str, network: &str) -> Result<String, Error> {
+        DockerEngine::link(self, session, candidate, network).await
+    }
+    async fn exec(&self, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
+        DockerEngine::exec(self, container, cmd, limit).await
+    }
+}
+
+/// An operation of the in-memory runtime, for tests to make it fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Up,
+    CutAccess,
+    Snapshot,
+    Exec,
+}
+
+/// Scripted answers to commands run in containers: `(container, command)` → output.
+pub type Responder = Arc<dyn Fn(&str, &str) -> ExecOutput + Send + Sync>;
+
+/// What the in-memory runtime holds: the containers it "runs", the
+/// access it opened, the snapshots it took and every command it was asked to run.
+#[derive(Default)]
+pub struct MemoryState {
+    /// Container name → running.
+    pub containers: BTreeMap<String, bool>,
+    /// `(session, candidate)` whose access is open.
+    pub open: BTreeSet<(String, String)>,
+    /// Image names of the snapshots taken.
+    pub snapshots: Vec<String>,
+    /// `(container, command)` in the order they were run.
+    pub execs: Vec<(String, String)>,
+    /// `(operation, candidate)` that fail.
+    pub failing: BTreeSet<(Op, String)>,
+}
+
+/// A runtime that keeps everything in memory (unit tests).
+#[derive(Clone, Default)]
+pub struct MemoryEngine {
+    pub state: Arc<Mutex<MemoryState>>,
+    responder: Option<Responder>,
+}
+
+impl MemoryEngine {
+    pub fn new() -> MemoryEngine {
+        MemoryEngine::default()
+    }
+
+    /// Answer commands with `responder` (exit 0 and no output otherwise).
+    pub fn answering(responder: impl Fn(&str, &str) -> ExecOutput + Send + Sync + 'static) -> MemoryEngine {
+        MemoryEngine { state: Arc::default(), responder: Some(Arc::new(responder)) }
+    }
+
+    /// Make `op` fail for `candidate` from now on.
+    pub fn fail(&self, op: Op, candidate: &str) {
+        self.state().failing.insert((op, candidate.to_string()));
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check(&self, op: Op, candidate: &str) -> Result<(), Error> {
+        if self.state().failing.contains(&(op, candidate.to_string())) {
+            return Err(Error::Node { container: candidate.to_string(), message: format!("{op:?} fails (test)") });
+        }
+        Ok(())
+    }
+
+    fn bring_up(&self, session: &Session, plan: &CandidatePlan, port: u16) -> CandidateUp {
+        let candidate = plan.candidate.id.as_str();
+        let mut nodes = Vec::new();
+        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+            let container = session.container_name(candidate, &node.id);
+            let existed = self.state().containers.insert(container.clone(), true).is_some();
+            let outcome = if existed { Outcome::Kept } else { Outcome::Created };
+            nodes.push(NodeOutcome { node: node.id.clone(), container, outcome, host_keys: Vec::new() });
+        }
+        self.state().open.insert((session.name.clone(), candidate.to_string()));
+        let access = plan.access.first().map(|a| Access {
+            node: a.node.clone(),
+            host_port: port,
+            user: a.user.clone(),
+            password: a.password.clone(),
+        });
+        CandidateUp { candidate: candidate.to_string(), nodes, access, seconds: 0.0 }
+    }
+}
+
+fn prefix(session: &str, candidate: Option<&str>) -> String {
+    match candidate {
+        Some(c) => format!("plateau-{session}-{c}-"),
+        None => format!("plateau-{session}-"),
+    }
+}
+
+impl Runtime for MemoryEngine {
+    async fn up_candidate(&self, session: &Session, plan: &CandidatePlan, port: u16) -> Result<CandidateUp, Error> {
+        self.check(Op::Up, &plan.candidate.id)?;
+        Ok(self.bring_up(session, plan, port))
+    }
+    async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
+        let prefix = prefix(session, candidate);
+        let mut state = self.state();
+        let before = state.containers.len();
+        state.containers.retain(|name, _| !name.starts_with(&prefix));
+        state.open.retain(|(s, c)| !(s == session && candidate.is_none_or(|only| only == c)));
+        Ok(Removed { containers: before - state.containers.len(), networks: 0, rules: 0 })
+    }
+    async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
+        let prefix = prefix(session, None);
+        Ok(self
+            .state()
+            .containers
+            .iter()
+            .filter_map(|(name, running)| {
+                let rest = name.strip_prefix(&prefix)?;
+                let (c, node) = rest.split_once('-')?;
+                candidate.is_none_or(|only| only == c).then(|| NodeStatus {
+                    candidate: c.to_string(),
+                    node: node.to_string(),
+                    container: name.clone(),
+                    state: if *running { "running" } else { "exited" }.to_string(),
+                    health: String::new(),
+                })
+            })
+            .collect())
+    }
+    async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        let key = (session.name.clone(), candidate.to_string());
+        let mut state = self.state();
+        if open {
+            state.open.insert(key);
+        } else {
+            state.open.remove(&key);
+        }
+        Ok(())
+    }
+    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+        self.check(Op::CutAccess, &plan.candidate.id)?;
+        self.state().open.remove(&(session.name.clone(), plan.candidate.id.clone()));
+        Ok(())
+    }
+    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+        self.check(Op::Snapshot, &plan.candidate.id)?;
+        let images: Vec<String> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.backend == Backend::Container)
+            .map(|n| format!("plateau-snapshot/{}-{}-{}:{tag}", session.name, plan.candidate.id, n.id))
+            .collect();
+        self.state().snapshots.extend(images.iter().cloned());
+        Ok(images)
+    }
+    async fn restore(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        _tag: &str,
+        port: u16,
+    ) -> Result<CandidateUp, Error> {
+        let up = self.bring_up(session, plan, port);
+        self.state().open.remove(&(session.name.clone(), plan.candidate.id.clone()));
+        Ok(up)
+    }
+    async fn address(&self, _: &Session, _: &str, node: &str) -> Result<Ipv4Addr, Error> {
+        Err(Error::Node { container: node.to_string(), message: "the in-memory runtime has no network".into() })
+    }
+    async fn link(&self, session: &Session, candidate: &str, network: &str) -> Result<String, Error> {
+        Ok(format!("mem-{}-{candidate}-{network}", session.name))
+    }
+    async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {
+        let command = cmd.last().copied().unwrap_or_default().to_string();
+        let candidate = container.split('-').nth(2).unwrap_or_default().to_string();
+        self.check(Op::Exec, &candidate)?;
+        self.state().execs.push((container.to_string(), command.clone()));
+        Ok(match &self.responder {
+            Some(answer) => answer(container, &command),
+            None => ExecOutput { exit_code: 0, stdout: String::new(), stderr: String::new() },
+        })
+    }
+}

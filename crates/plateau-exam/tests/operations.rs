@@ -1,0 +1,196 @@
+//! The application layer's operations on the in-memory runtime: what a
+//! trainer or a jury would see (grades, faults, the clock, the audit log),
+//! without Docker. The real engine's end-to-end tests live in `crates/plateau/tests`.
+
+use std::sync::{Arc, Mutex};
+
+use plateau_engine::{Engine, ExecOutput, MemoryEngine, Op};
+use plateau_exam::{FaultDone, Injection, PhaseState, Pick, Roster, SessionCtx, Silent, Status, UpRequest, Workspace};
+
+const SCENARIO: &str = include_str!("memory.toml");
+
+/// What the in-memory platform answers: smbd runs unless stopped; the
+/// candidate's notes say `fait` once written.
+#[derive(Default)]
+struct Platform {
+    smbd_stopped: bool,
+    notes_written: bool,
+}
+
+fn out(exit_code: i64, stdout: &str) -> ExecOutput {
+    ExecOutput { exit_code, stdout: stdout.into(), stderr: String::new() }
+}
+
+fn engine(platform: Arc<Mutex<Platform>>) -> MemoryEngine {
+    MemoryEngine::answering(move |_container, command| {
+        let mut p = platform.lock().unwrap();
+        if command.contains("plateau-service stop smbd") {
+            p.smbd_stopped = true;
+            out(0, "")
+        } else if command.contains("plateau-service start smbd") {
+            p.smbd_stopped = false;
+            out(0, "")
+        } else if command.contains("plateau-service status") {
+            out(0, if p.smbd_stopped { "stopped\n" } else { "running\n" })
+        } else if command.contains("notes.txt") {
+            if p.notes_written { out(0, "1:fait\n") } else { out(1, "") }
+        } else {
+            out(127, "")
+        }
+    })
+}
+
+struct Exam {
+    _dir: tempfile::TempDir,
+    workspace: Workspace,
+    memory: MemoryEngine,
+    platform: Arc<Mutex<Platform>>,
+}
+
+impl Exam {
+    async fn up(candidates: usize) -> Exam {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = Arc::new(Mutex::new(Platform::default()));
+        let memory = engine(platform.clone());
+        let workspace =
+            Workspace::new(dir.path().join("state.db"), "trainer").with_engine(Engine::Memory(memory.clone()));
+        let request = UpRequest {
+            // The file is gone after `up`: later operations read the stored text.
+            file_name: dir.path().join("gone.toml").display().to_string(),
+            text: SCENARIO.into(),
+            session: "mem".into(),
+            roster: Roster::Numbered(candidates),
+            seed: None,
+            port_base: 40000,
+            access_host: "exam.example".into(),
+        };
+        let report = workspace.up(request, &Silent).await.unwrap();
+        assert_eq!(report.failed(), 0, "{:?}", report.candidates);
+        Exam { _dir: dir, workspace, memory, platform }
+    }
+
+    fn session(&self) -> SessionCtx {
+        self.workspace.session("mem").unwrap()
+    }
+
+    fn actions(&self) -> Vec<String> {
+        self.workspace.audit_log("mem").unwrap().into_iter().map(|e| e.action).collect()
+    }
+}
+
+fn statuses(grade: &plateau_exam::CandidateGrade) -> Vec<(&str, Status)> {
+    grade.checks.iter().map(|c| (c.id.as_str(), c.status)).collect()
+}
+
+#[tokio::test]
+async fn up_records_the_session_and_hands_each_candidate_a_sheet() {
+    let exam = Exam::up(2).await;
+    let sheets = exam.workspace.session_dir("mem").join("access");
+    let sheet = std::fs::read_to_string(sheets.join("c02.md")).unwrap();
+    assert!(sheet.contains("ssh -p 40002 technicien@exam.example"), "{sheet}");
+    assert!(sheet.contains("Partagez le dossier."), "the brief is on the sheet: {sheet}");
+    assert_eq!(exam.memory.state().containers.len(), 4, "2 candidates × 2 nodes");
+    assert_eq!(exam.actions(), ["up", "up"]);
+    // The scenario file is gone; the session still opens from the stored text.
+    assert_eq!(exam.session().scenario.id(), "memory");
+}
+
+#[tokio::test]
+async fn grades_come_from_the_platform_and_are_stored_and_audited() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    let graded = ctx.grade(None, 4, &Silent).await.unwrap();
+    let grade = graded[0].1.as_ref().unwrap();
+    assert_eq!(statuses(grade), [("share-up", Status::Pass), ("notes", Status::Fail)]);
+    assert_eq!((grade.score, grade.max_score), (3.0, 4));
+
+    exam.platform.lock().unwrap().notes_written = true;
+    let graded = ctx.grade(Some("c01"), 4, &Silent).await.unwrap();
+    assert_eq!(graded[0].1.as_ref().unwrap().score, 4.0);
+    let report = ctx.report(None).unwrap();
+    assert_eq!(report.candidates[0].score, 4.0, "the report shows the latest grade");
+    assert_eq!(exam.actions(), ["up", "grade", "grade", "report"]);
+    assert_eq!(report.audit_head.as_deref(), Some(exam.workspace.verify_audit("mem").unwrap().head.as_str()));
+}
+
+#[tokio::test]
+async fn a_fault_breaks_its_checks_and_the_candidates_repair_shows_in_the_grade() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    let inject = Injection { pick: Pick::Named("smbd-stopped".into()), at: None, node: None, params: vec![] };
+    let outcomes = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
+    assert_eq!(outcomes[0].result, Ok(FaultDone::Injected { breaks: vec!["share-up".into()] }));
+    let again = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
+    assert!(again[0].result.as_ref().unwrap_err().contains("already present"), "{again:?}");
+
+    let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
+    assert_eq!(grade.checks[0].status, Status::Fail);
+    assert!(!grade.faults[0].repaired, "{:?}", grade.faults);
+
+    // The candidate repairs it their own way: the grade notices.
+    exam.platform.lock().unwrap().smbd_stopped = false;
+    let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
+    assert!(grade.faults[0].repaired, "{:?}", grade.faults);
+
+    let reverted = ctx.revert(Some("c01"), "smbd-stopped", &Silent).await.unwrap();
+    assert_eq!(reverted[0].result, Ok(FaultDone::Reverted));
+    let commands: Vec<String> = exam.memory.state().execs.iter().map(|(_, c)| c.clone()).collect();
+    assert!(commands.contains(&"plateau-service stop smbd".to_string()), "{commands:?}");
+    assert!(commands.contains(&"plateau-service start smbd".to_string()), "{commands:?}");
+    assert_eq!(exam.actions(), ["up", "fault.inject", "grade", "grade", "fault.revert"]);
+}
+
+#[tokio::test]
+async fn freezing_cuts_access_snapshots_every_node_and_grades_the_frozen_state() {
+    let exam = Exam::up(2).await;
+    let ctx = exam.session();
+    ctx.start(Some("1h")).await.unwrap();
+    assert!(ctx.start(None).await.is_err(), "a second start is refused");
+    assert_eq!(exam.memory.state().open.len(), 2);
+
+    let frozen = ctx.freeze_now(None, &Silent).await.unwrap();
+    assert_eq!(frozen.len(), 2);
+    for f in &frozen {
+        assert_eq!(f.snapshots.len(), 2, "{f:?}");
+        assert_eq!(f.grade, Ok((3.0, 4)), "{f:?}");
+    }
+    assert!(exam.memory.state().open.is_empty(), "access is cut");
+    assert!(ctx.phases().unwrap().iter().all(|p| matches!(p.state, PhaseState::Frozen { .. })));
+    assert!(ctx.freeze_now(None, &Silent).await.is_err(), "nothing left to freeze");
+
+    // The jury phase reopens one candidate's access, on its own clock.
+    ctx.open_jury("c01", Some("20min")).await.unwrap();
+    assert_eq!(exam.memory.state().open.len(), 1);
+}
+
+#[tokio::test]
+async fn the_supervisor_freezes_at_the_deadline_and_injects_scheduled_faults() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    let soon = plateau_exam::when_to_unix("+1s").unwrap();
+    let inject = Injection { pick: Pick::Named("smbd-stopped".into()), at: Some(soon), node: None, params: vec![] };
+    let scheduled = ctx.inject(None, &inject, &Silent).await.unwrap();
+    assert_eq!(scheduled[0].result, Ok(FaultDone::Scheduled { at: soon }));
+    assert!(!exam.platform.lock().unwrap().smbd_stopped, "nothing happens before its time");
+    ctx.start(Some("2s")).await.unwrap();
+
+    let started = std::time::Instant::now();
+    ctx.supervise(&Silent).await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "frozen before the deadline");
+    assert!(exam.platform.lock().unwrap().smbd_stopped, "the scheduled fault was injected");
+    assert!(matches!(ctx.phases().unwrap()[0].state, PhaseState::Frozen { .. }));
+    let actions = exam.actions();
+    for action in ["fault.schedule", "exam.start", "fault.inject", "exam.freeze", "grade"] {
+        assert!(actions.iter().any(|a| a == action), "no {action} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_grade_that_cannot_reach_the_platform_is_reported_not_fatal() {
+    let exam = Exam::up(2).await;
+    exam.memory.fail(Op::Exec, "c02");
+    let graded = exam.session().grade(None, 4, &Silent).await.unwrap();
+    assert_eq!(graded[0].1.as_ref().unwrap().score, 3.0, "c01 is graded");
+    let c02 = graded[1].1.as_ref().unwrap();
+    assert!(c02.checks.iter().all(|c| c.status == Status::Error), "c02 could not be looked at: {c02:?}");
+}
