@@ -58,7 +58,7 @@ pub struct Frozen {
     pub tag: String,
     pub snapshots: Vec<String>,
     /// The frozen state's grade `(score, max)`, or why it could not be graded.
-    pub grade: std::result::Result<(f64, u32), String>,
+    pub grade: std::result::Result<(f64, u32), plateau_grade::Error>,
 }
 
 impl SessionCtx {

@@ -119,7 +119,7 @@ impl SessionCtx {
     /// key pair is made on first use and kept in the database).
     pub(crate) fn engine_session(&self) -> Result<Session> {
         let private = self.db().grader_key(&self.record.name, plateau_grade::executor::generate_key)?;
-        let public = plateau_grade::executor::public_key_line(&private).map_err(Error::Grader)?;
+        let public = plateau_grade::executor::public_key_line(&private)?;
         Ok(Session {
             name: self.record.name.clone(),
             scenario_hash: self.record.scenario_hash.clone(),

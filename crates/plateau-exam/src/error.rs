@@ -15,8 +15,8 @@ pub enum Error {
     #[error(transparent)]
     Images(#[from] plateau_images::Error),
     /// The grader could not reach a platform, or a fault's steps failed.
-    #[error("{0}")]
-    Grader(String),
+    #[error(transparent)]
+    Grader(#[from] plateau_grade::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// The operation cannot be done as asked; the message says why and how.
@@ -29,12 +29,6 @@ impl Error {
     pub fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.as_ref().to_path_buf();
         move |source| Error::Io { path, source }
-    }
-}
-
-impl From<plateau_grade::executor::ExecError> for Error {
-    fn from(e: plateau_grade::executor::ExecError) -> Error {
-        Error::Grader(e.to_string())
     }
 }
 

@@ -47,8 +47,11 @@ pub struct FaultOutcome {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FaultDone {
-    /// Injected; the checks it breaks (declared, or measured for a built-in).
+    /// Injected as `id` (a built-in's id names its target, e.g.
+    /// `stop-service:kea-dhcp4@dhcp`); the checks it breaks (declared, or
+    /// measured for a built-in).
     Injected {
+        id: String,
         breaks: Vec<String>,
     },
     Scheduled {
@@ -159,7 +162,7 @@ impl SessionCtx {
                     refuse!("`{wanted}` is not a fault of the scenario; a built-in fault needs `--node`")
                 };
                 let Some(node) = candidate.plan.node(node_id) else { refuse!("the platform has no node `{node_id}`") };
-                (generic_fault(wanted, node, params).map_err(Error::Refused)?, true)
+                (generic_fault(wanted, node, params)?, true)
             }
         };
         if self.db().active_faults(self.name(), &candidate.id)?.iter().any(|a| a.fault == fault.id) {
@@ -168,7 +171,7 @@ impl SessionCtx {
         let reach = self.reach(candidate).await?;
         // A built-in fault's checks are measured: those that passed before and fail after.
         let before = if measured { Some(self.grade_one(candidate).await?) } else { None };
-        run_steps(&reach, &fault.inject, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+        run_steps(&reach, &fault.inject, Duration::from_secs(60)).await?;
         let breaks = match before {
             Some(before) => newly_failing(&before, &self.grade_one(candidate).await?),
             None => fault.breaks.clone(),
@@ -185,7 +188,7 @@ impl SessionCtx {
             },
         )?;
         self.audit("fault.inject", json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks }))?;
-        Ok(FaultDone::Injected { breaks })
+        Ok(FaultDone::Injected { id: fault.id, breaks })
     }
 
     /// Repair a present fault as the scenario says, on one candidate or all.
@@ -210,7 +213,7 @@ impl SessionCtx {
             )
         };
         let reach = self.reach(candidate).await?;
-        run_steps(&reach, &fault.revert, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+        run_steps(&reach, &fault.revert, Duration::from_secs(60)).await?;
         self.db().fault_reverted(self.name(), &candidate.id, id)?;
         self.audit("fault.revert", json!({ "candidate": candidate.id, "fault": id }))?;
         Ok(FaultDone::Reverted)
@@ -252,10 +255,9 @@ fn report(progress: &dyn Progress, outcome: &FaultOutcome) {
 /// "injected F (breaks: a, b)", "F scheduled (…)", "reverted F".
 pub fn describe(fault: &str, done: &FaultDone) -> String {
     match done {
-        FaultDone::Injected { breaks } => format!(
-            "injected {fault} (breaks: {})",
-            if breaks.is_empty() { "no check".into() } else { breaks.join(", ") }
-        ),
+        FaultDone::Injected { id, breaks } => {
+            format!("injected {id} (breaks: {})", if breaks.is_empty() { "no check".into() } else { breaks.join(", ") })
+        }
         FaultDone::Scheduled { .. } => format!("{fault} scheduled (injected by `plateau exam run`)"),
         FaultDone::Reverted => format!("reverted {fault}"),
     }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result, refuse};
 use crate::progress::Progress;
 
 /// One candidate's grading: their grade, or why they could not be graded.
-pub type Graded = (String, std::result::Result<CandidateGrade, String>);
+pub type Graded = (String, std::result::Result<CandidateGrade, plateau_grade::Error>);
 
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl SessionCtx {
                 (i, result)
             });
         }
-        type Outcome = std::result::Result<(CandidateGrade, Vec<(String, String)>), String>;
+        type Outcome = std::result::Result<(CandidateGrade, Vec<(String, String)>), plateau_grade::Error>;
         let mut outcomes: Vec<Option<Outcome>> = (0..candidates.len()).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
             let (i, result) = joined.expect("grading task panicked");
@@ -115,7 +115,7 @@ impl SessionCtx {
     /// Grade one candidate now; an unreachable platform is an error.
     pub(crate) async fn grade_one(&self, candidate: &CandidateRecord) -> Result<CandidateGrade> {
         let mut graded = self.grade_candidates(std::slice::from_ref(candidate), 1, &crate::progress::Silent).await?;
-        graded.remove(0).1.map_err(Error::Grader)
+        Ok(graded.remove(0).1?)
     }
 
     fn overrides_of(&self, candidate: &str) -> Result<Vec<(String, Override)>> {

@@ -101,11 +101,11 @@ impl SessionCtx {
         let reach = self.reach(candidate).await?;
         for fault in &candidate.plan.faults {
             progress.note(format!("== fault {}: inject", fault.id));
-            run_steps(&reach, &fault.inject, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+            run_steps(&reach, &fault.inject, Duration::from_secs(60)).await?;
             let failing = fault.breaks.iter().cloned().collect();
             columns.push(Column { label: fault.id.clone(), failing, grade: self.grade_one(candidate).await? });
             progress.note(format!("== fault {}: revert", fault.id));
-            run_steps(&reach, &fault.revert, Duration::from_secs(60)).await.map_err(Error::Grader)?;
+            run_steps(&reach, &fault.revert, Duration::from_secs(60)).await?;
             columns.push(Column {
                 label: format!("{} reverted", fault.id),
                 failing: BTreeSet::new(),

@@ -53,7 +53,7 @@ impl SessionCtx {
             let command = solution_command(plan, entry, step)
                 .map_err(|e| Error::Refused(format!("solution step {}: {e}", i + 1)))?;
             let out = ssh.run(&command, Duration::from_secs(300)).await.map_err(|e| {
-                Error::Grader(format!("solution step {} through {}'s access: {e}", i + 1, candidate.id))
+                plateau_grade::Error::Step(format!("solution step {} through {}'s access: {e}", i + 1, candidate.id))
             })?;
             for line in out.stdout.lines().chain(out.stderr.lines()) {
                 progress.event(crate::Event::Output { line: line.to_string() });

@@ -119,7 +119,10 @@ async fn a_fault_breaks_its_checks_and_the_candidates_repair_shows_in_the_grade(
     let ctx = exam.session();
     let inject = Injection { pick: Pick::Named("smbd-stopped".into()), at: None, node: None, params: vec![] };
     let outcomes = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
-    assert_eq!(outcomes[0].result, Ok(FaultDone::Injected { breaks: vec!["share-up".into()] }));
+    assert_eq!(
+        outcomes[0].result,
+        Ok(FaultDone::Injected { id: "smbd-stopped".into(), breaks: vec!["share-up".into()] })
+    );
     let again = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
     assert!(again[0].result.as_ref().unwrap_err().contains("already present"), "{again:?}");
 

@@ -3,6 +3,7 @@
 //! the grader's access; what was there before is saved on the node under
 //! /var/lib/plateau/faults so the revert puts back exactly that.
 
+use crate::Error;
 use std::collections::BTreeMap;
 
 use plateau_scenario::PlannedNode;
@@ -30,8 +31,10 @@ pub const GENERIC: &[(&str, &str, &str)] = &[
 const SAVED: &str = "/var/lib/plateau/faults";
 
 /// The fault `kind` on `node` with `params`, as scenario faults are written.
-pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, String>) -> Result<Fault, String> {
-    let param = |name: &str| params.get(name).cloned().ok_or_else(|| format!("`{kind}` needs `--param {name}=...`"));
+pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, String>) -> Result<Fault, Error> {
+    let param = |name: &str| {
+        params.get(name).cloned().ok_or_else(|| Error::Fault(format!("`{kind}` needs `--param {name}=...`")))
+    };
     let id = |detail: &str| {
         if detail.is_empty() { format!("{kind}@{}", node.id) } else { format!("{kind}:{detail}@{}", node.id) }
     };
@@ -82,7 +85,8 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
             (id(&user), format!("Compte {user} verrouillé"), inject, revert)
         }
         "block-port" => {
-            let port: u16 = param("port")?.parse().map_err(|_| "`port` must be a TCP port number".to_string())?;
+            let port: u16 =
+                param("port")?.parse().map_err(|_| Error::Fault("`port` must be a TCP port number".to_string()))?;
             (
                 id(&port.to_string()),
                 format!("Port {port} bloqué sur {}", node.hostname),
@@ -101,10 +105,10 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
             let size = match params.get("size") {
                 Some(s) => sh(s),
                 None if node.backend == Backend::Container => {
-                    return Err(format!(
+                    return Err(Error::Fault(format!(
                         "`{}` is a container: its disk is the host's, so filling it would fill the host; give `--param size=...` for a bounded amount",
                         node.id
-                    ));
+                    )));
                 }
                 // All the free space of /var but 1 MiB.
                 None => "$(( $(df -k --output=avail /var | tail -1) - 1024 ))K".to_string(),
@@ -118,10 +122,10 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
         }
         "skew-clock" => {
             if node.backend == Backend::Container {
-                return Err(format!(
+                return Err(Error::Fault(format!(
                     "`{}` is a container: containers share the host's clock, so skewing it would skew the host; use it on VMs and machines",
                     node.id
-                ));
+                )));
             }
             let by = params.get("by").cloned().unwrap_or_else(|| "2 hours".into());
             (
@@ -133,7 +137,10 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
         }
         other => {
             let known: Vec<&str> = GENERIC.iter().map(|(k, _, _)| *k).collect();
-            return Err(format!("no fault `{other}` in the scenario or built in (built-ins: {})", known.join(", ")));
+            return Err(Error::Fault(format!(
+                "no fault `{other}` in the scenario or built in (built-ins: {})",
+                known.join(", ")
+            )));
         }
     };
     Ok(Fault {
@@ -179,14 +186,25 @@ mod tests {
             let fault = generic_fault(kind, &node(Backend::Container), &params).unwrap();
             assert!(fault.id.ends_with("@ws") && !fault.inject[0].run.is_empty() && !fault.revert[0].run.is_empty());
         }
-        let err = generic_fault("stop-service", &node(Backend::Container), &BTreeMap::new()).unwrap_err();
+        let err = generic_fault("stop-service", &node(Backend::Container), &BTreeMap::new()).unwrap_err().to_string();
         assert!(err.contains("--param service="), "{err}");
-        assert!(generic_fault("skew-clock", &node(Backend::Container), &params).unwrap_err().contains("host's clock"));
+        assert!(
+            generic_fault("skew-clock", &node(Backend::Container), &params)
+                .unwrap_err()
+                .to_string()
+                .contains("host's clock")
+        );
         assert!(generic_fault("skew-clock", &node(Backend::Static), &params).is_ok());
-        assert!(generic_fault("fill-disk", &node(Backend::Container), &BTreeMap::new()).unwrap_err().contains("host"));
+        assert!(
+            generic_fault("fill-disk", &node(Backend::Container), &BTreeMap::new())
+                .unwrap_err()
+                .to_string()
+                .contains("host")
+        );
         assert!(
             generic_fault("melt-cpu", &node(Backend::Container), &params)
                 .unwrap_err()
+                .to_string()
                 .contains("built-ins: stop-service")
         );
     }

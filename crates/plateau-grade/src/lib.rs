@@ -3,6 +3,7 @@
 //! scenario's checks and roll the results up to the framework's criteria.
 
 pub mod checks;
+mod error;
 pub mod executor;
 pub mod generic;
 pub mod grade;
@@ -10,3 +11,5 @@ pub mod probe;
 pub use plateau_results as result;
 pub mod steps;
 pub mod targets;
+
+pub use error::Error;

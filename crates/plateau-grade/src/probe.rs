@@ -4,6 +4,7 @@
 //! each bridge), so TCP, HTTP, DNS and IPP go straight there; DHCP is
 //! broadcast on the bridge like a real client's DISCOVER.
 
+use crate::Error;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -35,49 +36,49 @@ impl fmt::Display for Port {
     }
 }
 
-pub async fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Port, String> {
+pub async fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Port, Error> {
     let address = resolve(host, port).await?;
     match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Ok(Ok(_)) => Ok(Port::Open),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(Port::Closed),
-        Ok(Err(e)) => Err(format!("TCP connect to {address}: {e}")),
+        Ok(Err(e)) => Err(Error::Probe(format!("TCP connect to {address}: {e}"))),
         Err(_) => Ok(Port::Filtered),
     }
 }
 
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
     tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|e| Error::Probe(format!("cannot resolve {host}: {e}")))?
         .next()
-        .ok_or_else(|| format!("{host} has no address"))
+        .ok_or_else(|| Error::Probe(format!("{host} has no address")))
 }
 
 /// One ICMP echo through the system's `ping` (raw sockets need privileges
 /// the controller should not hold for this).
-pub async fn ping(host: &str, timeout: Duration) -> Result<(bool, String), String> {
+pub async fn ping(host: &str, timeout: Duration) -> Result<(bool, String), Error> {
     let out = tokio::process::Command::new("ping")
         .args(["-c", "1", "-W", &timeout.as_secs().max(1).to_string(), host])
         .output()
         .await
-        .map_err(|e| format!("cannot run ping on the controller: {e}"))?;
+        .map_err(|e| Error::Probe(format!("cannot run ping on the controller: {e}")))?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     Ok((out.status.success(), text))
 }
 
 /// A client for probes: no proxy (the platform is not behind the host's), and
 /// lab certificates accepted (they are self-signed).
-fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .timeout(timeout)
         .no_proxy()
         .danger_accept_invalid_certs(true)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| Error::Probe(e.to_string()))
 }
 
 /// GET a URL; `(0, error)` when nothing answered.
-pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), Error> {
     let client = http_client(timeout)?;
     match client.get(url).send().await {
         Ok(response) => {
@@ -99,14 +100,14 @@ pub struct DnsReply {
 
 /// Ask `server` for `name`. A server that does not answer or fails to
 /// resolve is a reply without records (what a client would see), not an error.
-pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration) -> Result<DnsReply, String> {
-    let ip: IpAddr = server.parse().map_err(|_| format!("DNS server `{server}` is not an address"))?;
+pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration) -> Result<DnsReply, Error> {
+    let ip: IpAddr = server.parse().map_err(|_| Error::Probe(format!("DNS server `{server}` is not an address")))?;
     let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp(ip)]);
     let mut builder = hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default());
     builder.options_mut().timeout = timeout;
     builder.options_mut().attempts = 1;
     builder.options_mut().cache_size = 0;
-    let resolver = builder.build().map_err(|e| e.to_string())?;
+    let resolver = builder.build().map_err(|e| Error::Probe(e.to_string()))?;
     let kind = match record {
         RecordType::A => HickoryType::A,
         RecordType::Aaaa => HickoryType::AAAA,
@@ -158,9 +159,9 @@ impl fmt::Display for Offer {
     }
 }
 
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+pub fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
     let bytes: Vec<u8> = text.split([':', '-']).filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
-    bytes.try_into().map_err(|_| format!("`{text}` is not a MAC address"))
+    bytes.try_into().map_err(|_| Error::Probe(format!("`{text}` is not a MAC address")))
 }
 
 pub fn format_mac(mac: [u8; 6]) -> String {
@@ -179,8 +180,8 @@ pub fn probe_mac(check_id: &str) -> [u8; 6] {
 /// the matching OFFER. The broadcast flag asks the server to answer by
 /// broadcast, since the probe has no address on offer. No REQUEST follows:
 /// the server keeps no lease.
-pub async fn dhcp_discover(link: &str, mac: [u8; 6], timeout: Duration) -> Result<Option<Offer>, String> {
-    let socket = dhcp_socket(link).map_err(|e| format!("DHCP probe socket on {link}: {e}"))?;
+pub async fn dhcp_discover(link: &str, mac: [u8; 6], timeout: Duration) -> Result<Option<Offer>, Error> {
+    let socket = dhcp_socket(link).map_err(|e| Error::Probe(format!("DHCP probe socket on {link}: {e}")))?;
     let xid: u32 = rand::random();
     let mut discover = Message::default();
     discover.set_xid(xid).set_flags(Flags::default().set_broadcast()).set_chaddr(&mac);
@@ -191,13 +192,16 @@ pub async fn dhcp_discover(link: &str, mac: [u8; 6], timeout: Duration) -> Resul
         OptionCode::DomainNameServer,
     ]));
     let mut packet = Vec::new();
-    discover.encode(&mut Encoder::new(&mut packet)).map_err(|e| e.to_string())?;
+    discover.encode(&mut Encoder::new(&mut packet)).map_err(|e| Error::Probe(e.to_string()))?;
     let broadcast = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, 67));
     let wait = async {
-        socket.send_to(&packet, broadcast).await.map_err(|e| format!("sending DISCOVER on {link}: {e}"))?;
+        socket
+            .send_to(&packet, broadcast)
+            .await
+            .map_err(|e| Error::Probe(format!("sending DISCOVER on {link}: {e}")))?;
         let mut buf = vec![0u8; 1500];
         loop {
-            let (n, _) = socket.recv_from(&mut buf).await.map_err(|e| e.to_string())?;
+            let (n, _) = socket.recv_from(&mut buf).await.map_err(|e| Error::Probe(e.to_string()))?;
             let Ok(reply) = Message::decode(&mut Decoder::new(&buf[..n])) else { continue };
             if reply.xid() != xid || reply.opts().msg_type() != Some(MessageType::Offer) {
                 continue;
@@ -274,7 +278,7 @@ pub struct PrinterAttributes {
 
 /// IPP/1.1 Get-Printer-Attributes (RFC 8011) over HTTP; `None` when the
 /// printer does not answer or refuses.
-pub async fn ipp_printer(uri: &str, timeout: Duration) -> Result<Option<PrinterAttributes>, String> {
+pub async fn ipp_printer(uri: &str, timeout: Duration) -> Result<Option<PrinterAttributes>, Error> {
     let url = uri.replacen("ipp://", "http://", 1).replacen("ipps://", "https://", 1);
     let url = match url.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or("").contains(':')) {
         Some(false) => url.replacen("/ipp", ":631/ipp", 1),
@@ -286,7 +290,7 @@ pub async fn ipp_printer(uri: &str, timeout: Duration) -> Result<Option<PrinterA
         Ok(r) => r,
         Err(_) => return Ok(None),
     };
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = response.bytes().await.map_err(|e| Error::Probe(e.to_string()))?;
     Ok(parse_ipp_response(&bytes))
 }
 

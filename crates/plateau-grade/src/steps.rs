@@ -2,6 +2,7 @@
 //! revert) through the grader's own access: never as the candidate, so they
 //! never show in the candidate's shell history.
 
+use crate::Error;
 use std::time::Duration;
 
 use plateau_scenario::model::Step;
@@ -11,12 +12,13 @@ use crate::executor::Execute;
 use crate::result::{Action, excerpt, millis};
 
 /// Run `steps` in order; stop at the first that fails. Returns what ran.
-pub async fn run_steps(reach: &impl Reach, steps: &[Step], timeout: Duration) -> Result<Vec<Action>, String> {
+pub async fn run_steps(reach: &impl Reach, steps: &[Step], timeout: Duration) -> Result<Vec<Action>, Error> {
     let mut actions = Vec::new();
     for step in steps {
-        let on = reach.node(&step.node).ok_or_else(|| format!("node `{}` has no grader access", step.node))?;
+        let on =
+            reach.node(&step.node).ok_or_else(|| Error::Step(format!("node `{}` has no grader access", step.node)))?;
         let started = std::time::Instant::now();
-        let out = on.run(&step.run, timeout).await.map_err(|e| format!("on `{}`: {e}", step.node))?;
+        let out = on.run(&step.run, timeout).await.map_err(|e| Error::Step(format!("on `{}`: {e}", step.node)))?;
         let output = format!("{}{}", out.stdout, out.stderr);
         actions.push(Action {
             from: on.describe(),
@@ -26,13 +28,13 @@ pub async fn run_steps(reach: &impl Reach, steps: &[Step], timeout: Duration) ->
             duration_ms: millis(started.elapsed()),
         });
         if out.exit_code != 0 {
-            return Err(format!(
+            return Err(Error::Step(format!(
                 "on `{}`, `{}` ended with exit code {}: {}",
                 step.node,
                 step.run,
                 out.exit_code,
                 output.trim()
-            ));
+            )));
         }
     }
     Ok(actions)

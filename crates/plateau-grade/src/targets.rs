@@ -1,6 +1,7 @@
 //! Reaching a candidate's platform: an executor per node from the scenario's
 //! grader access, and the controller's links into the candidate networks.
 
+use crate::Error;
 use std::collections::HashMap;
 
 use plateau_engine::Engine;
@@ -26,7 +27,7 @@ pub async fn platform(
     session: &Session,
     plan: &CandidatePlan,
     credentials: &Credentials,
-) -> Result<Platform, String> {
+) -> Result<Platform, Error> {
     let candidate = plan.candidate.id.as_str();
     let mut executors = HashMap::new();
     for node in &plan.nodes {
@@ -39,13 +40,17 @@ pub async fn platform(
                 let auth = match (&grader.password, &credentials.grader_key) {
                     (Some(password), _) => SshAuth::Password(password.clone()),
                     (None, Some(key)) => SshExecutor::key_auth(key)?,
-                    (None, None) => return Err(format!("node `{}`: no grader password or key", node.id)),
+                    (None, None) => {
+                        return Err(Error::Access(format!("node `{}`: no grader password or key", node.id)));
+                    }
                 };
                 let pinned = credentials.host_keys.get(&node.id).cloned().unwrap_or_default();
                 let address = match node.backend {
-                    Backend::Container => {
-                        engine.address(session, candidate, &node.id).await.map_err(|e| e.to_string())?.to_string()
-                    }
+                    Backend::Container => engine
+                        .address(session, candidate, &node.id)
+                        .await
+                        .map_err(|e| Error::Access(e.to_string()))?
+                        .to_string(),
                     _ => address(node)?,
                 };
                 Executor::Ssh(SshExecutor::new(
@@ -62,7 +67,7 @@ pub async fn platform(
                 let password = grader.password.clone().unwrap_or_default();
                 Executor::WinRm(
                     WinRmExecutor::new(address(node)?, port, port == 5986, WinRmAuth::Ntlm, &user, &password)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| Error::Access(e.to_string()))?,
                 )
             }
         };
@@ -71,7 +76,7 @@ pub async fn platform(
     let mut links = HashMap::new();
     if plan.nodes.iter().any(|n| n.backend == Backend::Container) {
         for net in &plan.networks {
-            let link = engine.link(session, candidate, &net.id).await.map_err(|e| e.to_string())?;
+            let link = engine.link(session, candidate, &net.id).await.map_err(|e| Error::Access(e.to_string()))?;
             links.insert(net.id.clone(), link);
         }
     }
@@ -79,7 +84,7 @@ pub async fn platform(
 }
 
 /// Where the controller reaches a machine Plateau did not create.
-fn address(node: &PlannedNode) -> Result<String, String> {
+fn address(node: &PlannedNode) -> Result<String, Error> {
     if let Some(address) = &node.address {
         return Ok(address.clone());
     }
@@ -87,5 +92,5 @@ fn address(node: &PlannedNode) -> Result<String, String> {
         .iter()
         .find_map(|i| i.address)
         .map(|a| a.to_string())
-        .ok_or_else(|| format!("node `{}` has no static address the grader could reach", node.id))
+        .ok_or_else(|| Error::Access(format!("node `{}` has no static address the grader could reach", node.id)))
 }

@@ -26,11 +26,11 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
                 .link(network)
                 .ok_or_else(|| Unable::Setup(format!("the controller has no link into network `{network}`")))?;
             let mac = match mac {
-                Some(m) => probe::parse_mac(m).map_err(Unable::Setup)?,
+                Some(m) => probe::parse_mac(m)?,
                 None => probe::probe_mac(&check.id),
             };
             seen.start();
-            let offer = probe::dhcp_discover(link, mac, timeout).await.map_err(Unable::Probe)?;
+            let offer = probe::dhcp_discover(link, mac, timeout).await?;
             seen.probe(
                 format!("DHCPDISCOVER on {link} from {}", probe::format_mac(mac)),
                 offer.as_ref().map_or("no offer".to_string(), |o| o.to_string()),

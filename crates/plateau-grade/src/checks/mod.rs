@@ -103,6 +103,8 @@ pub enum Unable {
     Probe(String),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Grader(#[from] crate::Error),
 }
 
 /// Quote for POSIX sh.

@@ -15,7 +15,7 @@ pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut
         }
         None => {
             seen.start();
-            let state = probe::tcp(host, *port, timeout).await.map_err(Unable::Probe)?;
+            let state = probe::tcp(host, *port, timeout).await?;
             seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
             state
         }
@@ -41,7 +41,7 @@ pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) 
         Some(on) => seen.run(on, &command, timeout).await?.exit_code == 0,
         None => {
             seen.start();
-            let (ok, output) = probe::ping(host, timeout).await.map_err(Unable::Probe)?;
+            let (ok, output) = probe::ping(host, timeout).await?;
             seen.probe(command, output);
             ok
         }
@@ -72,7 +72,7 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
         }
         None => {
             seen.start();
-            let (code, body) = probe::http_get(url, timeout).await.map_err(Unable::Probe)?;
+            let (code, body) = probe::http_get(url, timeout).await?;
             seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
             (code, body)
         }
@@ -106,7 +106,7 @@ pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: 
                 .as_deref()
                 .ok_or_else(|| Unable::Setup("a DNS probe from the controller needs `server`".to_string()))?;
             seen.start();
-            let reply = probe::dns(server, name, *record, timeout).await.map_err(Unable::Probe)?;
+            let reply = probe::dns(server, name, *record, timeout).await?;
             let shown = reply.failure.clone().unwrap_or_else(|| reply.records.join("\n"));
             seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), shown);
             reply.records

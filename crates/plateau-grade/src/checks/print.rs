@@ -15,7 +15,7 @@ pub(super) async fn ipp_printer(kind: &IppPrinter, cx: &Cx<'_, impl Reach>, seen
         }
         None => {
             seen.start();
-            let attrs = probe::ipp_printer(uri, timeout).await.map_err(Unable::Probe)?;
+            let attrs = probe::ipp_printer(uri, timeout).await?;
             seen.probe(format!("IPP Get-Printer-Attributes {uri}"), format!("{attrs:?}"));
             attrs.map(|a| a.state)
         }

@@ -3,6 +3,7 @@
 //! per connection and a dropped channel stays open). Host keys are pinned:
 //! a node that presents another key is not graded.
 
+use crate::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,9 +60,9 @@ pub fn generate_key() -> String {
 }
 
 /// The `authorized_keys` line of a private key in OpenSSH format.
-pub fn public_key_line(private_openssh: &str) -> Result<String, String> {
-    let key = PrivateKey::from_openssh(private_openssh).map_err(|e| e.to_string())?;
-    key.public_key().to_openssh().map(|line| format!("{line} plateau-grader")).map_err(|e| e.to_string())
+pub fn public_key_line(private_openssh: &str) -> Result<String, Error> {
+    let key = PrivateKey::from_openssh(private_openssh).map_err(|e| Error::Key(e.to_string()))?;
+    key.public_key().to_openssh().map(|line| format!("{line} plateau-grader")).map_err(|e| Error::Key(e.to_string()))
 }
 
 impl SshExecutor {
@@ -84,8 +85,10 @@ impl SshExecutor {
         }
     }
 
-    pub fn key_auth(private_openssh: &str) -> Result<SshAuth, String> {
-        PrivateKey::from_openssh(private_openssh).map(|k| SshAuth::Key(Arc::new(k))).map_err(|e| e.to_string())
+    pub fn key_auth(private_openssh: &str) -> Result<SshAuth, Error> {
+        PrivateKey::from_openssh(private_openssh)
+            .map(|k| SshAuth::Key(Arc::new(k)))
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     fn target(&self) -> String {
