@@ -91,3 +91,40 @@ pub(super) fn parking_addresses(plan: &CandidatePlan) -> Result<HashMap<String, 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tai-small's plan for one candidate: lan has a gateway at .254, DNS on
+    /// wan, a pool .100–.199, statics dhcp .2 and router .254; ws takes DHCP.
+    fn plan() -> CandidatePlan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-small.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let scenario = plateau_scenario::Scenario::parse("tai-small.toml", &text).unwrap();
+        scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0)
+    }
+
+    #[test]
+    fn the_engine_takes_the_highest_address_the_plan_leaves_free() {
+        let plan = plan();
+        let lan = plan.network("lan").unwrap();
+        let gateway = engine_gateway(&plan, "lan").unwrap();
+        // .254 is the router (the plan's gateway): the engine gets .253.
+        assert_eq!(gateway.octets()[3], 253, "{gateway} in {}", lan.subnet);
+        let [first, last] = lan.dhcp_pool.unwrap();
+        let free: Vec<Ipv4Addr> = free_addresses(&plan, "lan").unwrap().collect();
+        assert!(free.iter().all(|a| !(first..=last).contains(a)), "the DHCP pool is never handed out");
+        assert!(!free.contains(&lan.gateway.unwrap()));
+    }
+
+    #[test]
+    fn a_dhcp_interface_is_parked_below_the_engines_address_outside_the_pool() {
+        let plan = plan();
+        let parking = parking_addresses(&plan).unwrap();
+        assert_eq!(parking.keys().collect::<Vec<_>>(), ["ws"], "only ws takes its address by DHCP");
+        let parked = parking["ws"][0];
+        assert_eq!(parked.octets()[3], 252);
+        assert_ne!(parked, engine_gateway(&plan, "lan").unwrap());
+    }
+}

@@ -386,3 +386,35 @@ pub(super) fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>>
     }
     levels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels(scenario: &str) -> Vec<Vec<String>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(scenario);
+        let text = std::fs::read_to_string(path).unwrap();
+        let scenario = plateau_scenario::Scenario::parse(scenario, &text).unwrap();
+        let plan = scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0);
+        dependency_levels(&plan.nodes).into_iter().map(|l| l.into_iter().map(|n| n.id.clone()).collect()).collect()
+    }
+
+    #[test]
+    fn nodes_start_after_what_they_depend_on() {
+        // ws depends on dhcp and router; the others start together first.
+        assert_eq!(levels("tai-small.toml"), [vec!["router", "dhcp", "internet"], vec!["ws"]]);
+    }
+
+    #[test]
+    fn every_node_of_the_full_platform_starts_once_after_its_dependencies() {
+        let levels = levels("tai-2023-full.toml");
+        let mut seen: Vec<String> = Vec::new();
+        for level in &levels {
+            for node in level {
+                assert!(!seen.contains(node), "{node} starts twice: {levels:?}");
+            }
+            seen.extend(level.iter().cloned());
+        }
+        assert_eq!(seen.len(), 10, "{levels:?}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Each validation rule family, one case per rule: an edit of a valid
+//! scenario (tai-small) and the diagnostic code a trainer gets for it. The
+//! snapshot corpus (`scenarios.rs`) shows the full rendering; this table
+//! makes sure every rule still fires, at the right place.
+
+use plateau_scenario::Scenario;
+use plateau_tests::root;
+
+fn base() -> String {
+    std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap()
+}
+
+/// Apply `edit` (replace `from` by `to`, or append when `from` is empty) and
+/// expect a diagnostic `code` whose place in the file contains `at`.
+fn check(from: &str, to: &str, code: &str, at: &str) {
+    let mut text = base();
+    if from.is_empty() {
+        text.push_str(to);
+    } else {
+        assert!(text.contains(from), "tai-small.toml no longer contains {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let report = match Scenario::parse("tai-small.toml", &text) {
+        Ok(_) => panic!("{code}: the edit {from:?} → {to:?} was accepted"),
+        Err(report) => report,
+    };
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
+    let Some(d) = report.diagnostics.iter().find(|d| d.code == code) else {
+        panic!("{code}: not reported; got {codes:?}\n{}", report.render(false))
+    };
+    let span = d.span.clone().unwrap_or_else(|| panic!("{code}: no place in the file"));
+    assert!(text[span.clone()].contains(at), "{code}: points at {:?}, not at {at:?}", &text[span]);
+}
+
+#[test]
+fn identifiers_references_and_the_framework() {
+    check("id = \"dhcp-stopped\"", "id = \"dhcp stopped\"", "bad-id", "dhcp stopped");
+    check("framework = \"tai-2023\"", "framework = \"tai-2099\"", "unknown-framework", "tai-2099");
+    check("criteria = [\"CP8.2\"]", "criteria = []", "no-criterion", "[]");
+    check("depends_on = [\"dhcp\", \"router\"]", "depends_on = [\"ws\"]", "self-dependency", "ws");
+    check("", "\n[grading]\nthresholds = { CP99 = 0.5 }\n", "unknown-unit", "CP99");
+    check("", "\n[grading]\nthreshold = 1.5\n", "bad-threshold", "1.5");
+}
+
+#[test]
+fn nodes_and_their_access() {
+    check(
+        "interfaces = [{ network = \"lan\", dhcp = true }]",
+        "interfaces = [{ network = \"lan\", dhcp = true, host = 7 }]",
+        "interface-address",
+        "host = 7",
+    );
+    check(
+        "id = \"internet\"\nrole = \"internet\"",
+        "id = \"internet\"\nrole = \"internet\"\naddress = \"192.0.2.7\"",
+        "address-on-container",
+        "address",
+    );
+    check(
+        "id = \"internet\"\nrole = \"internet\"",
+        "id = \"internet\"\nrole = \"internet\"\nbackend = \"static\"",
+        "missing-address",
+        "[[nodes]]",
+    );
+    check(
+        "id = \"internet\"\nrole = \"internet\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\" }",
+        "id = \"internet\"\nrole = \"internet\"\nbackend = \"static\"\naddress = \"192.0.2.7\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\", password = \"x\" }",
+        "missing-user",
+        "ssh",
+    );
+    check(
+        "id = \"internet\"\nrole = \"internet\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\" }",
+        "id = \"internet\"\nrole = \"internet\"\nbackend = \"static\"\naddress = \"192.0.2.7\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\", user = \"root\" }",
+        "missing-password",
+        "ssh",
+    );
+    check(
+        "id = \"internet\"\nrole = \"internet\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\" }",
+        "id = \"internet\"\nrole = \"internet\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"winrm\" }",
+        "winrm-needs-windows",
+        "winrm",
+    );
+    check(
+        "access = [\n  { node = \"ws\", via = \"ssh\", user = \"technicien\", password = \"{{password}}\" },\n  { node = \"dhcp\", via = \"ssh\", user = \"technicien\", password = \"{{password}}\" },\n  { node = \"router\", via = \"ssh\", user = \"technicien\", password = \"{{password}}\" },\n]",
+        "access = []",
+        "no-access",
+        "[]",
+    );
+}
+
+#[test]
+fn checks_run_where_they_can() {
+    // An on-node check sent `from` a node.
+    check(
+        "kind = \"ip_config\"\nnode = \"ws\"",
+        "kind = \"ip_config\"\nnode = \"ws\"\nfrom = \"internet\"",
+        "from-on-node-check",
+        "from",
+    );
+    // An SMB probe needs a node with smbclient to send it.
+    check(
+        "",
+        "\n[[checks]]\nid = \"share\"\ntitle = \"t\"\ncriteria = [\"CP7.3\"]\npoints = 0\nkind = \"smb_access\"\nshare = \"//10.0.0.1/x\"\nuser = \"u\"\npassword = \"p\"\n",
+        "probe-needs-origin",
+        "[[checks]]",
+    );
+}
+
+#[test]
+fn faults_and_the_solution() {
+    check("breaks = [\"dhcp-scope\", \"dhcp-reservation\"]", "breaks = []", "fault-breaks-nothing", "[]");
+    check(
+        "revert = [{ node = \"dhcp\", run = \"plateau-service start kea-dhcp4\" }]",
+        "revert = []",
+        "empty-steps",
+        "[]",
+    );
+    check("[[solution]]\nnode = \"ws\"", "[[solution]]\nnode = \"internet\"", "solution-outside-access", "internet");
+}
+
+#[test]
+fn variables() {
+    check("password = { password = 12 }", "password = { password = 3 }", "bad-password-length", "3");
+}
