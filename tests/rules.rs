@@ -122,3 +122,17 @@ fn faults_and_the_solution() {
 fn variables() {
     check("password = { password = 12 }", "password = { password = 3 }", "bad-password-length", "3");
 }
+
+#[test]
+fn limits() {
+    check("", "\n[limits]\nmemory = \"lots\"\n", "bad-size", "lots");
+    check("", "\n[limits]\nmemory = \"8m\"\n", "limit-out-of-range", "8m");
+    check("", "\n[limits]\npids = 10\n", "limit-out-of-range", "10");
+    check("", "\n[limits]\ncpus = 0.0\n", "limit-out-of-range", "0.0");
+    check(
+        "id = \"internet\"\nrole = \"internet\"",
+        "id = \"internet\"\nrole = \"internet\"\nlimits = { disk = \"2t\" }",
+        "bad-size",
+        "2t",
+    );
+}

@@ -173,6 +173,7 @@ mod tests {
             depends_on: vec![],
             grader: None,
             env: BTreeMap::new(),
+            limits: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod coverage;
 pub mod diag;
 pub mod framework;
+pub mod limits;
 pub mod model;
 mod plan;
 pub mod roles;

@@ -54,6 +54,9 @@ pub struct ScenarioFile {
     /// How check results roll up into verdicts on competences and blocks.
     #[serde(default)]
     pub grading: Grading,
+    /// Resource limits of every node (each node may override them).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// Thresholds of the roll-up: a competence (or block) is met when its checks
@@ -231,6 +234,9 @@ pub struct Node {
     /// `{{variables}}`), e.g. the domain controller's seeded accounts.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// This node's resource limits, over the scenario's `[limits]`.
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
     pub description: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::limits::{Limits, NodeLimits};
 use crate::model::*;
 use crate::validate::{Sink, check_mac};
 use crate::vars::{self, Candidate};
@@ -60,6 +61,16 @@ pub struct PlannedNode {
     pub grader: Option<PlannedGrader>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Resource limits in force; `None` in plans stored before limits existed.
+    #[serde(default)]
+    pub limits: Option<NodeLimits>,
+}
+
+impl PlannedNode {
+    /// The limits in force: the plan's, or the role's defaults for older plans.
+    pub fn limits(&self) -> NodeLimits {
+        self.limits.unwrap_or_else(|| NodeLimits::of_role(self.role))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -130,7 +141,7 @@ pub(crate) fn expand(
     for (i, node) in file.nodes.iter().enumerate() {
         // A static address may be written with the network's host numbers (`{{net.lan.host.ap_host}}`).
         let lookup = |name: &str| early(name).or_else(|| lookup_net(&networks, name, &early));
-        nodes.push(planned_node(node, &format!("nodes[{i}]"), &networks, &lookup, sink));
+        nodes.push(planned_node(node, &file.limits, &format!("nodes[{i}]"), &networks, &lookup, sink));
     }
     static_addresses(&nodes, &networks, file, sink);
     if sink.diagnostics.len() > before {
@@ -466,6 +477,7 @@ fn overlaps(networks: &[PlannedNetwork], file: &ScenarioFile, sink: &mut Sink<'_
 
 fn planned_node(
     node: &Node,
+    limits: &Limits,
     path: &str,
     networks: &[PlannedNetwork],
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -516,6 +528,7 @@ fn planned_node(
         depends_on: node.depends_on.clone(),
         grader,
         env: node.env.iter().map(|(k, v)| (k.clone(), text(v, &format!("{path}.env.{k}"), lookup, sink))).collect(),
+        limits: Some(NodeLimits::resolve(node.role, &[limits, &node.limits])),
     }
 }
 

@@ -25,23 +25,39 @@ pub struct RoleSpec {
     pub accounts: Accounts,
     /// It answers for the domain: directory checks of other nodes ask it.
     pub directory: bool,
+    /// Memory its container gets unless the scenario says otherwise (bytes).
+    pub memory: u64,
 }
 
 const FORWARDS: &[(&str, &str)] = &[("net.ipv4.ip_forward", "1")];
 
+const MIB: u64 = 1 << 20;
+
 const fn row(role: Role, image: &'static str) -> RoleSpec {
-    RoleSpec { role, image, os: Os::Linux, sysctls: &[], accounts: Accounts::Local, directory: false }
+    RoleSpec {
+        role,
+        image,
+        os: Os::Linux,
+        sysctls: &[],
+        accounts: Accounts::Local,
+        directory: false,
+        memory: 256 * MIB,
+    }
 }
 
 pub(crate) fn spec(role: Role) -> &'static RoleSpec {
-    const DC: RoleSpec =
-        RoleSpec { accounts: Accounts::Directory, directory: true, ..row(Role::DomainController, "dc") };
+    const DC: RoleSpec = RoleSpec {
+        accounts: Accounts::Directory,
+        directory: true,
+        memory: 1024 * MIB,
+        ..row(Role::DomainController, "dc")
+    };
     const DHCP: RoleSpec = row(Role::DhcpServer, "dhcp");
     const ROUTER: RoleSpec = RoleSpec { sysctls: FORWARDS, ..row(Role::Router, "router") };
     const VPN: RoleSpec = RoleSpec { sysctls: FORWARDS, ..row(Role::VpnServer, "vpn") };
     const AP: RoleSpec = row(Role::AccessPoint, "ap");
-    const WORKSTATION: RoleSpec = row(Role::Workstation, "workstation");
-    const FILESERVER: RoleSpec = row(Role::FileServer, "fileserver");
+    const WORKSTATION: RoleSpec = RoleSpec { memory: 512 * MIB, ..row(Role::Workstation, "workstation") };
+    const FILESERVER: RoleSpec = RoleSpec { memory: 512 * MIB, ..row(Role::FileServer, "fileserver") };
     const PRINTER: RoleSpec = row(Role::Printer, "printer");
     const INTERNET: RoleSpec = row(Role::Internet, "internet");
     const PROBE: RoleSpec = row(Role::Probe, "probe");

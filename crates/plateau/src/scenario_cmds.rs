@@ -156,7 +156,7 @@ fn print_plan(p: &CandidatePlan) {
     }
     println!("{nets}");
     let mut nodes = Table::new();
-    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(["node", "hostname", "role", "image", "addresses"]);
+    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(["node", "hostname", "role", "image", "addresses", "limits"]);
     for n in &p.nodes {
         let addrs: Vec<String> = n
             .interfaces
@@ -167,7 +167,14 @@ fn print_plan(p: &CandidatePlan) {
             })
             .chain(n.address.iter().map(|a| format!("static: {a}")))
             .collect();
-        nodes.add_row([n.id.clone(), n.hostname.clone(), token(&n.role), n.image.clone(), addrs.join(", ")]);
+        nodes.add_row([
+            n.id.clone(),
+            n.hostname.clone(),
+            token(&n.role),
+            n.image.clone(),
+            addrs.join(", "),
+            n.limits().describe(),
+        ]);
     }
     println!("{nodes}");
     for a in &p.access {

@@ -19,6 +19,17 @@ use crate::{Error, hostnet};
 
 use super::*;
 
+/// The relay's own limits (it runs one `socat` per open connection).
+const RELAY_LIMITS: plateau_scenario::limits::NodeLimits = plateau_scenario::limits::NodeLimits {
+    memory: 64 << 20,
+    swap: 0,
+    pids: 128,
+    cpu_millis: 250,
+    log_size: 1 << 20,
+    log_files: 1,
+    disk: 64 << 20,
+};
+
 impl DockerEngine {
     /// Cut a candidate off at the end of a phase: stop their relay (which
     /// drops connections through it) and end every process of their
@@ -92,7 +103,8 @@ impl DockerEngine {
                     RELAY_PORT.to_string(),
                     Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some(host_port.to_string()) }]),
                 )])),
-                ..Default::default()
+                // A relay is one socat per connection: small and bounded.
+                ..limited(&RELAY_LIMITS)
             };
             let body = ContainerCreateBody {
                 image: Some("plateau/access:latest".into()),

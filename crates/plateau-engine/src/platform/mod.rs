@@ -20,7 +20,7 @@ mod snapshot;
 mod status;
 
 use addressing::{engine_gateway, parking_addresses};
-use provision::create_error;
+use provision::{create_error, limited};
 
 pub const LABEL_SESSION: &str = "org.plateau.session";
 pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";

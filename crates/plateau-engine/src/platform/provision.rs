@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig, Ipam,
+    IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions, StartContainerOptions};
 use ipnet::Ipv4Net;
@@ -17,6 +17,8 @@ use tracing::Instrument;
 
 use crate::exec::exec;
 use crate::{Error, hostnet};
+
+use plateau_scenario::limits::NodeLimits;
 
 use super::*;
 
@@ -270,7 +272,7 @@ impl DockerEngine {
             devices: Some(devices),
             sysctls: Some(sysctls),
             network_mode: Some(first.as_ref().map_or("none".to_string(), |(n, _)| n.clone())),
-            ..Default::default()
+            ..limited(&node.limits())
         };
         let body = ContainerCreateBody {
             // A plain name means its `latest` build; a snapshot names its tag.
@@ -416,5 +418,24 @@ mod tests {
             seen.extend(level.iter().cloned());
         }
         assert_eq!(seen.len(), 10, "{levels:?}");
+    }
+}
+
+/// What a node may take from the host: memory (and swap), processes, CPU,
+/// and a rotated console log (a candidate's `yes > /proc/1/fd/1` ends there).
+pub(super) fn limited(limits: &NodeLimits) -> HostConfig {
+    HostConfig {
+        memory: Some(limits.memory as i64),
+        memory_swap: Some((limits.memory + limits.swap) as i64),
+        pids_limit: Some(i64::from(limits.pids)),
+        nano_cpus: Some(i64::from(limits.cpu_millis) * 1_000_000),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), limits.log_size.to_string()),
+                ("max-file".to_string(), limits.log_files.to_string()),
+            ])),
+        }),
+        ..Default::default()
     }
 }
