@@ -12,7 +12,9 @@ use std::time::Duration;
 use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
 
-use crate::platform::{Access, CandidateUp, DockerEngine, NodeOutcome, NodeStatus, Outcome, Removed, Session};
+use crate::platform::{
+    Access, CandidateUp, DockerEngine, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
+};
 use crate::{Error, ExecOutput};
 
 /// What Plateau asks of a container runtime.
@@ -37,15 +39,20 @@ pub trait Runtime: Send + Sync {
         candidate: &str,
         open: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Close access and end every session the candidate has open.
-    fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Commit every node to a labelled image; their names.
+    /// Close access and end every session the candidate has open; notes on
+    /// what could not be done beyond closing the access.
+    fn cut_access(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// Commit every node to a labelled image.
     fn snapshot(
         &self,
         session: &Session,
         plan: &CandidatePlan,
         tag: &str,
-    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    ) -> impl Future<Output = Result<Snapshot, Error>> + Send;
     fn restore(
         &self,
         session: &Session,
@@ -110,10 +117,10 @@ impl Engine {
     pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         dispatch!(self.set_access(session, candidate, open))
     }
-    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         dispatch!(self.cut_access(session, plan))
     }
-    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         dispatch!(self.snapshot(session, plan, tag))
     }
     pub async fn restore(
@@ -161,10 +168,10 @@ impl Runtime for DockerEngine {
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         DockerEngine::set_access(self, session, candidate, open).await
     }
-    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         DockerEngine::cut_access(self, session, plan).await
     }
-    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         DockerEngine::snapshot(self, session, plan, tag).await
     }
     async fn restore(
@@ -235,6 +242,11 @@ impl MemoryEngine {
     /// Make `op` fail for `candidate` from now on.
     pub fn fail(&self, op: Op, candidate: &str) {
         self.state().failing.insert((op, candidate.to_string()));
+    }
+
+    /// Let `op` work again for `candidate`.
+    pub fn heal(&self, op: Op, candidate: &str) {
+        self.state().failing.remove(&(op, candidate.to_string()));
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
@@ -317,12 +329,12 @@ impl Runtime for MemoryEngine {
         }
         Ok(())
     }
-    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<(), Error> {
+    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         self.check(Op::CutAccess, &plan.candidate.id)?;
         self.state().open.remove(&(session.name.clone(), plan.candidate.id.clone()));
-        Ok(())
+        Ok(Vec::new())
     }
-    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
+    async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         self.check(Op::Snapshot, &plan.candidate.id)?;
         let images: Vec<String> = plan
             .nodes
@@ -331,7 +343,7 @@ impl Runtime for MemoryEngine {
             .map(|n| format!("plateau-snapshot/{}-{}-{}:{tag}", session.name, plan.candidate.id, n.id))
             .collect();
         self.state().snapshots.extend(images.iter().cloned());
-        Ok(images)
+        Ok(Snapshot { images, notes: Vec::new() })
     }
     async fn restore(
         &self,

@@ -21,6 +21,10 @@ pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// A Unix time as RFC 3339 (seconds).
 pub fn at(unix: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64)).to_string()
@@ -38,8 +42,12 @@ pub enum PhaseState {
     Running {
         left: i64,
     },
-    /// Time is up; the supervisor has not frozen it yet.
+    /// Time is up; the supervisor has not cut the access yet.
     Due,
+    /// Access cut; the snapshot is not done yet (the supervisor retries it).
+    Cut {
+        at: String,
+    },
     Frozen {
         at: String,
     },
@@ -57,8 +65,36 @@ pub struct Frozen {
     pub candidate: String,
     pub tag: String,
     pub snapshots: Vec<String>,
+    /// What could not be done beyond the cut and the commits (leftover
+    /// sessions not killed, runtime state not captured).
+    pub notes: Vec<String>,
     /// The frozen state's grade `(score, max)`, or why it could not be graded.
     pub grade: std::result::Result<(f64, u32), plateau_grade::Error>,
+}
+
+/// A freeze step that failed for one candidate; the supervisor retries it.
+#[derive(Debug)]
+pub struct FreezeFailure {
+    pub candidate: String,
+    /// `cut` or `snapshot`.
+    pub step: &'static str,
+    pub error: String,
+}
+
+/// What one freeze did: candidates frozen, and those to retry.
+#[derive(Debug, Default)]
+pub struct FreezeReport {
+    pub frozen: Vec<Frozen>,
+    pub failed: Vec<FreezeFailure>,
+}
+
+/// How long after a failed freeze step the supervisor tries it again.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Holds a session's supervisor lock while it lives (released by the OS when
+/// the process ends, even killed).
+pub struct SupervisorLock {
+    _file: std::fs::File,
 }
 
 impl SessionCtx {
@@ -122,10 +158,11 @@ impl SessionCtx {
             .deadlines(self.name())?
             .into_iter()
             .map(|d| {
-                let state = match &d.frozen_at {
-                    Some(f) => PhaseState::Frozen { at: f.clone() },
-                    None if d.ends_at <= now => PhaseState::Due,
-                    None => PhaseState::Running { left: d.ends_at - now },
+                let state = match (&d.frozen_at, &d.cut_at) {
+                    (Some(f), _) => PhaseState::Frozen { at: f.clone() },
+                    (None, Some(c)) => PhaseState::Cut { at: c.clone() },
+                    (None, None) if d.ends_at <= now => PhaseState::Due,
+                    (None, None) => PhaseState::Running { left: d.ends_at - now },
                 };
                 PhaseRow { deadline: d, state }
             })
@@ -143,19 +180,53 @@ impl SessionCtx {
     }
 
     /// Freeze now the preparatory phase of one candidate or of every one not frozen yet.
-    pub async fn freeze_now(&self, only: Option<&str>, progress: &dyn Progress) -> Result<Vec<Frozen>> {
-        let pending: Vec<String> = self
+    pub async fn freeze_now(&self, only: Option<&str>, progress: &dyn Progress) -> Result<FreezeReport> {
+        let pending: Vec<Deadline> = self
             .db()
             .deadlines(self.name())?
             .into_iter()
             .filter(|d| d.phase == PREPARATION && d.frozen_at.is_none())
-            .map(|d| d.candidate)
-            .filter(|c| only.is_none_or(|o| o == c))
+            .filter(|d| only.is_none_or(|o| o == d.candidate))
             .collect();
         if pending.is_empty() {
             refuse!("nothing to freeze in session `{}` (not started, or frozen already)", self.name());
         }
-        self.freeze(&pending, PREPARATION, progress).await
+        self.freeze(&pending, progress).await
+    }
+
+    /// Take the session's supervisor lock (`<session>/supervisor.lock`, with
+    /// the holder's pid): one supervisor per session.
+    pub fn supervisor_lock(&self) -> Result<SupervisorLock> {
+        use std::io::{Read, Seek, Write};
+        let dir = self.workspace.session_dir(self.name());
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let path = dir.join("supervisor.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).and_then(|_| file.rewind()).map_err(Error::io(&path))?;
+                write!(file, "{}", std::process::id()).and_then(|_| file.flush()).map_err(Error::io(&path))?;
+                Ok(SupervisorLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                refuse!(
+                    "session `{}` is supervised already by process {} (lock {}); one supervisor per session: \
+                     stop that one first, or let it run",
+                    self.name(),
+                    holder.trim(),
+                    path.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Io { path, source: e }),
+        }
     }
 
     /// Supervise the session: inject scheduled faults and freeze each
@@ -164,6 +235,9 @@ impl SessionCtx {
         if self.db().deadlines(self.name())?.is_empty() && self.db().pending_faults(self.name())?.is_empty() {
             refuse!("nothing to supervise in session `{}`: no exam started, no fault scheduled", self.name());
         }
+        let _lock = self.supervisor_lock()?;
+        // Candidates whose freeze failed, and when: tried again after RETRY_AFTER.
+        let mut failed_at: std::collections::HashMap<String, std::time::Instant> = Default::default();
         loop {
             self.inject_due(progress).await?;
             let pending = self.db().pending_faults(self.name())?;
@@ -177,14 +251,19 @@ impl SessionCtx {
                 });
                 return Ok(());
             }
-            for phase in [PREPARATION, JURY] {
-                let due: Vec<String> = open
-                    .iter()
-                    .filter(|d| d.phase == phase && d.ends_at <= now())
-                    .map(|d| d.candidate.clone())
-                    .collect();
-                if !due.is_empty() {
-                    self.freeze(&due, phase, progress).await?;
+            let due: Vec<Deadline> = open
+                .iter()
+                .filter(|d| d.ends_at <= now())
+                .filter(|d| failed_at.get(&d.candidate).is_none_or(|t| t.elapsed() >= RETRY_AFTER))
+                .map(|d| (*d).clone())
+                .collect();
+            if !due.is_empty() {
+                let report = self.freeze(&due, progress).await?;
+                for f in &report.failed {
+                    failed_at.insert(f.candidate.clone(), std::time::Instant::now());
+                }
+                for f in &report.frozen {
+                    failed_at.remove(&f.candidate);
                 }
             }
             // Re-read often: a candidate may get extra time meanwhile.
@@ -193,26 +272,81 @@ impl SessionCtx {
         }
     }
 
-    /// Cut access, snapshot every node, record the freeze, grade the frozen state.
-    async fn freeze(&self, candidates: &[String], phase: &str, progress: &dyn Progress) -> Result<Vec<Frozen>> {
+    /// The freeze of every due candidate, which always completes for those
+    /// it can: first every access is cut, all at once (relays stopped,
+    /// leftover sessions killed); then every cut candidate is snapshotted in
+    /// parallel; then the frozen states are graded. A step that fails for one
+    /// candidate is audited and reported, never stops the others, and is
+    /// tried again by the supervisor (the database says where each one is).
+    async fn freeze(&self, due: &[Deadline], progress: &dyn Progress) -> Result<FreezeReport> {
         let engine = self.engine().await?;
         let session = self.engine_session()?;
-        let tag = format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
-        let mut frozen: Vec<CandidateRecord> = Vec::new();
-        let mut snapshots = Vec::new();
-        for id in candidates {
-            let candidate = self.candidate(id)?;
-            engine.cut_access(&session, &candidate.plan).await?;
-            let images = engine.snapshot(&session, &candidate.plan, &tag).await?;
-            self.db().mark_frozen(self.name(), id, phase)?;
-            self.audit("exam.freeze", json!({ "candidate": id, "phase": phase, "snapshots": images }))?;
-            progress.done(format!("{id}: access cut, {} node(s) snapshotted ({tag})", images.len()));
-            frozen.push(candidate);
-            snapshots.push(images);
+        let mut report = FreezeReport::default();
+        let mut plans = Vec::new();
+        for d in due {
+            plans.push((d.clone(), self.candidate(&d.candidate)?));
         }
-        let graded = self.grade_candidates(&frozen, 16, progress).await?;
-        let mut out = Vec::new();
-        for ((id, result), images) in graded.into_iter().zip(snapshots) {
+
+        let to_cut = plans.iter().filter(|(d, _)| d.cut_at.is_none());
+        let session = &session;
+        let cuts = to_cut.map(|(d, c)| async move {
+            let result = engine.cut_access(session, &c.plan).await;
+            (d, result, now_millis())
+        });
+        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
+        for (d, result, at_ms) in futures_util::future::join_all(cuts).await {
+            let late_ms = at_ms - d.ends_at * 1000;
+            match result {
+                Ok(notes) => {
+                    if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
+                        self.audit(
+                            "exam.cut",
+                            json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
+                        )?;
+                    }
+                    for note in &notes {
+                        progress.warn(format!("{}: {note}", d.candidate));
+                    }
+                    cut.push(d);
+                }
+                Err(e) => report.failed.push(self.freeze_failed(d, "cut", e.to_string(), progress)?),
+            }
+        }
+
+        let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
+        let snapshots = cut.iter().map(|d| {
+            let plan = &plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.plan;
+            let tag = tag(&d.phase);
+            async move { (*d, engine.snapshot(session, plan, &tag).await, tag) }
+        });
+        let mut frozen = Vec::new();
+        for (d, result, tag) in futures_util::future::join_all(snapshots).await {
+            match result {
+                Ok(snapshot) => {
+                    if !self.db().mark_frozen(self.name(), &d.candidate, &d.phase)? {
+                        continue;
+                    }
+                    self.audit(
+                        "exam.freeze",
+                        json!({ "candidate": d.candidate, "phase": d.phase, "snapshots": snapshot.images, "notes": snapshot.notes }),
+                    )?;
+                    progress.done(format!(
+                        "{}: access cut, {} node(s) snapshotted ({tag})",
+                        d.candidate,
+                        snapshot.images.len()
+                    ));
+                    frozen.push((d, tag, snapshot));
+                }
+                Err(e) => report.failed.push(self.freeze_failed(d, "snapshot", e.to_string(), progress)?),
+            }
+        }
+
+        let records: Vec<CandidateRecord> = frozen
+            .iter()
+            .map(|(d, _, _)| plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.clone())
+            .collect();
+        let graded = self.grade_candidates(&records, 16, progress).await?;
+        for ((id, result), (_, tag, snapshot)) in graded.into_iter().zip(frozen) {
             match &result {
                 Ok(g) => progress.note(format!(
                     "{id}: frozen state graded {} / {}",
@@ -221,10 +355,30 @@ impl SessionCtx {
                 )),
                 Err(e) => progress.warn(format!("{id}: the frozen state cannot be graded: {e}")),
             }
-            let grade = result.map(|g| (g.score, g.max_score));
-            out.push(Frozen { candidate: id, tag: tag.clone(), snapshots: images, grade });
+            report.frozen.push(Frozen {
+                candidate: id,
+                tag,
+                snapshots: snapshot.images,
+                notes: snapshot.notes,
+                grade: result.map(|g| (g.score, g.max_score)),
+            });
         }
-        Ok(out)
+        Ok(report)
+    }
+
+    fn freeze_failed(
+        &self,
+        d: &Deadline,
+        step: &'static str,
+        error: String,
+        progress: &dyn Progress,
+    ) -> Result<FreezeFailure> {
+        self.audit(
+            "exam.freeze-failed",
+            json!({ "candidate": d.candidate, "phase": d.phase, "step": step, "error": error }),
+        )?;
+        progress.warn(format!("{}: {step} failed, to be tried again: {error}", d.candidate));
+        Ok(FreezeFailure { candidate: d.candidate.clone(), step, error })
     }
 
     /// Re-create a frozen candidate's platform from their snapshots (the

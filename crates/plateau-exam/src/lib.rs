@@ -24,7 +24,9 @@ mod solve;
 mod watch;
 
 pub use audit::Verified;
-pub use clock::{Frozen, JURY, PREPARATION, PhaseRow, PhaseState, at, parse_duration};
+pub use clock::{
+    FreezeFailure, FreezeReport, Frozen, JURY, PREPARATION, PhaseRow, PhaseState, SupervisorLock, at, parse_duration,
+};
 pub use context::{SessionCtx, Workspace, scenario_hash};
 pub use error::{Error, Result};
 pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, describe, when_to_unix};

@@ -151,9 +151,10 @@ async fn freezing_cuts_access_snapshots_every_node_and_grades_the_frozen_state()
     assert!(ctx.start(None).await.is_err(), "a second start is refused");
     assert_eq!(exam.memory.state().open.len(), 2);
 
-    let frozen = ctx.freeze_now(None, &Silent).await.unwrap();
-    assert_eq!(frozen.len(), 2);
-    for f in &frozen {
+    let report = ctx.freeze_now(None, &Silent).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.frozen.len(), 2);
+    for f in &report.frozen {
         assert_eq!(f.snapshots.len(), 2, "{f:?}");
         assert_eq!(f.grade, Ok((3.0, 4)), "{f:?}");
     }
@@ -196,4 +197,50 @@ async fn a_grade_that_cannot_reach_the_platform_is_reported_not_fatal() {
     assert_eq!(graded[0].1.as_ref().unwrap().score, 3.0, "c01 is graded");
     let c02 = graded[1].1.as_ref().unwrap();
     assert!(c02.checks.iter().all(|c| c.status == Status::Error), "c02 could not be looked at: {c02:?}");
+}
+
+#[tokio::test]
+async fn one_candidates_failed_snapshot_never_stops_the_others_and_is_retried() {
+    let exam = Exam::up(3).await;
+    let ctx = exam.session();
+    ctx.start(Some("1h")).await.unwrap();
+    exam.memory.fail(Op::Snapshot, "c02");
+    exam.memory.fail(Op::CutAccess, "c03");
+
+    let report = ctx.freeze_now(None, &Silent).await.unwrap();
+    let frozen: Vec<&str> = report.frozen.iter().map(|f| f.candidate.as_str()).collect();
+    assert_eq!(frozen, ["c01"]);
+    let failed: Vec<(&str, &str)> = report.failed.iter().map(|f| (f.candidate.as_str(), f.step)).collect();
+    assert_eq!(failed, [("c03", "cut"), ("c02", "snapshot")]);
+    // c02 is cut off all the same: its access is closed while its snapshot waits.
+    let open: Vec<String> = exam.memory.state().open.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(open, ["c03"], "only the candidate whose cut failed may still be in");
+    let states: Vec<PhaseState> = ctx.phases().unwrap().into_iter().map(|p| p.state).collect();
+    assert!(matches!(states[0], PhaseState::Frozen { .. }), "{states:?}");
+    assert!(matches!(states[1], PhaseState::Cut { .. }), "{states:?}");
+    assert!(matches!(states[2], PhaseState::Running { .. }), "frozen early by hand, not cut: {states:?}");
+
+    // Once the engine works again, the freeze resumes where it was.
+    exam.memory.heal(Op::Snapshot, "c02");
+    exam.memory.heal(Op::CutAccess, "c03");
+    let report = ctx.freeze_now(None, &Silent).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.frozen.iter().map(|f| f.candidate.as_str()).collect::<Vec<_>>(), ["c02", "c03"]);
+    let actions = exam.actions();
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(count("exam.cut"), 3, "each candidate is cut once: {actions:?}");
+    assert_eq!(count("exam.freeze"), 3, "{actions:?}");
+    assert_eq!(count("exam.freeze-failed"), 2, "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_second_supervisor_is_refused_with_the_first_ones_pid() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    ctx.start(Some("1h")).await.unwrap();
+    let _held = ctx.supervisor_lock().unwrap();
+    let err = exam.session().supervise(&Silent).await.unwrap_err().to_string();
+    assert!(err.contains("supervised already") && err.contains(&std::process::id().to_string()), "{err}");
+    drop(_held);
+    assert!(exam.session().supervisor_lock().is_ok(), "the lock goes with its holder");
 }

@@ -46,9 +46,13 @@ fn digest(session: &str, n: i64, at: &str, actor: &str, action: &str, detail: &s
 }
 
 impl Store {
-    /// Append an entry; returns its hash (the new head).
+    /// Append an entry; returns its hash (the new head). The transaction
+    /// takes the write lock first (`BEGIN IMMEDIATE`): two processes appending
+    /// at once wait for each other (busy timeout) instead of one failing with
+    /// a stale snapshot, and the chain never forks.
     pub fn audit(&self, session: &str, actor: &str, action: &str, detail: &serde_json::Value) -> Result<String, Error> {
-        let tx = self.conn.unchecked_transaction().map_err(self.fail())?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.fail())?;
         let last: Option<(i64, String)> = tx
             .query_row("SELECT n, hash FROM audit WHERE session = ?1 ORDER BY n DESC LIMIT 1", [session], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS deadlines (
   candidate TEXT NOT NULL,
   phase TEXT NOT NULL,
   ends_at INTEGER NOT NULL,
+  cut_at TEXT,
   frozen_at TEXT,
   PRIMARY KEY (session, candidate, phase)
 );
@@ -139,6 +140,9 @@ pub struct Deadline {
     pub candidate: String,
     pub phase: String,
     pub ends_at: i64,
+    /// When the candidate's access was cut (the freeze's first step).
+    pub cut_at: Option<String>,
+    /// When every node was snapshotted (the freeze is complete).
     pub frozen_at: Option<String>,
 }
 
@@ -422,24 +426,49 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub fn mark_frozen(&self, session: &str, candidate: &str, phase: &str) -> Result<(), Error> {
-        self.conn
+    /// Record that the candidate's access was cut; `false` when it was already.
+    pub fn mark_cut(&self, session: &str, candidate: &str, phase: &str) -> Result<bool, Error> {
+        let n = self
+            .conn
             .execute(
-                "UPDATE deadlines SET frozen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE session = ?1 AND candidate = ?2 AND phase = ?3",
+                "UPDATE deadlines SET cut_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 WHERE session = ?1 AND candidate = ?2 AND phase = ?3 AND cut_at IS NULL",
                 params![session, candidate, phase],
             )
             .map_err(self.fail())?;
-        Ok(())
+        Ok(n > 0)
+    }
+
+    /// Record that the freeze is complete; `false` when it was already (two
+    /// freezes racing record one).
+    pub fn mark_frozen(&self, session: &str, candidate: &str, phase: &str) -> Result<bool, Error> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deadlines SET frozen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 WHERE session = ?1 AND candidate = ?2 AND phase = ?3 AND frozen_at IS NULL",
+                params![session, candidate, phase],
+            )
+            .map_err(self.fail())?;
+        Ok(n > 0)
     }
 
     pub fn deadlines(&self, session: &str) -> Result<Vec<Deadline>, Error> {
         let mut stmt = self
             .conn
-            .prepare("SELECT candidate, phase, ends_at, frozen_at FROM deadlines WHERE session = ?1 ORDER BY candidate, phase")
+            .prepare(
+                "SELECT candidate, phase, ends_at, cut_at, frozen_at FROM deadlines WHERE session = ?1 ORDER BY candidate, phase",
+            )
             .map_err(self.fail())?;
         let rows = stmt
             .query_map([session], |r| {
-                Ok(Deadline { candidate: r.get(0)?, phase: r.get(1)?, ends_at: r.get(2)?, frozen_at: r.get(3)? })
+                Ok(Deadline {
+                    candidate: r.get(0)?,
+                    phase: r.get(1)?,
+                    ends_at: r.get(2)?,
+                    cut_at: r.get(3)?,
+                    frozen_at: r.get(4)?,
+                })
             })
             .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())

@@ -110,6 +110,9 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
                 let left = match p.state {
                     PhaseState::Frozen { at } => format!("frozen at {at}"),
                     PhaseState::Due => "time is up: freeze pending (`plateau exam run`)".to_string(),
+                    PhaseState::Cut { at } => {
+                        format!("access cut at {at}; snapshot pending (`plateau exam run` tries again)")
+                    }
                     PhaseState::Running { left } => {
                         format!("{} left", humantime::format_duration(Duration::from_secs(left as u64)))
                     }
@@ -123,7 +126,14 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
             println!("{}: {} more", a.candidate, a.by);
         }
         ExamAction::Freeze(a) => {
-            a.state.session(&a.session)?.freeze_now(a.candidate.as_deref(), &Render::lines()).await?;
+            let report = a.state.session(&a.session)?.freeze_now(a.candidate.as_deref(), &Render::lines()).await?;
+            if !report.failed.is_empty() {
+                eprintln!(
+                    "{} freeze(s) incomplete: run `plateau exam freeze` again, or let `plateau exam run` retry",
+                    report.failed.len()
+                );
+                return Ok(status::INVALID);
+            }
         }
         ExamAction::OpenJury(a) => {
             let ends_at = a.state.session(&a.session)?.open_jury(&a.candidate, a.duration.as_deref()).await?;

@@ -130,6 +130,13 @@ pub struct NodeStatus {
     pub health: String,
 }
 
+/// A candidate's nodes committed to images, and what could not be captured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub images: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 /// What `down` removed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Removed {

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// How long capturing a node's runtime state may take before the commit goes on without it.
+const CAPTURE_LIMIT: Duration = Duration::from_secs(5);
+
 use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
 
@@ -13,34 +16,53 @@ use super::*;
 impl DockerEngine {
     /// Commit every node of a candidate to an image for appeals:
     /// `plateau-snapshot/<session>-<candidate>-<node>:<tag>`, labelled like
-    /// the container. Returns the image names.
-    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Vec<String>, Error> {
-        let candidate = plan.candidate.id.as_str();
-        let mut images = Vec::new();
-        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
-            let container = session.container_name(candidate, &node.id);
-            let repo = format!("plateau-snapshot/{}-{candidate}-{}", session.name, node.id);
-            let mut labels = session.labels(Some(candidate), Some(&node.id));
-            labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
-            let options = bollard::query_parameters::CommitContainerOptions {
-                container: Some(container.clone()),
-                repo: Some(repo.clone()),
-                tag: Some(tag.to_string()),
-                comment: Some(format!("Plateau snapshot of {container}")),
-                pause: true,
-                ..Default::default()
-            };
-            // Runtime state that a commit would lose and that grading reads:
-            // the firewall rules in force (plateau-init restores them).
-            exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], Duration::from_secs(30)).await?;
-            let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
-            self.docker
-                .commit_container(options, config)
-                .await
-                .map_err(|e| Error::Node { container: container.clone(), message: format!("snapshot: {e}") })?;
-            images.push(format!("{repo}:{tag}"));
+    /// the container; nodes in parallel. A node the candidate stopped is
+    /// committed as it is; runtime state that cannot be captured (a hung or
+    /// replaced `nft`) is noted, never a reason to skip the snapshot.
+    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
+        let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
+        let commits = nodes.map(|node| self.commit_node(session, &plan.candidate.id, &node.id, tag));
+        let mut out = Snapshot::default();
+        for result in futures_util::future::join_all(commits).await {
+            let (image, note) = result?;
+            out.images.push(image);
+            out.notes.extend(note);
         }
-        Ok(images)
+        Ok(out)
+    }
+
+    async fn commit_node(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        tag: &str,
+    ) -> Result<(String, Option<String>), Error> {
+        let container = session.container_name(candidate, node);
+        let repo = format!("plateau-snapshot/{}-{candidate}-{node}", session.name);
+        let mut labels = session.labels(Some(candidate), Some(node));
+        labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
+        // Runtime state that a commit would lose and that grading reads:
+        // the firewall rules in force (plateau-init restores them).
+        let note = match exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], CAPTURE_LIMIT).await {
+            Ok(out) if out.exit_code == 0 => None,
+            Ok(out) => Some(format!("{node}: firewall rules not captured (exit {})", out.exit_code)),
+            Err(e) => Some(format!("{node}: firewall rules not captured ({e})")),
+        };
+        let options = bollard::query_parameters::CommitContainerOptions {
+            container: Some(container.clone()),
+            repo: Some(repo.clone()),
+            tag: Some(tag.to_string()),
+            comment: Some(format!("Plateau snapshot of {container}")),
+            pause: true,
+            ..Default::default()
+        };
+        let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
+        self.docker
+            .commit_container(options, config)
+            .await
+            .map_err(|e| Error::Node { container: container.clone(), message: format!("snapshot: {e}") })?;
+        Ok((format!("{repo}:{tag}"), note))
     }
 
     /// Re-create a candidate's platform from their snapshots (an appeal, or a
