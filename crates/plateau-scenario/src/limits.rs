@@ -115,7 +115,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     let value: f64 = digits.parse().ok()?;
-    (value >= 0.0).then(|| (value * factor as f64) as u64)
+    (value >= 0.0).then_some((value * factor as f64) as u64)
 }
 
 /// Bytes as a person reads them: `512 MiB`, `1 GiB`, `1.5 GiB`.

@@ -389,6 +389,25 @@ pub(super) fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>>
     levels
 }
 
+/// What a node may take from the host: memory (and swap), processes, CPU,
+/// and a rotated console log (a candidate's `yes > /proc/1/fd/1` ends there).
+pub(super) fn limited(limits: &NodeLimits) -> HostConfig {
+    HostConfig {
+        memory: Some(limits.memory as i64),
+        memory_swap: Some((limits.memory + limits.swap) as i64),
+        pids_limit: Some(i64::from(limits.pids)),
+        nano_cpus: Some(i64::from(limits.cpu_millis) * 1_000_000),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), limits.log_size.to_string()),
+                ("max-file".to_string(), limits.log_files.to_string()),
+            ])),
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,24 +437,5 @@ mod tests {
             seen.extend(level.iter().cloned());
         }
         assert_eq!(seen.len(), 10, "{levels:?}");
-    }
-}
-
-/// What a node may take from the host: memory (and swap), processes, CPU,
-/// and a rotated console log (a candidate's `yes > /proc/1/fd/1` ends there).
-pub(super) fn limited(limits: &NodeLimits) -> HostConfig {
-    HostConfig {
-        memory: Some(limits.memory as i64),
-        memory_swap: Some((limits.memory + limits.swap) as i64),
-        pids_limit: Some(i64::from(limits.pids)),
-        nano_cpus: Some(i64::from(limits.cpu_millis) * 1_000_000),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::from([
-                ("max-size".to_string(), limits.log_size.to_string()),
-                ("max-file".to_string(), limits.log_files.to_string()),
-            ])),
-        }),
-        ..Default::default()
     }
 }
