@@ -107,6 +107,43 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         "Wi-Fi association can be tested with virtual radios",
         "Wi-Fi is graded from hostapd's configuration only",
     ));
+    let limited = HostConfig { memory: Some(64 << 20), pids_limit: Some(64), ..Default::default() };
+    let (ok, detail) =
+        probe(limited, "test \"$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)\" = 64")
+            .await;
+    findings.push(Finding {
+        name: "memory and process limits".into(),
+        available: ok,
+        detail,
+        consequence: if ok {
+            "each node's memory, processes, CPU and log are bounded: one candidate cannot exhaust the host".into()
+        } else {
+            "limits are not enforced here: a candidate's fork bomb or memory hog reaches the whole host".into()
+        },
+    });
+    let quota = HostConfig { storage_opt: Some(HashMap::from([("size".into(), "64M".into())])), ..Default::default() };
+    let (ok, detail) = probe(quota, "true").await;
+    findings.push(Finding {
+        name: "disk quota per container".into(),
+        available: ok,
+        detail,
+        consequence: if ok {
+            "the engine could cap each node's disk (Plateau still enforces budgets itself)".into()
+        } else {
+            "the supervisor enforces each node's disk budget: a node over it is paused".into()
+        },
+    });
+    let root = info.docker_root_dir.clone().unwrap_or_default();
+    let free = crate::platform::free_space(std::path::Path::new(&root));
+    findings.push(Finding {
+        name: "free disk".into(),
+        available: free.is_some_and(|f| f > 10 << 30),
+        detail: match free {
+            Some(bytes) => format!("{:.1} GiB free under {root}", bytes as f64 / (1u64 << 30) as f64),
+            None => format!("{root} is not visible from here"),
+        },
+        consequence: "`exam start` needs twice the candidates' disk budgets (their writes and their snapshots)".into(),
+    });
     let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
     findings.push(Finding {
         name: "Debian mirror from a container".into(),

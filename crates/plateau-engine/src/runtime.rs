@@ -13,7 +13,7 @@ use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
 
 use crate::platform::{
-    Access, CandidateUp, DockerEngine, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
+    Access, CandidateUp, DockerEngine, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
 };
 use crate::{Error, ExecOutput};
 
@@ -74,6 +74,18 @@ pub trait Runtime: Send + Sync {
         candidate: &str,
         network: &str,
     ) -> impl Future<Output = Result<String, Error>> + Send;
+    /// Free space where the runtime keeps containers and images, if known.
+    fn free_disk(&self) -> impl Future<Output = Result<Option<u64>, Error>> + Send;
+    /// What each node of a session has written to its own disk.
+    fn disk_usage(&self, session: &str) -> impl Future<Output = Result<Vec<NodeDisk>, Error>> + Send;
+    /// Pause or resume one node.
+    fn set_paused(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        paused: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Run a command as root in a container.
     fn exec(
         &self,
@@ -141,6 +153,15 @@ impl Engine {
     pub async fn exec(&self, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
         dispatch!(self.exec(container, cmd, limit))
     }
+    pub async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
+        dispatch!(self.disk_usage(session))
+    }
+    pub async fn free_disk(&self) -> Result<Option<u64>, Error> {
+        dispatch!(self.free_disk())
+    }
+    pub async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
+        dispatch!(self.set_paused(session, candidate, node, paused))
+    }
 
     /// Run a command as root in one of a candidate's nodes.
     pub async fn exec_on(
@@ -192,6 +213,15 @@ impl Runtime for DockerEngine {
     async fn exec(&self, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
         DockerEngine::exec(self, container, cmd, limit).await
     }
+    async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
+        DockerEngine::disk_usage(self, session).await
+    }
+    async fn free_disk(&self) -> Result<Option<u64>, Error> {
+        DockerEngine::free_disk(self).await
+    }
+    async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
+        DockerEngine::set_paused(self, session, candidate, node, paused).await
+    }
 }
 
 /// An operation of the in-memory runtime, for tests to make it fail.
@@ -220,6 +250,12 @@ pub struct MemoryState {
     pub execs: Vec<(String, String)>,
     /// `(operation, candidate)` that fail.
     pub failing: BTreeSet<(Op, String)>,
+    /// Container name → bytes written to its own disk (set by tests).
+    pub disk: BTreeMap<String, u64>,
+    /// Paused containers.
+    pub paused: BTreeSet<String>,
+    /// Free disk the runtime reports (unknown when `None`).
+    pub free_disk: Option<u64>,
 }
 
 /// A runtime that keeps everything in memory (unit tests).
@@ -302,8 +338,8 @@ impl Runtime for MemoryEngine {
     }
     async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
         let prefix = prefix(session, None);
-        Ok(self
-            .state()
+        let state = self.state();
+        let nodes = state
             .containers
             .iter()
             .filter_map(|(name, running)| {
@@ -313,11 +349,19 @@ impl Runtime for MemoryEngine {
                     candidate: c.to_string(),
                     node: node.to_string(),
                     container: name.clone(),
-                    state: if *running { "running" } else { "exited" }.to_string(),
+                    state: if !*running {
+                        "exited"
+                    } else if state.paused.contains(name) {
+                        "paused"
+                    } else {
+                        "running"
+                    }
+                    .to_string(),
                     health: String::new(),
                 })
             })
-            .collect())
+            .collect();
+        Ok(nodes)
     }
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         let key = (session.name.clone(), candidate.to_string());
@@ -361,6 +405,31 @@ impl Runtime for MemoryEngine {
     }
     async fn link(&self, session: &Session, candidate: &str, network: &str) -> Result<String, Error> {
         Ok(format!("mem-{}-{candidate}-{network}", session.name))
+    }
+    async fn free_disk(&self) -> Result<Option<u64>, Error> {
+        Ok(self.state().free_disk)
+    }
+    async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
+        let nodes = Runtime::status(self, session, None).await?;
+        let state = self.state();
+        Ok(nodes
+            .into_iter()
+            .map(|n| NodeDisk {
+                bytes: state.disk.get(&n.container).copied().unwrap_or(0),
+                candidate: n.candidate,
+                node: n.node,
+            })
+            .collect())
+    }
+    async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
+        let name = session.container_name(candidate, node);
+        let mut state = self.state();
+        if paused {
+            state.paused.insert(name);
+        } else {
+            state.paused.remove(&name);
+        }
+        Ok(())
     }
     async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {
         let command = cmd.last().copied().unwrap_or_default().to_string();

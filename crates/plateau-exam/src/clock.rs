@@ -88,6 +88,9 @@ pub struct FreezeReport {
     pub failed: Vec<FreezeFailure>,
 }
 
+/// How often the supervisor measures what each node wrote.
+const DISK_EVERY: Duration = Duration::from_secs(20);
+
 /// How long after a failed freeze step the supervisor tries it again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
@@ -117,6 +120,7 @@ impl SessionCtx {
         if self.db().deadlines(self.name())?.iter().any(|d| d.phase == PREPARATION) {
             refuse!("the exam of session `{}` has started already (see `plateau exam status`)", self.name());
         }
+        self.check_free_disk().await?;
         let candidates = self.candidates()?;
         let engine = self.engine().await?;
         let session = self.engine_session()?;
@@ -238,8 +242,16 @@ impl SessionCtx {
         let _lock = self.supervisor_lock()?;
         // Candidates whose freeze failed, and when: tried again after RETRY_AFTER.
         let mut failed_at: std::collections::HashMap<String, std::time::Instant> = Default::default();
+        let mut disk_checked: Option<std::time::Instant> = None;
         loop {
             self.inject_due(progress).await?;
+            if disk_checked.is_none_or(|t| t.elapsed() >= DISK_EVERY) {
+                // Measuring writable layers costs the engine a walk of each one.
+                if let Err(e) = self.enforce_disk(progress).await {
+                    progress.warn(format!("disk budgets not checked: {e}"));
+                }
+                disk_checked = Some(std::time::Instant::now());
+            }
             let pending = self.db().pending_faults(self.name())?;
             let deadlines = self.db().deadlines(self.name())?;
             let open: Vec<_> = deadlines.iter().filter(|d| d.frozen_at.is_none()).collect();

@@ -16,6 +16,7 @@ mod error;
 mod faults;
 mod grading;
 mod images;
+mod limits;
 mod platform;
 mod progress;
 mod scenario_test;
@@ -32,6 +33,7 @@ pub use error::{Error, Result};
 pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, describe, when_to_unix};
 pub use grading::{Format, Graded};
 pub use images::{ImageRow, build_images, doctor, list_images, prune_images};
+pub use limits::{DiskEvent, LimitEvent};
 pub use platform::{CandidateReady, NodeRow, Roster, UpReport, UpRequest, container_name};
 pub use progress::{Event, Progress, Recorded, Silent};
 pub use scenario_test::{TestReport, TestRequest, scenario_test};
@@ -70,5 +72,7 @@ mod operations_are_send {
         send(ctx.supervise(&Silent));
         send(ctx.restore("c01", None));
         send(ctx.watch_round(true));
+        send(ctx.enforce_disk(&Silent));
+        send(ctx.resume_node("c01", "ws", "r"));
     }
 }

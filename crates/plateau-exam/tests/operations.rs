@@ -244,3 +244,38 @@ async fn a_second_supervisor_is_refused_with_the_first_ones_pid() {
     drop(_held);
     assert!(exam.session().supervisor_lock().is_ok(), "the lock goes with its holder");
 }
+
+#[tokio::test]
+async fn a_node_over_its_disk_budget_is_paused_once_and_the_trainer_decides() {
+    let exam = Exam::up(2).await;
+    let ctx = exam.session();
+    // srv is a file server: 512 MiB unless the scenario says otherwise.
+    exam.memory.state().disk.insert("plateau-mem-c01-srv".into(), 600 << 20);
+    exam.memory.state().disk.insert("plateau-mem-c02-srv".into(), 100 << 20);
+    let events = ctx.enforce_disk(&Silent).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].candidate.as_str(), events[0].node.as_str()), ("c01", "srv"));
+    assert_eq!(events[0].budget, 512 << 20);
+    assert!(exam.memory.state().paused.contains("plateau-mem-c01-srv"));
+    assert!(ctx.enforce_disk(&Silent).await.unwrap().is_empty(), "a paused node is left to the trainer");
+
+    assert!(ctx.resume_node("c01", "srv", " ").await.is_err(), "a resume says why");
+    ctx.resume_node("c01", "srv", "the candidate's backup, expected").await.unwrap();
+    assert!(exam.memory.state().paused.is_empty());
+    let events: Vec<(String, String)> =
+        ctx.limit_events().unwrap().into_iter().map(|e| (e.candidate, e.action)).collect();
+    assert_eq!(events, [("c01".into(), "limit.disk".into()), ("c01".into(), "limit.resume".into())]);
+}
+
+#[tokio::test]
+async fn an_exam_does_not_start_on_a_disk_that_cannot_hold_it() {
+    let exam = Exam::up(2).await;
+    let ctx = exam.session();
+    // 2 candidates × (512 + 512 MiB) budgets, twice, + 1 GiB = 5 GiB.
+    exam.memory.state().free_disk = Some(4 << 30);
+    let err = ctx.start(Some("1h")).await.unwrap_err().to_string();
+    assert!(err.contains("4 GiB free") && err.contains("needs 5 GiB"), "{err}");
+    assert!(ctx.phases().unwrap().is_empty(), "nothing started");
+    exam.memory.state().free_disk = Some(6 << 30);
+    ctx.start(Some("1h")).await.unwrap();
+}

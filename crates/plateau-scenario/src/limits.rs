@@ -65,7 +65,7 @@ impl NodeLimits {
             cpu_millis: 1000,
             log_size: 10 * MIB,
             log_files: 2,
-            disk: GIB,
+            disk: role.spec().disk,
         }
     }
 
@@ -157,6 +157,6 @@ mod tests {
         let ws = NodeLimits::resolve(Role::Workstation, &[&scenario]);
         assert_eq!(ws.memory, 768 * MIB);
         assert_eq!(NodeLimits::resolve(Role::Probe, &[]), NodeLimits::of_role(Role::Probe));
-        assert_eq!(dc.describe(), "2 GiB, 256 pids, 0.5 CPU, disk 1 GiB");
+        assert_eq!(dc.describe(), "2 GiB, 256 pids, 0.5 CPU, disk 512 MiB");
     }
 }

@@ -27,6 +27,8 @@ pub struct RoleSpec {
     pub directory: bool,
     /// Memory its container gets unless the scenario says otherwise (bytes).
     pub memory: u64,
+    /// What it may write to its own disk unless the scenario says otherwise (bytes).
+    pub disk: u64,
 }
 
 const FORWARDS: &[(&str, &str)] = &[("net.ipv4.ip_forward", "1")];
@@ -42,6 +44,7 @@ const fn row(role: Role, image: &'static str) -> RoleSpec {
         accounts: Accounts::Local,
         directory: false,
         memory: 256 * MIB,
+        disk: 256 * MIB,
     }
 }
 
@@ -50,14 +53,16 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         accounts: Accounts::Directory,
         directory: true,
         memory: 1024 * MIB,
+        disk: 512 * MIB,
         ..row(Role::DomainController, "dc")
     };
     const DHCP: RoleSpec = row(Role::DhcpServer, "dhcp");
     const ROUTER: RoleSpec = RoleSpec { sysctls: FORWARDS, ..row(Role::Router, "router") };
     const VPN: RoleSpec = RoleSpec { sysctls: FORWARDS, ..row(Role::VpnServer, "vpn") };
     const AP: RoleSpec = row(Role::AccessPoint, "ap");
-    const WORKSTATION: RoleSpec = RoleSpec { memory: 512 * MIB, ..row(Role::Workstation, "workstation") };
-    const FILESERVER: RoleSpec = RoleSpec { memory: 512 * MIB, ..row(Role::FileServer, "fileserver") };
+    const WORKSTATION: RoleSpec =
+        RoleSpec { memory: 512 * MIB, disk: 512 * MIB, ..row(Role::Workstation, "workstation") };
+    const FILESERVER: RoleSpec = RoleSpec { memory: 512 * MIB, disk: 512 * MIB, ..row(Role::FileServer, "fileserver") };
     const PRINTER: RoleSpec = row(Role::Printer, "printer");
     const INTERNET: RoleSpec = row(Role::Internet, "internet");
     const PROBE: RoleSpec = row(Role::Probe, "probe");

@@ -32,9 +32,28 @@ enum ExamAction {
     /// Re-create a frozen candidate's platform from their snapshots (access
     /// stays closed); then `plateau grade` regrades it.
     Restore(RestoreArgs),
-    /// Supervise the session: freeze each candidate at their deadline. Safe to
-    /// stop and start again; returns when every candidate is frozen.
+    /// Supervise the session: freeze each candidate at their deadline, pause
+    /// a node over its disk budget, inject scheduled faults. One per session;
+    /// safe to stop and start again; returns when every candidate is frozen.
     Run(Session),
+    /// Let a node paused over its disk budget run again (the trainer's decision).
+    Resume(ResumeArgs),
+}
+
+#[derive(Args)]
+struct ResumeArgs {
+    #[arg(long)]
+    session: String,
+    #[arg(long)]
+    candidate: String,
+    /// The paused node, e.g. `ws`.
+    #[arg(long)]
+    node: String,
+    /// Why it may go on (kept in the audit log).
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(Args)]
@@ -102,7 +121,8 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
             println!("session {}: {candidates} candidate(s), preparatory phase ends at {}", a.session, at(ends_at));
         }
         ExamAction::Status(a) => {
-            let phases = a.state.session(&a.session)?.phases()?;
+            let ctx = a.state.session(&a.session)?;
+            let phases = ctx.phases()?;
             if phases.is_empty() {
                 println!("session {}: the exam has not started (`plateau exam start`)", a.session);
             }
@@ -119,6 +139,9 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
                 };
                 let d = p.deadline;
                 println!("{:<10} {:<12} ends {}  {left}", d.candidate, d.phase, at(d.ends_at));
+            }
+            for e in ctx.limit_events()? {
+                println!("{:<10} {:<12} {}  {}", e.candidate, e.action, e.at, e.detail);
             }
         }
         ExamAction::Extend(a) => {
@@ -144,6 +167,10 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
             println!("{}: platform restored from snapshot {tag} ({nodes} node(s)); access closed", a.candidate);
         }
         ExamAction::Run(a) => a.state.session(&a.session)?.supervise(&Render::lines()).await?,
+        ExamAction::Resume(a) => {
+            a.state.session(&a.session)?.resume_node(&a.candidate, &a.node, &a.reason).await?;
+            println!("{} {}: running again", a.candidate, a.node);
+        }
     }
     Ok(status::OK)
 }

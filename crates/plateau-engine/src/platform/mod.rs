@@ -21,6 +21,7 @@ mod status;
 
 use addressing::{engine_gateway, parking_addresses};
 use provision::{create_error, limited};
+pub(crate) use status::free_space;
 
 pub const LABEL_SESSION: &str = "org.plateau.session";
 pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
@@ -128,6 +129,14 @@ pub struct NodeStatus {
     pub state: String,
     /// `healthy`, `starting`, `unhealthy`, or empty when the image has no health check.
     pub health: String,
+}
+
+/// What one node has written to its own disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeDisk {
+    pub candidate: String,
+    pub node: String,
+    pub bytes: u64,
 }
 
 /// A candidate's nodes committed to images, and what could not be captured.

@@ -49,6 +49,44 @@ impl DockerEngine {
         Ok(out)
     }
 
+    /// What each node of a session has written to its own disk (its
+    /// writable layer), as the engine measures it.
+    pub async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
+        let options = ListContainersOptions {
+            all: true,
+            size: true,
+            filters: Some(HashMap::from([("label".to_string(), vec![format!("{LABEL_SESSION}={session}")])])),
+            ..Default::default()
+        };
+        let containers = self.docker.list_containers(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Some(NodeDisk {
+                    candidate: labels.get(LABEL_CANDIDATE)?.clone(),
+                    node: labels.get(LABEL_NODE)?.clone(),
+                    bytes: c.size_rw.unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect())
+    }
+
+    /// Free space where the engine keeps containers and images, when this
+    /// host can see that directory (a remote engine's cannot).
+    pub async fn free_disk(&self) -> Result<Option<u64>, Error> {
+        let info = self.docker.info().await.map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(info.docker_root_dir.and_then(|root| free_space(std::path::Path::new(&root))))
+    }
+
+    /// Pause or resume one node (its processes stop where they are).
+    pub async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
+        let name = session.container_name(candidate, node);
+        let result =
+            if paused { self.docker.pause_container(&name).await } else { self.docker.unpause_container(&name).await };
+        result.map_err(|e| Error::Node { container: name, message: e.to_string() })
+    }
+
     /// Remove every container and network labelled with the session (and
     /// candidate); nothing else is touched.
     pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
@@ -82,4 +120,10 @@ impl DockerEngine {
         }
         Ok(removed)
     }
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `path`.
+pub(crate) fn free_space(path: &std::path::Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail * stat.f_frsize)
 }

@@ -1,0 +1,130 @@
+//! What one candidate may take from the host. Memory, processes, CPU and
+//! the console log are bounded by the engine at creation; disk is not (no
+//! quota on this storage driver), so the supervisor measures what each node
+//! wrote and pauses a node over its budget: the event is audited and shown,
+//! and the trainer decides (`resume_node`).
+
+use plateau_scenario::limits::show_size;
+use serde_json::json;
+
+use crate::context::SessionCtx;
+use crate::error::{Result, refuse};
+use crate::progress::Progress;
+
+/// A node over its disk budget, paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskEvent {
+    pub candidate: String,
+    pub node: String,
+    pub bytes: u64,
+    pub budget: u64,
+}
+
+/// A limit event on the record (from the audit log).
+#[derive(Debug, Clone)]
+pub struct LimitEvent {
+    pub at: String,
+    pub candidate: String,
+    /// `limit.disk` (paused) or `limit.resume` (the trainer let it go on).
+    pub action: String,
+    pub detail: String,
+}
+
+/// Free disk an exam needs: every node's budget twice (what the candidates
+/// write, and the snapshots of it at the freeze), and a margin.
+pub(crate) fn disk_needed(budgets: u64) -> u64 {
+    2 * budgets + (1 << 30)
+}
+
+impl SessionCtx {
+    /// Pause every node that wrote more than its disk budget (once: a paused
+    /// node is left to the trainer).
+    pub async fn enforce_disk(&self, progress: &dyn Progress) -> Result<Vec<DiskEvent>> {
+        let engine = self.engine().await?;
+        let candidates = self.candidates()?;
+        let paused: Vec<(String, String)> = engine
+            .status(self.name(), None)
+            .await?
+            .into_iter()
+            .filter(|n| n.state == "paused")
+            .map(|n| (n.candidate, n.node))
+            .collect();
+        let mut events = Vec::new();
+        for usage in engine.disk_usage(self.name()).await? {
+            let Some(node) = candidates
+                .iter()
+                .find(|c| c.id == usage.candidate)
+                .and_then(|c| c.plan.nodes.iter().find(|n| n.id == usage.node))
+            else {
+                continue;
+            };
+            let budget = node.limits().disk;
+            if usage.bytes <= budget || paused.contains(&(usage.candidate.clone(), usage.node.clone())) {
+                continue;
+            }
+            engine.set_paused(&self.engine_session()?, &usage.candidate, &usage.node, true).await?;
+            self.audit(
+                "limit.disk",
+                json!({ "candidate": usage.candidate, "node": usage.node, "bytes": usage.bytes, "budget": budget }),
+            )?;
+            progress.warn(format!(
+                "{}: {} wrote {} (budget {}): paused; `plateau exam resume` when decided",
+                usage.candidate,
+                usage.node,
+                show_size(usage.bytes),
+                show_size(budget)
+            ));
+            events.push(DiskEvent { candidate: usage.candidate, node: usage.node, bytes: usage.bytes, budget });
+        }
+        Ok(events)
+    }
+
+    /// Let a paused node run again (the trainer's decision, with why).
+    pub async fn resume_node(&self, candidate: &str, node: &str, reason: &str) -> Result<()> {
+        if reason.trim().is_empty() {
+            refuse!("say why the node may go on (`--reason`): it is on the record");
+        }
+        let record = self.candidate(candidate)?;
+        if record.plan.node(node).is_none() {
+            refuse!("{candidate} has no node `{node}`");
+        }
+        self.engine().await?.set_paused(&self.engine_session()?, candidate, node, false).await?;
+        self.audit("limit.resume", json!({ "candidate": candidate, "node": node, "reason": reason }))?;
+        Ok(())
+    }
+
+    /// The session's limit events, oldest first.
+    pub fn limit_events(&self) -> Result<Vec<LimitEvent>> {
+        Ok(self
+            .db()
+            .audit_log(self.name())?
+            .into_iter()
+            .filter(|e| e.action.starts_with("limit."))
+            .map(|e| {
+                let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+                LimitEvent {
+                    at: e.at,
+                    candidate: detail["candidate"].as_str().unwrap_or_default().to_string(),
+                    action: e.action,
+                    detail: e.detail,
+                }
+            })
+            .collect())
+    }
+
+    /// Refuse to start an exam the host's disk cannot hold.
+    pub(crate) async fn check_free_disk(&self) -> Result<Option<u64>> {
+        let budgets: u64 = self.candidates()?.iter().flat_map(|c| c.plan.nodes.iter()).map(|n| n.limits().disk).sum();
+        let needed = disk_needed(budgets);
+        match self.engine().await?.free_disk().await? {
+            Some(free) if free < needed => refuse!(
+                "the engine's disk has {} free; this session needs {} (its nodes' disk budgets, {}, twice: \\
+                 what candidates write and its snapshots, plus 1 GiB): free space, or lower `[limits] disk`",
+                show_size(free),
+                show_size(needed),
+                show_size(budgets)
+            ),
+            free => Ok(free),
+        }
+    }
+}
