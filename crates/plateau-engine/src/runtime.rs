@@ -39,9 +39,9 @@ pub trait Runtime: Send + Sync {
         candidate: &str,
         open: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Close access and end every session the candidate has open; notes on
-    /// what could not be done beyond closing the access.
-    fn cut_access(
+    /// Kill what the candidate's accounts still run in their nodes (after
+    /// their access was closed); notes on what could not be done.
+    fn kill_sessions(
         &self,
         session: &Session,
         plan: &CandidatePlan,
@@ -129,8 +129,8 @@ impl Engine {
     pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         dispatch!(self.set_access(session, candidate, open))
     }
-    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        dispatch!(self.cut_access(session, plan))
+    pub async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        dispatch!(self.kill_sessions(session, plan))
     }
     pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         dispatch!(self.snapshot(session, plan, tag))
@@ -189,8 +189,8 @@ impl Runtime for DockerEngine {
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         DockerEngine::set_access(self, session, candidate, open).await
     }
-    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        DockerEngine::cut_access(self, session, plan).await
+    async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        DockerEngine::kill_sessions(self, session, plan).await
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         DockerEngine::snapshot(self, session, plan, tag).await
@@ -364,6 +364,9 @@ impl Runtime for MemoryEngine {
         Ok(nodes)
     }
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
+        if !open {
+            self.check(Op::CutAccess, candidate)?;
+        }
         let key = (session.name.clone(), candidate.to_string());
         let mut state = self.state();
         if open {
@@ -373,9 +376,7 @@ impl Runtime for MemoryEngine {
         }
         Ok(())
     }
-    async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        self.check(Op::CutAccess, &plan.candidate.id)?;
-        self.state().open.remove(&(session.name.clone(), plan.candidate.id.clone()));
+    async fn kill_sessions(&self, _: &Session, _: &CandidatePlan) -> Result<Vec<String>, Error> {
         Ok(Vec::new())
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {

@@ -68,8 +68,9 @@ pub struct Frozen {
     /// What could not be done beyond the cut and the commits (leftover
     /// sessions not killed, runtime state not captured).
     pub notes: Vec<String>,
-    /// The frozen state's grade `(score, max)`, or why it could not be graded.
-    pub grade: std::result::Result<(f64, u32), plateau_grade::Error>,
+    /// The frozen state's grade `(score, max)`, or why it could not be
+    /// graded; `None` until graded.
+    pub grade: Option<std::result::Result<(f64, u32), plateau_grade::Error>>,
 }
 
 /// A freeze step that failed for one candidate; the supervisor retries it.
@@ -195,7 +196,9 @@ impl SessionCtx {
         if pending.is_empty() {
             refuse!("nothing to freeze in session `{}` (not started, or frozen already)", self.name());
         }
-        self.freeze(&pending, progress).await
+        let mut report = self.freeze(&pending, progress).await?;
+        self.grade_frozen(&mut report, progress).await?;
+        Ok(report)
     }
 
     /// Take the session's supervisor lock (`<session>/supervisor.lock`, with
@@ -233,25 +236,60 @@ impl SessionCtx {
         }
     }
 
-    /// Supervise the session: inject scheduled faults and freeze each
-    /// candidate at their deadline; returns when nothing is left to do.
+    /// Supervise the session: inject scheduled faults, freeze each candidate
+    /// at their deadline, and pause nodes over their disk budget; returns
+    /// when nothing is left to do. The disk watch runs beside the clock, so a
+    /// slow measurement never delays a freeze.
     pub async fn supervise(&self, progress: &dyn Progress) -> Result<()> {
         if self.db().deadlines(self.name())?.is_empty() && self.db().pending_faults(self.name())?.is_empty() {
             refuse!("nothing to supervise in session `{}`: no exam started, no fault scheduled", self.name());
         }
         let _lock = self.supervisor_lock()?;
-        // Candidates whose freeze failed, and when: tried again after RETRY_AFTER.
-        let mut failed_at: std::collections::HashMap<String, std::time::Instant> = Default::default();
-        let mut disk_checked: Option<std::time::Instant> = None;
-        loop {
-            self.inject_due(progress).await?;
-            if disk_checked.is_none_or(|t| t.elapsed() >= DISK_EVERY) {
-                // Measuring writable layers costs the engine a walk of each one.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        // Frozen candidates wait here to be graded: grading (seconds per
+        // candidate) never holds up the next deadline's cut.
+        let to_grade: std::sync::Mutex<Vec<FreezeReport>> = Default::default();
+        let clock = async {
+            let result = self.keep_time(&to_grade, progress).await;
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        };
+        let grader = async {
+            loop {
+                let batch = std::mem::take(&mut *to_grade.lock().unwrap_or_else(|p| p.into_inner()));
+                for mut report in batch {
+                    if let Err(e) = self.grade_frozen(&mut report, progress).await {
+                        progress.warn(format!("frozen states not graded: {e}"));
+                    }
+                }
+                if done.load(std::sync::atomic::Ordering::Relaxed)
+                    && to_grade.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        };
+        let disk = async {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Err(e) = self.enforce_disk(progress).await {
                     progress.warn(format!("disk budgets not checked: {e}"));
                 }
-                disk_checked = Some(std::time::Instant::now());
+                let since = std::time::Instant::now();
+                while since.elapsed() < DISK_EVERY && !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
             }
+        };
+        let (result, (), ()) = tokio::join!(clock, disk, grader);
+        result
+    }
+
+    async fn keep_time(&self, to_grade: &std::sync::Mutex<Vec<FreezeReport>>, progress: &dyn Progress) -> Result<()> {
+        // Candidates whose freeze failed, and when: tried again after RETRY_AFTER.
+        let mut failed_at: std::collections::HashMap<String, std::time::Instant> = Default::default();
+        loop {
+            self.inject_due(progress).await?;
             let pending = self.db().pending_faults(self.name())?;
             let deadlines = self.db().deadlines(self.name())?;
             let open: Vec<_> = deadlines.iter().filter(|d| d.frozen_at.is_none()).collect();
@@ -277,6 +315,7 @@ impl SessionCtx {
                 for f in &report.frozen {
                     failed_at.remove(&f.candidate);
                 }
+                to_grade.lock().unwrap_or_else(|p| p.into_inner()).push(report);
             }
             // Re-read often: a candidate may get extra time meanwhile.
             let next = open.iter().map(|d| d.ends_at).chain(pending.iter().map(|f| f.at)).min().unwrap_or(now());
@@ -299,30 +338,36 @@ impl SessionCtx {
             plans.push((d.clone(), self.candidate(&d.candidate)?));
         }
 
+        // The cut: every due access closed at once, timed when it is closed.
         let to_cut = plans.iter().filter(|(d, _)| d.cut_at.is_none());
         let session = &session;
         let cuts = to_cut.map(|(d, c)| async move {
-            let result = engine.cut_access(session, &c.plan).await;
-            (d, result, now_millis())
+            let result = engine.set_access(session, &c.id, false).await;
+            (d, c, result, now_millis())
         });
-        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
-        for (d, result, at_ms) in futures_util::future::join_all(cuts).await {
-            let late_ms = at_ms - d.ends_at * 1000;
+        let mut closed = Vec::new();
+        for (d, c, result, at_ms) in futures_util::future::join_all(cuts).await {
             match result {
-                Ok(notes) => {
-                    if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
-                        self.audit(
-                            "exam.cut",
-                            json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
-                        )?;
-                    }
-                    for note in &notes {
-                        progress.warn(format!("{}: {note}", d.candidate));
-                    }
-                    cut.push(d);
-                }
+                Ok(()) => closed.push((d, c, at_ms - d.ends_at * 1000)),
                 Err(e) => report.failed.push(self.freeze_failed(d, "cut", e.to_string(), progress)?),
             }
+        }
+        // Then what their accounts still run in their nodes, best effort.
+        let kills = closed.iter().map(|(d, c, late_ms)| async move {
+            (*d, *late_ms, engine.kill_sessions(session, &c.plan).await.unwrap_or_else(|e| vec![e.to_string()]))
+        });
+        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
+        for (d, late_ms, notes) in futures_util::future::join_all(kills).await {
+            if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
+                self.audit(
+                    "exam.cut",
+                    json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
+                )?;
+            }
+            for note in &notes {
+                progress.warn(format!("{}: {note}", d.candidate));
+            }
+            cut.push(d);
         }
 
         let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
@@ -353,12 +398,24 @@ impl SessionCtx {
             }
         }
 
-        let records: Vec<CandidateRecord> = frozen
-            .iter()
-            .map(|(d, _, _)| plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.clone())
-            .collect();
+        for (d, tag, snapshot) in frozen {
+            report.frozen.push(Frozen {
+                candidate: d.candidate.clone(),
+                tag,
+                snapshots: snapshot.images,
+                notes: snapshot.notes,
+                grade: None,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Grade the frozen states of a freeze (its `grade`s filled in).
+    async fn grade_frozen(&self, report: &mut FreezeReport, progress: &dyn Progress) -> Result<()> {
+        let records: Vec<CandidateRecord> =
+            report.frozen.iter().map(|f| self.candidate(&f.candidate)).collect::<Result<_>>()?;
         let graded = self.grade_candidates(&records, 16, progress).await?;
-        for ((id, result), (_, tag, snapshot)) in graded.into_iter().zip(frozen) {
+        for ((id, result), frozen) in graded.into_iter().zip(report.frozen.iter_mut()) {
             match &result {
                 Ok(g) => progress.note(format!(
                     "{id}: frozen state graded {} / {}",
@@ -367,15 +424,9 @@ impl SessionCtx {
                 )),
                 Err(e) => progress.warn(format!("{id}: the frozen state cannot be graded: {e}")),
             }
-            report.frozen.push(Frozen {
-                candidate: id,
-                tag,
-                snapshots: snapshot.images,
-                notes: snapshot.notes,
-                grade: result.map(|g| (g.score, g.max_score)),
-            });
+            frozen.grade = Some(result.map(|g| (g.score, g.max_score)));
         }
-        Ok(report)
+        Ok(())
     }
 
     fn freeze_failed(

@@ -15,6 +15,8 @@ use crate::progress::Silent;
 pub struct Round {
     pub at: String,
     pub graded: Vec<Graded>,
+    /// Limit events so far (a node paused over its disk budget, resumed).
+    pub limits: Vec<crate::limits::LimitEvent>,
 }
 
 impl SessionCtx {
@@ -31,7 +33,7 @@ impl SessionCtx {
                 }
             }
         }
-        Ok(Round { at: plateau_results::now_rfc3339(), graded })
+        Ok(Round { at: plateau_results::now_rfc3339(), graded, limits: self.limit_events()? })
     }
 
     /// Practice mode: the candidate's own results, in their home directory.

@@ -156,7 +156,7 @@ async fn freezing_cuts_access_snapshots_every_node_and_grades_the_frozen_state()
     assert_eq!(report.frozen.len(), 2);
     for f in &report.frozen {
         assert_eq!(f.snapshots.len(), 2, "{f:?}");
-        assert_eq!(f.grade, Ok((3.0, 4)), "{f:?}");
+        assert_eq!(f.grade, Some(Ok((3.0, 4))), "{f:?}");
     }
     assert!(exam.memory.state().open.is_empty(), "access is cut");
     assert!(ctx.phases().unwrap().iter().all(|p| matches!(p.state, PhaseState::Frozen { .. })));

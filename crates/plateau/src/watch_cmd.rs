@@ -38,8 +38,16 @@ pub async fn watch(args: WatchArgs) -> Result<u8> {
         let result = ctx.watch_round(args.practice).await?;
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        table.set_header(["candidate", "score", "passed", "progress", "faults"]);
+        table.set_header(["candidate", "score", "passed", "progress", "faults", "limits"]);
         for (id, graded) in &result.graded {
+            // The candidate's latest limit event: `limit.disk` until resumed.
+            let limits = result
+                .limits
+                .iter()
+                .rev()
+                .find(|e| &e.candidate == id)
+                .filter(|e| e.action == "limit.disk")
+                .map_or(String::new(), |e| format!("paused over its disk budget: {}", e.detail));
             match graded {
                 Ok(g) => {
                     let passed = g.checks.iter().filter(|c| c.status == Status::Pass).count();
@@ -55,10 +63,18 @@ pub async fn watch(args: WatchArgs) -> Result<u8> {
                         format!("{passed} / {}", g.checks.len()),
                         bar(passed, g.checks.len()),
                         faults,
+                        limits,
                     ]);
                 }
                 Err(e) => {
-                    table.add_row([id.clone(), "—".into(), "—".into(), format!("cannot grade: {e}"), String::new()]);
+                    table.add_row([
+                        id.clone(),
+                        "—".into(),
+                        "—".into(),
+                        format!("cannot grade: {e}"),
+                        String::new(),
+                        limits,
+                    ]);
                 }
             }
         }

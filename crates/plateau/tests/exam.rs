@@ -11,46 +11,10 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exam, plans};
+use common::{Exam, Snapshots, plans};
 use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
-
-/// Snapshot images of a session; removed on drop (they outlive `down` on purpose).
-struct Snapshots(String);
-
-impl Snapshots {
-    fn ids(&self) -> Vec<String> {
-        let out = Command::new("docker")
-            .args([
-                "images",
-                "-q",
-                "--filter",
-                &format!("label=org.plateau.session={}", self.0),
-                "--filter",
-                "label=org.plateau.snapshot",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
-    }
-}
-
-impl Drop for Snapshots {
-    fn drop(&mut self) {
-        // Restored containers run from the snapshots: they go first (the
-        // session's own teardown runs after this guard).
-        let label = format!("label=org.plateau.session={}", self.0);
-        let out = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output().unwrap();
-        for id in String::from_utf8_lossy(&out.stdout).lines() {
-            let _ = Command::new("docker").args(["rm", "-f", id]).output();
-        }
-        for id in self.ids() {
-            let _ = Command::new("docker").args(["rmi", "-f", &id]).output();
-        }
-    }
-}
 
 fn banner(port: u16) -> Option<String> {
     let mut stream =

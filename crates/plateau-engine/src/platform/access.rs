@@ -37,14 +37,13 @@ impl DockerEngine {
     /// Cut a candidate off at the end of a phase: stop their relay (which
     /// drops connections through it) and end every process of their
     /// accounts on the nodes they could log into.
-    /// Stopping the relay is the cut: every connection through it ends and
-    /// no new one can start. Killing what the candidate's accounts still run
-    /// in their nodes follows, on every node at once and best effort (a node
-    /// the candidate stopped runs nothing; a hung or replaced `pkill` is
-    /// noted): the notes say what could not be done.
-    pub async fn cut_access(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+    /// After the cut (`set_access(false)`: the relay stopped, so every
+    /// connection through it ended), kill what the candidate's accounts still
+    /// run in their nodes, on every node at once and best effort (a node the
+    /// candidate stopped runs nothing; a hung or replaced `pkill` is noted):
+    /// the notes say what could not be done.
+    pub async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         let candidate = plan.candidate.id.as_str();
-        self.set_access(session, candidate, false).await?;
         let kills = plan.access.iter().map(|entry| async move {
             let container = session.container_name(candidate, &entry.node);
             // Exit 1 means nothing was running: fine.

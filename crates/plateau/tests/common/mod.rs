@@ -92,6 +92,41 @@ impl Drop for Exam {
     }
 }
 
+/// Snapshot images of a session; removed on drop (they outlive `down` on purpose).
+pub struct Snapshots(pub String);
+
+impl Snapshots {
+    pub fn ids(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args([
+                "images",
+                "-q",
+                "--filter",
+                &format!("label=org.plateau.session={}", self.0),
+                "--filter",
+                "label=org.plateau.snapshot",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Snapshots {
+    fn drop(&mut self) {
+        // Restored containers run from the snapshots: they go first (the
+        // session's own teardown runs after this guard).
+        let label = format!("label=org.plateau.session={}", self.0);
+        let out = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output().unwrap();
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
+        for id in self.ids() {
+            let _ = Command::new("docker").args(["rmi", "-f", &id]).output();
+        }
+    }
+}
+
 pub fn sh(container: &str, script: &str) -> Output {
     Command::new("docker").args(["exec", container, "sh", "-c", script]).output().unwrap()
 }
