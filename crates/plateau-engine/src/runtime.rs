@@ -228,6 +228,9 @@ impl Runtime for DockerEngine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
     Up,
+    /// Opening a candidate's access.
+    Open,
+    /// Closing it (the cut).
     CutAccess,
     Snapshot,
     Exec,
@@ -364,9 +367,7 @@ impl Runtime for MemoryEngine {
         Ok(nodes)
     }
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
-        if !open {
-            self.check(Op::CutAccess, candidate)?;
-        }
+        self.check(if open { Op::Open } else { Op::CutAccess }, candidate)?;
         let key = (session.name.clone(), candidate.to_string());
         let mut state = self.state();
         if open {

@@ -59,6 +59,15 @@ pub struct PhaseRow {
     pub state: PhaseState,
 }
 
+/// The exam's start: everyone's deadline, and whose access could not be opened.
+#[derive(Debug)]
+pub struct Started {
+    pub candidates: usize,
+    pub ends_at: i64,
+    /// `(candidate, why)`: their clock runs; open it again (`access open`) or reset them.
+    pub not_open: Vec<(String, String)>,
+}
+
 /// One candidate frozen.
 #[derive(Debug)]
 pub struct Frozen {
@@ -116,7 +125,10 @@ impl SessionCtx {
     }
 
     /// Open every candidate's access and start the preparatory phase; when it ends.
-    pub async fn start(&self, duration: Option<&str>) -> Result<(usize, i64)> {
+    /// Open every candidate's access at once, then start everyone's clock.
+    /// A candidate whose access cannot be opened (their entry node is down)
+    /// gets their clock all the same and is reported: the room starts on time.
+    pub async fn start(&self, duration: Option<&str>) -> Result<Started> {
         let length = self.phase_length(PhaseKind::Preparatory, duration)?;
         if self.db().deadlines(self.name())?.iter().any(|d| d.phase == PREPARATION) {
             refuse!("the exam of session `{}` has started already (see `plateau exam status`)", self.name());
@@ -124,14 +136,21 @@ impl SessionCtx {
         self.check_free_disk().await?;
         let candidates = self.candidates()?;
         let engine = self.engine().await?;
-        let session = self.engine_session()?;
+        let session = &self.engine_session()?;
+        let opens =
+            candidates.iter().map(|c| async move { (c.id.clone(), engine.set_access(session, &c.id, true).await) });
+        let not_open: Vec<(String, String)> = futures_util::future::join_all(opens)
+            .await
+            .into_iter()
+            .filter_map(|(id, result)| result.err().map(|e| (id, e.to_string())))
+            .collect();
         let ends_at = now() + length.as_secs() as i64;
         for c in &candidates {
-            engine.set_access(&session, &c.id, true).await?;
             self.db().set_deadline(self.name(), &c.id, PREPARATION, ends_at, false)?;
         }
-        self.audit("exam.start", json!({ "phase": PREPARATION, "ends_at": at(ends_at) }))?;
-        Ok((candidates.len(), ends_at))
+        let failed: Vec<&str> = not_open.iter().map(|(id, _)| id.as_str()).collect();
+        self.audit("exam.start", json!({ "phase": PREPARATION, "ends_at": at(ends_at), "not_open": failed }))?;
+        Ok(Started { candidates: candidates.len(), ends_at, not_open })
     }
 
     /// Open one candidate's jury phase after their preparatory phase: their

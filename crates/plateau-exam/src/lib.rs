@@ -26,7 +26,8 @@ mod watch;
 
 pub use audit::Verified;
 pub use clock::{
-    FreezeFailure, FreezeReport, Frozen, JURY, PREPARATION, PhaseRow, PhaseState, SupervisorLock, at, parse_duration,
+    FreezeFailure, FreezeReport, Frozen, JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at,
+    parse_duration,
 };
 pub use context::{SessionCtx, Workspace, scenario_hash};
 pub use error::{Error, Result};

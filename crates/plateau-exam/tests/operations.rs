@@ -279,3 +279,17 @@ async fn an_exam_does_not_start_on_a_disk_that_cannot_hold_it() {
     exam.memory.state().free_disk = Some(6 << 30);
     ctx.start(Some("1h")).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_room_starts_on_time_when_one_candidates_access_cannot_open() {
+    let exam = Exam::up(3).await;
+    let ctx = exam.session();
+    ctx.set_access(None, false).await.unwrap();
+    exam.memory.fail(Op::Open, "c02");
+    let started = ctx.start(Some("1h")).await.unwrap();
+    assert_eq!(started.candidates, 3);
+    assert_eq!(started.not_open.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["c02"]);
+    assert_eq!(ctx.phases().unwrap().len(), 3, "everyone's clock runs");
+    let open: Vec<String> = exam.memory.state().open.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(open, ["c01", "c03"]);
+}

@@ -117,8 +117,18 @@ struct RestoreArgs {
 pub async fn exam(args: ExamArgs) -> Result<u8> {
     match args.action {
         ExamAction::Start(a) => {
-            let (candidates, ends_at) = a.state.session(&a.session)?.start(a.duration.as_deref()).await?;
-            println!("session {}: {candidates} candidate(s), preparatory phase ends at {}", a.session, at(ends_at));
+            let started = a.state.session(&a.session)?.start(a.duration.as_deref()).await?;
+            println!(
+                "session {}: {} candidate(s), preparatory phase ends at {}",
+                a.session,
+                started.candidates,
+                at(started.ends_at)
+            );
+            for (id, why) in &started.not_open {
+                eprintln!(
+                    "{id}: access could not be opened ({why}); their clock runs: `plateau access open` or `plateau reset` them"
+                );
+            }
         }
         ExamAction::Status(a) => {
             let ctx = a.state.session(&a.session)?;

@@ -3,7 +3,8 @@
 //! with small limits, c01 fork-bombs their workstation, exhausts their
 //! router's memory, floods their DHCP server's console log then kills its
 //! init (the container stops), fills their "internet" node's disk past its
-//! budget, and replaces `pkill` and `nft` by programs that hang. Throughout,
+//! budget and fork-bombs it as an unprivileged user, and replaces `pkill`
+//! and `nft` by programs that hang. Throughout,
 //! c02's access answers within 5 s and the host keeps memory to spare; at
 //! the deadline both are cut off within seconds and snapshotted; c02's
 //! frozen grade is what it was before; c01's events are on the record.
@@ -132,8 +133,15 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     assert_eq!(inspect(&dhcp, "{{.State.Running}}"), "false", "the node stopped with its init");
     others_unharmed("the log flood");
 
-    // The disk filled past the budget: the supervisor pauses the node.
+    // The disk filled past the budget, and a fork bomb as an unprivileged
+    // user on the same node: the supervisor pauses the node.
     sh(&internet, "dd if=/dev/zero of=/var/fill bs=1M count=96 2>/dev/null");
+    Command::new("docker")
+        .args(["exec", "-d", "-u", "nobody", &internet, "sh", "-c", "b() { b | b & }; b"])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    others_unharmed("the fork bomb of an unprivileged user");
     let started = Instant::now();
     while inspect(&internet, "{{.State.Paused}}") != "true" {
         assert!(started.elapsed() < Duration::from_secs(45), "the node over its disk budget is not paused");
