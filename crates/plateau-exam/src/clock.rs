@@ -4,6 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use plateau_engine::Engine;
+use plateau_engine::platform::Session;
+use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::PhaseKind;
 use plateau_state::{CandidateRecord, Deadline};
 use serde_json::json;
@@ -97,6 +100,9 @@ pub struct FreezeReport {
     pub frozen: Vec<Frozen>,
     pub failed: Vec<FreezeFailure>,
 }
+
+/// Candidates snapshotted at once (their nodes in parallel).
+const SNAPSHOTS_AT_ONCE: usize = 4;
 
 /// How often the supervisor measures what each node wrote.
 const DISK_EVERY: Duration = Duration::from_secs(20);
@@ -336,9 +342,11 @@ impl SessionCtx {
                 }
                 to_grade.lock().unwrap_or_else(|p| p.into_inner()).push(report);
             }
-            // Re-read often: a candidate may get extra time meanwhile.
+            // Wake at the next deadline to the millisecond, re-reading at least
+            // every second: a candidate may get extra time meanwhile.
             let next = open.iter().map(|d| d.ends_at).chain(pending.iter().map(|f| f.at)).min().unwrap_or(now());
-            tokio::time::sleep(Duration::from_millis(((next - now()).clamp(0, 1) * 1000).max(200) as u64)).await;
+            let wait = (next * 1000 - now_millis()).clamp(20, 1000);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
     }
 
@@ -372,11 +380,14 @@ impl SessionCtx {
             }
         }
         // Then what their accounts still run in their nodes, best effort.
-        let kills = closed.iter().map(|(d, c, late_ms)| async move {
-            (*d, *late_ms, engine.kill_sessions(session, &c.plan).await.unwrap_or_else(|e| vec![e.to_string()]))
-        });
+        // (A few candidates at a time: execs starting slowly under load are
+        // what a snapshot must not pause on.)
+        use futures_util::StreamExt;
+        let kills: Vec<_> =
+            closed.iter().map(|(d, c, late_ms)| kill_sessions(engine, session, d, c, *late_ms)).collect();
+        let killed: Vec<_> = futures_util::stream::iter(kills).buffer_unordered(SNAPSHOTS_AT_ONCE).collect().await;
         let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
-        for (d, late_ms, notes) in futures_util::future::join_all(kills).await {
+        for (d, late_ms, notes) in killed {
             if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
                 self.audit(
                     "exam.cut",
@@ -390,13 +401,21 @@ impl SessionCtx {
         }
 
         let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
-        let snapshots = cut.iter().map(|d| {
-            let plan = &plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.plan;
-            let tag = tag(&d.phase);
-            async move { (*d, engine.snapshot(session, plan, &tag).await, tag) }
-        });
+        // Futures made up front by a named `async fn`: a closure returning an
+        // async block trips the compiler's `Send` inference in a stream.
+        let snapshots: Vec<_> = cut
+            .iter()
+            .map(|d| {
+                let plan = &plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.plan;
+                snapshot_one(engine, session, d, plan, tag(&d.phase))
+            })
+            .collect();
         let mut frozen = Vec::new();
-        for (d, result, tag) in futures_util::future::join_all(snapshots).await {
+        // Commits copy writable layers: a few at a time keep the engine
+        // responsive (and each commit within its time limit).
+        let snapshots: Vec<_> =
+            futures_util::stream::iter(snapshots).buffer_unordered(SNAPSHOTS_AT_ONCE).collect().await;
+        for (d, result, tag) in snapshots {
             match result {
                 Ok(snapshot) => {
                     if !self.db().mark_frozen(self.name(), &d.candidate, &d.phase)? {
@@ -495,4 +514,25 @@ impl SessionCtx {
                 ))
             })
     }
+}
+
+async fn snapshot_one<'a>(
+    engine: &Engine,
+    session: &Session,
+    deadline: &'a Deadline,
+    plan: &CandidatePlan,
+    tag: String,
+) -> (&'a Deadline, std::result::Result<plateau_engine::platform::Snapshot, plateau_engine::Error>, String) {
+    (deadline, engine.snapshot(session, plan, &tag).await, tag)
+}
+
+async fn kill_sessions<'a>(
+    engine: &Engine,
+    session: &Session,
+    deadline: &'a Deadline,
+    candidate: &CandidateRecord,
+    late_ms: i64,
+) -> (&'a Deadline, i64, Vec<String>) {
+    let notes = engine.kill_sessions(session, &candidate.plan).await.unwrap_or_else(|e| vec![e.to_string()]);
+    (deadline, late_ms, notes)
 }

@@ -9,7 +9,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, StartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, StartContainerOptions,
 };
 use ipnet::Ipv4Net;
 use plateau_scenario::CandidatePlan;
@@ -20,7 +20,7 @@ use crate::{Error, hostnet};
 use super::*;
 
 /// How long killing a candidate's leftover processes in one node may take.
-const KILL_LIMIT: Duration = Duration::from_secs(3);
+const KILL_LIMIT: Duration = Duration::from_secs(10);
 
 /// The relay's own limits (it runs one `socat` per open connection).
 const RELAY_LIMITS: plateau_scenario::limits::NodeLimits = plateau_scenario::limits::NodeLimits {
@@ -181,18 +181,21 @@ impl DockerEngine {
         Err(Error::Network { name: name.to_string(), message: format!("no free /29 left in {ACCESS_LINKS}") })
     }
 
-    /// Open (start the relay) or close (stop it) a candidate's access.
+    /// Open (start the relay) or close (kill it: no grace period, the cut
+    /// is immediate and every connection through it ends) a candidate's access.
     pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         let name = session.container_name(candidate, ACCESS_NODE);
         let result = if open {
             self.docker.start_container(&name, None::<StartContainerOptions>).await
         } else {
-            self.docker.stop_container(&name, Some(StopContainerOptions { t: Some(1), ..Default::default() })).await
+            let kill = KillContainerOptions { signal: "SIGKILL".into() };
+            self.docker.kill_container(&name, Some(kill)).await
         };
         match result {
             Ok(()) => {}
-            // 304: already in the wanted state.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            // 304: started already; 409: not running, closed already.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) if open => {}
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) if !open => {}
             Err(e) => return Err(Error::Node { container: name, message: e.to_string() }),
         }
         if open {

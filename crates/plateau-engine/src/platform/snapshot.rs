@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 /// How long capturing a node's runtime state may take before the commit goes on without it.
-const CAPTURE_LIMIT: Duration = Duration::from_secs(5);
+const CAPTURE_LIMIT: Duration = Duration::from_secs(30);
+/// How long one commit may take.
+const COMMIT_LIMIT: Duration = Duration::from_secs(900);
 
 use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
@@ -44,21 +46,31 @@ impl DockerEngine {
         labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
         // Runtime state that a commit would lose and that grading reads:
         // the firewall rules in force (plateau-init restores them).
-        let note = match exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], CAPTURE_LIMIT).await {
-            Ok(out) if out.exit_code == 0 => None,
-            Ok(out) => Some(format!("{node}: firewall rules not captured (exit {})", out.exit_code)),
-            Err(e) => Some(format!("{node}: firewall rules not captured ({e})")),
+        // An exec given up on may still be starting in the engine: pausing
+        // the container then wedges both (runc waits in the frozen cgroup).
+        // Such a node is committed without pausing.
+        let (note, pause) = match exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], CAPTURE_LIMIT).await {
+            Ok(out) if out.exit_code == 0 => (None, true),
+            Ok(out) => (Some(format!("{node}: firewall rules not captured (exit {})", out.exit_code)), true),
+            Err(e @ Error::Timeout { .. }) => {
+                (Some(format!("{node}: firewall rules not captured ({e}); committed without pausing")), false)
+            }
+            Err(e) => (Some(format!("{node}: firewall rules not captured ({e})")), true),
         };
         let options = bollard::query_parameters::CommitContainerOptions {
             container: Some(container.clone()),
             repo: Some(repo.clone()),
             tag: Some(tag.to_string()),
             comment: Some(format!("Plateau snapshot of {container}")),
-            pause: true,
+            pause,
             ..Default::default()
         };
         let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
+        // A commit copies the node's writable layer: under load (a room
+        // frozen at once) it takes longer than the client's usual limit.
         self.docker
+            .clone()
+            .with_timeout(COMMIT_LIMIT)
             .commit_container(options, config)
             .await
             .map_err(|e| Error::Node { container: container.clone(), message: format!("snapshot: {e}") })?;
