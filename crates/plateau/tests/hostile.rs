@@ -94,8 +94,8 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     assert_eq!(cgroup(&router, "memory/memory.limit_in_bytes"), (256u64 << 20).to_string());
     assert_eq!(inspect(&dhcp, "{{index .HostConfig.LogConfig.Config \"max-size\"}}"), (1u64 << 20).to_string());
 
-    exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "100s"]);
-    let deadline = Instant::now() + Duration::from_secs(100);
+    exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "150s"]);
+    let deadline = Instant::now() + Duration::from_secs(150);
     let mut supervisor = exam
         .command(&["exam", "run", "--session", &exam.session])
         .stdout(Stdio::piped())
@@ -134,7 +134,8 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     others_unharmed("the log flood");
 
     // The disk filled past the budget, and a fork bomb as an unprivileged
-    // user on the same node: the supervisor pauses the node.
+    // user on the same node: the supervisor pauses the node (it measures
+    // every 20 s, and measuring takes the engine seconds on a busy host).
     sh(&internet, "dd if=/dev/zero of=/var/fill bs=1M count=96 2>/dev/null");
     Command::new("docker")
         .args(["exec", "-d", "-u", "nobody", &internet, "sh", "-c", "b() { b | b & }; b"])
@@ -144,7 +145,16 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     others_unharmed("the fork bomb of an unprivileged user");
     let started = Instant::now();
     while inspect(&internet, "{{.State.Paused}}") != "true" {
-        assert!(started.elapsed() < Duration::from_secs(45), "the node over its disk budget is not paused");
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = supervisor.kill();
+            let out = supervisor.wait_with_output().unwrap();
+            let written = String::from_utf8_lossy(&sh(&internet, "du -sh /var/fill").stdout).to_string();
+            panic!(
+                "the node over its disk budget is not paused ({written}); the supervisor said:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_secs(1));
     }
     others_unharmed("the disk filler");

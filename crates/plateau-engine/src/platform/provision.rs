@@ -389,14 +389,19 @@ pub(super) fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>>
     levels
 }
 
-/// What a node may take from the host: memory (and swap), processes, CPU,
-/// and a rotated console log (a candidate's `yes > /proc/1/fd/1` ends there).
+/// What a node may take from the host: memory (and swap), processes, CPU
+/// (a ceiling, and a low weight under contention), and a rotated console log
+/// (a candidate's `yes > /proc/1/fd/1` ends there).
 pub(super) fn limited(limits: &NodeLimits) -> HostConfig {
     HostConfig {
         memory: Some(limits.memory as i64),
         memory_swap: Some((limits.memory + limits.swap) as i64),
         pids_limit: Some(i64::from(limits.pids)),
         nano_cpus: Some(i64::from(limits.cpu_millis) * 1_000_000),
+        // Under contention a node weighs a quarter of the host's own
+        // processes (the engine, the controller, sshd): two nodes spinning
+        // at their CPU limit cannot starve the supervisor.
+        cpu_shares: Some(256),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: Some(HashMap::from([
