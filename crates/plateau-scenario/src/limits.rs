@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Role;
+use crate::validate::Sink;
 
 /// Limits as written in a scenario. Sizes use Docker's units: `512m`, `1g`
 /// (k, m, g are KiB, MiB, GiB; a bare number is bytes).
@@ -47,13 +48,13 @@ pub struct NodeLimits {
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-/// The bounds `validate` enforces, with why.
-pub(crate) const MEMORY: (u64, u64) = (32 * MIB, 64 * GIB);
-pub(crate) const PIDS: (u32, u32) = (64, 65_536);
-pub(crate) const CPUS: (f64, f64) = (0.05, 64.0);
-pub(crate) const LOG_SIZE: (u64, u64) = (64 * 1024, GIB);
-pub(crate) const LOG_FILES: (u32, u32) = (1, 20);
-pub(crate) const DISK: (u64, u64) = (16 * MIB, 1024 * GIB);
+/// The bounds `limit_rules` enforces.
+const MEMORY: (u64, u64) = (32 * MIB, 64 * GIB);
+const PIDS: (u32, u32) = (64, 65_536);
+const CPUS: (f64, f64) = (0.05, 64.0);
+const LOG_SIZE: (u64, u64) = (64 * 1024, GIB);
+const LOG_FILES: (u32, u32) = (1, 20);
+const DISK: (u64, u64) = (16 * MIB, 1024 * GIB);
 
 impl NodeLimits {
     /// The role's defaults.
@@ -127,6 +128,58 @@ pub fn show_size(bytes: u64) -> String {
         }
     }
     format!("{bytes} B")
+}
+
+/// Limits a container can run with and the host can afford.
+pub(crate) fn limit_rules(limits: &Limits, path: &str, sink: &mut Sink<'_>) {
+    let sizes = [
+        ("memory", &limits.memory, MEMORY, "the role's services need room; a platform's nodes share the host"),
+        ("swap", &limits.swap, (0, MEMORY.1), "swap beyond memory"),
+        ("log_size", &limits.log_size, LOG_SIZE, "one console log file"),
+        ("disk", &limits.disk, DISK, "what a node may write"),
+    ];
+    for (key, value, (low, high), what) in sizes {
+        let Some(text) = value else { continue };
+        let kpath = format!("{path}.{key}");
+        match parse_size(text) {
+            None => sink.at(
+                &kpath,
+                "bad-size",
+                format!("`{text}` is not a size"),
+                "not a size",
+                Some("write a number with k, m or g (KiB, MiB, GiB), e.g. `512m`".into()),
+            ),
+            Some(bytes) if bytes < low || bytes > high => sink.at(
+                &kpath,
+                "limit-out-of-range",
+                format!("{key} = {} is outside {} – {} ({what})", show_size(bytes), show_size(low), show_size(high)),
+                "out of range",
+                None,
+            ),
+            Some(_) => {}
+        }
+    }
+    let counts = [("pids", limits.pids, PIDS, "processes"), ("log_files", limits.log_files, LOG_FILES, "log files")];
+    for (key, value, (low, high), what) in counts {
+        if let Some(n) = value.filter(|n| *n < low || *n > high) {
+            sink.at(
+                &format!("{path}.{key}"),
+                "limit-out-of-range",
+                format!("{key} = {n} is outside {low} – {high} {what}"),
+                "out of range",
+                None,
+            );
+        }
+    }
+    if let Some(c) = limits.cpus.filter(|c| !(CPUS.0..=CPUS.1).contains(c)) {
+        sink.at(
+            &format!("{path}.cpus"),
+            "limit-out-of-range",
+            format!("cpus = {c} is outside {} – {} cores", CPUS.0, CPUS.1),
+            "out of range",
+            Some("a share of the host's cores, e.g. `0.5`".into()),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         );
     }
     grading_rules(&file.grading, framework, sink);
-    limit_rules(&file.limits, "limits", sink);
+    crate::limits::limit_rules(&file.limits, "limits", sink);
     for (name, variable) in &file.variables {
         if let Variable::Variant(v) = variable {
             variant(v, &format!("variables.{name}"), sink);
@@ -65,7 +65,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     }
     for (i, node) in file.nodes.iter().enumerate() {
         node_rules(node, &format!("nodes[{i}]"), &nodes, &networks, sink);
-        limit_rules(&node.limits, &format!("nodes[{i}].limits"), sink);
+        crate::limits::limit_rules(&node.limits, &format!("nodes[{i}].limits"), sink);
     }
     if let Some(candidate) = &file.candidate {
         if candidate.access.is_empty() {
@@ -777,58 +777,5 @@ fn variable_cycles(file: &ScenarioFile, sink: &mut Sink<'_>) {
                 }
             }
         }
-    }
-}
-
-/// Limits a container can run with and the host can afford.
-fn limit_rules(limits: &crate::limits::Limits, path: &str, sink: &mut Sink<'_>) {
-    use crate::limits::{CPUS, DISK, LOG_FILES, LOG_SIZE, MEMORY, PIDS, parse_size, show_size};
-    let sizes = [
-        ("memory", &limits.memory, MEMORY, "the role's services need room; a platform's nodes share the host"),
-        ("swap", &limits.swap, (0, MEMORY.1), "swap beyond memory"),
-        ("log_size", &limits.log_size, LOG_SIZE, "one console log file"),
-        ("disk", &limits.disk, DISK, "what a node may write"),
-    ];
-    for (key, value, (low, high), what) in sizes {
-        let Some(text) = value else { continue };
-        let kpath = format!("{path}.{key}");
-        match parse_size(text) {
-            None => sink.at(
-                &kpath,
-                "bad-size",
-                format!("`{text}` is not a size"),
-                "not a size",
-                Some("write a number with k, m or g (KiB, MiB, GiB), e.g. `512m`".into()),
-            ),
-            Some(bytes) if bytes < low || bytes > high => sink.at(
-                &kpath,
-                "limit-out-of-range",
-                format!("{key} = {} is outside {} – {} ({what})", show_size(bytes), show_size(low), show_size(high)),
-                "out of range",
-                None,
-            ),
-            Some(_) => {}
-        }
-    }
-    let counts = [("pids", limits.pids, PIDS, "processes"), ("log_files", limits.log_files, LOG_FILES, "log files")];
-    for (key, value, (low, high), what) in counts {
-        if let Some(n) = value.filter(|n| *n < low || *n > high) {
-            sink.at(
-                &format!("{path}.{key}"),
-                "limit-out-of-range",
-                format!("{key} = {n} is outside {low} – {high} {what}"),
-                "out of range",
-                None,
-            );
-        }
-    }
-    if let Some(c) = limits.cpus.filter(|c| !(CPUS.0..=CPUS.1).contains(c)) {
-        sink.at(
-            &format!("{path}.cpus"),
-            "limit-out-of-range",
-            format!("cpus = {c} is outside {} – {} cores", CPUS.0, CPUS.1),
-            "out of range",
-            Some("a share of the host's cores, e.g. `0.5`".into()),
-        );
     }
 }
