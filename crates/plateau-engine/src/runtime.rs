@@ -319,6 +319,14 @@ impl MemoryEngine {
     }
 }
 
+fn set_member<T: Ord>(set: &mut BTreeSet<T>, item: T, member: bool) {
+    if member {
+        set.insert(item);
+    } else {
+        set.remove(&item);
+    }
+}
+
 fn prefix(session: &str, candidate: Option<&str>) -> String {
     match candidate {
         Some(c) => format!("plateau-{session}-{c}-"),
@@ -368,13 +376,7 @@ impl Runtime for MemoryEngine {
     }
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         self.check(if open { Op::Open } else { Op::CutAccess }, candidate)?;
-        let key = (session.name.clone(), candidate.to_string());
-        let mut state = self.state();
-        if open {
-            state.open.insert(key);
-        } else {
-            state.open.remove(&key);
-        }
+        set_member(&mut self.state().open, (session.name.clone(), candidate.to_string()), open);
         Ok(())
     }
     async fn kill_sessions(&self, _: &Session, _: &CandidatePlan) -> Result<Vec<String>, Error> {
@@ -424,13 +426,7 @@ impl Runtime for MemoryEngine {
             .collect())
     }
     async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
-        let name = session.container_name(candidate, node);
-        let mut state = self.state();
-        if paused {
-            state.paused.insert(name);
-        } else {
-            state.paused.remove(&name);
-        }
+        set_member(&mut self.state().paused, session.container_name(candidate, node), paused);
         Ok(())
     }
     async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {

@@ -1,0 +1,126 @@
+//! Rules of the checks: criteria that exist, nodes and networks they name,
+//! kinds placed where they can run (read from each kind's `KindSpec`).
+
+use super::*;
+
+/// Every criterion id names one of the framework's criteria.
+pub(super) fn known_criteria(ids: &[String], path: &str, framework: Option<&Framework>, sink: &mut Sink<'_>) {
+    let Some(framework) = framework else { return };
+    for (i, id) in ids.iter().enumerate() {
+        if framework.criterion(id).is_none() {
+            let known = framework.criteria().map(|c| c.criterion.id.as_str());
+            sink.at(
+                &format!("{path}.criteria[{i}]"),
+                "unknown-criterion",
+                format!("`{}` has no criterion `{id}`", framework.id),
+                "unknown criterion",
+                Some(suggest(id, known, "criteria")),
+            );
+        }
+    }
+}
+
+pub(super) fn check_rules(
+    check: &Check,
+    path: &str,
+    nodes: &HashMap<&str, &Node>,
+    networks: &HashSet<&str>,
+    framework: Option<&Framework>,
+    sink: &mut Sink<'_>,
+) {
+    if check.criteria.is_empty() {
+        sink.at(
+            &format!("{path}.criteria"),
+            "no-criterion",
+            format!("check `{}` evidences no criterion", check.id),
+            "empty",
+            Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()),
+        );
+    }
+    known_criteria(&check.criteria, path, framework, sink);
+    if let Some(t) = &check.timeout {
+        duration(t, &format!("{path}.timeout"), sink);
+    }
+    let kind = check.kind.name();
+    if let Some(from) = &check.from {
+        let fpath = format!("{path}.from");
+        if check.kind.runs() == Runs::OnNode {
+            sink.at_key(
+                &fpath,
+                "from-on-node-check",
+                format!("`{kind}` runs on its node; `from` is for network probes"),
+                "not used",
+                Some("remove `from`, or set `node`".into()),
+            );
+        } else if reference(from, &fpath, "node", nodes, sink) {
+            let origin = nodes[from.as_str()];
+            if origin.backend != Backend::Container {
+                sink.at(
+                    &fpath,
+                    "probe-origin",
+                    format!(
+                        "probes are sent from containers Plateau runs; `{from}` is a {} machine",
+                        token(&origin.backend)
+                    ),
+                    "not a container",
+                    Some("send the probe from a `probe` node, or omit `from` to send it from the controller".into()),
+                );
+            }
+        }
+    }
+    match (&check.node, check.kind.runs()) {
+        (None, Runs::OnNode) => sink.at(
+            path,
+            "missing-node",
+            format!("`{kind}` check `{}` needs a `node` to run on", check.id),
+            "here",
+            Some("add `node = \"<node id>\"`".into()),
+        ),
+        (Some(id), _) => {
+            let npath = format!("{path}.node");
+            if reference(id, &npath, "node", nodes, sink) && check.kind.runs() == Runs::OnNode {
+                let node = nodes[id.as_str()];
+                needs_grader(node, &npath, sink);
+                let roles = check.kind.required_roles();
+                if !roles.is_empty() && !roles.contains(&node.role) {
+                    let want: Vec<String> = roles.iter().map(token).collect();
+                    sink.at(
+                        &npath,
+                        "check-on-wrong-role",
+                        format!("`{kind}` runs on a {} node; `{id}` is a {}", want.join(" or "), token(&node.role)),
+                        "wrong role",
+                        Some("point `node` at the right machine".into()),
+                    );
+                }
+                if !check.kind.supports(node.os) {
+                    sink.at(
+                        &npath,
+                        "check-on-wrong-os",
+                        format!("`{kind}` cannot run on `{id}` ({})", token(&node.os)),
+                        "unsupported here",
+                        Some("use a `command` check with the OS's own tool".into()),
+                    );
+                }
+            }
+        }
+        (None, Runs::Probe) => {
+            let needs_origin = matches!(check.kind, CheckKind::SmbAccess { .. })
+                || matches!(check.kind, CheckKind::IppPrinter(crate::checks::print::IppPrinter { test_job: true, .. }));
+            if check.from.is_none() && needs_origin {
+                sink.at(
+                    path,
+                    "probe-needs-origin",
+                    format!("`{kind}` check `{}` is sent with a client tool from a node", check.id),
+                    "here",
+                    Some("add `from = \"<probe or workstation node>\"`".into()),
+                );
+            }
+        }
+    }
+    if let CheckKind::DhcpOffer(crate::checks::dhcp::DhcpOffer { network, mac, .. }) = &check.kind {
+        reference(network, &format!("{path}.network"), "network", networks, sink);
+        if let Some(mac) = mac {
+            check_mac(mac, &format!("{path}.mac"), sink);
+        }
+    }
+}
