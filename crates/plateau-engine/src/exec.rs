@@ -17,7 +17,15 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// The search path of every command Plateau runs in a node: the system's
+/// own directories first, so a program the candidate drops in
+/// `/usr/local/bin` never stands in for the one the grader means.
+pub const CLEAN_PATH: &str = "PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin";
+
 /// Run `cmd` in `container` as root; an error when it runs longer than `limit`.
+/// The environment is the container's configuration (Plateau's, not the
+/// candidate's: nothing in the node can change it) with a fixed `PATH` and
+/// no preload, and no login shell or start-up file is involved.
 pub async fn exec(docker: &Docker, container: &str, cmd: &[&str], limit: Duration) -> Result<ExecOutput, Error> {
     let fail = |message: String| Error::Node { container: container.to_string(), message };
     let created = docker
@@ -25,6 +33,12 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[&str], limit: Duratio
             container,
             CreateExecOptions {
                 cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                env: Some(vec![
+                    CLEAN_PATH.to_string(),
+                    "LD_PRELOAD=".to_string(),
+                    "ENV=".to_string(),
+                    "BASH_ENV=".to_string(),
+                ]),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()

@@ -122,15 +122,6 @@ fn shell_words(spec: &str) -> Vec<String> {
     words
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rule_listings_split_into_arguments() {
-        let words = super::shell_words("-i br-1 -o br-1 -m comment --comment \"plateau:s:c01\" -j ACCEPT");
-        assert_eq!(words, ["-i", "br-1", "-o", "br-1", "-m", "comment", "--comment", "plateau:s:c01", "-j", "ACCEPT"]);
-    }
-}
-
 /// Set the default route inside a running container's network namespace
 /// (`pid` is its init process). The engine's own exec cannot: a node without
 /// NET_ADMIN may not change its routes, and privileged execs may be refused.
@@ -149,4 +140,13 @@ pub async fn set_default_route(pid: i64, gateway: std::net::Ipv4Addr) -> Result<
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rule_listings_split_into_arguments() {
+        let words = super::shell_words("-i br-1 -o br-1 -m comment --comment \"plateau:s:c01\" -j ACCEPT");
+        assert_eq!(words, ["-i", "br-1", "-o", "br-1", "-m", "comment", "--comment", "plateau:s:c01", "-j", "ACCEPT"]);
+    }
 }

@@ -13,7 +13,7 @@ use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
 
 use crate::platform::{
-    Access, CandidateUp, DockerEngine, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
+    Access, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
 };
 use crate::{Error, ExecOutput};
 
@@ -39,26 +39,32 @@ pub trait Runtime: Send + Sync {
         candidate: &str,
         open: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Kill what the candidate's accounts still run in their nodes (after
-    /// their access was closed); notes on what could not be done.
-    fn kill_sessions(
+    /// Pause every node of a candidate at once (the cut): nothing they
+    /// started runs on. Notes on what could not be paused.
+    fn halt(&self, session: &Session, plan: &CandidatePlan) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// What a node changed in its filesystem since its image, as the runtime sees it.
+    fn changes(
         &self,
         session: &Session,
-        plan: &CandidatePlan,
-    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// Commit every node to a labelled image.
+        candidate: &str,
+        node: &str,
+    ) -> impl Future<Output = Result<Vec<FsChange>, Error>> + Send;
+    /// Halt, then commit every node to a labelled image.
     fn snapshot(
         &self,
         session: &Session,
         plan: &CandidatePlan,
         tag: &str,
     ) -> impl Future<Output = Result<Snapshot, Error>> + Send;
+    /// Re-create a platform from its snapshots, copying `put_back` (per
+    /// node, paths) from each node's role image before it starts.
     fn restore(
         &self,
         session: &Session,
         plan: &CandidatePlan,
         tag: &str,
         host_port: u16,
+        put_back: &BTreeMap<String, Vec<String>>,
     ) -> impl Future<Output = Result<CandidateUp, Error>> + Send;
     /// Where the controller reaches a node.
     fn address(
@@ -129,8 +135,11 @@ impl Engine {
     pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         dispatch!(self.set_access(session, candidate, open))
     }
-    pub async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        dispatch!(self.kill_sessions(session, plan))
+    pub async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        dispatch!(self.halt(session, plan))
+    }
+    pub async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
+        dispatch!(self.changes(session, candidate, node))
     }
     pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         dispatch!(self.snapshot(session, plan, tag))
@@ -141,8 +150,9 @@ impl Engine {
         plan: &CandidatePlan,
         tag: &str,
         port: u16,
+        put_back: &BTreeMap<String, Vec<String>>,
     ) -> Result<CandidateUp, Error> {
-        dispatch!(self.restore(session, plan, tag, port))
+        dispatch!(self.restore(session, plan, tag, port, put_back))
     }
     pub async fn address(&self, session: &Session, candidate: &str, node: &str) -> Result<Ipv4Addr, Error> {
         dispatch!(self.address(session, candidate, node))
@@ -189,8 +199,11 @@ impl Runtime for DockerEngine {
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         DockerEngine::set_access(self, session, candidate, open).await
     }
-    async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        DockerEngine::kill_sessions(self, session, plan).await
+    async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        DockerEngine::halt(self, session, plan).await
+    }
+    async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
+        DockerEngine::changes(self, session, candidate, node).await
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         DockerEngine::snapshot(self, session, plan, tag).await
@@ -201,8 +214,9 @@ impl Runtime for DockerEngine {
         plan: &CandidatePlan,
         tag: &str,
         port: u16,
+        put_back: &BTreeMap<String, Vec<String>>,
     ) -> Result<CandidateUp, Error> {
-        DockerEngine::restore(self, session, plan, tag, port).await
+        DockerEngine::restore(self, session, plan, tag, port, put_back).await
     }
     async fn address(&self, session: &Session, candidate: &str, node: &str) -> Result<Ipv4Addr, Error> {
         DockerEngine::address(self, session, candidate, node).await
@@ -232,6 +246,8 @@ pub enum Op {
     Open,
     /// Closing it (the cut).
     CutAccess,
+    /// Pausing a candidate's nodes at the cut.
+    Halt,
     Snapshot,
     Exec,
 }
@@ -257,6 +273,10 @@ pub struct MemoryState {
     pub disk: BTreeMap<String, u64>,
     /// Paused containers.
     pub paused: BTreeSet<String>,
+    /// Container name → its filesystem changes (set by tests).
+    pub changes: BTreeMap<String, Vec<FsChange>>,
+    /// `(container, paths)` copied from the role image at a restore.
+    pub put_back: Vec<(String, Vec<String>)>,
     /// Free disk the runtime reports (unknown when `None`).
     pub free_disk: Option<u64>,
 }
@@ -306,7 +326,13 @@ impl MemoryEngine {
             let container = session.container_name(candidate, &node.id);
             let existed = self.state().containers.insert(container.clone(), true).is_some();
             let outcome = if existed { Outcome::Kept } else { Outcome::Created };
-            nodes.push(NodeOutcome { node: node.id.clone(), container, outcome, host_keys: Vec::new() });
+            nodes.push(NodeOutcome {
+                node: node.id.clone(),
+                container,
+                outcome,
+                host_keys: Vec::new(),
+                put_back: Vec::new(),
+            });
         }
         self.state().open.insert((session.name.clone(), candidate.to_string()));
         let access = plan.access.first().map(|a| Access {
@@ -379,10 +405,18 @@ impl Runtime for MemoryEngine {
         set_member(&mut self.state().open, (session.name.clone(), candidate.to_string()), open);
         Ok(())
     }
-    async fn kill_sessions(&self, _: &Session, _: &CandidatePlan) -> Result<Vec<String>, Error> {
+    async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        self.check(Op::Halt, &plan.candidate.id)?;
+        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+            self.state().paused.insert(session.container_name(&plan.candidate.id, &node.id));
+        }
         Ok(Vec::new())
     }
+    async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
+        Ok(self.state().changes.get(&session.container_name(candidate, node)).cloned().unwrap_or_default())
+    }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
+        Runtime::halt(self, session, plan).await?;
         self.check(Op::Snapshot, &plan.candidate.id)?;
         let images: Vec<String> = plan
             .nodes
@@ -399,8 +433,24 @@ impl Runtime for MemoryEngine {
         plan: &CandidatePlan,
         _tag: &str,
         port: u16,
+        put_back: &BTreeMap<String, Vec<String>>,
     ) -> Result<CandidateUp, Error> {
-        let up = self.bring_up(session, plan, port);
+        let mut up = self.bring_up(session, plan, port);
+        let candidate = &plan.candidate.id;
+        let mut state = self.state();
+        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+            let container = session.container_name(candidate, &node.id);
+            state.paused.remove(&container);
+            // A re-created container starts with no changes of its own.
+            state.changes.remove(&container);
+            if let Some(paths) = put_back.get(&node.id) {
+                state.put_back.push((container, paths.clone()));
+                if let Some(n) = up.nodes.iter_mut().find(|n| n.node == node.id) {
+                    n.put_back = paths.clone();
+                }
+            }
+        }
+        drop(state);
         self.state().open.remove(&(session.name.clone(), plan.candidate.id.clone()));
         Ok(up)
     }

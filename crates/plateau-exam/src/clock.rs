@@ -4,8 +4,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::collections::BTreeMap;
+
 use plateau_engine::Engine;
-use plateau_engine::platform::Session;
+use plateau_engine::platform::{FsChange, Session};
 use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::PhaseKind;
 use plateau_state::{CandidateRecord, Deadline};
@@ -77,9 +79,12 @@ pub struct Frozen {
     pub candidate: String,
     pub tag: String,
     pub snapshots: Vec<String>,
-    /// What could not be done beyond the cut and the commits (leftover
-    /// sessions not killed, runtime state not captured).
+    /// What could not be done beyond the cut and the commits (a node not
+    /// paused, runtime state not captured).
     pub notes: Vec<String>,
+    /// Per node, what changed that the grader's trust rests on (see
+    /// `plateau_grade::integrity`), at the deadline.
+    pub findings: BTreeMap<String, Vec<FsChange>>,
     /// The frozen state's grade `(score, max)`, or why it could not be
     /// graded; `None` until graded.
     pub grade: Option<std::result::Result<(f64, u32), plateau_grade::Error>>,
@@ -365,39 +370,33 @@ impl SessionCtx {
             plans.push((d.clone(), self.candidate(&d.candidate)?));
         }
 
-        // The cut: every due access closed at once, timed when it is closed.
+        // The cut: every due access closed and every node halted (paused),
+        // all at once, timed when done: nothing the candidate started runs on.
         let to_cut = plans.iter().filter(|(d, _)| d.cut_at.is_none());
         let session = &session;
         let cuts = to_cut.map(|(d, c)| async move {
-            let result = engine.set_access(session, &c.id, false).await;
-            (d, c, result, now_millis())
+            let (closed, halted) =
+                tokio::join!(engine.set_access(session, &c.id, false), engine.halt(session, &c.plan));
+            (d, closed.and(halted), now_millis())
         });
-        let mut closed = Vec::new();
-        for (d, c, result, at_ms) in futures_util::future::join_all(cuts).await {
+        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
+        for (d, result, at_ms) in futures_util::future::join_all(cuts).await {
             match result {
-                Ok(()) => closed.push((d, c, at_ms - d.ends_at * 1000)),
+                Ok(notes) => {
+                    let late_ms = at_ms - d.ends_at * 1000;
+                    if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
+                        self.audit(
+                            "exam.cut",
+                            json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
+                        )?;
+                    }
+                    for note in &notes {
+                        progress.warn(format!("{}: {note}", d.candidate));
+                    }
+                    cut.push(d);
+                }
                 Err(e) => report.failed.push(self.freeze_failed(d, "cut", e.to_string(), progress)?),
             }
-        }
-        // Then what their accounts still run in their nodes, best effort.
-        // (A few candidates at a time: execs starting slowly under load are
-        // what a snapshot must not pause on.)
-        use futures_util::StreamExt;
-        let kills: Vec<_> =
-            closed.iter().map(|(d, c, late_ms)| kill_sessions(engine, session, d, c, *late_ms)).collect();
-        let killed: Vec<_> = futures_util::stream::iter(kills).buffer_unordered(SNAPSHOTS_AT_ONCE).collect().await;
-        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
-        for (d, late_ms, notes) in killed {
-            if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
-                self.audit(
-                    "exam.cut",
-                    json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
-                )?;
-            }
-            for note in &notes {
-                progress.warn(format!("{}: {note}", d.candidate));
-            }
-            cut.push(d);
         }
 
         let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
@@ -411,48 +410,51 @@ impl SessionCtx {
             })
             .collect();
         let mut frozen = Vec::new();
+        use futures_util::StreamExt;
         // Commits copy writable layers: a few at a time keep the engine
         // responsive (and each commit within its time limit).
         let snapshots: Vec<_> =
             futures_util::stream::iter(snapshots).buffer_unordered(SNAPSHOTS_AT_ONCE).collect().await;
         for (d, result, tag) in snapshots {
             match result {
-                Ok(snapshot) => {
+                Ok((snapshot, findings)) => {
                     if !self.db().mark_frozen(self.name(), &d.candidate, &d.phase)? {
                         continue;
                     }
                     self.audit(
                         "exam.freeze",
-                        json!({ "candidate": d.candidate, "phase": d.phase, "snapshots": snapshot.images, "notes": snapshot.notes }),
+                        json!({ "candidate": d.candidate, "phase": d.phase, "snapshots": snapshot.images,
+                                "notes": snapshot.notes, "integrity": findings }),
                     )?;
                     progress.done(format!(
                         "{}: access cut, {} node(s) snapshotted ({tag})",
                         d.candidate,
                         snapshot.images.len()
                     ));
-                    frozen.push((d, tag, snapshot));
+                    frozen.push((d, tag, snapshot, findings));
                 }
                 Err(e) => report.failed.push(self.freeze_failed(d, "snapshot", e.to_string(), progress)?),
             }
         }
 
-        for (d, tag, snapshot) in frozen {
+        for (d, tag, snapshot, findings) in frozen {
             report.frozen.push(Frozen {
                 candidate: d.candidate.clone(),
                 tag,
                 snapshots: snapshot.images,
                 notes: snapshot.notes,
+                findings,
                 grade: None,
             });
         }
         Ok(report)
     }
 
-    /// Grade the frozen states of a freeze (its `grade`s filled in).
+    /// The grades of record of a freeze (its `grade`s filled in): each
+    /// frozen state re-created from its snapshots and graded.
     async fn grade_frozen(&self, report: &mut FreezeReport, progress: &dyn Progress) -> Result<()> {
-        let records: Vec<CandidateRecord> =
-            report.frozen.iter().map(|f| self.candidate(&f.candidate)).collect::<Result<_>>()?;
-        let graded = self.grade_candidates(&records, 16, progress).await?;
+        let candidates: Vec<String> = report.frozen.iter().map(|f| f.candidate.clone()).collect();
+        let graded = self.grade_records(&candidates, None, progress).await?;
         for ((id, result), frozen) in graded.into_iter().zip(report.frozen.iter_mut()) {
             match &result {
                 Ok(g) => progress.note(format!(
@@ -483,56 +485,113 @@ impl SessionCtx {
     }
 
     /// Re-create a frozen candidate's platform from their snapshots (the
-    /// last freeze unless `tag`); access stays closed. The tag and node count.
+    /// last freeze unless `tag`), with the role's own copy of every program
+    /// the candidate replaced (see `plateau_grade::integrity`); access stays
+    /// closed. The tag and the nodes re-created.
     pub async fn restore(&self, candidate: &str, tag: Option<&str>) -> Result<(String, usize)> {
         let record = self.candidate(candidate)?;
-        let tag = match tag {
-            Some(t) => t.to_string(),
-            None => self.last_freeze_tag(candidate)?,
-        };
-        let up = self.engine().await?.restore(&self.engine_session()?, &record.plan, &tag, record.ssh_port).await?;
-        self.audit("exam.restore", json!({ "candidate": candidate, "snapshot": tag }))?;
-        Ok((tag, up.nodes.len()))
+        let mut frozen = self.frozen_state(candidate)?;
+        if let Some(tag) = tag {
+            frozen.tag = tag.to_string();
+        }
+        let up = self.restore_frozen(&record, &frozen).await?;
+        self.audit("exam.restore", json!({ "candidate": candidate, "snapshot": frozen.tag }))?;
+        Ok((frozen.tag, up.nodes.len()))
     }
 
-    /// The tag of a candidate's last freeze, from the audit log.
-    fn last_freeze_tag(&self, candidate: &str) -> Result<String> {
-        self.db()
-            .audit_log(self.name())?
+    pub(crate) async fn restore_frozen(
+        &self,
+        record: &CandidateRecord,
+        frozen: &FrozenState,
+    ) -> Result<plateau_engine::platform::CandidateUp> {
+        let put_back: BTreeMap<String, Vec<String>> = frozen
+            .findings
             .iter()
-            .rev()
-            .filter(|e| e.action == "exam.freeze")
-            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
-            .find(|d| d["candidate"] == candidate)
-            .and_then(|d| {
-                d["snapshots"][0].as_str().and_then(|image| image.rsplit_once(':')).map(|(_, tag)| tag.to_string())
+            .map(|(node, changes)| {
+                let paths = changes.iter().filter(|c| plateau_grade::integrity::put_back(c)).map(|c| c.path.clone());
+                (node.clone(), paths.collect())
             })
-            .ok_or_else(|| {
-                Error::Refused(format!(
-                    "{candidate} was never frozen in session `{}`: no snapshot to restore",
-                    self.name()
-                ))
-            })
+            .collect();
+        let engine = self.engine().await?;
+        Ok(engine.restore(&self.engine_session()?, &record.plan, &frozen.tag, record.ssh_port, &put_back).await?)
+    }
+
+    /// A candidate's last frozen state, from the audit log (which binds it):
+    /// its phase, cut, snapshots, and every finding of their freezes so far
+    /// (a state frozen twice is compared with its role image, not only with
+    /// the first snapshot).
+    pub(crate) fn frozen_state(&self, candidate: &str) -> Result<FrozenState> {
+        let log = self.db().audit_log(self.name())?;
+        let mut state: Option<FrozenState> = None;
+        let mut findings: BTreeMap<String, Vec<FsChange>> = BTreeMap::new();
+        for entry in log.iter().filter(|e| e.action == "exam.freeze") {
+            let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else { continue };
+            if detail["candidate"] != candidate {
+                continue;
+            }
+            let snapshots: Vec<String> = serde_json::from_value(detail["snapshots"].clone()).unwrap_or_default();
+            let Some(tag) = snapshots.first().and_then(|i| i.rsplit_once(':')).map(|(_, t)| t.to_string()) else {
+                continue;
+            };
+            let these: BTreeMap<String, Vec<FsChange>> =
+                serde_json::from_value(detail["integrity"].clone()).unwrap_or_default();
+            for (node, changes) in these {
+                let all = findings.entry(node).or_default();
+                all.extend(changes);
+                all.sort();
+                all.dedup();
+            }
+            let phase = detail["phase"].as_str().unwrap_or(PREPARATION).to_string();
+            state = Some(FrozenState { phase, tag, cut_at: None, snapshots, findings: BTreeMap::new() });
+        }
+        let Some(mut state) = state else {
+            refuse!("{candidate} was never frozen in session `{}`: no snapshot to restore", self.name())
+        };
+        state.findings = findings;
+        state.cut_at = self
+            .db()
+            .deadlines(self.name())?
+            .into_iter()
+            .find(|d| d.candidate == candidate && d.phase == state.phase)
+            .and_then(|d| d.cut_at);
+        Ok(state)
     }
 }
 
+/// A frozen state: what the grade of record and its regrades read.
+#[derive(Debug, Clone)]
+pub(crate) struct FrozenState {
+    pub phase: String,
+    pub tag: String,
+    pub cut_at: Option<String>,
+    pub snapshots: Vec<String>,
+    pub findings: BTreeMap<String, Vec<FsChange>>,
+}
+
+/// What the engine sees changed in each node (read while it is halted),
+/// then the snapshot.
 async fn snapshot_one<'a>(
     engine: &Engine,
     session: &Session,
     deadline: &'a Deadline,
     plan: &CandidatePlan,
     tag: String,
-) -> (&'a Deadline, std::result::Result<plateau_engine::platform::Snapshot, plateau_engine::Error>, String) {
-    (deadline, engine.snapshot(session, plan, &tag).await, tag)
-}
-
-async fn kill_sessions<'a>(
-    engine: &Engine,
-    session: &Session,
-    deadline: &'a Deadline,
-    candidate: &CandidateRecord,
-    late_ms: i64,
-) -> (&'a Deadline, i64, Vec<String>) {
-    let notes = engine.kill_sessions(session, &candidate.plan).await.unwrap_or_else(|e| vec![e.to_string()]);
-    (deadline, late_ms, notes)
+) -> (
+    &'a Deadline,
+    std::result::Result<(plateau_engine::platform::Snapshot, BTreeMap<String, Vec<FsChange>>), plateau_engine::Error>,
+    String,
+) {
+    let result = async {
+        engine.halt(session, plan).await?;
+        let mut findings = BTreeMap::new();
+        for node in plan.nodes.iter().filter(|n| n.backend == plateau_scenario::model::Backend::Container) {
+            let changes = engine.changes(session, &plan.candidate.id, &node.id).await?;
+            let watched = plateau_grade::integrity::findings(&changes);
+            if !watched.is_empty() {
+                findings.insert(node.id.clone(), watched);
+            }
+        }
+        Ok((engine.snapshot(session, plan, &tag).await?, findings))
+    };
+    (deadline, result.await, tag)
 }

@@ -4,9 +4,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use plateau_grade::grade::{apply_overrides, fault_states, grade};
+use std::collections::BTreeMap;
+
+use plateau_engine::Engine;
+use plateau_engine::platform::{FsChange, Session};
+use plateau_grade::grade::{apply_overrides, distrust, fault_states, grade};
+use plateau_grade::integrity;
 use plateau_report::{Report, ScenarioInfo};
-use plateau_results::{CandidateGrade, Override, Verdict, verdict_token};
+use plateau_results::{Basis, CandidateGrade, GradeKind, Override, Verdict, verdict_token};
+use plateau_scenario::model::Backend;
 use plateau_state::{CandidateRecord, OverrideRecord};
 use serde_json::json;
 
@@ -26,18 +32,123 @@ pub enum Format {
     Junit,
 }
 
+/// What one grading reads for a candidate.
+struct Grading {
+    record: CandidateRecord,
+    basis: Basis,
+    frozen: Option<FrozenRead>,
+}
+
+/// A frozen state as re-created for grading.
+struct FrozenRead {
+    /// Per node, what had changed at the deadline (see `plateau_grade::integrity`).
+    at_deadline: BTreeMap<String, Vec<FsChange>>,
+    /// Per node, what the restore put back of it.
+    put_back: BTreeMap<String, Vec<String>>,
+}
+
 impl SessionCtx {
-    /// Grade candidates (one, or all of the session) in parallel, at most
-    /// `concurrency` at once; store each grade with the jury's decisions so
-    /// far. A candidate that cannot be reached at all is reported, not fatal.
+    /// Grade candidates (one, or all of the session) live, in parallel, at
+    /// most `concurrency` at once; store each grade with the jury's
+    /// decisions so far. A candidate that cannot be reached at all is
+    /// reported, not fatal. A frozen candidate keeps their grade of record:
+    /// asked for by name, they are refused (see `regrade`); in a whole-session
+    /// grading they are left out, with a note.
     pub async fn grade(&self, only: Option<&str>, concurrency: usize, progress: &dyn Progress) -> Result<Vec<Graded>> {
-        let candidates = self.some_candidates(only)?;
-        self.grade_candidates(&candidates, concurrency, progress).await
+        let mut live = Vec::new();
+        for candidate in self.some_candidates(only)? {
+            if self.is_frozen(&candidate.id)? {
+                if only.is_some() {
+                    refuse!(
+                        "{} is frozen: their grade of record stands (`plateau report`); to grade the frozen \
+                         state again, give --regrade REASON (it is shown beside the first, never in its place)",
+                        candidate.id
+                    );
+                }
+                progress.note(format!("{}: frozen, their grade of record stands (not graded again)", candidate.id));
+                continue;
+            }
+            live.push(Grading { record: candidate, basis: basis(GradeKind::Live), frozen: None });
+        }
+        self.grade_candidates(live, concurrency, progress).await
     }
 
-    pub(crate) async fn grade_candidates(
+    /// Grade a frozen candidate again, from the snapshots of their last
+    /// freeze (a platform re-created for it), with a reason: stored and
+    /// audited as a regrade, shown beside the grade of record.
+    pub async fn regrade(&self, candidate: &str, reason: &str, progress: &dyn Progress) -> Result<CandidateGrade> {
+        if reason.trim().is_empty() {
+            refuse!("--regrade needs a reason: the grid prints it beside the new grade");
+        }
+        self.candidate(candidate)?;
+        if !self.is_frozen(candidate)? {
+            refuse!("{candidate} is not frozen: grade them without --regrade");
+        }
+        let mut graded = self.grade_records(&[candidate.to_string()], Some(reason), progress).await?;
+        Ok(graded.remove(0).1?)
+    }
+
+    /// Whether a candidate's last phase is frozen and none runs.
+    pub(crate) fn is_frozen(&self, candidate: &str) -> Result<bool> {
+        let deadlines: Vec<_> =
+            self.db().deadlines(self.name())?.into_iter().filter(|d| d.candidate == candidate).collect();
+        Ok(!deadlines.is_empty() && deadlines.iter().all(|d| d.frozen_at.is_some()))
+    }
+
+    /// Grade frozen states: each candidate's last freeze re-created from its
+    /// snapshots (nothing they started runs; what they replaced of the
+    /// grader's programs comes back as the role shipped it), then graded.
+    /// `regrade`: the reason, for a later grading of a state graded already.
+    pub(crate) async fn grade_records(
         &self,
-        candidates: &[CandidateRecord],
+        candidates: &[String],
+        regrade: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Graded>> {
+        let mut gradings = Vec::new();
+        let mut failed = Vec::new();
+        progress.stage("frozen states re-created", candidates.len());
+        for id in candidates {
+            let record = self.candidate(id)?;
+            let frozen = self.frozen_state(id)?;
+            match self.restore_frozen(&record, &frozen).await {
+                Ok(up) => {
+                    progress.done(format!("{id}: re-created from {}", frozen.tag));
+                    let put_back = up.nodes.into_iter().map(|n| (n.node, n.put_back)).collect();
+                    let basis = Basis {
+                        kind: if regrade.is_some() { GradeKind::Regrade } else { GradeKind::Record },
+                        phase: Some(frozen.phase.clone()),
+                        cut_at: frozen.cut_at.clone(),
+                        snapshots: frozen.snapshots.clone(),
+                        reason: regrade.map(str::to_string),
+                        by: regrade.map(|_| self.workspace.actor.clone()),
+                    };
+                    gradings.push(Grading {
+                        record,
+                        basis,
+                        frozen: Some(FrozenRead { at_deadline: frozen.findings, put_back }),
+                    });
+                }
+                Err(e) => {
+                    progress.done(format!("{id}: not re-created: {e}"));
+                    failed.push((
+                        id.clone(),
+                        plateau_grade::Error::Access(format!("the frozen state was not re-created: {e}")),
+                    ));
+                }
+            }
+        }
+        progress.event(crate::Event::StageEnd);
+        let mut out = self.grade_candidates(gradings, 4, progress).await?;
+        for (id, e) in failed {
+            out.push((id, Err(e)));
+        }
+        Ok(out)
+    }
+
+    async fn grade_candidates(
+        &self,
+        candidates: Vec<Grading>,
         concurrency: usize,
         progress: &dyn Progress,
     ) -> Result<Vec<Graded>> {
@@ -46,39 +157,44 @@ impl SessionCtx {
         progress.stage("candidates graded", candidates.len());
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, candidate) in candidates.iter().enumerate() {
-            let credentials = self.credentials(candidate)?;
-            let (engine, session, plan, scenario, slots) =
-                (engine.clone(), session.clone(), candidate.plan.clone(), self.scenario.clone(), slots.clone());
+        let ids: Vec<String> = candidates.iter().map(|g| g.record.id.clone()).collect();
+        for (i, grading) in candidates.into_iter().enumerate() {
+            let credentials = self.credentials(&grading.record)?;
+            let (engine, session, scenario, slots) =
+                (engine.clone(), session.clone(), self.scenario.clone(), slots.clone());
             tasks.spawn(async move {
                 let _slot = slots.acquire().await.expect("semaphore open");
-                let result = match plateau_grade::targets::platform(&engine, &session, &plan, &credentials).await {
+                let plan = &grading.record.plan;
+                let result = match plateau_grade::targets::platform(&engine, &session, plan, &credentials).await {
                     Ok(reach) => {
                         let file = scenario.file();
-                        let grade =
-                            grade(&plan, scenario.framework(), &file.scenario.blocks, &file.grading, &reach).await;
+                        let (framework, blocks, rules) = (scenario.framework(), &file.scenario.blocks, &file.grading);
+                        let mut grade = grade(plan, framework, blocks, rules, &reach).await;
+                        let suspects = integrity(&engine, &session, &grading, &mut grade).await;
+                        distrust(&mut grade, &suspects, framework, blocks, rules);
+                        grade.basis = Some(grading.basis.clone());
                         Ok((grade, reach.first_seen_keys()))
                     }
                     Err(e) => Err(e),
                 };
-                (i, result)
+                (i, grading.record, result)
             });
         }
         type Outcome = std::result::Result<(CandidateGrade, Vec<(String, String)>), plateau_grade::Error>;
-        let mut outcomes: Vec<Option<Outcome>> = (0..candidates.len()).map(|_| None).collect();
+        let mut outcomes: Vec<Option<(CandidateRecord, Outcome)>> = (0..ids.len()).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
-            let (i, result) = joined.expect("grading task panicked");
+            let (i, record, result) = joined.expect("grading task panicked");
             progress.done(match &result {
                 Ok((g, _)) => format!("{} graded {} / {}", g.id, plateau_report::number(g.score), g.max_score),
-                Err(e) => format!("{} cannot be graded: {e}", candidates[i].id),
+                Err(e) => format!("{} cannot be graded: {e}", ids[i]),
             });
-            outcomes[i] = Some(result);
+            outcomes[i] = Some((record, result));
         }
         progress.event(crate::Event::StageEnd);
         let mut out = Vec::new();
-        for (candidate, outcome) in candidates.iter().zip(outcomes.into_iter().flatten()) {
+        for (candidate, outcome) in outcomes.into_iter().flatten() {
             let graded = match outcome {
-                Ok((grade, first_seen)) => Ok(self.record_grade(candidate, grade, &first_seen)?),
+                Ok((grade, first_seen)) => Ok(self.record_grade(&candidate, grade, &first_seen)?),
                 Err(e) => Err(e),
             };
             out.push((candidate.id.clone(), graded));
@@ -108,13 +224,19 @@ impl SessionCtx {
         apply_overrides(&mut grade, &self.overrides_of(&candidate.id)?);
         let json = serde_json::to_string(&grade).expect("a grade serializes");
         self.db().put_grade(name, &candidate.id, &json)?;
-        self.audit("grade", json!({ "candidate": candidate.id, "score": grade.score, "sha256": sha256(&json) }))?;
+        let basis = grade.basis.as_ref();
+        self.audit(
+            "grade",
+            json!({ "candidate": candidate.id, "score": grade.score, "sha256": sha256(&json),
+                    "kind": basis.map(|b| b.kind), "reason": basis.and_then(|b| b.reason.clone()) }),
+        )?;
         Ok(grade)
     }
 
-    /// Grade one candidate now; an unreachable platform is an error.
+    /// Grade one candidate now, live; an unreachable platform is an error.
     pub(crate) async fn grade_one(&self, candidate: &CandidateRecord) -> Result<CandidateGrade> {
-        let mut graded = self.grade_candidates(std::slice::from_ref(candidate), 1, &crate::progress::Silent).await?;
+        let live = Grading { record: candidate.clone(), basis: basis(GradeKind::Live), frozen: None };
+        let mut graded = self.grade_candidates(vec![live], 1, &crate::progress::Silent).await?;
         Ok(graded.remove(0).1?)
     }
 
@@ -163,6 +285,39 @@ impl SessionCtx {
         Ok(())
     }
 
+    /// The grade a jury signs for a candidate: their last grade of record
+    /// (a frozen state), with the regrades of that state beside it; a
+    /// candidate never frozen has their latest grade.
+    pub fn grade_of_record(&self, candidate: &str) -> Result<Option<CandidateGrade>> {
+        let mut all = Vec::new();
+        for json in self.db().grades(&self.record.name, candidate)? {
+            let grade: CandidateGrade = serde_json::from_str(&json)
+                .map_err(|e| Error::Refused(format!("a stored grade of {candidate} cannot be read: {e}")))?;
+            all.push(grade);
+        }
+        let kind = |g: &CandidateGrade| g.basis.as_ref().map_or(GradeKind::Live, |b| b.kind);
+        let Some(at) = all.iter().rposition(|g| kind(g) == GradeKind::Record) else {
+            return Ok(all.pop());
+        };
+        let regrades = all[at + 1..]
+            .iter()
+            .filter(|g| kind(g) == GradeKind::Regrade)
+            .map(|g| {
+                let basis = g.basis.clone().expect("a regrade has a basis");
+                plateau_results::Regrade {
+                    at: g.started_at.clone(),
+                    score: g.score,
+                    max_score: g.max_score,
+                    reason: basis.reason.unwrap_or_default(),
+                    by: basis.by.unwrap_or_default(),
+                }
+            })
+            .collect();
+        let mut record = all.swap_remove(at);
+        record.regrades = regrades;
+        Ok(Some(record))
+    }
+
     /// The latest grades (one candidate, or every graded one), with the
     /// jury's decisions taken since, as a report naming the audit log's head
     /// after recording itself.
@@ -174,11 +329,9 @@ impl SessionCtx {
         };
         let mut grades = Vec::new();
         for id in &ids {
-            let Some(json) = self.db().latest_grade(session, id)? else {
+            let Some(mut grade) = self.grade_of_record(id)? else {
                 refuse!("candidate `{id}` has no grade yet; run `plateau grade --session {session}` first")
             };
-            let mut grade: CandidateGrade = serde_json::from_str(&json)
-                .map_err(|e| Error::Refused(format!("the stored grade of {id} cannot be read: {e}")))?;
             apply_overrides(&mut grade, &self.overrides_of(id)?);
             grades.push(grade);
         }
@@ -229,4 +382,56 @@ impl SessionCtx {
         }
         Ok(written)
     }
+}
+
+fn basis(kind: GradeKind) -> Basis {
+    Basis { kind, phase: None, cut_at: None, snapshots: Vec::new(), reason: None, by: None }
+}
+
+/// Fill in a grade's integrity section, from the engine's view of each
+/// node: for a frozen state, what had changed at the deadline (and what was
+/// put back) and what changed since it was re-created; live, what changed
+/// since the image. The nodes whose programs were changed and not put back:
+/// `(how the grader reached them, why)`, for `distrust`.
+async fn integrity(
+    engine: &Engine,
+    session: &Session,
+    grading: &Grading,
+    grade: &mut CandidateGrade,
+) -> Vec<(String, String)> {
+    let plan = &grading.record.plan;
+    let mut suspects = Vec::new();
+    let seen_now = if grading.frozen.is_some() { "while graded" } else { "live" };
+    for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+        if let Some(frozen) = &grading.frozen
+            && let Some(found) = frozen.at_deadline.get(&node.id)
+        {
+            let done = frozen.put_back.get(&node.id).cloned().unwrap_or_default();
+            grade.integrity.extend(integrity::report(&node.id, found, "at the deadline", &done));
+        }
+        let now = match engine.changes(session, &plan.candidate.id, &node.id).await {
+            Ok(changes) => integrity::findings(&changes),
+            Err(e) => {
+                suspects.push((
+                    container_from(session, plan, &node.id),
+                    format!("the node's files could not be compared with its image: {e}"),
+                ));
+                continue;
+            }
+        };
+        grade.integrity.extend(integrity::report(&node.id, &now, seen_now, &[]));
+        let bent: Vec<&str> = now.iter().filter(|c| integrity::put_back(c)).map(|c| c.path.as_str()).collect();
+        if !bent.is_empty() {
+            suspects.push((
+                container_from(session, plan, &node.id),
+                format!("the grader's programs were changed on {} ({}): see Intégrité", node.id, bent.join(", ")),
+            ));
+        }
+    }
+    suspects
+}
+
+/// How the grader's evidence names a container node (`Action::from`).
+fn container_from(session: &Session, plan: &plateau_scenario::CandidatePlan, node: &str) -> String {
+    format!("docker exec {}", session.container_name(&plan.candidate.id, node))
 }

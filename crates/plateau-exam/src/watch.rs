@@ -25,7 +25,8 @@ impl SessionCtx {
     /// machine (in exam mode candidates never see a result).
     pub async fn watch_round(&self, practice: bool) -> Result<Round> {
         let candidates = self.candidates()?;
-        let graded = self.grade_candidates(&candidates, 16, &Silent).await?;
+        // Frozen candidates keep their grade of record (left out).
+        let graded = self.grade(None, 16, &Silent).await?;
         if practice {
             for (id, result) in &graded {
                 if let (Ok(grade), Some(c)) = (result, candidates.iter().find(|c| &c.id == id)) {

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use plateau_engine::platform::{ChangeKind, FsChange};
 use plateau_engine::{Engine, ExecOutput, MemoryEngine, Op};
 use plateau_exam::{FaultDone, Injection, PhaseState, Pick, Roster, SessionCtx, Silent, Status, UpRequest, Workspace};
 
@@ -292,4 +293,72 @@ async fn the_room_starts_on_time_when_one_candidates_access_cannot_open() {
     assert_eq!(ctx.phases().unwrap().len(), 3, "everyone's clock runs");
     let open: Vec<String> = exam.memory.state().open.iter().map(|(_, c)| c.clone()).collect();
     assert_eq!(open, ["c01", "c03"]);
+}
+
+fn change(path: &str, kind: ChangeKind) -> FsChange {
+    FsChange { path: path.into(), kind }
+}
+
+#[tokio::test]
+async fn a_program_the_candidate_replaced_makes_the_live_checks_on_that_node_undecided() {
+    let exam = Exam::up(1).await;
+    exam.platform.lock().unwrap().notes_written = true;
+    exam.memory.state().changes.insert(
+        "plateau-mem-c01-ws".into(),
+        vec![change("/usr/bin/grep", ChangeKind::Modified), change("/etc/hosts", ChangeKind::Modified)],
+    );
+    let grade = exam.session().grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
+    // The notes check ran `grep` on ws: its pass proves nothing now.
+    assert_eq!(statuses(&grade), [("share-up", Status::Pass), ("notes", Status::Error)]);
+    assert!(grade.checks[1].evidence.error.as_deref().unwrap().contains("/usr/bin/grep"), "{:?}", grade.checks[1]);
+    assert_eq!(grade.integrity.len(), 1, "only ws changed what the grader trusts: {:?}", grade.integrity);
+    let listed: Vec<&str> = grade.integrity[0].changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(listed, ["/usr/bin/grep"], "the candidate's expected work is not listed");
+}
+
+#[tokio::test]
+async fn the_grade_of_record_reads_the_frozen_state_and_a_regrade_stands_beside_it() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    ctx.start(Some("1h")).await.unwrap();
+    exam.memory.state().changes.insert(
+        "plateau-mem-c01-ws".into(),
+        vec![change("/usr/bin/grep", ChangeKind::Modified), change("/etc/ld.so.preload", ChangeKind::Added)],
+    );
+    let report = ctx.freeze_now(None, &Silent).await.unwrap();
+    assert_eq!(report.frozen[0].grade, Some(Ok((3.0, 4))), "{report:?}");
+    // Every node was halted, and the grading platform got the role's own
+    // grep and an empty preload list before it started.
+    assert_eq!(
+        exam.memory.state().put_back,
+        [("plateau-mem-c01-ws".to_string(), vec!["/etc/ld.so.preload".to_string(), "/usr/bin/grep".to_string()])]
+    );
+    let record = ctx.grade_of_record("c01").unwrap().unwrap();
+    let basis = record.basis.clone().unwrap();
+    assert_eq!(basis.kind, plateau_results::GradeKind::Record);
+    assert_eq!(basis.snapshots.len(), 2);
+    assert!(basis.cut_at.is_some());
+    assert!(record.checks.iter().all(|c| c.status != Status::Error), "the programs were put back: {record:?}");
+    assert!(record.integrity[0].changes.iter().all(|c| c.put_back && c.seen == "at the deadline"));
+
+    // Asking for a grade of a frozen candidate is refused; the whole session skips them.
+    let refused = ctx.grade(Some("c01"), 1, &Silent).await.unwrap_err().to_string();
+    assert!(refused.contains("--regrade"), "{refused}");
+    assert!(ctx.grade(None, 1, &Silent).await.unwrap().is_empty());
+
+    // An appeal: the frozen state graded again, beside the first.
+    exam.platform.lock().unwrap().notes_written = true;
+    assert!(ctx.regrade("c01", " ", &Silent).await.is_err(), "a regrade needs a reason");
+    let again = ctx.regrade("c01", "la vérification des notes était erronée", &Silent).await.unwrap();
+    assert_eq!(again.score, 4.0);
+    let report = ctx.report(None).unwrap();
+    let shown = &report.candidates[0];
+    assert_eq!(shown.score, 3.0, "the grade of record stays in place");
+    assert_eq!(shown.regrades.len(), 1);
+    assert_eq!((shown.regrades[0].score, shown.regrades[0].by.as_str()), (4.0, "trainer"));
+    let grid = plateau_report::grid(&report, shown);
+    assert!(
+        grid.contains("note de référence") && grid.contains("Intégrité") && grid.contains("/usr/bin/grep"),
+        "{grid}"
+    );
 }

@@ -141,6 +141,9 @@ pub async fn grade(
         competences: rolled.competences,
         blocks: rolled.blocks,
         faults: Vec::new(),
+        basis: None,
+        integrity: Vec::new(),
+        regrades: Vec::new(),
     }
 }
 
@@ -258,6 +261,41 @@ fn unit(id: &str, title: &str, ids: &BTreeSet<&str>, checks: &[CheckResult], gra
 }
 
 /// Attach the jury's decisions to a grade's criteria (the automatic verdict stays).
+/// Checks that ran a command on a node whose programs the candidate
+/// changed (and the grader could not put back) prove nothing: each becomes
+/// an `error` naming why, and the grade is rolled up again. `suspects`:
+/// `(how the node was reached, why)`, as the evidence's `from` says it.
+pub fn distrust(
+    grade: &mut CandidateGrade,
+    suspects: &[(String, String)],
+    framework: &Framework,
+    blocks: &[String],
+    grading: &Grading,
+) {
+    if suspects.is_empty() {
+        return;
+    }
+    let mut changed = false;
+    for check in &mut grade.checks {
+        let why = suspects.iter().find(|(from, _)| check.evidence.actions.iter().any(|a| &a.from == from));
+        if let Some((_, why)) = why
+            && check.status != Status::Error
+        {
+            check.status = Status::Error;
+            check.points = 0.0;
+            check.evidence.error = Some(why.clone());
+            changed = true;
+        }
+    }
+    if changed {
+        let rolled = roll_up(framework, blocks, grading, &grade.checks);
+        grade.criteria = rolled.criteria;
+        grade.competences = rolled.competences;
+        grade.blocks = rolled.blocks;
+        grade.score = (grade.checks.iter().map(|c| c.points).sum::<f64>() * 100.0).round() / 100.0;
+    }
+}
+
 pub fn apply_overrides(grade: &mut CandidateGrade, overrides: &[(String, Override)]) {
     for (criterion, decision) in overrides {
         if let Some(c) = grade.criteria.iter_mut().find(|c| &c.criterion == criterion) {

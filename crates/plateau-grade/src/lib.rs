@@ -7,6 +7,7 @@ mod error;
 pub mod executor;
 pub mod generic;
 pub mod grade;
+pub mod integrity;
 pub mod probe;
 pub use plateau_results as result;
 pub mod steps;

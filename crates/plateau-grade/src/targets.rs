@@ -32,7 +32,10 @@ pub async fn platform(
     let mut executors = HashMap::new();
     for node in &plan.nodes {
         let Some(grader) = &node.grader else { continue };
-        let executor = match grader.via {
+        // A node Plateau created is read through the engine, whatever the
+        // scenario's `via`: not through a daemon the candidate controls.
+        let via = if node.backend == Backend::Container { Via::Exec } else { grader.via };
+        let executor = match via {
             Via::Exec => {
                 Executor::Docker(DockerExecutor::new(engine.clone(), session.container_name(candidate, &node.id)))
             }
@@ -45,16 +48,8 @@ pub async fn platform(
                     }
                 };
                 let pinned = credentials.host_keys.get(&node.id).cloned().unwrap_or_default();
-                let address = match node.backend {
-                    Backend::Container => engine
-                        .address(session, candidate, &node.id)
-                        .await
-                        .map_err(|e| Error::Access(e.to_string()))?
-                        .to_string(),
-                    _ => address(node)?,
-                };
                 Executor::Ssh(SshExecutor::new(
-                    address,
+                    address(node)?,
                     grader.port.unwrap_or(22),
                     grader.user.clone().unwrap_or_else(|| "root".into()),
                     auth,
@@ -65,10 +60,10 @@ pub async fn platform(
                 let port = grader.port.unwrap_or(5985);
                 let user = grader.user.clone().unwrap_or_else(|| "Administrator".into());
                 let password = grader.password.clone().unwrap_or_default();
-                Executor::WinRm(
+                Executor::WinRm(Box::new(
                     WinRmExecutor::new(address(node)?, port, port == 5986, WinRmAuth::Ntlm, &user, &password)
                         .map_err(|e| Error::Access(e.to_string()))?,
-                )
+                ))
             }
         };
         executors.insert(node.id.clone(), executor);

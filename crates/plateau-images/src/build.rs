@@ -181,6 +181,16 @@ impl Builder {
             cp.arg("-a").arg(format!("{}/.", overlay.display())).arg(&rootfs);
             run_streaming(cp, &spec.name, on_event).await.map_err(Error::Rootfs)?;
         }
+        // No SSH host key in any image: the package made them, so every node
+        // of every candidate would share one. `start.d/10-ssh` makes a node's
+        // own keys at its first start.
+        if let Ok(entries) = std::fs::read_dir(rootfs.join("etc/ssh")) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         // Leaner image: no downloaded .debs; apt lists are kept so roles can install.
         let _ = std::fs::remove_dir_all(rootfs.join("var/cache/apt/archives"));
         let _ = std::fs::create_dir_all(rootfs.join("var/cache/apt/archives/partial"));

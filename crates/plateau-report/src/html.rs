@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use plateau_results::{CandidateGrade, Verdict};
+use plateau_results::{CandidateGrade, GradeKind, Verdict};
 
 use crate::{Report, Texts, esc, number};
 
@@ -49,10 +49,45 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
     ] {
         let _ = writeln!(h, "<tr><td><b>{label}</b></td><td>{}</td></tr>", esc(&value));
     }
+    let state = match &candidate.basis {
+        Some(b) if b.kind == GradeKind::Record => {
+            format!("{} {}", t.state_record, esc(b.cut_at.as_deref().unwrap_or("?")))
+        }
+        Some(b) if b.kind == GradeKind::Regrade => t.state_regrade.to_string(),
+        _ => t.state_live.to_string(),
+    };
+    let _ = writeln!(h, "<tr><td><b>{}</b></td><td>{state}</td></tr>", t.graded_state);
+    if let Some(b) = candidate.basis.as_ref().filter(|b| !b.snapshots.is_empty()) {
+        let _ = writeln!(
+            h,
+            "<tr><td><b>{}</b></td><td><small>{}</small></td></tr>",
+            t.snapshots,
+            esc(&b.snapshots.join(", "))
+        );
+    }
     if let Some(head) = &report.audit_head {
         let _ = writeln!(h, "<tr><td><b>{}</b></td><td><code>{}</code></td></tr>", t.audit_head, esc(head));
     }
     h.push_str("</table>\n");
+    if !candidate.regrades.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>\n",
+            t.regrades, t.date, t.score, t.reason, t.requested_by
+        );
+        for r in &candidate.regrades {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"n\">{} / {}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.at),
+                number(r.score),
+                r.max_score,
+                esc(&r.reason),
+                esc(&r.by)
+            );
+        }
+        h.push_str("</table>\n");
+    }
 
     let _ = write!(
         h,
@@ -183,6 +218,7 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
         }
         h.push_str("</table>\n");
     }
+    integrity(&mut h, t, candidate);
     let _ = write!(
         h,
         "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th></tr>\n<tr><td class=\"blank\" colspan=\"2\"></td></tr>\n</table>\n",
@@ -198,6 +234,40 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
     }
     h.push_str("</table>\n</body>\n</html>\n");
     h
+}
+
+/// What changed on each node outside the expected work; the jury decides.
+fn integrity(h: &mut String, t: &Texts, candidate: &CandidateGrade) {
+    let _ = writeln!(h, "<h2>{}</h2>\n<p><small>{}</small></p>", t.integrity, t.integrity_intro);
+    if candidate.integrity.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", t.integrity_none);
+        return;
+    }
+    let _ =
+        writeln!(h, "<table>\n<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", t.node, t.path, t.change, t.seen);
+    for node in &candidate.integrity {
+        for c in &node.changes {
+            let put_back = if c.put_back { format!("<br><small>{}</small>", t.put_back) } else { String::new() };
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code>{put_back}</td><td class=\"fail\">{}</td><td>{}</td></tr>",
+                esc(&node.node),
+                esc(&c.path),
+                esc(&t.word(&c.change)),
+                esc(&t.word(&c.seen))
+            );
+        }
+        if node.more > 0 {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td colspan=\"3\">+ {} {}</td></tr>",
+                esc(&node.node),
+                node.more,
+                t.more_changes
+            );
+        }
+    }
+    h.push_str("</table>\n");
 }
 
 fn verdict(t: &Texts, v: Verdict) -> String {

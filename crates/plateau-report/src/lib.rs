@@ -229,6 +229,9 @@ mod tests {
             competences: vec![],
             blocks: vec![],
             faults: vec![],
+            basis: None,
+            integrity: vec![],
+            regrades: vec![],
         };
         Report::new(
             "exam",

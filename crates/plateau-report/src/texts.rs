@@ -46,6 +46,23 @@ pub struct Texts {
     pub not_met: &'static str,
     pub undetermined: &'static str,
     pub jury_only: &'static str,
+    pub graded_state: &'static str,
+    pub state_live: &'static str,
+    pub state_record: &'static str,
+    pub state_regrade: &'static str,
+    pub snapshots: &'static str,
+    pub regrades: &'static str,
+    pub reason: &'static str,
+    pub requested_by: &'static str,
+    pub integrity: &'static str,
+    pub integrity_intro: &'static str,
+    pub integrity_none: &'static str,
+    pub node: &'static str,
+    pub path: &'static str,
+    pub change: &'static str,
+    pub seen: &'static str,
+    pub put_back: &'static str,
+    pub more_changes: &'static str,
 }
 
 pub const FRENCH: Texts = Texts {
@@ -91,6 +108,23 @@ pub const FRENCH: Texts = Texts {
     not_met: "non acquis",
     undetermined: "à apprécier par le jury",
     jury_only: "apprécié par le jury",
+    graded_state: "État évalué",
+    state_live: "la plateforme en fonctionnement",
+    state_record: "état à l'échéance (note de référence), figé le",
+    state_regrade: "nouvelle évaluation de l'état figé",
+    snapshots: "Instantanés",
+    regrades: "Nouvelles évaluations (à côté de la note de référence)",
+    reason: "Motif",
+    requested_by: "Demandée par",
+    integrity: "Intégrité",
+    integrity_intro: "Modifications relevées par le moteur de conteneurs hors du travail attendu : programmes et bibliothèques, préchargement, fichiers de démarrage du shell de root, accès SSH. Le jury apprécie.",
+    integrity_none: "Aucune modification relevée.",
+    node: "Machine",
+    path: "Chemin",
+    change: "Modification",
+    seen: "Relevée",
+    put_back: "Programme d'origine utilisé pour l'évaluation",
+    more_changes: "autres modifications non listées",
 };
 
 pub const ENGLISH: Texts = Texts {
@@ -136,6 +170,23 @@ pub const ENGLISH: Texts = Texts {
     not_met: "not met",
     undetermined: "for the jury to judge",
     jury_only: "judged by the jury",
+    graded_state: "State graded",
+    state_live: "the running platform",
+    state_record: "state at the deadline (grade of record), halted at",
+    state_regrade: "the frozen state graded again",
+    snapshots: "Snapshots",
+    regrades: "Regrades (beside the grade of record)",
+    reason: "Reason",
+    requested_by: "Asked for by",
+    integrity: "Integrity",
+    integrity_intro: "Changes the container engine saw outside the expected work: programs and libraries, preload, root's shell start-up files, SSH access. The jury decides.",
+    integrity_none: "No change found.",
+    node: "Node",
+    path: "Path",
+    change: "Change",
+    seen: "Seen",
+    put_back: "The role's own program was used for grading",
+    more_changes: "more changes not listed",
 };
 
 impl Texts {
@@ -153,6 +204,21 @@ impl Texts {
             Status::Fail => self.fail,
             Status::Error => self.error,
         }
+    }
+
+    /// How an integrity finding is named (`added`, `modified`, `deleted`; `seen` words).
+    pub fn word(&self, token: &str) -> String {
+        let french = self.lang == "fr";
+        match (token, french) {
+            ("added", true) => "ajouté",
+            ("modified", true) => "modifié",
+            ("deleted", true) => "supprimé",
+            ("at the deadline", true) => "à l'échéance",
+            ("while graded", true) => "pendant l'évaluation",
+            ("live", true) => "en fonctionnement",
+            (other, _) => other,
+        }
+        .to_string()
     }
 
     pub fn verdict(&self, verdict: Verdict) -> &'static str {

@@ -137,6 +137,77 @@ pub struct CandidateGrade {
     /// Faults injected into this platform and not reverted by a trainer.
     #[serde(default)]
     pub faults: Vec<FaultState>,
+    /// What state was graded and why (absent in grades made before it was kept).
+    #[serde(default)]
+    pub basis: Option<Basis>,
+    /// What changed on each node outside the candidate's expected work: the
+    /// programs and libraries the grader runs, the loader's preload list,
+    /// root's shell start-up files, the ways in (SSH keys and configuration).
+    #[serde(default)]
+    pub integrity: Vec<NodeIntegrity>,
+    /// Later grades of the same frozen state (filled in by reports: they are
+    /// shown beside the grade of record, never in its place).
+    #[serde(default)]
+    pub regrades: Vec<Regrade>,
+}
+
+/// Which state a grade read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GradeKind {
+    /// The platform as it runs (practice, before a deadline, the jury phase).
+    Live,
+    /// The grade of record: the state at a deadline, re-created from its
+    /// snapshots (no process the candidate started survives it).
+    Record,
+    /// A frozen state graded again, with a reason.
+    Regrade,
+}
+
+/// What a grade read: for a frozen state, which deadline and which snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Basis {
+    pub kind: GradeKind,
+    /// The phase whose end was frozen (`preparation`, `jury`).
+    pub phase: Option<String>,
+    /// When the candidate's platform was halted (RFC 3339).
+    pub cut_at: Option<String>,
+    /// The snapshot images graded.
+    pub snapshots: Vec<String>,
+    /// Why a frozen state was graded again, and who asked.
+    pub reason: Option<String>,
+    pub by: Option<String>,
+}
+
+/// A later grade of a frozen state, as shown beside the grade of record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Regrade {
+    pub at: String,
+    pub score: f64,
+    pub max_score: u32,
+    pub reason: String,
+    pub by: String,
+}
+
+/// What changed on one node that a jury should know of before signing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeIntegrity {
+    pub node: String,
+    pub changes: Vec<IntegrityChange>,
+    /// Changes not listed (the list stops at a readable length).
+    pub more: usize,
+}
+
+/// One path that differs from the node's image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IntegrityChange {
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub change: String,
+    /// When it was seen: `at the deadline`, `while graded`, `live`.
+    pub seen: String,
+    /// The grader ran the role's own copy instead (grade of record).
+    pub put_back: bool,
 }
 
 /// A fault present on the platform when it was graded.

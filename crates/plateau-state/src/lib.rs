@@ -351,6 +351,16 @@ impl Store {
             .map_err(self.fail())
     }
 
+    /// Every grade of a candidate (JSON), oldest first.
+    pub fn grades(&self, session: &str, candidate: &str) -> Result<Vec<String>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT result FROM grades WHERE session = ?1 AND candidate = ?2 ORDER BY seq")
+            .map_err(self.fail())?;
+        let rows = stmt.query_map(params![session, candidate], |r| r.get(0)).map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
     /// Record (or replace) the jury's decision on a criterion.
     pub fn put_override(&self, session: &str, candidate: &str, o: &OverrideRecord) -> Result<(), Error> {
         self.conn

@@ -20,6 +20,11 @@ pub struct GradeArgs {
     /// Candidates graded at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Grade a frozen candidate again, from the snapshots of their last
+    /// freeze, for this reason (needs --candidate). The grid shows it
+    /// beside the grade of record, never in its place.
+    #[arg(long, value_name = "REASON", requires = "candidate")]
+    regrade: Option<String>,
     /// Print the grades as JSON (the report's `candidates`).
     #[arg(long)]
     json: bool,
@@ -106,7 +111,13 @@ impl From<VerdictArg> for Verdict {
 
 pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
     let ctx = args.state.session(&args.session)?;
-    let graded = ctx.grade(args.candidate.as_deref(), args.concurrency, &Render::bar_only()).await?;
+    let graded = match (&args.regrade, &args.candidate) {
+        (Some(reason), Some(candidate)) => {
+            let grade = ctx.regrade(candidate, reason, &Render::bar_only()).await?;
+            vec![(candidate.clone(), Ok(grade))]
+        }
+        _ => ctx.grade(args.candidate.as_deref(), args.concurrency, &Render::bar_only()).await?,
+    };
     let mut failed = 0;
     let mut done = Vec::new();
     for (id, result) in graded {

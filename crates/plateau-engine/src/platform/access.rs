@@ -1,5 +1,5 @@
 //! The candidate's way in: a relay container per candidate on a private
-//! link, opened, closed, and cut at a deadline (sessions killed).
+//! link, opened, and closed at a deadline.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -19,9 +19,6 @@ use crate::{Error, hostnet};
 
 use super::*;
 
-/// How long killing a candidate's leftover processes in one node may take.
-const KILL_LIMIT: Duration = Duration::from_secs(10);
-
 /// The relay's own limits (it runs one `socat` per open connection).
 const RELAY_LIMITS: plateau_scenario::limits::NodeLimits = plateau_scenario::limits::NodeLimits {
     memory: 64 << 20,
@@ -34,28 +31,6 @@ const RELAY_LIMITS: plateau_scenario::limits::NodeLimits = plateau_scenario::lim
 };
 
 impl DockerEngine {
-    /// Cut a candidate off at the end of a phase: stop their relay (which
-    /// drops connections through it) and end every process of their
-    /// accounts on the nodes they could log into.
-    /// After the cut (`set_access(false)`: the relay stopped, so every
-    /// connection through it ended), kill what the candidate's accounts still
-    /// run in their nodes, on every node at once and best effort (a node the
-    /// candidate stopped runs nothing; a hung or replaced `pkill` is noted):
-    /// the notes say what could not be done.
-    pub async fn kill_sessions(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
-        let candidate = plan.candidate.id.as_str();
-        let kills = plan.access.iter().map(|entry| async move {
-            let container = session.container_name(candidate, &entry.node);
-            // Exit 1 means nothing was running: fine.
-            match exec(&self.docker, &container, &["pkill", "-KILL", "-u", &entry.user], KILL_LIMIT).await {
-                Ok(out) if out.exit_code <= 1 => None,
-                Ok(out) => Some(format!("{}: pkill ended with {}", entry.node, out.exit_code)),
-                Err(e) => Some(format!("{}: sessions not killed ({e})", entry.node)),
-            }
-        });
-        Ok(futures_util::future::join_all(kills).await.into_iter().flatten().collect())
-    }
-
     /// The relay that carries the candidate's SSH: on the session's access
     /// network (published port) and on a private link to the candidate's node.
     pub(super) async fn ensure_access(

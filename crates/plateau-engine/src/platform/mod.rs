@@ -29,10 +29,6 @@ pub const LABEL_NODE: &str = "org.plateau.node";
 pub const LABEL_SCENARIO_HASH: &str = "org.plateau.scenario-hash";
 /// On snapshot images: when (or why) the snapshot was taken.
 pub const LABEL_SNAPSHOT: &str = "org.plateau.snapshot";
-/// Run in a node before it is committed to a snapshot.
-const CAPTURE_RUNTIME: &str = "mkdir -p /var/lib/plateau/snapshot && \
-     f=/var/lib/plateau/snapshot/nftables.rules; \
-     if nft list ruleset > $f.new 2>/dev/null; then mv $f.new $f; else rm -f $f.new; fi";
 /// Name of the relay node that carries the candidate's SSH access.
 pub const ACCESS_NODE: &str = "access";
 /// Candidate access links are carved as /29s out of this block, reserved for Plateau.
@@ -99,6 +95,8 @@ pub struct NodeOutcome {
     pub outcome: Outcome,
     /// The node's SSH host public keys, to pin in the grader.
     pub host_keys: Vec<String>,
+    /// Paths copied from the role image before it started (a restore).
+    pub put_back: Vec<String>,
 }
 
 /// How a candidate reaches their platform.
@@ -137,6 +135,22 @@ pub struct NodeDisk {
     pub candidate: String,
     pub node: String,
     pub bytes: u64,
+}
+
+/// How a path differs from the node's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One path of a node's filesystem that is not as its image has it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct FsChange {
+    pub path: String,
+    pub kind: ChangeKind,
 }
 
 /// A candidate's nodes committed to images, and what could not be captured.

@@ -31,6 +31,18 @@ impl DockerEngine {
         plan: &CandidatePlan,
         host_port: u16,
     ) -> Result<CandidateUp, Error> {
+        self.up_repairing(session, plan, host_port, &HashMap::new()).await
+    }
+
+    /// `up`, where the nodes named in `repairs` get the given paths copied
+    /// from the given image when they are created, before they start.
+    pub(super) async fn up_repairing(
+        &self,
+        session: &Session,
+        plan: &CandidatePlan,
+        host_port: u16,
+        repairs: &HashMap<String, (String, Vec<String>)>,
+    ) -> Result<CandidateUp, Error> {
         let started = Instant::now();
         let candidate = plan.candidate.id.as_str();
         for net in &plan.networks {
@@ -58,9 +70,11 @@ impl DockerEngine {
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
                 let wait = awaited.contains(&node.id);
+                let repair = repairs.get(&node.id).cloned();
                 let span = tracing::info_span!("node", candidate = %plan.candidate.id, node = %node.id);
                 tasks.spawn(
-                    async move { engine.ensure_node(&session, &plan, &node, &parked, wait).await }.instrument(span),
+                    async move { engine.ensure_node(&session, &plan, &node, &parked, wait, repair).await }
+                        .instrument(span),
                 );
             }
             while let Some(result) = tasks.join_next().await {
@@ -140,10 +154,12 @@ impl DockerEngine {
         node: &PlannedNode,
         parked: &[Ipv4Addr],
         wait: bool,
+        repair: Option<(String, Vec<String>)>,
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
         let name = session.container_name(candidate, &node.id);
         let _slot = self.slots.acquire().await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mut put_back = Vec::new();
         let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
                 let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
@@ -159,6 +175,9 @@ impl DockerEngine {
             }
             Err(_) => {
                 self.create_node(session, plan, node, &name, parked).await?;
+                if let Some((image, paths)) = &repair {
+                    put_back = self.put_back(session, &name, image, paths).await?;
+                }
                 self.start(&name).await?;
                 Outcome::Created
             }
@@ -186,7 +205,7 @@ impl DockerEngine {
             }
         }
         let host_keys = self.grader_ssh(session, node, &name).await?;
-        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys })
+        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back })
     }
 
     /// For a node graded over SSH: let the grader's key in as root, and read

@@ -2,29 +2,92 @@
 
 use std::time::Duration;
 
-/// How long capturing a node's runtime state may take before the commit goes on without it.
+/// How long capturing a node's runtime state (or any sidecar) may take.
 const CAPTURE_LIMIT: Duration = Duration::from_secs(30);
 /// How long one commit may take.
 const COMMIT_LIMIT: Duration = Duration::from_secs(900);
 
-use plateau_scenario::CandidatePlan;
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
+    StartContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+};
+use futures_util::StreamExt;
 use plateau_scenario::model::Backend;
+use plateau_scenario::{CandidatePlan, PlannedNode};
 
 use crate::Error;
-use crate::exec::exec;
+
+/// Where programs are looked up in a node, in order (see `exec::CLEAN_PATH`).
+const SEARCH_PATH: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// Lists the ruleset in force; exits with `NO_NFT` where the image has no `nft`.
+const NFT_LIST: &str = "[ -x /usr/sbin/nft ] || exit 64; exec /usr/sbin/nft list ruleset";
+const NO_NFT: i64 = 64;
 
 use super::*;
 
 impl DockerEngine {
-    /// Commit every node of a candidate to an image for appeals:
-    /// `plateau-snapshot/<session>-<candidate>-<node>:<tag>`, labelled like
-    /// the container; nodes in parallel. A node the candidate stopped is
-    /// committed as it is; runtime state that cannot be captured (a hung or
-    /// replaced `nft`) is noted, never a reason to skip the snapshot.
-    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
+    /// Stop a candidate's platform dead at a deadline: every node paused at
+    /// once (the kernel's freezer: nothing the candidate started, root or
+    /// not, runs another instruction). A node already paused (over its disk
+    /// budget) stays so; a stopped node has nothing to stop. The notes say
+    /// what could not be paused.
+    pub async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
+        let candidate = plan.candidate.id.as_str();
         let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
-        let commits = nodes.map(|node| self.commit_node(session, &plan.candidate.id, &node.id, tag));
-        let mut out = Snapshot::default();
+        let pauses = nodes.map(|node| async move {
+            let name = session.container_name(candidate, &node.id);
+            match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
+                Ok(c) => {
+                    let state = c.state.unwrap_or_default();
+                    if !state.running.unwrap_or(false) || state.paused.unwrap_or(false) {
+                        return None;
+                    }
+                    self.docker.pause_container(&name).await.err().map(|e| format!("{}: not paused ({e})", node.id))
+                }
+                Err(e) => Some(format!("{}: not found ({e})", node.id)),
+            }
+        });
+        Ok(futures_util::future::join_all(pauses).await.into_iter().flatten().collect())
+    }
+
+    /// What a node changed in its filesystem since its image was made, as
+    /// the engine sees it (the container's own layer: nothing in the node
+    /// can hide or forge it).
+    pub async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
+        let name = session.container_name(candidate, node);
+        let changes = self
+            .docker
+            .container_changes(&name)
+            .await
+            .map_err(|e| Error::Node { container: name.clone(), message: format!("filesystem changes: {e}") })?
+            .unwrap_or_default();
+        Ok(changes
+            .into_iter()
+            .map(|c| FsChange {
+                path: c.path,
+                kind: match c.kind {
+                    bollard::models::ChangeType::_1 => ChangeKind::Added,
+                    bollard::models::ChangeType::_2 => ChangeKind::Deleted,
+                    _ => ChangeKind::Modified,
+                },
+            })
+            .collect())
+    }
+
+    /// Commit every node of a candidate to an image for appeals and for the
+    /// grade of record: `plateau-snapshot/<session>-<candidate>-<node>:<tag>`,
+    /// labelled like the container; nodes in parallel. The nodes are halted
+    /// (paused) first when they are not yet. A node the candidate stopped is
+    /// committed as it is; runtime state that cannot be captured is noted,
+    /// never a reason to skip the snapshot.
+    pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
+        let mut out = Snapshot { notes: self.halt(session, plan).await?, ..Default::default() };
+        let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
+        let commits = nodes.map(|node| self.commit_node(session, &plan.candidate.id, node, tag));
         for result in futures_util::future::join_all(commits).await {
             let (image, note) = result?;
             out.images.push(image);
@@ -37,32 +100,38 @@ impl DockerEngine {
         &self,
         session: &Session,
         candidate: &str,
-        node: &str,
+        node: &PlannedNode,
         tag: &str,
     ) -> Result<(String, Option<String>), Error> {
-        let container = session.container_name(candidate, node);
-        let repo = format!("plateau-snapshot/{}-{candidate}-{node}", session.name);
-        let mut labels = session.labels(Some(candidate), Some(node));
+        let container = session.container_name(candidate, &node.id);
+        let repo = format!("plateau-snapshot/{}-{candidate}-{}", session.name, node.id);
+        let mut labels = session.labels(Some(candidate), Some(&node.id));
         labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
-        // Runtime state that a commit would lose and that grading reads:
-        // the firewall rules in force (plateau-init restores them).
-        // An exec given up on may still be starting in the engine: pausing
-        // the container then wedges both (runc waits in the frozen cgroup).
-        // Such a node is committed without pausing.
-        let (note, pause) = match exec(&self.docker, &container, &["sh", "-c", CAPTURE_RUNTIME], CAPTURE_LIMIT).await {
-            Ok(out) if out.exit_code == 0 => (None, true),
-            Ok(out) => (Some(format!("{node}: firewall rules not captured (exit {})", out.exit_code)), true),
-            Err(e @ Error::Timeout { .. }) => {
-                (Some(format!("{node}: firewall rules not captured ({e}); committed without pausing")), false)
+        // Runtime state that a commit would lose and that grading reads: the
+        // firewall rules in force, read by the role image's own `nft` in the
+        // node's network namespace (the node itself is paused) and written
+        // where plateau-init restores them from.
+        let note = match self.capture_rules(session, candidate, node).await {
+            Ok(None) => None,
+            Ok(Some(rules)) => {
+                let upload = self.upload(&container, "/var/lib/plateau/snapshot", "nftables.rules", rules.as_bytes());
+                upload.await.err().map(|e| format!("{}: firewall rules not kept ({e})", node.id))
             }
-            Err(e) => (Some(format!("{node}: firewall rules not captured ({e})")), true),
+            Err(e) => Some(format!("{}: firewall rules not captured ({e})", node.id)),
         };
+        let running = self
+            .docker
+            .inspect_container(&container, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .is_some_and(|s| s.running.unwrap_or(false) && !s.paused.unwrap_or(false));
         let options = bollard::query_parameters::CommitContainerOptions {
             container: Some(container.clone()),
             repo: Some(repo.clone()),
             tag: Some(tag.to_string()),
             comment: Some(format!("Plateau snapshot of {container}")),
-            pause,
+            pause: running,
             ..Default::default()
         };
         let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
@@ -77,23 +146,229 @@ impl DockerEngine {
         Ok((format!("{repo}:{tag}"), note))
     }
 
-    /// Re-create a candidate's platform from their snapshots (an appeal, or a
-    /// corrected scenario), with the candidate's access closed.
+    /// The ruleset in force in a node, read from outside it by a short-lived
+    /// container of the node's own role image sharing its network namespace;
+    /// `None` when the role has no `nft`.
+    async fn capture_rules(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &PlannedNode,
+    ) -> Result<Option<String>, Error> {
+        let container = session.container_name(candidate, &node.id);
+        let image = self.docker.inspect_container(&container, None::<InspectContainerOptions>).await;
+        let Some(image) = image.ok().and_then(|c| c.config).and_then(|c| c.image) else {
+            return Ok(None);
+        };
+        let out =
+            self.sidecar(session, candidate, &node.id, &image, &format!("container:{container}"), &[NFT_LIST]).await?;
+        Ok(match out.exit_code {
+            0 => Some(out.stdout),
+            NO_NFT => None,
+            code => return Err(Error::Node { container, message: format!("nft ended with {code}: {}", out.stderr) }),
+        })
+    }
+
+    /// Run a program of a pristine image in a container of its own, joined
+    /// to `network_mode`, labelled as the candidate's node; removed after.
+    async fn sidecar(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        image: &str,
+        network_mode: &str,
+        script: &[&str],
+    ) -> Result<crate::ExecOutput, Error> {
+        let name = format!("{}-sidecar", session.container_name(candidate, node));
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+            cmd: Some(script.iter().map(|s| s.to_string()).collect()),
+            env: Some(vec![crate::exec::CLEAN_PATH.to_string()]),
+            labels: Some(session.labels(Some(candidate), Some(node))),
+            host_config: Some(HostConfig {
+                network_mode: Some(network_mode.to_string()),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let remove = RemoveContainerOptions { force: true, ..Default::default() };
+        let _ = self.docker.remove_container(&name, Some(remove.clone())).await;
+        let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        let fail = |message: String| Error::Node { container: name.clone(), message };
+        let run = async {
+            self.docker.create_container(Some(options), body).await.map_err(|e| fail(format!("create: {e}")))?;
+            self.docker
+                .start_container(&name, None::<StartContainerOptions>)
+                .await
+                .map_err(|e| fail(format!("start: {e}")))?;
+            let mut waited = self.docker.wait_container(&name, None::<WaitContainerOptions>);
+            let exit_code = match waited.next().await {
+                Some(Ok(w)) => w.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(fail(format!("wait: {e}"))),
+                None => -1,
+            };
+            let logs = LogsOptions { stdout: true, stderr: true, ..Default::default() };
+            let mut stream = self.docker.logs(&name, Some(logs));
+            let (mut stdout, mut stderr) = (String::new(), String::new());
+            while let Some(chunk) = stream.next().await {
+                match chunk.map_err(|e| fail(format!("logs: {e}")))? {
+                    bollard::container::LogOutput::StdOut { message } => {
+                        stdout.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(crate::ExecOutput { exit_code, stdout, stderr })
+        };
+        let out = tokio::time::timeout(CAPTURE_LIMIT, run).await;
+        let _ = self.docker.remove_container(&name, Some(remove)).await;
+        out.map_err(|_| Error::Timeout { container: name.clone(), command: script.join(" "), limit: CAPTURE_LIMIT })?
+    }
+
+    /// Write one file into a container (created, running or paused) through
+    /// the engine's archive API.
+    async fn upload(&self, container: &str, dir: &str, file: &str, content: &[u8]) -> Result<(), Error> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o600);
+        header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        let path = format!("{}/{file}", dir.trim_start_matches('/'));
+        tar.append_data(&mut header, path, content)
+            .map_err(|e| Error::Node { container: container.to_string(), message: format!("archive: {e}") })?;
+        let bytes = tar
+            .into_inner()
+            .map_err(|e| Error::Node { container: container.to_string(), message: format!("archive: {e}") })?;
+        self.put_archive(container, "/", bytes).await
+    }
+
+    async fn put_archive(&self, container: &str, at: &str, tar: Vec<u8>) -> Result<(), Error> {
+        let options = UploadToContainerOptions { path: at.to_string(), ..Default::default() };
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| Error::Node { container: container.to_string(), message: format!("writing into it: {e}") })
+    }
+
+    /// Copy `paths` from `image` (a pristine role image) into a created
+    /// container, before it starts: what the candidate replaced or removed
+    /// of the programs the grader runs comes back as the role shipped it. A
+    /// program the candidate added where the role has one of that name in
+    /// another directory of the search path (a stand-in) gets the role's;
+    /// a preload list the role has not is emptied. The paths put back.
+    pub(super) async fn put_back(
+        &self,
+        session: &Session,
+        container: &str,
+        image: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, Error> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = format!("{container}-pristine");
+        let remove = RemoveContainerOptions { force: true, ..Default::default() };
+        let _ = self.docker.remove_container(&source, Some(remove.clone())).await;
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(session.labels(None, None)),
+            network_disabled: Some(true),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(source.clone()), ..Default::default() };
+        self.docker.create_container(Some(options), body).await.map_err(|e| create_error(&source, image, e))?;
+        let mut done = Vec::new();
+        let mut result = Ok(());
+        for path in paths {
+            let file = std::path::Path::new(path);
+            let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else { continue };
+            let name = name.to_string_lossy();
+            let same_name = SEARCH_PATH.iter().map(|dir| format!("{dir}/{name}"));
+            let mut copied = false;
+            for from in std::iter::once(path.clone()).chain(same_name) {
+                let Some(tar) = self.get_archive(&source, &from).await else { continue };
+                let tar = if from == *path { Ok(tar) } else { renamed(tar, &name) };
+                match tar {
+                    Ok(tar) => match self.put_archive(container, &parent.display().to_string(), tar).await {
+                        Ok(()) => copied = true,
+                        Err(e) => result = Err(e),
+                    },
+                    Err(e) => result = Err(Error::Node { container: container.to_string(), message: e }),
+                }
+                break;
+            }
+            if !copied && path == "/etc/ld.so.preload" {
+                copied = self.upload(container, "/etc", "ld.so.preload", b"").await.is_ok();
+            }
+            if copied {
+                done.push(path.clone());
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        let _ = self.docker.remove_container(&source, Some(remove)).await;
+        result.map(|()| done)
+    }
+
+    /// A path of a container as a tar archive, `None` when it has no such path.
+    async fn get_archive(&self, container: &str, path: &str) -> Option<Vec<u8>> {
+        let options = DownloadFromContainerOptions { path: path.to_string() };
+        let mut stream = self.docker.download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            tar.extend_from_slice(&chunk.ok()?);
+        }
+        Some(tar)
+    }
+
+    /// Re-create a candidate's platform from their snapshots (an appeal, the
+    /// grade of record, or a corrected scenario), with the candidate's
+    /// access closed. `put_back` names, per node, the paths to copy from the
+    /// node's role image before it starts (see `put_back`).
     pub async fn restore(
         &self,
         session: &Session,
         plan: &CandidatePlan,
         tag: &str,
         host_port: u16,
+        put_back: &BTreeMap<String, Vec<String>>,
     ) -> Result<CandidateUp, Error> {
         let candidate = plan.candidate.id.as_str();
         self.down(&session.name, Some(candidate)).await?;
         let mut restored = plan.clone();
+        let mut repairs = HashMap::new();
         for node in restored.nodes.iter_mut().filter(|n| n.backend == Backend::Container) {
+            if let Some(paths) = put_back.get(&node.id).filter(|p| !p.is_empty()) {
+                let role = if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) };
+                repairs.insert(node.id.clone(), (role, paths.clone()));
+            }
             node.image = format!("plateau-snapshot/{}-{candidate}-{}:{tag}", session.name, node.id);
         }
-        let up = self.up_candidate(session, &restored, host_port).await?;
+        let up = self.up_repairing(session, &restored, host_port, &repairs).await?;
         self.set_access(session, candidate, false).await?;
         Ok(up)
     }
+}
+
+/// A one-file archive with its entry renamed (a program put back under the
+/// name the candidate's stand-in had).
+fn renamed(tar: Vec<u8>, name: &str) -> Result<Vec<u8>, String> {
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    let mut entries = archive.entries().map_err(|e| e.to_string())?;
+    let Some(entry) = entries.next() else { return Err("empty archive".into()) };
+    let mut entry = entry.map_err(|e| e.to_string())?;
+    let mut header = entry.header().clone();
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut content).map_err(|e| e.to_string())?;
+    out.append_data(&mut header, name, content.as_slice()).map_err(|e| e.to_string())?;
+    out.into_inner().map_err(|e| e.to_string())
 }

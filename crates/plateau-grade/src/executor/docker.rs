@@ -28,7 +28,9 @@ impl Execute for DockerExecutor {
     }
 
     async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
-        match self.engine.exec(&self.container, &["sh", "-c", command], timeout).await {
+        // The engine runs it with a fixed PATH and no preload (see
+        // `plateau_engine::exec`); `/bin/sh -c` reads no start-up file.
+        match self.engine.exec(&self.container, &["/bin/sh", "-c", command], timeout).await {
             Ok(out) => Ok(Output { exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr }),
             Err(plateau_engine::Error::Timeout { .. }) => Err(ExecError::Timeout(timeout)),
             Err(e) => Err(ExecError::Unreachable { target: self.container.clone(), message: e.to_string() }),

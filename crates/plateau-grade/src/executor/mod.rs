@@ -58,7 +58,7 @@ pub trait Execute {
 pub enum Executor {
     Ssh(SshExecutor),
     Docker(DockerExecutor),
-    WinRm(WinRmExecutor),
+    WinRm(Box<WinRmExecutor>),
 }
 
 impl Execute for Executor {
