@@ -11,6 +11,8 @@ pub struct Verified {
     pub breaches: Vec<Breach>,
     /// The head hash when the chain is intact.
     pub head: String,
+    /// The entry whose hash is the head asked about (`--head`), if any.
+    pub head_at: Option<i64>,
 }
 
 impl Workspace {
@@ -19,12 +21,14 @@ impl Workspace {
         Ok(self.store()?.audit_log(session)?)
     }
 
-    /// Recompute the hash chain.
-    pub fn verify_audit(&self, session: &str) -> Result<Verified> {
+    /// Recompute the keyed chain and what it binds (grades, decisions);
+    /// with `head` (as printed on a grid), find the entry it names.
+    pub fn verify_audit(&self, session: &str, head: Option<&str>) -> Result<Verified> {
         let store = self.store()?;
-        let entries = store.audit_log(session)?.len();
+        let log = store.audit_log(session)?;
         let breaches = store.verify_audit(session)?;
-        let head = store.audit_head(session)?.unwrap_or_else(|| plateau_state::GENESIS.into());
-        Ok(Verified { entries, breaches, head })
+        let head_at = head.and_then(|h| log.iter().find(|e| e.hash == h.trim()).map(|e| e.n));
+        let head = log.last().map_or_else(|| plateau_state::GENESIS.into(), |e| e.hash.clone());
+        Ok(Verified { entries: log.len(), breaches, head, head_at })
     }
 }

@@ -187,7 +187,3 @@ fn stored_scenario(record: &SessionRecord) -> Result<Scenario> {
 pub fn scenario_hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
-
-pub(crate) fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -16,9 +16,10 @@ use plateau_scenario::model::Backend;
 use plateau_state::{CandidateRecord, OverrideRecord};
 use serde_json::json;
 
-use crate::context::{SessionCtx, sha256};
+use crate::context::SessionCtx;
 use crate::error::{Error, Result, refuse};
 use crate::progress::Progress;
+use plateau_state::sha256;
 
 /// One candidate's grading: their grade, or why they could not be graded.
 pub type Graded = (String, std::result::Result<CandidateGrade, plateau_grade::Error>);
@@ -221,6 +222,7 @@ impl SessionCtx {
             .map(|f| (f.fault, f.title, f.breaks, f.injected_at))
             .collect();
         grade.faults = fault_states(&active, &grade.checks);
+        grade.redact(&self.secrets(candidate));
         apply_overrides(&mut grade, &self.overrides_of(&candidate.id)?);
         let json = serde_json::to_string(&grade).expect("a grade serializes");
         self.db().put_grade(name, &candidate.id, &json)?;
@@ -238,6 +240,26 @@ impl SessionCtx {
         let live = Grading { record: candidate.clone(), basis: basis(GradeKind::Live), frozen: None };
         let mut graded = self.grade_candidates(vec![live], 1, &crate::progress::Silent).await?;
         Ok(graded.remove(0).1?)
+    }
+
+    /// What must never show in evidence: the passwords the plan drew for
+    /// this candidate, their access password, the grader's passwords, and
+    /// the nodes' password settings.
+    fn secrets(&self, candidate: &CandidateRecord) -> Vec<String> {
+        let plan = &candidate.plan;
+        let drawn = self.scenario.file().variables.iter().filter_map(|(name, spec)| match spec {
+            plateau_scenario::model::Variable::Variant(v) if v.password.is_some() => plan.variables.get(name).cloned(),
+            _ => None,
+        });
+        let access = plan.access.iter().map(|a| a.password.clone());
+        let graders = plan.nodes.iter().filter_map(|n| n.grader.as_ref().and_then(|g| g.password.clone()));
+        let settings = plan.nodes.iter().flat_map(|n| {
+            n.env
+                .iter()
+                .filter(|(k, _)| ["PASSWORD", "PASSPHRASE", "SECRET"].iter().any(|w| k.contains(w)))
+                .map(|(_, v)| v.clone())
+        });
+        drawn.chain(access).chain(graders).chain(settings).collect()
     }
 
     fn overrides_of(&self, candidate: &str) -> Result<Vec<(String, Override)>> {
@@ -278,9 +300,11 @@ impl SessionCtx {
                 at: String::new(),
             },
         )?;
+        // The decision itself is in the chain: `audit verify` finds it changed behind the log.
         self.audit(
             "override",
-            json!({ "candidate": candidate, "criterion": criterion, "verdict": verdict_token(verdict) }),
+            json!({ "candidate": candidate, "criterion": criterion, "verdict": verdict_token(verdict),
+                    "comment": comment, "by": by }),
         )?;
         Ok(())
     }
@@ -357,7 +381,7 @@ impl SessionCtx {
     /// `out`, by default `<state dir>/<session>/report`; the paths written.
     pub fn write_report(&self, report: &Report, out: Option<PathBuf>, formats: &[Format]) -> Result<Vec<PathBuf>> {
         let out = out.unwrap_or_else(|| self.workspace.session_dir(&self.record.name).join("report"));
-        std::fs::create_dir_all(&out).map_err(Error::io(&out))?;
+        plateau_state::private::create_dir(&out).map_err(Error::io(&out))?;
         let wants = |f: Format| formats.is_empty() || formats.contains(&f);
         let mut files: Vec<(String, String)> = Vec::new();
         if wants(Format::Json) {
@@ -377,7 +401,7 @@ impl SessionCtx {
         let mut written = Vec::new();
         for (name, content) in files {
             let path = out.join(name);
-            std::fs::write(&path, content).map_err(Error::io(&path))?;
+            plateau_state::private::write(&path, content.as_bytes()).map_err(Error::io(&path))?;
             written.push(path);
         }
         Ok(written)

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plateau_scenario::Scenario;
 use plateau_scenario::model::PhaseKind;
-use plateau_state::CandidateRecord;
+use plateau_state::{CandidateRecord, private};
 
 use crate::Error;
 
@@ -103,12 +103,13 @@ pub fn write(
     host: &str,
     record: &CandidateRecord,
 ) -> Result<(), Error> {
-    let access = dir.join("access");
-    std::fs::create_dir_all(&access).map_err(Error::io(&access))?;
+    // One sheet per candidate, each holding only their own password: the
+    // operator's eyes only until handed out.
+    let base = dir.join("access").join(&record.id);
     let md = markdown(scenario, session, host, record);
-    let base = access.join(&record.id);
-    std::fs::write(base.with_extension("md"), &md).map_err(Error::io(base.with_extension("md")))?;
+    let (md_path, html_path) = (base.with_extension("md"), base.with_extension("html"));
+    private::write(&md_path, md.as_bytes()).map_err(Error::io(&md_path))?;
     let title = format!("{} — {}", texts(&scenario.file().scenario.language).title, record.plan.candidate.name);
-    std::fs::write(base.with_extension("html"), html(&md, &title)).map_err(Error::io(base.with_extension("html")))?;
+    private::write(&html_path, html(&md, &title).as_bytes()).map_err(Error::io(&html_path))?;
     Ok(())
 }

@@ -111,7 +111,7 @@ async fn grades_come_from_the_platform_and_are_stored_and_audited() {
     let report = ctx.report(None).unwrap();
     assert_eq!(report.candidates[0].score, 4.0, "the report shows the latest grade");
     assert_eq!(exam.actions(), ["up", "grade", "grade", "report"]);
-    assert_eq!(report.audit_head.as_deref(), Some(exam.workspace.verify_audit("mem").unwrap().head.as_str()));
+    assert_eq!(report.audit_head.as_deref(), Some(exam.workspace.verify_audit("mem", None).unwrap().head.as_str()));
 }
 
 #[tokio::test]

@@ -151,6 +151,40 @@ pub struct CandidateGrade {
     pub regrades: Vec<Regrade>,
 }
 
+/// What stands for a secret in evidence.
+pub const REDACTED: &str = "•••••";
+
+impl CandidateGrade {
+    /// Replace every occurrence of the given secrets (passwords the plan
+    /// drew, the candidate's and the grader's) in what the grade shows:
+    /// commands sent, outputs, expected and observed values.
+    pub fn redact(&mut self, secrets: &[String]) {
+        let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).filter(|s| s.len() >= 4).collect();
+        // Longest first: a secret containing another is hidden whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let hide = |text: &mut String| {
+            for secret in &secrets {
+                if text.contains(secret) {
+                    *text = text.replace(secret, REDACTED);
+                }
+            }
+        };
+        for check in &mut self.checks {
+            for action in &mut check.evidence.actions {
+                hide(&mut action.sent);
+                hide(&mut action.output);
+            }
+            for assertion in &mut check.evidence.assertions {
+                hide(&mut assertion.expected);
+                hide(&mut assertion.actual);
+            }
+            if let Some(error) = &mut check.evidence.error {
+                hide(error);
+            }
+        }
+    }
+}
+
 /// Which state a grade read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -252,4 +286,62 @@ pub fn verdict_token(verdict: Verdict) -> &'static str {
 /// Milliseconds with microsecond precision.
 pub fn millis(elapsed: std::time::Duration) -> f64 {
     elapsed.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_evidence() {
+        let action = |sent: &str, output: &str| Action {
+            from: "docker exec n".into(),
+            sent: sent.into(),
+            exit_code: Some(0),
+            output: output.into(),
+            duration_ms: 1.0,
+        };
+        let mut grade = CandidateGrade {
+            id: "c01".into(),
+            name: "C".into(),
+            score: 0.0,
+            max_score: 1,
+            started_at: String::new(),
+            duration_ms: 0,
+            checks: vec![CheckResult {
+                id: "share".into(),
+                title: "t".into(),
+                kind: "smb_access".into(),
+                criteria: vec![],
+                status: Status::Pass,
+                points: 1.0,
+                max_points: 1,
+                evidence: Evidence {
+                    actions: vec![action("smbclient -U 'jdoe%Xk9-secret-pw' //files/compta", "session setup as jdoe")],
+                    assertions: vec![Assertion {
+                        what: "password".into(),
+                        expected: "Xk9-secret-pw".into(),
+                        actual: "Xk9-secret-pw2".into(),
+                        ok: false,
+                    }],
+                    error: None,
+                    at: String::new(),
+                    duration_ms: 1.0,
+                    attempts: 1,
+                },
+            }],
+            criteria: vec![],
+            competences: vec![],
+            blocks: vec![],
+            faults: vec![],
+            basis: None,
+            integrity: vec![],
+            regrades: vec![],
+        };
+        grade.redact(&["Xk9-secret-pw".into(), "Xk9-secret-pw2".into(), "ab".into()]);
+        let json = serde_json::to_string(&grade).unwrap();
+        assert!(!json.contains("Xk9"), "{json}");
+        assert!(json.contains("jdoe%•••••"), "what is not secret stays readable: {json}");
+        assert!(json.contains("session setup as jdoe"), "{json}");
+    }
 }

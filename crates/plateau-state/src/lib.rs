@@ -6,8 +6,9 @@ use std::path::Path;
 
 mod audit;
 mod deadlines;
+pub mod private;
 
-pub use audit::{AuditEntry, Breach, GENESIS};
+pub use audit::{AuditEntry, Breach, GENESIS, sha256};
 pub use deadlines::Deadline;
 
 use plateau_scenario::CandidatePlan;
@@ -23,6 +24,8 @@ pub enum Error {
     UnknownCandidate { session: String, candidate: String },
     #[error("session `{0}` exists with another scenario or seed; use another session name, or `plateau down` it first")]
     Mismatch(String),
+    #[error("audit key {0}")]
+    AuditKey(String),
 }
 
 /// A session as recorded.
@@ -179,14 +182,18 @@ impl Store {
         let shown = path.display().to_string();
         let fail = |e: rusqlite::Error| Error::Database { path: shown.clone(), message: e.to_string() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Database { path: shown.clone(), message: e.to_string() })?;
+            private::create_dir(dir).map_err(|e| Error::Database { path: shown.clone(), message: e.to_string() })?;
         }
         let conn = Connection::open(path).map_err(fail)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
         )
         .map_err(fail)?;
+        // Plans and sheets hold the candidates' passwords: the owner's only.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            private::restrict(&file).map_err(|e| Error::Database { path: shown.clone(), message: e.to_string() })?;
+        }
         conn.execute_batch(SCHEMA).map_err(fail)?;
         // Databases made before the scenario text was kept gain the column.
         let has_text = conn
@@ -198,6 +205,14 @@ impl Store {
                 .map_err(fail)?;
         }
         Ok(Store { conn, path: shown })
+    }
+
+    /// The directory that holds the database.
+    pub(crate) fn dir(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf())
     }
 
     pub(crate) fn fail(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
