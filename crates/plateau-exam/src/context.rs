@@ -115,16 +115,9 @@ impl SessionCtx {
         Ok(self.db().audit(&self.record.name, &self.workspace.actor, action, &detail)?)
     }
 
-    /// The engine's view of the session, with the grader's public key (the
-    /// key pair is made on first use and kept in the database).
+    /// The engine's view of the session.
     pub(crate) fn engine_session(&self) -> Result<Session> {
-        let private = self.db().grader_key(&self.record.name, plateau_grade::executor::generate_key)?;
-        let public = plateau_grade::executor::public_key_line(&private)?;
-        Ok(Session {
-            name: self.record.name.clone(),
-            scenario_hash: self.record.scenario_hash.clone(),
-            grader_key: Some(public),
-        })
+        Ok(Session { name: self.record.name.clone(), scenario_hash: self.record.scenario_hash.clone() })
     }
 
     pub fn candidates(&self) -> Result<Vec<CandidateRecord>> {

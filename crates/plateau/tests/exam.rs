@@ -74,17 +74,27 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     let statuses = |grade: &serde_json::Value| -> Vec<(String, String)> {
         grade["checks"].as_array().unwrap().iter().map(|c| (c["id"].to_string(), c["status"].to_string())).collect()
     };
-    let frozen: serde_json::Value =
-        serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
-    assert_eq!(frozen[0]["score"], 20.0, "{}", serde_json::to_string_pretty(&frozen[0]).unwrap());
+    let frozen = exam.signed("c01");
+    assert_eq!(frozen["score"], 20.0, "{}", serde_json::to_string_pretty(&frozen).unwrap());
+    assert_eq!(frozen["basis"]["kind"], "record", "the grade of record is the frozen state's");
+    assert_eq!(frozen["basis"]["snapshots"].as_array().unwrap().len(), 4);
+    // A later grade of a frozen candidate is refused without a reason.
+    let refused = exam.plateau(&["grade", "--session", &exam.session, "--candidate", "c01"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--regrade"), "{refused:?}");
 
-    // An appeal: the platform is re-created from the snapshots and regraded, with the same result.
+    // An appeal: the platform is re-created from the snapshots and regraded,
+    // with the same result, shown beside the grade of record.
     let restored = exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
     assert!(restored.contains("restored from snapshot freeze-"), "{restored}");
     assert_eq!(banner(33701), None, "a restored platform keeps the candidate out");
-    let regraded: serde_json::Value =
-        serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
-    assert_eq!(statuses(&regraded[0]), statuses(&frozen[0]), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
+    let regraded: serde_json::Value = serde_json::from_str(&exam.ok(&[
+        "grade", "--session", &exam.session, "--candidate", "c01", "--regrade", "recours du candidat", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(statuses(&regraded[0]), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
+    let signed = exam.signed("c01");
+    assert_eq!(signed["basis"]["kind"], "record");
+    assert_eq!(signed["regrades"][0]["reason"], "recours du candidat");
 
     // The jury phase: access again, on its own clock, closed on time.
     exam.ok(&["exam", "open-jury", "--session", &exam.session, "--candidate", "c01", "--duration", "5s"]);

@@ -6,8 +6,9 @@
 //! budget and fork-bombs it as an unprivileged user, and replaces `pkill`
 //! and `nft` by programs that hang. Throughout,
 //! c02's access answers within 5 s and the host keeps memory to spare; at
-//! the deadline both are cut off within seconds and snapshotted; c02's
-//! frozen grade is what it was before; c01's events are on the record.
+//! the deadline both are halted within seconds and snapshotted; c02's
+//! grade of record is what it was before; c01's events and replaced
+//! programs are on the record.
 //!
 //! Needs a Docker engine; in CI (`CI=true`) a missing engine is a failure.
 
@@ -186,6 +187,19 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     let status = exam.ok(&["exam", "status", "--session", &exam.session]);
     assert!(status.contains("limit.disk"), "exam status shows the event: {status}");
 
-    // c02's frozen grade is what it was.
-    assert_eq!(statuses(&exam, "c02"), before);
+    // c02's grade of record is what it was.
+    let record = exam.signed("c02");
+    let recorded: Vec<(String, String)> = record["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(recorded, before);
+    // c01's replaced `nft` is on c01's grid, and was not the one graded.
+    let record = exam.signed("c01");
+    let router = record["integrity"].as_array().unwrap().iter().find(|n| n["node"] == "router").cloned();
+    let router = router.unwrap_or_else(|| panic!("no integrity finding on c01's router: {record:#}"));
+    let nft = router["changes"].as_array().unwrap().iter().find(|c| c["path"].as_str().unwrap().ends_with("/nft"));
+    assert!(nft.is_some_and(|c| c["put_back"] == true), "{router:#}");
 }

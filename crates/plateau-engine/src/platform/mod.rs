@@ -41,9 +41,6 @@ const RELAY_PORT: &str = "2222/tcp";
 pub struct Session {
     pub name: String,
     pub scenario_hash: String,
-    /// The grader's public key (`authorized_keys` line), installed for root on
-    /// container nodes whose grader access is SSH.
-    pub grader_key: Option<String>,
 }
 
 impl Session {
@@ -93,7 +90,7 @@ pub struct NodeOutcome {
     pub node: String,
     pub container: String,
     pub outcome: Outcome,
-    /// The node's SSH host public keys, to pin in the grader.
+    /// The SSH host public keys of a node the candidate logs into, to pin.
     pub host_keys: Vec<String>,
     /// Paths copied from the role image before it started (a restore).
     pub put_back: Vec<String>,

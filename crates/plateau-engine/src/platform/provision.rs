@@ -11,7 +11,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions, StartContainerOptions};
 use ipnet::Ipv4Net;
-use plateau_scenario::model::{Backend, Capability, Via};
+use plateau_scenario::model::{Backend, Capability};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 use tracing::Instrument;
 
@@ -204,32 +204,21 @@ impl DockerEngine {
                 });
             }
         }
-        let host_keys = self.grader_ssh(session, node, &name).await?;
+        let host_keys = match plan.access.iter().any(|a| a.node == node.id) {
+            true => self.host_keys(&name).await?,
+            false => Vec::new(),
+        };
         Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back })
     }
 
-    /// For a node graded over SSH: let the grader's key in as root, and read
-    /// the host keys it must then find.
-    pub(super) async fn grader_ssh(
-        &self,
-        session: &Session,
-        node: &PlannedNode,
-        name: &str,
-    ) -> Result<Vec<String>, Error> {
-        let (Some(grader), Some(key)) = (&node.grader, &session.grader_key) else {
-            return Ok(Vec::new());
-        };
-        if grader.via != Via::Ssh {
-            return Ok(Vec::new());
-        }
-        let script = format!(
-            "mkdir -p /root/.ssh && chmod 700 /root/.ssh && touch /root/.ssh/authorized_keys && \
-             (grep -qxF '{key}' /root/.ssh/authorized_keys || echo '{key}' >> /root/.ssh/authorized_keys) && \
-             chmod 600 /root/.ssh/authorized_keys && cat /etc/ssh/ssh_host_*_key.pub"
-        );
-        let out = exec(&self.docker, name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+    /// The SSH host keys of a node the candidate logs into (made at its
+    /// first start, its own), for whoever connects through the candidate's
+    /// access on their behalf (`solve`) to pin.
+    pub(super) async fn host_keys(&self, name: &str) -> Result<Vec<String>, Error> {
+        let script = "cat /etc/ssh/ssh_host_*_key.pub";
+        let out = exec(&self.docker, name, &["/bin/sh", "-c", script], Duration::from_secs(30)).await?;
         if out.exit_code != 0 {
-            return Err(Error::Node { container: name.to_string(), message: format!("grader access: {}", out.stderr) });
+            return Err(Error::Node { container: name.to_string(), message: format!("host keys: {}", out.stderr) });
         }
         Ok(out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
     }

@@ -67,6 +67,17 @@ impl Exam {
         ])
     }
 
+    /// The grade a jury signs for a candidate (their grade of record once
+    /// frozen), as the report writes it.
+    pub fn signed(&self, candidate: &str) -> serde_json::Value {
+        let out = self.state.path().join(format!("report-{candidate}"));
+        let out = out.display().to_string();
+        self.ok(&["report", "--session", &self.session, "--candidate", candidate, "--format", "json", "--out", &out]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{out}/report.json")).unwrap()).unwrap();
+        report["candidates"][0].clone()
+    }
+
     pub fn container(&self, candidate: &str, node: &str) -> String {
         format!("plateau-{}-{candidate}-{node}", self.session)
     }
