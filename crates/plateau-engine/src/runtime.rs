@@ -42,12 +42,13 @@ pub trait Runtime: Send + Sync {
     /// Pause every node of a candidate at once (the cut): nothing they
     /// started runs on. Notes on what could not be paused.
     fn halt(&self, session: &Session, plan: &CandidatePlan) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// What a node changed in its filesystem since its image, as the runtime sees it.
+    /// What a node changed under `roots` since its image, as the runtime sees it.
     fn changes(
         &self,
         session: &Session,
         candidate: &str,
         node: &str,
+        roots: &[&str],
     ) -> impl Future<Output = Result<Vec<FsChange>, Error>> + Send;
     /// Halt, then commit every node to a labelled image.
     fn snapshot(
@@ -138,8 +139,14 @@ impl Engine {
     pub async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         dispatch!(self.halt(session, plan))
     }
-    pub async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
-        dispatch!(self.changes(session, candidate, node))
+    pub async fn changes(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        roots: &[&str],
+    ) -> Result<Vec<FsChange>, Error> {
+        dispatch!(self.changes(session, candidate, node, roots))
     }
     pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         dispatch!(self.snapshot(session, plan, tag))
@@ -202,8 +209,8 @@ impl Runtime for DockerEngine {
     async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         DockerEngine::halt(self, session, plan).await
     }
-    async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
-        DockerEngine::changes(self, session, candidate, node).await
+    async fn changes(&self, session: &Session, candidate: &str, node: &str, roots: &[&str]) -> Result<Vec<FsChange>, Error> {
+        DockerEngine::changes(self, session, candidate, node, roots).await
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         DockerEngine::snapshot(self, session, plan, tag).await
@@ -412,8 +419,9 @@ impl Runtime for MemoryEngine {
         }
         Ok(Vec::new())
     }
-    async fn changes(&self, session: &Session, candidate: &str, node: &str) -> Result<Vec<FsChange>, Error> {
-        Ok(self.state().changes.get(&session.container_name(candidate, node)).cloned().unwrap_or_default())
+    async fn changes(&self, session: &Session, candidate: &str, node: &str, roots: &[&str]) -> Result<Vec<FsChange>, Error> {
+        let all = self.state().changes.get(&session.container_name(candidate, node)).cloned().unwrap_or_default();
+        Ok(all.into_iter().filter(|c| crate::platform::under(&c.path, roots)).collect())
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         Runtime::halt(self, session, plan).await?;

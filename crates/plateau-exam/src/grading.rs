@@ -433,8 +433,13 @@ async fn integrity(
             let done = frozen.put_back.get(&node.id).cloned().unwrap_or_default();
             grade.integrity.extend(integrity::report(&node.id, found, "at the deadline", &done));
         }
-        let now = match engine.changes(session, &plan.candidate.id, &node.id).await {
-            Ok(changes) => integrity::findings(&changes),
+        // What the restore itself put back is not a change of the candidate's.
+        let restored = grading.frozen.as_ref().and_then(|f| f.put_back.get(&node.id));
+        let now = match engine.changes(session, &plan.candidate.id, &node.id, &integrity::roots()).await {
+            Ok(changes) => {
+                let found = integrity::findings(&changes);
+                found.into_iter().filter(|c| restored.is_none_or(|r| !r.contains(&c.path))).collect::<Vec<_>>()
+            }
             Err(e) => {
                 suspects.push((
                     container_from(session, plan, &node.id),

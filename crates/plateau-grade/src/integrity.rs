@@ -40,11 +40,19 @@ const TRUST: &[&str] = &[
     "/etc/plateau/start.d/",
 ];
 
+/// What the engine itself puts in every container (its init).
+const ENGINE_OWN: &[&str] = &["/sbin/docker-init", "/usr/sbin/docker-init", "/usr/bin/docker-init"];
+
+/// Where to look for watched changes (see `Engine::changes`).
+pub fn roots() -> Vec<&'static str> {
+    PROGRAMS.iter().chain(TRUST).copied().collect()
+}
+
 /// Whether a path is one the grader's trust rests on.
 pub fn watched(path: &str) -> bool {
     let under = |dir: &str| path.starts_with(dir) || dir.strip_suffix('/') == Some(path);
     let program = PROGRAMS.iter().any(|d| path.starts_with(d)) && !NOT_PROGRAMS.iter().any(|d| path.starts_with(d));
-    program || TRUST.iter().any(|t| path == *t || (t.ends_with('/') && under(t)))
+    (program || TRUST.iter().any(|t| path == *t || (t.ends_with('/') && under(t)))) && !ENGINE_OWN.contains(&path)
 }
 
 /// Directories of the grader's search path, where an added program may stand in for the role's.
@@ -125,6 +133,7 @@ mod tests {
         check("/var/lib/samba/private/sam.ldb", false);
         check("/usr/share/doc/sssd/README", false);
         check("/home/technicien/.bashrc", false);
+        check("/usr/sbin/docker-init", false);
     }
 
     #[test]

@@ -15,12 +15,14 @@ use crate::{Error, LABEL_OWNER};
 
 mod access;
 mod addressing;
+mod layer;
 mod provision;
 mod snapshot;
 mod status;
 
 use addressing::{engine_gateway, parking_addresses};
 use provision::{create_error, limited};
+pub(crate) use layer::under;
 pub(crate) use status::free_space;
 
 pub const LABEL_SESSION: &str = "org.plateau.session";

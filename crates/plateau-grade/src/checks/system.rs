@@ -17,10 +17,21 @@ pub(super) async fn service_running(
         format!("(Get-Service -Name {}).Status", ps(service))
     } else {
         let s = sh(service);
+        // A service of the node's own manager is running when a process
+        // runs its program (by the kernel's account: /proc/PID/exe, or the
+        // script an interpreter runs), not when a pid file says so.
         format!(
-            "if command -v plateau-service >/dev/null && plateau-service status {s} >/dev/null 2>&1; then echo running; \
-                 elif command -v systemctl >/dev/null && systemctl is-active --quiet {s} 2>/dev/null; then echo running; \
-                 elif pgrep -x {s} >/dev/null; then echo running; else echo stopped; fi"
+            "def=/etc/plateau/services/{s}; \
+             if [ -f \"$def\" ]; then \
+               prog=$(awk '{{print $1; exit}}' \"$def\"); bin=$(readlink -f \"$prog\"); \
+               for p in /proc/[0-9]*; do \
+                 exe=$(readlink -f \"$p/exe\" 2>/dev/null); \
+                 args=$(tr '\\0' ' ' < \"$p/cmdline\" 2>/dev/null | awk '{{print $1, $2}}'); \
+                 if [ \"$exe\" = \"$bin\" ] || [ \"${{args%% *}}\" = \"$prog\" ] || [ \"${{args#* }}\" = \"$prog\" ]; then \
+                   echo \"running ($prog, pid ${{p#/proc/}})\"; exit 0; fi; \
+               done; echo \"stopped (no process runs $prog)\"; \
+             elif command -v systemctl >/dev/null && systemctl is-active --quiet {s} 2>/dev/null; then echo running; \
+             elif pgrep -x {s} >/dev/null; then echo running; else echo stopped; fi"
         )
     };
     let out = seen.run(on, &command, timeout).await?;
@@ -94,8 +105,9 @@ pub(super) async fn command(kind: &Command, cx: &Cx<'_, impl Reach>, seen: &mut 
 }
 
 /// `running`, `stopped` (our probe), or Windows' `Running`/`Stopped`.
+/// `running` or `stopped`, from the first word of the check's answer.
 fn service_state(stdout: &str) -> String {
-    stdout.trim().to_lowercase()
+    stdout.split_whitespace().next().unwrap_or_default().to_lowercase()
 }
 
 /// `dpkg-query -W -f='${Status} ${Version}'`: only a fully installed package
@@ -122,5 +134,7 @@ mod tests {
         assert_eq!(service_state("running\n"), "running");
         assert_eq!(service_state("Running\r\n"), "running");
         assert_eq!(service_state("stopped\n"), "stopped");
+        assert_eq!(service_state("running (/usr/sbin/kea-dhcp4, pid 42)\n"), "running");
+        assert_eq!(service_state("stopped (no process runs /usr/sbin/sshd)\n"), "stopped");
     }
 }
