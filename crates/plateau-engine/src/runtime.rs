@@ -209,7 +209,13 @@ impl Runtime for DockerEngine {
     async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         DockerEngine::halt(self, session, plan).await
     }
-    async fn changes(&self, session: &Session, candidate: &str, node: &str, roots: &[&str]) -> Result<Vec<FsChange>, Error> {
+    async fn changes(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        roots: &[&str],
+    ) -> Result<Vec<FsChange>, Error> {
         DockerEngine::changes(self, session, candidate, node, roots).await
     }
     async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
@@ -419,7 +425,13 @@ impl Runtime for MemoryEngine {
         }
         Ok(Vec::new())
     }
-    async fn changes(&self, session: &Session, candidate: &str, node: &str, roots: &[&str]) -> Result<Vec<FsChange>, Error> {
+    async fn changes(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        roots: &[&str],
+    ) -> Result<Vec<FsChange>, Error> {
         let all = self.state().changes.get(&session.container_name(candidate, node)).cloned().unwrap_or_default();
         Ok(all.into_iter().filter(|c| crate::platform::under(&c.path, roots)).collect())
     }

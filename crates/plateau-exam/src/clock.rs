@@ -585,7 +585,8 @@ async fn snapshot_one<'a>(
         engine.halt(session, plan).await?;
         let mut findings = BTreeMap::new();
         for node in plan.nodes.iter().filter(|n| n.backend == plateau_scenario::model::Backend::Container) {
-            let changes = engine.changes(session, &plan.candidate.id, &node.id, &plateau_grade::integrity::roots()).await?;
+            let changes =
+                engine.changes(session, &plan.candidate.id, &node.id, &plateau_grade::integrity::roots()).await?;
             let watched = plateau_grade::integrity::findings(&changes);
             if !watched.is_empty() {
                 findings.insert(node.id.clone(), watched);

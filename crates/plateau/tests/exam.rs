@@ -88,7 +88,14 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     assert!(restored.contains("restored from snapshot freeze-"), "{restored}");
     assert_eq!(banner(33701), None, "a restored platform keeps the candidate out");
     let regraded: serde_json::Value = serde_json::from_str(&exam.ok(&[
-        "grade", "--session", &exam.session, "--candidate", "c01", "--regrade", "recours du candidat", "--json",
+        "grade",
+        "--session",
+        &exam.session,
+        "--candidate",
+        "c01",
+        "--regrade",
+        "recours du candidat",
+        "--json",
     ]))
     .unwrap();
     assert_eq!(statuses(&regraded[0]), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());

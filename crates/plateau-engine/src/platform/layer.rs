@@ -90,13 +90,16 @@ mod tests {
         let found: Vec<(String, ChangeKind)> =
             changes(&upper, &[lower], &roots).into_iter().map(|c| (c.path, c.kind)).collect();
         let expect = |p: &str, k| (p.to_string(), k);
-        assert_eq!(found, [
-            expect("/etc/ld.so.preload", ChangeKind::Added),
-            expect("/usr/bin/curl", ChangeKind::Modified),
-            expect("/usr/bin/wbinfo", ChangeKind::Deleted),
-            expect("/usr/lib", ChangeKind::Added),
-            expect("/usr/lib/evil", ChangeKind::Added),
-            expect("/usr/lib/evil/hook.so", ChangeKind::Added),
-        ]);
+        assert_eq!(
+            found,
+            [
+                expect("/etc/ld.so.preload", ChangeKind::Added),
+                expect("/usr/bin/curl", ChangeKind::Modified),
+                expect("/usr/bin/wbinfo", ChangeKind::Deleted),
+                expect("/usr/lib", ChangeKind::Added),
+                expect("/usr/lib/evil", ChangeKind::Added),
+                expect("/usr/lib/evil/hook.so", ChangeKind::Added),
+            ]
+        );
     }
 }

@@ -21,8 +21,8 @@ mod snapshot;
 mod status;
 
 use addressing::{engine_gateway, parking_addresses};
-use provision::{create_error, limited};
 pub(crate) use layer::under;
+use provision::{create_error, limited};
 pub(crate) use status::free_space;
 
 pub const LABEL_SESSION: &str = "org.plateau.session";

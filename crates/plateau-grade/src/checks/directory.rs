@@ -65,23 +65,50 @@ pub(super) async fn domain_joined(kind: &DomainJoined, cx: &Cx<'_, impl Reach>, 
     let timeout = cx.timeout;
     let on = cx.node()?;
     let windows = on.shell() == Shell::PowerShell;
-    // The trust, seen from the machine itself...
+    // The trust, seen from the machine itself: its secret works with the
+    // domain, whichever client joined it (winbind's secure channel, or the
+    // machine's own key in its keytab, as adcli, sssd and realmd leave it).
+    let name = format!("{}$", computer.trim_end_matches('$'));
     let trust = if windows {
-        seen.run(on, "if (Test-ComputerSecureChannel) { 'ok' } else { 'broken' }", timeout).await?.stdout.trim() == "ok"
+        let out = seen.run(on, "if (Test-ComputerSecureChannel) { 'ok' } else { 'broken' }", timeout).await?;
+        (out.stdout.trim() == "ok").then(|| "secure channel".to_string())
     } else {
-        seen.run(on, "wbinfo -t 2>&1", timeout).await?.exit_code == 0
+        trust_way(&seen.run(on, &trust_command(&name), timeout).await?.stdout)
     };
-    seen.expect("trust with the domain", "works", if trust { "works" } else { "broken" }, trust);
+    seen.expect(
+        "trust with the domain",
+        "works",
+        trust.as_ref().map_or("broken".to_string(), |way| format!("works ({way})")),
+        trust.is_some(),
+    );
     // ...and its account, seen from the domain controller.
     let dc = reach
         .directory()
         .and_then(|id| reach.node(id))
         .ok_or_else(|| Unable::Setup("no domain controller with grader access in the platform".into()))?;
-    let name = format!("{}$", computer.trim_end_matches('$'));
     let out = seen.run(dc, &format!("samba-tool computer show {} 2>&1", sh(&name)), timeout).await?;
     let found = out.exit_code == 0;
     seen.expect(&format!("computer account {name}"), "present", present_absent(found), found);
     Ok(())
+}
+
+/// Asks the machine to prove its trust: winbind's secure channel, else a
+/// ticket for the machine's own principal (`NAME$@REALM`) from its keytab,
+/// kept in memory. Prints `trust: <way>` or `broken`.
+fn trust_command(account: &str) -> String {
+    format!(
+        "if wbinfo -t >/dev/null 2>&1; then echo 'trust: winbind secure channel'; exit 0; fi; \
+         kt=/etc/krb5.keytab; \
+         p=$(klist -k \"$kt\" 2>/dev/null | awk -v a={account} 'NR>3 && index(tolower($2), tolower(a) \"@\") == 1 {{print $2; exit}}'); \
+         if [ -n \"$p\" ] && KRB5CCNAME=MEMORY: kinit -k -t \"$kt\" \"$p\" >/dev/null 2>&1; then echo \"trust: keytab $p\"; exit 0; fi; \
+         echo broken; exit 1",
+        account = sh(account)
+    )
+}
+
+/// The way the machine proved its trust, if it did.
+fn trust_way(stdout: &str) -> Option<String> {
+    stdout.lines().find_map(|l| l.strip_prefix("trust: ")).map(|w| w.trim().to_string())
 }
 
 /// An account as `samba-tool user show` prints it (LDIF).
@@ -128,6 +155,16 @@ mod tests {
         check(255, "ERROR: Unable to find user \"nobody\"", false, true, 0);
         // A wrapper that prints the right words but fails is not an account.
         check(1, SHOWN, false, false, 2);
+    }
+
+    #[test]
+    fn the_trust_is_proven_by_winbind_or_the_machines_keytab() {
+        assert_eq!(trust_way("trust: winbind secure channel\n").as_deref(), Some("winbind secure channel"));
+        assert_eq!(trust_way("trust: keytab pc-c01$@AGENCE.LAN\n").as_deref(), Some("keytab pc-c01$@AGENCE.LAN"));
+        assert_eq!(trust_way("broken\n"), None);
+        // A wrapper that prints "succeeded" proves nothing.
+        assert_eq!(trust_way("checking the trust secret for domain AGENCE via RPC calls succeeded\n"), None);
+        assert!(trust_command("pc-c01$").contains("kinit -k"));
     }
 
     #[test]
