@@ -170,8 +170,19 @@ impl SessionCtx {
                     Ok(reach) => {
                         let file = scenario.file();
                         let (framework, blocks, rules) = (scenario.framework(), &file.scenario.blocks, &file.grading);
-                        let mut grade = grade(plan, framework, blocks, rules, &reach).await;
-                        let suspects = integrity(&engine, &session, &grading, &mut grade).await;
+                        // Live, the nodes' changes are read while the checks run; a
+                        // frozen state's after them (a change made while it
+                        // was graded counts).
+                        let (mut grade, now) = if grading.frozen.is_some() {
+                            let grade = grade(plan, framework, blocks, rules, &reach).await;
+                            (grade, read_changes(&engine, &session, plan).await)
+                        } else {
+                            tokio::join!(
+                                grade(plan, framework, blocks, rules, &reach),
+                                read_changes(&engine, &session, plan)
+                            )
+                        };
+                        let suspects = integrity(&session, &grading, now, &mut grade);
                         distrust(&mut grade, &suspects, framework, blocks, rules);
                         grade.basis = Some(grading.basis.clone());
                         Ok((grade, reach.first_seen_keys()))
@@ -412,48 +423,59 @@ fn basis(kind: GradeKind) -> Basis {
     Basis { kind, phase: None, cut_at: None, snapshots: Vec::new(), reason: None, by: None }
 }
 
-/// Fill in a grade's integrity section, from the engine's view of each
-/// node: for a frozen state, what had changed at the deadline (and what was
-/// put back) and what changed since it was re-created; live, what changed
-/// since the image. The nodes whose programs were changed and not put back:
-/// `(how the grader reached them, why)`, for `distrust`.
-async fn integrity(
-    engine: &Engine,
+/// What changed on each container node, read from the engine, all nodes at once.
+type NodeChanges = Vec<(String, std::result::Result<Vec<FsChange>, plateau_engine::Error>)>;
+
+async fn read_changes(engine: &Engine, session: &Session, plan: &plateau_scenario::CandidatePlan) -> NodeChanges {
+    let roots = integrity::roots();
+    let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
+    let reads = nodes.map(|node| {
+        let roots = &roots;
+        async move { (node.id.clone(), engine.changes(session, &plan.candidate.id, &node.id, roots).await) }
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// Fill in a grade's integrity section from the engine's view of each node
+/// (`now`): for a frozen state, what had changed at the deadline (and what
+/// was put back) and what changed since it was re-created; live, what
+/// changed since the image. The nodes whose programs were changed and not
+/// put back: `(how the grader reached them, why)`, for `distrust`.
+fn integrity(
     session: &Session,
     grading: &Grading,
+    now: NodeChanges,
     grade: &mut CandidateGrade,
 ) -> Vec<(String, String)> {
     let plan = &grading.record.plan;
     let mut suspects = Vec::new();
     let seen_now = if grading.frozen.is_some() { "while graded" } else { "live" };
-    for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+    for (node, changes) in now {
         if let Some(frozen) = &grading.frozen
-            && let Some(found) = frozen.at_deadline.get(&node.id)
+            && let Some(found) = frozen.at_deadline.get(&node)
         {
-            let done = frozen.put_back.get(&node.id).cloned().unwrap_or_default();
-            grade.integrity.extend(integrity::report(&node.id, found, "at the deadline", &done));
+            let done = frozen.put_back.get(&node).cloned().unwrap_or_default();
+            grade.integrity.extend(integrity::report(&node, found, "at the deadline", &done));
         }
         // What the restore itself put back is not a change of the candidate's.
-        let restored = grading.frozen.as_ref().and_then(|f| f.put_back.get(&node.id));
-        let now = match engine.changes(session, &plan.candidate.id, &node.id, &integrity::roots()).await {
-            Ok(changes) => {
-                let found = integrity::findings(&changes);
-                found.into_iter().filter(|c| restored.is_none_or(|r| !r.contains(&c.path))).collect::<Vec<_>>()
-            }
+        let restored = grading.frozen.as_ref().and_then(|f| f.put_back.get(&node));
+        let found: Vec<FsChange> = match changes {
+            Ok(changes) => integrity::findings(&changes)
+                .into_iter()
+                .filter(|c| restored.is_none_or(|r| !r.contains(&c.path)))
+                .collect(),
             Err(e) => {
-                suspects.push((
-                    container_from(session, plan, &node.id),
-                    format!("the node's files could not be compared with its image: {e}"),
-                ));
+                let why = format!("the node's files could not be compared with its image: {e}");
+                suspects.push((container_from(session, plan, &node), why));
                 continue;
             }
         };
-        grade.integrity.extend(integrity::report(&node.id, &now, seen_now, &[]));
-        let bent: Vec<&str> = now.iter().filter(|c| integrity::put_back(c)).map(|c| c.path.as_str()).collect();
+        grade.integrity.extend(integrity::report(&node, &found, seen_now, &[]));
+        let bent: Vec<&str> = found.iter().filter(|c| integrity::put_back(c)).map(|c| c.path.as_str()).collect();
         if !bent.is_empty() {
             suspects.push((
-                container_from(session, plan, &node.id),
-                format!("the grader's programs were changed on {} ({}): see Intégrité", node.id, bent.join(", ")),
+                container_from(session, plan, &node),
+                format!("the grader's programs were changed on {node} ({}): see Intégrité", bent.join(", ")),
             ));
         }
     }
