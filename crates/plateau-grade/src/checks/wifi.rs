@@ -17,8 +17,22 @@ pub(super) async fn wifi_ap(kind: &WifiAp, cx: &Cx<'_, impl Reach>, seen: &mut S
     if let Some(want) = security {
         let (wpa, mgmt) = (conf("wpa").unwrap_or_default(), conf("wpa_key_mgmt").unwrap_or_default());
         let ok = security_matches(*want, &wpa, &mgmt);
-        let want = plateau_scenario::model::token(want);
-        seen.expect("security", want, format!("wpa={wpa} wpa_key_mgmt={mgmt}"), ok);
+        let token = plateau_scenario::model::token(want);
+        seen.expect("security", token, format!("wpa={wpa} wpa_key_mgmt={mgmt}"), ok);
+        // The protocol is not enough: the cipher and the frames' protection
+        // are what an attacker meets.
+        let ciphers = pairwise_ciphers(conf("rsn_pairwise"), conf("wpa_pairwise"));
+        seen.expect("pairwise cipher", "CCMP or GCMP only", ciphers.join(" "), strong(&ciphers));
+        let pmf: u8 = conf("ieee80211w").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let needed = pmf_needed(*want);
+        if needed > 0 {
+            seen.expect(
+                "management frame protection",
+                format!("ieee80211w ≥ {needed}"),
+                format!("ieee80211w={pmf}"),
+                pmf >= needed,
+            );
+        }
     }
     if let Some(want) = min_key_length {
         let len = conf("wpa_passphrase").map_or(0, |k| k.chars().count() as u32);
@@ -55,6 +69,28 @@ fn security_matches(want: WifiSecurity, wpa: &str, mgmt: &str) -> bool {
     }
 }
 
+/// The pairwise ciphers of RSN (WPA2/WPA3) as hostapd decides them:
+/// `rsn_pairwise`, else `wpa_pairwise`, else its default, TKIP.
+fn pairwise_ciphers(rsn: Option<String>, wpa: Option<String>) -> Vec<String> {
+    let list = rsn.or(wpa).unwrap_or_else(|| "TKIP".into());
+    list.split_whitespace().map(str::to_uppercase).collect()
+}
+
+/// Only AES-based ciphers (TKIP is broken).
+fn strong(ciphers: &[String]) -> bool {
+    !ciphers.is_empty() && ciphers.iter().all(|c| matches!(c.as_str(), "CCMP" | "GCMP" | "CCMP-256" | "GCMP-256"))
+}
+
+/// Protected management frames: required by WPA3 (SAE only), at least
+/// capable in the WPA2/WPA3 transition mode.
+fn pmf_needed(want: WifiSecurity) -> u8 {
+    match want {
+        WifiSecurity::Wpa2 => 0,
+        WifiSecurity::Wpa3 => 2,
+        WifiSecurity::Wpa2Wpa3 => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +109,22 @@ mod tests {
         check(Wpa3, "2", "", false);
         check(Wpa2Wpa3, "2", "WPA-PSK SAE", true);
         check(Wpa2Wpa3, "2", "WPA-PSK", false);
+    }
+
+    #[test]
+    fn a_weak_cipher_fails_whatever_the_protocol() {
+        let check = |rsn: Option<&str>, wpa: Option<&str>, expect: bool| {
+            let ciphers = pairwise_ciphers(rsn.map(Into::into), wpa.map(Into::into));
+            assert_eq!(strong(&ciphers), expect, "rsn={rsn:?} wpa={wpa:?} → {ciphers:?}");
+        };
+        check(Some("CCMP"), None, true);
+        check(Some("CCMP GCMP-256"), None, true);
+        check(Some("CCMP TKIP"), None, false);
+        // rsn_pairwise unset: hostapd takes wpa_pairwise, whose default is TKIP.
+        check(None, None, false);
+        check(None, Some("CCMP"), true);
+        check(None, Some("TKIP"), false);
+        assert_eq!((pmf_needed(WifiSecurity::Wpa3), pmf_needed(WifiSecurity::Wpa2)), (2, 0));
     }
 
     #[test]
