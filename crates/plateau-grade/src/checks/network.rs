@@ -124,32 +124,34 @@ pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: 
 }
 
 pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let IpConfig { address, gateway, dns } = kind;
+    let IpConfig { address, gateway, dns, dhcp } = kind;
     let timeout = cx.timeout;
     let on = cx.node()?;
     let windows = on.shell() == Shell::PowerShell;
-    let (addrs, routes, resolvers) = if windows {
+    let (addrs, routes, resolvers, leased) = if windows {
         let out = seen
                 .run(
                     on,
                     "(Get-NetIPAddress -AddressFamily IPv4 | Where-Object { $_.IPAddress -ne '127.0.0.1' }).IPAddress -join ' '; \
                      (Get-NetRoute -DestinationPrefix 0.0.0.0/0 -ErrorAction SilentlyContinue).NextHop -join ' '; \
-                     (Get-DnsClientServerAddress -AddressFamily IPv4).ServerAddresses -join ' '",
+                     (Get-DnsClientServerAddress -AddressFamily IPv4).ServerAddresses -join ' '; \
+                     (Get-NetIPAddress -AddressFamily IPv4 -PrefixOrigin Dhcp -ErrorAction SilentlyContinue).IPAddress -join ' '",
                     timeout,
                 )
                 .await?;
-        three_lists(&out.stdout)
+        four_lists(&out.stdout)
     } else {
         let out = seen
             .run(
                 on,
                 "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' '; echo; \
                      ip -4 route show default | awk '{print $3}' | tr '\\n' ' '; echo; \
-                     awk '/^nameserver/ {print $2}' /etc/resolv.conf | tr '\\n' ' '; echo",
+                     awk '/^nameserver/ {print $2}' /etc/resolv.conf | tr '\\n' ' '; echo; \
+                     ip -4 -o addr show scope global dynamic | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' '; echo",
                 timeout,
             )
             .await?;
-        three_lists(&out.stdout)
+        four_lists(&out.stdout)
     };
     match address {
         Some(want) => seen.expect("address", want.clone(), list(&addrs), addrs.iter().any(|a| a == want)),
@@ -160,6 +162,17 @@ pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &m
     }
     if let Some(want) = dns {
         seen.expect("DNS server", want.clone(), list(&resolvers), resolvers.iter().any(|r| r == want));
+    }
+    if let Some(want) = dhcp {
+        // The lease is the outcome a "by DHCP" criterion names: an address
+        // set by hand, even the right one, is not.
+        let leased_ok = match address {
+            Some(a) => leased.iter().any(|l| l == a),
+            None => !leased.is_empty(),
+        };
+        let shown = if leased.is_empty() { "none".to_string() } else { list(&leased) };
+        let (expected, ok) = if *want { ("by DHCP", leased_ok) } else { ("set by hand", !leased_ok) };
+        seen.expect("address leased", expected, shown, ok);
     }
     Ok(())
 }
@@ -188,10 +201,11 @@ fn dig_answers(stdout: &str) -> Vec<String> {
     stdout.lines().filter(|l| !l.starts_with(";;")).map(|l| l.trim().trim_end_matches('.').to_string()).collect()
 }
 
-/// Three lines of words: addresses, default gateways, DNS servers.
-fn three_lists(stdout: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+/// Four lines of words: addresses, default gateways, DNS servers, addresses leased by DHCP.
+fn four_lists(stdout: &str) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
     let mut lines = stdout.lines().map(words);
-    (lines.next().unwrap_or_default(), lines.next().unwrap_or_default(), lines.next().unwrap_or_default())
+    let mut next = || lines.next().unwrap_or_default();
+    (next(), next(), next(), next())
 }
 
 #[cfg(test)]
@@ -229,11 +243,14 @@ mod tests {
     }
 
     #[test]
-    fn ip_config_reads_three_lines_of_words() {
-        let (addrs, routes, dns) = three_lists("10.20.1.50 172.18.0.3 \n10.20.1.1 \n10.20.1.10 \n");
+    fn ip_config_reads_four_lines_of_words() {
+        let (addrs, routes, dns, leased) = four_lists("10.20.1.50 172.18.0.3 \n10.20.1.1 \n10.20.1.10 \n10.20.1.50 \n");
         assert_eq!(addrs, ["10.20.1.50", "172.18.0.3"]);
         assert_eq!(routes, ["10.20.1.1"]);
         assert_eq!(dns, ["10.20.1.10"]);
-        assert_eq!(three_lists("10.20.1.50\n\n"), (vec!["10.20.1.50".to_string()], vec![], vec![]));
+        assert_eq!(leased, ["10.20.1.50"]);
+        // An address set by hand is on the first line only.
+        let none: Vec<String> = vec![];
+        assert_eq!(four_lists("10.20.1.50\n\n"), (vec!["10.20.1.50".to_string()], none.clone(), none.clone(), none));
     }
 }

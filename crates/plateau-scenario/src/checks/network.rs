@@ -65,6 +65,10 @@ pub struct IpConfig {
     pub address: Option<String>,
     pub gateway: Option<String>,
     pub dns: Option<String>,
+    /// `true`: the address (or some address) was leased by DHCP, as the
+    /// system shows it (a dynamic address); `false`: the address is set by
+    /// hand, not leased.
+    pub dhcp: Option<bool>,
 }
 
 impl Kind for IpConfig {
