@@ -175,14 +175,14 @@ impl SessionCtx {
                         // was graded counts).
                         let (mut grade, now) = if grading.frozen.is_some() {
                             let grade = grade(plan, framework, blocks, rules, &reach).await;
-                            (grade, read_changes(&engine, &session, plan).await)
+                            (grade, read_changes(&engine, &session, plan, &reach).await)
                         } else {
                             tokio::join!(
                                 grade(plan, framework, blocks, rules, &reach),
-                                read_changes(&engine, &session, plan)
+                                read_changes(&engine, &session, plan, &reach)
                             )
                         };
-                        let suspects = integrity(&session, &grading, now, &mut grade);
+                        let suspects = integrity(&session, &grading, now, &reach, &mut grade);
                         distrust(&mut grade, &suspects, framework, blocks, rules);
                         grade.basis = Some(grading.basis.clone());
                         Ok((grade, reach.first_seen_keys()))
@@ -426,14 +426,33 @@ fn basis(kind: GradeKind) -> Basis {
 /// What changed on each container node, read from the engine, all nodes at once.
 type NodeChanges = Vec<(String, std::result::Result<Vec<FsChange>, plateau_engine::Error>)>;
 
-async fn read_changes(engine: &Engine, session: &Session, plan: &plateau_scenario::CandidatePlan) -> NodeChanges {
+/// Containers from the engine's view of their layer; other Linux machines
+/// from their package manager's record (`dpkg --verify`).
+async fn read_changes(
+    engine: &Engine,
+    session: &Session,
+    plan: &plateau_scenario::CandidatePlan,
+    reach: &plateau_grade::grade::Platform,
+) -> NodeChanges {
     let roots = integrity::roots();
-    let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
-    let reads = nodes.map(|node| {
+    let reads = plan.nodes.iter().map(|node| {
         let roots = &roots;
-        async move { (node.id.clone(), engine.changes(session, &plan.candidate.id, &node.id, roots).await) }
+        async move {
+            let changes = match (node.backend, reach.executors.get(&node.id)) {
+                (Backend::Container, _) => Some(engine.changes(session, &plan.candidate.id, &node.id, roots).await),
+                (_, Some(on)) if node.os == plateau_scenario::model::Os::Linux => {
+                    let verified = integrity::verify_packages(on, std::time::Duration::from_secs(60)).await;
+                    Some(verified.map_err(|e| plateau_engine::Error::Node {
+                        container: node.id.clone(),
+                        message: e.to_string(),
+                    }))
+                }
+                _ => None,
+            };
+            changes.map(|c| (node.id.clone(), c))
+        }
     });
-    futures_util::future::join_all(reads).await
+    futures_util::future::join_all(reads).await.into_iter().flatten().collect()
 }
 
 /// Fill in a grade's integrity section from the engine's view of each node
@@ -445,6 +464,7 @@ fn integrity(
     session: &Session,
     grading: &Grading,
     now: NodeChanges,
+    reach: &plateau_grade::grade::Platform,
     grade: &mut CandidateGrade,
 ) -> Vec<(String, String)> {
     let plan = &grading.record.plan;
@@ -466,7 +486,7 @@ fn integrity(
                 .collect(),
             Err(e) => {
                 let why = format!("the node's files could not be compared with its image: {e}");
-                suspects.push((container_from(session, plan, &node), why));
+                suspects.push((reached_as(session, plan, reach, &node), why));
                 continue;
             }
         };
@@ -474,7 +494,7 @@ fn integrity(
         let bent: Vec<&str> = found.iter().filter(|c| integrity::put_back(c)).map(|c| c.path.as_str()).collect();
         if !bent.is_empty() {
             suspects.push((
-                container_from(session, plan, &node),
+                reached_as(session, plan, reach, &node),
                 format!("the grader's programs were changed on {node} ({}): see Intégrité", bent.join(", ")),
             ));
         }
@@ -482,7 +502,16 @@ fn integrity(
     suspects
 }
 
-/// How the grader's evidence names a container node (`Action::from`).
-fn container_from(session: &Session, plan: &plateau_scenario::CandidatePlan, node: &str) -> String {
-    format!("docker exec {}", session.container_name(&plan.candidate.id, node))
+/// How the grader's evidence names a node (`Action::from`).
+fn reached_as(
+    session: &Session,
+    plan: &plateau_scenario::CandidatePlan,
+    reach: &plateau_grade::grade::Platform,
+    node: &str,
+) -> String {
+    use plateau_grade::executor::Execute;
+    match reach.executors.get(node) {
+        Some(on) => on.describe(),
+        None => format!("docker exec {}", session.container_name(&plan.candidate.id, node)),
+    }
 }

@@ -108,12 +108,62 @@ pub fn token(kind: ChangeKind) -> &'static str {
     }
 }
 
+/// A machine Plateau did not create has no image to compare with: its
+/// package manager's own record is the reference. `dpkg --verify` by
+/// absolute path, in a clean environment; the files whose content differs
+/// from their package (`5` in the checksum column) or that are missing.
+pub async fn verify_packages(
+    on: &crate::executor::Executor,
+    timeout: std::time::Duration,
+) -> Result<Vec<FsChange>, crate::executor::ExecError> {
+    use crate::executor::Execute;
+    let out = on
+        .run(
+            "LC_ALL=C /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/dpkg --verify 2>/dev/null; true",
+            timeout,
+        )
+        .await?;
+    Ok(dpkg_verify(&out.stdout))
+}
+
+/// `dpkg --verify` lines: `??5?????? c /etc/x` (content changed), `missing   /usr/bin/x`.
+fn dpkg_verify(stdout: &str) -> Vec<FsChange> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let path = line.split_whitespace().last()?.to_string();
+            if !path.starts_with('/') {
+                return None;
+            }
+            if line.starts_with("missing") {
+                return Some(FsChange { path, kind: ChangeKind::Deleted });
+            }
+            (line.as_bytes().get(2) == Some(&b'5')).then_some(FsChange { path, kind: ChangeKind::Modified })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn change(path: &str, kind: ChangeKind) -> FsChange {
         FsChange { path: path.into(), kind }
+    }
+
+    #[test]
+    fn dpkg_verify_lists_changed_and_missing_files() {
+        let out = "??5?????? c /etc/ssh/sshd_config\n??5??????   /usr/bin/wbinfo\nmissing     /usr/bin/lpstat\n\
+                   ?????????   /usr/share/doc/x\n";
+        let found = dpkg_verify(out);
+        assert_eq!(
+            found,
+            [
+                change("/etc/ssh/sshd_config", ChangeKind::Modified),
+                change("/usr/bin/wbinfo", ChangeKind::Modified),
+                change("/usr/bin/lpstat", ChangeKind::Deleted),
+            ]
+        );
     }
 
     #[test]

@@ -327,6 +327,20 @@ package = "libreoffice-writer"
     let from = check(&grades[0], "debian")["evidence"]["actions"][0]["from"].as_str().unwrap().to_string();
     assert_eq!(from, format!("ssh inspecteur@{address}:22"));
 
+    assert_eq!(grades[0]["integrity"], serde_json::json!([]), "a machine as installed shows nothing");
+
+    // Without an image to compare with, the package manager's record is the
+    // reference: a program changed on the machine is on the grid, and the
+    // checks that ran there prove nothing.
+    pc.exec("cp /usr/bin/hostname /tmp/h && printf '#!/bin/sh\\necho poste-01\\n' > /usr/bin/hostname");
+    let bent = grade(&exam);
+    assert_eq!(check(&bent[0], "hostname")["status"], "error", "{}", serde_json::to_string_pretty(&bent[0]).unwrap());
+    let listed = bent[0]["integrity"][0]["changes"].as_array().unwrap();
+    // (dpkg names files as packaged: /bin/hostname, which /usr/bin/hostname is since the /usr merge.)
+    let hostname = |c: &&serde_json::Value| c["path"].as_str().unwrap().ends_with("/bin/hostname");
+    assert!(listed.iter().filter(hostname).any(|c| c["change"] == "modified"), "{listed:?}");
+    pc.exec("cp /tmp/h /usr/bin/hostname");
+
     // The key seen first is pinned: a machine that now presents another one
     // (reinstalled, or an impostor at its address) is not graded.
     pc.exec("rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && plateau-service restart sshd");
