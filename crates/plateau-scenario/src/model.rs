@@ -342,7 +342,9 @@ pub enum Capability {
     Tun,
 }
 
-/// How the grader (or a trainer) reaches a node.
+/// How the grader (or a trainer) reaches a node. A node Plateau creates (a
+/// container) is always reached through the engine, whatever `via` says;
+/// `via` and the credentials serve machines Plateau did not create.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GraderAccess {
@@ -355,11 +357,11 @@ pub struct GraderAccess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
-    /// SSH (any Linux machine).
+    /// SSH (any Linux machine Plateau did not create).
     Ssh,
     /// WS-Management (Windows).
     Winrm,
-    /// `docker exec` (containers only).
+    /// Through the container engine (what every container node gets).
     Exec,
 }
 
