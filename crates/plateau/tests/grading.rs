@@ -68,11 +68,9 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
         .find(|a| a["what"] == "offered address")
         .unwrap();
     assert_eq!(reserved["ok"], true);
+    // A container node is read through the engine, not through its own sshd.
     let internet = check(good, "ws-internet");
-    assert!(
-        internet["evidence"]["actions"][0]["from"].as_str().unwrap().starts_with("ssh root@100.127."),
-        "{internet}"
-    );
+    assert_eq!(internet["evidence"]["actions"][0]["from"], format!("docker exec {}", exam.container("c01", "ws")));
     let blocked = check(untouched, "router-ssh-blocked");
     let assertion = &blocked["evidence"]["assertions"][0];
     assert_eq!(
@@ -196,8 +194,8 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     let said = String::from_utf8_lossy(&tampered.stdout);
     assert!(said.contains(": edited") && said.contains("tampered"), "{said}");
 
-    // A target that hangs: c01's workstation freezes. Its SSH checks end as
-    // `error` within their limit; the rest of c01 and all of c02 are graded.
+    // A target that hangs: c01's workstation freezes. Its checks end as
+    // `error`, saying why; the rest of c01 and all of c02 are graded.
     let frozen = exam.container("c01", "ws");
     assert!(Command::new("docker").args(["pause", &frozen]).status().unwrap().success());
     let started = Instant::now();
@@ -211,7 +209,7 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     );
     assert_eq!(c01.iter().filter(|(_, s)| s == "pass").count(), 3, "{c01:?}");
     let error = check(&hung[0], "ws-address")["evidence"]["error"].as_str().unwrap().to_string();
-    assert!(error.contains("no answer within 5000 ms"), "{error}");
+    assert!(error.contains("paused"), "{error}");
     assert_eq!(statuses(&hung[1]), everything_fails);
     assert!(took < Duration::from_secs(30), "grading with a hung target took {took:?}");
 }
