@@ -109,10 +109,16 @@ impl SessionCtx {
         let mut gradings = Vec::new();
         let mut failed = Vec::new();
         progress.stage("frozen states re-created", candidates.len());
+        let mut restores = Vec::new();
         for id in candidates {
-            let record = self.candidate(id)?;
-            let frozen = self.frozen_state(id)?;
-            match self.restore_frozen(&record, &frozen).await {
+            restores.push(restore_one(self, self.candidate(id)?, self.frozen_state(id)?));
+        }
+        // Each restore re-creates a whole platform: a few at a time.
+        use futures_util::StreamExt;
+        let restored: Vec<_> = futures_util::stream::iter(restores).buffer_unordered(RESTORES_AT_ONCE).collect().await;
+        for (record, frozen, result) in restored {
+            let id = record.id.clone();
+            match result {
                 Ok(up) => {
                     progress.done(format!("{id}: re-created from {}", frozen.tag));
                     let put_back = up.nodes.into_iter().map(|n| (n.node, n.put_back)).collect();
@@ -132,10 +138,8 @@ impl SessionCtx {
                 }
                 Err(e) => {
                     progress.done(format!("{id}: not re-created: {e}"));
-                    failed.push((
-                        id.clone(),
-                        plateau_grade::Error::Access(format!("the frozen state was not re-created: {e}")),
-                    ));
+                    failed
+                        .push((id, plateau_grade::Error::Access(format!("the frozen state was not re-created: {e}"))));
                 }
             }
         }
@@ -421,6 +425,20 @@ impl SessionCtx {
 
 fn basis(kind: GradeKind) -> Basis {
     Basis { kind, phase: None, cut_at: None, snapshots: Vec::new(), reason: None, by: None }
+}
+
+/// Platforms re-created at once for grades of record.
+const RESTORES_AT_ONCE: usize = 4;
+
+/// Re-create one frozen state (a named `async fn`: a closure's async block
+/// trips the compiler's `Send` inference in a stream).
+async fn restore_one(
+    ctx: &SessionCtx,
+    record: CandidateRecord,
+    frozen: crate::clock::FrozenState,
+) -> (CandidateRecord, crate::clock::FrozenState, Result<plateau_engine::platform::CandidateUp>) {
+    let result = ctx.restore_frozen(&record, &frozen).await;
+    (record, frozen, result)
 }
 
 /// What changed on each container node, read from the engine, all nodes at once.
