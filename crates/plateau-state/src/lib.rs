@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+mod accounts;
 mod audit;
 mod deadlines;
 pub mod private;
 
+pub use accounts::{AccountRecord, WebSession};
 pub use audit::{AuditEntry, Breach, GENESIS, sha256};
 pub use deadlines::Deadline;
 
@@ -195,6 +197,7 @@ impl Store {
             private::restrict(&file).map_err(|e| Error::Database { path: shown.clone(), message: e.to_string() })?;
         }
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.execute_batch(accounts::SCHEMA).map_err(fail)?;
         // Databases made before the scenario text was kept gain the column.
         let has_text = conn
             .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'scenario_text'")
