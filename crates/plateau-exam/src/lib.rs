@@ -9,6 +9,7 @@
 //! `up`, and the engine. Each operation returns typed results and reports
 //! long work through a [`Progress`]; every change is audited here.
 
+mod accounts;
 mod audit;
 mod clock;
 mod context;
@@ -24,6 +25,7 @@ mod sheet;
 mod solve;
 mod watch;
 
+pub use accounts::{Account, Role, SignedIn};
 pub use audit::Verified;
 pub use clock::{
     FreezeFailure, FreezeReport, Frozen, JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at,
