@@ -48,17 +48,19 @@ fn the_documented_dependency_graph_is_todays() {
 }
 
 #[test]
-fn only_the_cli_sits_above_the_application_layer() {
+fn only_the_cli_and_the_console_sit_above_the_application_layer() {
     let graph = graph();
     let above: Vec<&String> =
         graph.iter().filter(|(_, deps)| deps.iter().any(|d| d == "plateau-exam")).map(|(name, _)| name).collect();
-    assert_eq!(above, ["plateau"], "crates depending on plateau-exam");
+    assert_eq!(above, ["plateau", "plateau-console"], "crates depending on plateau-exam");
     // The CLI renders and parses; the rest is behind plateau-exam.
-    assert_eq!(graph["plateau"], ["plateau-exam", "plateau-report", "plateau-scenario"]);
+    assert_eq!(graph["plateau"], ["plateau-console", "plateau-exam", "plateau-report", "plateau-scenario"]);
+    // The console renders pages over the same operations.
+    assert_eq!(graph["plateau-console"], ["plateau-exam", "plateau-report"]);
     for lower in ["plateau-state", "plateau-engine", "plateau-grade", "plateau-images"] {
         for (name, deps) in &graph {
             if deps.iter().any(|d| d == lower) {
-                assert!(name != "plateau", "the CLI depends on {lower}");
+                assert!(name != "plateau" && name != "plateau-console", "{name} depends on {lower}");
             }
         }
     }

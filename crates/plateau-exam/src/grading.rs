@@ -357,6 +357,14 @@ impl SessionCtx {
         Ok(Some(record))
     }
 
+    /// What the jury signs for a candidate: the grade of record with every
+    /// decision the jury has taken so far.
+    pub fn signed_grade(&self, candidate: &str) -> Result<Option<CandidateGrade>> {
+        let Some(mut grade) = self.grade_of_record(candidate)? else { return Ok(None) };
+        apply_overrides(&mut grade, &self.overrides_of(candidate)?);
+        Ok(Some(grade))
+    }
+
     /// The latest grades (one candidate, or every graded one), with the
     /// jury's decisions taken since, as a report naming the audit log's head
     /// after recording itself.
@@ -368,10 +376,9 @@ impl SessionCtx {
         };
         let mut grades = Vec::new();
         for id in &ids {
-            let Some(mut grade) = self.grade_of_record(id)? else {
+            let Some(grade) = self.signed_grade(id)? else {
                 refuse!("candidate `{id}` has no grade yet; run `plateau grade --session {session}` first")
             };
-            apply_overrides(&mut grade, &self.overrides_of(id)?);
             grades.push(grade);
         }
         if grades.is_empty() {

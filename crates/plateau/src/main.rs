@@ -1,6 +1,7 @@
 //! The `plateau` command: a thin layer over the library crates.
 
 mod audit_cmds;
+mod console_cmds;
 mod exam_cmds;
 mod fault_cmds;
 mod grade_cmds;
@@ -70,6 +71,10 @@ enum Command {
     Fault(fault_cmds::FaultArgs),
     /// Show or verify the session's hash-chained audit log.
     Audit(audit_cmds::AuditArgs),
+    /// Serve the web console (operators, trainers, juries) on 127.0.0.1:8080.
+    Serve(console_cmds::ServeArgs),
+    /// Manage the console's accounts.
+    Accounts(console_cmds::AccountsArgs),
     /// Show what this Docker engine allows and which scenario features work here.
     Doctor {
         #[arg(long)]
@@ -109,6 +114,8 @@ async fn main() -> ExitCode {
         Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Audit(args) => audit_cmds::audit(args),
+        Command::Serve(args) => console_cmds::serve(args).await,
+        Command::Accounts(args) => console_cmds::accounts(args),
         Command::Exam(args) => exam_cmds::exam(args).await,
         Command::Fault(args) => fault_cmds::fault(args).await,
         Command::Grade(args) => grade_cmds::grade_cmd(args).await,

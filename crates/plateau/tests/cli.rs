@@ -173,3 +173,33 @@ fn the_full_tai_scenario_checks_every_task_a_platform_can_show() {
     assert!(row("CP3.3").contains("judged on every fault of the jury phase"), "{}", row("CP3.3"));
     assert!(table.contains("| `trust-broken` |"), "{table}");
 }
+
+#[test]
+fn the_console_needs_an_account_first_and_accounts_take_their_password_from_standard_input() {
+    use std::io::Write;
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("state.db");
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plateau"))
+            .args(args)
+            .env("PLATEAU_STATE", &db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let refused = run(&["serve", "--listen", "127.0.0.1:0"], "");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("plateau accounts add"), "{}", stderr(&refused));
+    let short = run(&["accounts", "add", "admin", "--role", "operator"], "court\n");
+    assert!(stderr(&short).contains("at least 10 characters"), "{}", stderr(&short));
+    let jury = run(&["accounts", "add", "m.martin", "--role", "jury"], "un-mot-de-passe-long\n");
+    assert!(stderr(&jury).contains("--session"), "a jury names its session: {}", stderr(&jury));
+    let ok = run(&["accounts", "add", "admin", "--role", "operator"], "un-mot-de-passe-long\n");
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let list = run(&["accounts", "list"], "");
+    assert!(stdout(&list).contains("admin") && stdout(&list).contains("operator"), "{}", stdout(&list));
+}

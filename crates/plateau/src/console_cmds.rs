@@ -1,0 +1,113 @@
+//! `serve` and `accounts`: the web console and who may use it.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use plateau_exam::Role;
+
+use crate::platform_cmds::StateArgs;
+use crate::status;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on: this machine only unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args)]
+pub struct AccountsArgs {
+    #[command(subcommand)]
+    action: AccountsAction,
+}
+
+#[derive(Subcommand)]
+enum AccountsAction {
+    /// Create or replace an account; its password is read from standard input.
+    Add(AddArgs),
+    /// Remove an account (its browsers are signed out).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List the accounts and their roles.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    name: String,
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// The exam session a jury or a candidate belongs to.
+    #[arg(long)]
+    session: Option<String>,
+    /// A jury's candidates, or the candidate an account is (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Operator,
+    Trainer,
+    Jury,
+    Candidate,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Trainer => Role::Trainer,
+            RoleArg::Jury => Role::Jury,
+            RoleArg::Candidate => Role::Candidate,
+        }
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> Result<u8> {
+    if args.state.workspace().accounts()?.is_empty() {
+        bail!(
+            "no console account yet: create one first, e.g. `plateau accounts add admin --role operator` (the password is read from standard input)"
+        );
+    }
+    println!("Plateau console on http://{} (state {})", args.listen, args.state.state.display());
+    let console = plateau_console::Console::new(&args.state.state);
+    plateau_console::serve(console, args.listen).await.with_context(|| format!("serving on {}", args.listen))?;
+    Ok(status::OK)
+}
+
+pub fn accounts(args: AccountsArgs) -> Result<u8> {
+    match args.action {
+        AccountsAction::Add(a) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            a.state.workspace().add_account(&a.name, a.role.into(), password, a.session.as_deref(), &a.candidates)?;
+            println!("account {} ready", a.name);
+        }
+        AccountsAction::Remove { name, state } => {
+            if !state.workspace().remove_account(&name)? {
+                bail!("no account `{name}`");
+            }
+            println!("account {name} removed");
+        }
+        AccountsAction::List { state } => {
+            for (name, role) in state.workspace().accounts()? {
+                println!("{name:<20} {role}");
+            }
+        }
+    }
+    Ok(status::OK)
+}
