@@ -193,7 +193,7 @@ async fn session_page(
     let phases = ctx.phases()?;
     let mut rows = Vec::new();
     for candidate in ctx.candidates()?.into_iter().filter(|c| account.sees(&session, &c.id)) {
-        let phase = phases.iter().filter(|p| p.deadline.candidate == candidate.id).last().cloned();
+        let phase = phases.iter().rfind(|p| p.deadline.candidate == candidate.id).cloned();
         let grade = ctx.grade_of_record(&candidate.id)?;
         rows.push(pages::CandidateRow { id: candidate.id, name: candidate.plan.candidate.name, phase, grade });
     }
