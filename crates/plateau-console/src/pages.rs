@@ -7,7 +7,8 @@ use plateau_exam::{Account, CandidateGrade, PhaseRow, PhaseState, Role, Status, 
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Arial, sans-serif; margin: 0; color: #111; }
 header { background: #1d3557; color: #fff; padding: .6em 1.2em; display: flex; justify-content: space-between; align-items: center; }
-header a, header button { color: #fff; } main { padding: 1em 1.5em; }
+header a { color: #fff; } header button { color: #fff; background: transparent; border: 1px solid #fff; border-radius: 3px; cursor: pointer; }
+main { padding: 1em 1.5em; } tr.competence th { background: #dde4ee; }
 table { border-collapse: collapse; margin: .6em 0; } th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #eee; } .met, .pass { color: #0a5b20; font-weight: bold; } .not-met, .fail { color: #a0141e; font-weight: bold; }
 .partial { color: #7a5200; font-weight: bold; } .undetermined, .error { color: #5a2a8a; font-weight: bold; }
@@ -166,7 +167,11 @@ pub fn candidate(
             p { "Score des vérifications : " strong { (plateau_report::number(grade.score)) " / " (grade.max_score) } }
             table {
                 tr { th { "Critère de performance" } th { "Vérifications" } th { "Constat automatique" } th { "Décision du jury" } }
-                @for c in &grade.criteria {
+                @for (i, c) in grade.criteria.iter().enumerate() {
+                    @if i == 0 || grade.criteria[i - 1].competence != c.competence {
+                        @let title = grade.competences.iter().find(|u| u.id == c.competence).map_or("", |u| u.title.as_str());
+                        tr.competence { th colspan="4" { (c.competence) " — " (title) } }
+                    }
                     @let (class, word) = verdict_word(c.verdict);
                     tr id=(c.criterion) {
                         td { strong { (c.criterion) } " " (c.text) }
