@@ -23,20 +23,32 @@ use serde::Deserialize;
 /// Name of the cookie that carries a signed-in browser's token.
 const COOKIE: &str = "plateau";
 
-/// What every handler needs: where the state is.
+/// Makes the workspace an account acts in: `(state, actor)`.
+type MakeWorkspace = std::sync::Arc<dyn Fn(&std::path::Path, &str) -> Workspace + Send + Sync>;
+
+/// What every handler needs: where the state is, and how to open it.
 #[derive(Clone)]
 pub struct Console {
     state: PathBuf,
+    make: MakeWorkspace,
 }
 
 impl Console {
     pub fn new(state: impl Into<PathBuf>) -> Console {
-        Console { state: state.into() }
+        Console { state: state.into(), make: std::sync::Arc::new(|state, actor| Workspace::new(state, actor)) }
+    }
+
+    /// A console whose workspaces are made by `make` (tests give them the in-memory runtime).
+    pub fn with_workspaces(
+        state: impl Into<PathBuf>,
+        make: impl Fn(&std::path::Path, &str) -> Workspace + Send + Sync + 'static,
+    ) -> Console {
+        Console { state: state.into(), make: std::sync::Arc::new(make) }
     }
 
     /// The workspace as the signed-in account acts in it (the audit log names them).
     fn as_account(&self, account: &Account) -> Workspace {
-        Workspace::new(&self.state, &account.name)
+        (self.make)(&self.state, &account.name)
     }
 }
 
@@ -49,6 +61,7 @@ pub fn router(console: Console) -> Router {
         .route("/s/{session}", get(session_page))
         .route("/s/{session}/c/{candidate}", get(candidate_page))
         .route("/s/{session}/c/{candidate}/decision", post(decide))
+        .route("/s/{session}/action", post(act))
         .with_state(console)
 }
 
@@ -246,4 +259,65 @@ async fn decide(
     let ctx = console.as_account(&account).session(&session)?;
     ctx.override_verdict(&candidate, &form.criterion, verdict, &form.comment, &account.name)?;
     Ok(Redirect::to(&format!("/s/{session}/c/{candidate}#{}", form.criterion)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    /// `start`, `freeze`, `extend`, `open`, `close`, `regrade`.
+    action: String,
+    /// The candidate acted on; the whole session when empty.
+    #[serde(default)]
+    candidate: String,
+    /// `extend`: by how long (`15min`); `start`: the phase's length (the scenario's by default).
+    #[serde(default)]
+    duration: String,
+    /// `regrade`: why.
+    #[serde(default)]
+    reason: String,
+}
+
+/// The operator's actions on a session: each is one operation of the
+/// application layer, audited there under the operator's name.
+async fn act(
+    State(console): State<Console>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    check_csrf(&csrf, &form.csrf)?;
+    may_open(&account, &session)?;
+    if account.role != Role::Operator {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = console.as_account(&account).session(&session)?;
+    let candidate = Some(form.candidate.trim()).filter(|c| !c.is_empty());
+    let duration = Some(form.duration.trim()).filter(|d| !d.is_empty());
+    let progress = plateau_exam::Silent;
+    match form.action.as_str() {
+        "start" => {
+            ctx.start(duration).await?;
+        }
+        "extend" => {
+            let (Some(candidate), Some(by)) = (candidate, duration) else {
+                return Err(Refusal::Invalid("prolonger : un candidat et une durée".into()));
+            };
+            ctx.extend(candidate, by)?;
+        }
+        "freeze" => {
+            ctx.freeze_now(candidate, &progress).await?;
+        }
+        "open" | "close" => {
+            ctx.set_access(candidate, form.action == "open").await?;
+        }
+        "regrade" => {
+            let Some(candidate) = candidate else {
+                return Err(Refusal::Invalid("réévaluer : un candidat".into()));
+            };
+            ctx.regrade(candidate, &form.reason, &progress).await?;
+        }
+        other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une action"))),
+    }
+    Ok(Redirect::to(&format!("/s/{session}")).into_response())
 }

@@ -120,13 +120,37 @@ fn phase_text(phase: &Option<PhaseRow>) -> String {
     }
 }
 
+/// A button that posts one operator action.
+fn action(session: &str, csrf: &str, action: &str, candidate: &str, label: &str, extra: Markup) -> Markup {
+    html! {
+        form.inline method="post" action={ "/s/" (session) "/action" } {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="action" value=(action);
+            input type="hidden" name="candidate" value=(candidate);
+            (extra)
+            button type="submit" { (label) }
+        }
+    }
+}
+
 pub fn session(account: &Account, csrf: &str, session: &str, rows: &[CandidateRow]) -> Markup {
+    let operator = account.role == Role::Operator;
     layout(
         &format!("Session {session}"),
         Some((account, csrf)),
         html! {
+            @if operator {
+                p {
+                    (action(session, csrf, "start", "", "Démarrer l'épreuve", html! {}))
+                    " "
+                    (action(session, csrf, "freeze", "", "Figer tout le monde maintenant", html! {}))
+                }
+            }
             table {
-                tr { th { "Candidat" } th { "Phase" } th { "Note" } th { "État évalué" } }
+                tr {
+                    th { "Candidat" } th { "Phase" } th { "Note" } th { "État évalué" }
+                    @if operator { th { "Actions" } }
+                }
                 @for row in rows {
                     tr {
                         td { a href={ "/s/" (session) "/c/" (row.id) } { (row.name) " (" (row.id) ")" } }
@@ -141,6 +165,19 @@ pub fn session(account: &Account, csrf: &str, session: &str, rows: &[CandidateRo
                                 }) }
                             }
                             None => { td { "—" } td { "pas encore évalué" } }
+                        }
+                        @if operator {
+                            td {
+                                (action(session, csrf, "extend", &row.id, "Prolonger", html! {
+                                    input name="duration" size="6" value="15min" aria-label="durée";
+                                }))
+                                " "
+                                (action(session, csrf, "freeze", &row.id, "Figer", html! {}))
+                                " "
+                                (action(session, csrf, "regrade", &row.id, "Réévaluer", html! {
+                                    input name="reason" size="14" placeholder="motif" required aria-label="motif";
+                                }))
+                            }
                         }
                     }
                 }

@@ -12,6 +12,7 @@ const SCENARIO: &str = include_str!("../../plateau-exam/tests/memory.toml");
 
 struct Room {
     dir: tempfile::TempDir,
+    memory: MemoryEngine,
 }
 
 impl Room {
@@ -20,7 +21,8 @@ impl Room {
     async fn new() -> Room {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.db");
-        let workspace = Workspace::new(&state, "op").with_engine(Engine::Memory(MemoryEngine::new()));
+        let memory = MemoryEngine::new();
+        let workspace = Workspace::new(&state, "op").with_engine(Engine::Memory(memory.clone()));
         let request = UpRequest {
             file_name: "memory.toml".into(),
             text: SCENARIO.into(),
@@ -36,11 +38,14 @@ impl Room {
         let mine = ["c01".to_string(), "c02".to_string()];
         workspace.add_account("m.martin", Role::Jury, "jury-martin-2026", Some("mem"), &mine).unwrap();
         workspace.add_account("c03", Role::Candidate, "candidat-2026", Some("mem"), &["c03".to_string()]).unwrap();
-        Room { dir }
+        Room { dir, memory }
     }
 
     fn console(&self) -> Console {
-        Console::new(self.dir.path().join("state.db"))
+        let memory = self.memory.clone();
+        Console::with_workspaces(self.dir.path().join("state.db"), move |state, actor| {
+            Workspace::new(state, actor).with_engine(Engine::Memory(memory.clone()))
+        })
     }
 
     /// Status, where it redirects to (else the cookie it sets), and the page.
@@ -156,4 +161,38 @@ async fn an_operator_sees_every_candidate_and_a_candidate_sees_no_grid() {
         let (status, _, _) = room.get(path, Some(&cookie)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+#[tokio::test]
+async fn only_an_operator_runs_the_room_and_each_action_is_audited_under_their_name() {
+    let room = Room::new().await;
+    let (jury, jury_csrf) = room.sign_in("m.martin", "jury-martin-2026").await;
+    let (status, _, _) = room.post("/s/mem/action", Some(&jury), &format!("csrf={jury_csrf}&action=start")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a jury does not start the exam");
+
+    let (op, csrf) = room.sign_in("op", "operateur-2026").await;
+    let (status, _, _) = room.post("/s/mem/action", Some(&op), "action=start").await;
+    assert!(!status.is_success() && status != StatusCode::SEE_OTHER, "no token: {status}");
+    let (status, _, _) = room.post("/s/mem/action", Some(&op), &format!("csrf={csrf}&action=start&duration=1h")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem", Some(&op)).await;
+    assert!(
+        page.contains("préparation : 59 min restantes") || page.contains("préparation : 60 min restantes"),
+        "{page}"
+    );
+    let extend = format!("csrf={csrf}&action=extend&candidate=c02&duration=15min");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &extend).await.0, StatusCode::SEE_OTHER);
+    let freeze = format!("csrf={csrf}&action=freeze&candidate=c01");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &freeze).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem", Some(&op)).await;
+    assert!(page.contains("figé à") && page.contains("note de référence"), "c01 frozen and graded: {page}");
+    let regrade = format!("csrf={csrf}&action=regrade&candidate=c01&reason=recours");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &regrade).await.0, StatusCode::SEE_OTHER);
+
+    let log = Workspace::new(room.dir.path().join("state.db"), "t").audit_log("mem").unwrap();
+    for action in ["exam.start", "exam.extend", "exam.freeze", "grade"] {
+        let entry = log.iter().rev().find(|e| e.action == action).unwrap_or_else(|| panic!("{action} audited"));
+        assert_eq!(entry.actor, "op", "{action}");
+    }
+    assert!(log.iter().any(|e| e.action == "grade" && e.detail.contains("recours")), "the regrade's reason is audited");
 }
