@@ -111,15 +111,19 @@ impl From<plateau_exam::Error> for Refusal {
     }
 }
 
-/// The signed-in account and its CSRF token, from the request's cookie.
-fn signed_in(console: &Console, headers: &HeaderMap) -> Result<(Account, String), Refusal> {
-    let token = headers
+/// The browser's token, from the request's cookie.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|kv| kv.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_string))
-        .ok_or(Refusal::SignIn)?;
+}
+
+/// The signed-in account and its CSRF token, from the request's cookie.
+fn signed_in(console: &Console, headers: &HeaderMap) -> Result<(Account, String), Refusal> {
+    let token = cookie_token(headers).ok_or(Refusal::SignIn)?;
     Workspace::new(&console.state, "console").signed_in(&token)?.ok_or(Refusal::SignIn)
 }
 
@@ -171,12 +175,7 @@ async fn sign_out(
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
     check_csrf(&csrf, &form.csrf)?;
-    let token = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').find_map(|kv| kv.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_string)))
-        .unwrap_or_default();
-    console.as_account(&account).sign_out(&token)?;
+    console.as_account(&account).sign_out(&cookie_token(&headers).unwrap_or_default())?;
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/connexion")).into_response())
 }
