@@ -9,6 +9,16 @@ mod runtime;
 pub use exec::ExecOutput;
 pub use runtime::{Engine, MemoryEngine, MemoryState, Op, Runtime};
 
+/// How a node was stopped where it stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Paused by the kernel's freezer: its processes resume where they were.
+    Paused,
+    /// The freezer could not freeze it (processes that keep forking, or
+    /// that wait on the filesystem): killed, its disk kept as it was.
+    Killed,
+}
+
 /// Label on every container and network Plateau creates.
 pub const LABEL_OWNER: &str = "org.plateau.owner";
 

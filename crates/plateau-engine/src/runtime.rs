@@ -15,7 +15,7 @@ use plateau_scenario::model::Backend;
 use crate::platform::{
     Access, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
 };
-use crate::{Error, ExecOutput};
+use crate::{Error, ExecOutput, Hold};
 
 /// What Plateau asks of a container runtime.
 pub trait Runtime: Send + Sync {
@@ -85,14 +85,10 @@ pub trait Runtime: Send + Sync {
     fn free_disk(&self) -> impl Future<Output = Result<Option<u64>, Error>> + Send;
     /// What each node of a session has written to its own disk.
     fn disk_usage(&self, session: &str) -> impl Future<Output = Result<Vec<NodeDisk>, Error>> + Send;
-    /// Pause or resume one node.
-    fn set_paused(
-        &self,
-        session: &Session,
-        candidate: &str,
-        node: &str,
-        paused: bool,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Stop one node where it stands (paused, or killed when it cannot be).
+    fn hold(&self, session: &Session, candidate: &str, node: &str) -> impl Future<Output = Result<Hold, Error>> + Send;
+    /// Let a held node run again.
+    fn release(&self, session: &Session, candidate: &str, node: &str) -> impl Future<Output = Result<(), Error>> + Send;
     /// Run a command as root in a container.
     fn exec(
         &self,
@@ -176,8 +172,11 @@ impl Engine {
     pub async fn free_disk(&self) -> Result<Option<u64>, Error> {
         dispatch!(self.free_disk())
     }
-    pub async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
-        dispatch!(self.set_paused(session, candidate, node, paused))
+    pub async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
+        dispatch!(self.hold(session, candidate, node))
+    }
+    pub async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
+        dispatch!(self.release(session, candidate, node))
     }
 
     /// Run a command as root in one of a candidate's nodes.
@@ -246,8 +245,11 @@ impl Runtime for DockerEngine {
     async fn free_disk(&self) -> Result<Option<u64>, Error> {
         DockerEngine::free_disk(self).await
     }
-    async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
-        DockerEngine::set_paused(self, session, candidate, node, paused).await
+    async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
+        DockerEngine::hold(self, session, candidate, node).await
+    }
+    async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
+        DockerEngine::release(self, session, candidate, node).await
     }
 }
 
@@ -495,8 +497,12 @@ impl Runtime for MemoryEngine {
             })
             .collect())
     }
-    async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
-        set_member(&mut self.state().paused, session.container_name(candidate, node), paused);
+    async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
+        self.state().paused.insert(session.container_name(candidate, node));
+        Ok(Hold::Paused)
+    }
+    async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
+        self.state().paused.remove(&session.container_name(candidate, node));
         Ok(())
     }
     async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {

@@ -4,6 +4,7 @@
 //! wrote and pauses a node over its budget: the event is audited and shown,
 //! and the trainer decides (`resume_node`).
 
+use plateau_engine::Hold;
 use plateau_scenario::limits::show_size;
 use serde_json::json;
 
@@ -37,16 +38,18 @@ pub(crate) fn disk_needed(budgets: u64) -> u64 {
 }
 
 impl SessionCtx {
-    /// Pause every node that wrote more than its disk budget (once: a paused
-    /// node is left to the trainer).
+    /// Stop every node that wrote more than its disk budget (paused, or
+    /// killed when the freezer cannot pause it); a node that is not running
+    /// writes nothing and is left to the trainer. One node that cannot be
+    /// stopped is said, and never keeps the others from being checked.
     pub async fn enforce_disk(&self, progress: &dyn Progress) -> Result<Vec<DiskEvent>> {
         let engine = self.engine().await?;
         let candidates = self.candidates()?;
-        let paused: Vec<(String, String)> = engine
+        let held: Vec<(String, String)> = engine
             .status(self.name(), None)
             .await?
             .into_iter()
-            .filter(|n| n.state == "paused")
+            .filter(|n| n.state != "running")
             .map(|n| (n.candidate, n.node))
             .collect();
         let mut events = Vec::new();
@@ -59,16 +62,23 @@ impl SessionCtx {
                 continue;
             };
             let budget = node.limits().disk;
-            if usage.bytes <= budget || paused.contains(&(usage.candidate.clone(), usage.node.clone())) {
+            if usage.bytes <= budget || held.contains(&(usage.candidate.clone(), usage.node.clone())) {
                 continue;
             }
-            engine.set_paused(&self.engine_session()?, &usage.candidate, &usage.node, true).await?;
+            let how = match engine.hold(&self.engine_session()?, &usage.candidate, &usage.node).await {
+                Ok(Hold::Paused) => "paused",
+                Ok(Hold::Killed) => "stopped (it could not be paused)",
+                Err(e) => {
+                    progress.warn(format!("{}: {} is over its disk budget and could not be stopped: {e}", usage.candidate, usage.node));
+                    continue;
+                }
+            };
             self.audit(
                 "limit.disk",
-                json!({ "candidate": usage.candidate, "node": usage.node, "bytes": usage.bytes, "budget": budget }),
+                json!({ "candidate": usage.candidate, "node": usage.node, "bytes": usage.bytes, "budget": budget, "held": how }),
             )?;
             progress.warn(format!(
-                "{}: {} wrote {} (budget {}): paused; `plateau exam resume` when decided",
+                "{}: {} wrote {} (budget {}): {how}; `plateau exam resume` when decided",
                 usage.candidate,
                 usage.node,
                 show_size(usage.bytes),
@@ -79,7 +89,7 @@ impl SessionCtx {
         Ok(events)
     }
 
-    /// Let a paused node run again (the trainer's decision, with why).
+    /// Let a held node run again (the trainer's decision, with why).
     pub async fn resume_node(&self, candidate: &str, node: &str, reason: &str) -> Result<()> {
         if reason.trim().is_empty() {
             refuse!("say why the node may go on (`--reason`): it is on the record");
@@ -88,7 +98,7 @@ impl SessionCtx {
         if record.plan.node(node).is_none() {
             refuse!("{candidate} has no node `{node}`");
         }
-        self.engine().await?.set_paused(&self.engine_session()?, candidate, node, false).await?;
+        self.engine().await?.release(&self.engine_session()?, candidate, node).await?;
         self.audit("limit.resume", json!({ "candidate": candidate, "node": node, "reason": reason }))?;
         Ok(())
     }

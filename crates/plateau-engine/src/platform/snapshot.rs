@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use plateau_scenario::model::Backend;
 use plateau_scenario::{CandidatePlan, PlannedNode};
 
-use crate::Error;
+use crate::{Error, Hold};
 
 /// Where programs are looked up in a node, in order (see `exec::CLEAN_PATH`).
 const SEARCH_PATH: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -46,7 +46,14 @@ impl DockerEngine {
                     if !state.running.unwrap_or(false) || state.paused.unwrap_or(false) {
                         return None;
                     }
-                    self.docker.pause_container(&name).await.err().map(|e| format!("{}: not paused ({e})", node.id))
+                    match self.hold_container(&name).await {
+                        Ok(Hold::Paused) => None,
+                        Ok(Hold::Killed) => Some(format!(
+                            "{}: the freezer could not pause it: killed (its disk is kept; runtime state is lost)",
+                            node.id
+                        )),
+                        Err(e) => Some(format!("{}: not stopped ({e})", node.id)),
+                    }
                 }
                 Err(e) => Some(format!("{}: not found ({e})", node.id)),
             }

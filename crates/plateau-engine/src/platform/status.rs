@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    StartContainerOptions,
+};
 
-use crate::{Error, hostnet};
+use crate::{Error, Hold, hostnet};
 
 use super::*;
 
@@ -79,12 +82,46 @@ impl DockerEngine {
         Ok(info.docker_root_dir.and_then(|root| free_space(std::path::Path::new(&root))))
     }
 
-    /// Pause or resume one node (its processes stop where they are).
-    pub async fn set_paused(&self, session: &Session, candidate: &str, node: &str, paused: bool) -> Result<(), Error> {
+    /// Stop one node where it stands: paused, or killed when the kernel's
+    /// freezer cannot freeze it (on cgroup v1 a fork bomb or a process
+    /// waiting on fuse-overlayfs keeps it FREEZING), since a node that must
+    /// stop (over its disk budget, at the deadline) cannot be left running.
+    pub async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
+        self.hold_container(&session.container_name(candidate, node)).await
+    }
+
+    pub(crate) async fn hold_container(&self, name: &str) -> Result<Hold, Error> {
+        const PAUSE_TRIES: usize = 3;
+        let mut refusal = String::new();
+        for _ in 0..PAUSE_TRIES {
+            match self.docker.pause_container(name).await {
+                Ok(()) => return Ok(Hold::Paused),
+                Err(e) => refusal = e.to_string(),
+            }
+        }
+        let kill = KillContainerOptions { signal: "SIGKILL".into() };
+        match self.docker.kill_container(name, Some(kill)).await {
+            Ok(()) => Ok(Hold::Killed),
+            Err(e) => Err(Error::Node {
+                container: name.to_string(),
+                message: format!("neither paused ({refusal}) nor killed ({e})"),
+            }),
+        }
+    }
+
+    /// Let a held node run again: resumed if paused, started if stopped.
+    pub async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
         let name = session.container_name(candidate, node);
-        let result =
-            if paused { self.docker.pause_container(&name).await } else { self.docker.unpause_container(&name).await };
-        result.map_err(|e| Error::Node { container: name, message: e.to_string() })
+        let fail = |e: bollard::errors::Error| Error::Node { container: name.clone(), message: e.to_string() };
+        let state = self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.map_err(fail)?;
+        let state = state.state.unwrap_or_default();
+        if state.paused.unwrap_or(false) {
+            self.docker.unpause_container(&name).await.map_err(fail)
+        } else if !state.running.unwrap_or(false) {
+            self.docker.start_container(&name, None::<StartContainerOptions>).await.map_err(fail)
+        } else {
+            Ok(())
+        }
     }
 
     /// Remove every container and network labelled with the session (and
