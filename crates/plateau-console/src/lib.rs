@@ -3,11 +3,12 @@
 //! and what they may see, call one operation, and render; every change is
 //! audited by the operation itself, under the signed-in account's name.
 //!
-//! First slice (issue 15): sign in and out, the sessions an account may
-//! see, a session's candidates with their phase and grade of record, one
-//! candidate's grid by competence and criterion with the jury's decision
-//! form (CSRF-protected), scoped to the jury's own candidates.
+//! Live pages carry a `data-stream` address: the page's own render, pushed
+//! by Server-Sent Events when it changes (`live`), from which a small
+//! committed script (`static/direct.js`) swaps the parts marked
+//! `data-live` — forms being filled in are never replaced.
 
+mod live;
 mod pages;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use maud::Markup;
 use plateau_exam::{Account, Role, Verdict, Workspace};
 use serde::Deserialize;
 
@@ -58,10 +60,18 @@ pub fn router(console: Console) -> Router {
         .route("/", get(home))
         .route("/connexion", get(sign_in_page).post(sign_in))
         .route("/deconnexion", post(sign_out))
+        .route("/static/direct.js", get(script))
         .route("/s/{session}", get(session_page))
+        .route("/s/{session}/direct", get(session_stream))
+        .route("/s/{session}/action", post(act))
+        .route("/s/{session}/pannes", get(faults_page))
+        .route("/s/{session}/pannes/direct", get(faults_stream))
+        .route("/s/{session}/pannes/action", post(fault_act))
         .route("/s/{session}/c/{candidate}", get(candidate_page))
         .route("/s/{session}/c/{candidate}/decision", post(decide))
-        .route("/s/{session}/action", post(act))
+        .route("/s/{session}/c/{candidate}/{file}", get(download))
+        .route("/s/{session}/pratique/{candidate}", get(practice_page))
+        .route("/s/{session}/pratique/{candidate}/direct", get(practice_stream))
         .with_state(console)
 }
 
@@ -136,6 +146,9 @@ fn check_csrf(expected: &str, given: &str) -> Result<(), Refusal> {
 
 async fn home(State(console): State<Console>, headers: HeaderMap) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
+    if let (Role::Candidate, Some(session), Some(me)) = (account.role, &account.session, account.candidates.first()) {
+        return Ok(Redirect::to(&format!("/s/{session}/pratique/{me}")).into_response());
+    }
     if let Some(session) = &account.session {
         return Ok(Redirect::to(&format!("/s/{session}")).into_response());
     }
@@ -188,30 +201,62 @@ fn may_open(account: &Account, session: &str) -> Result<(), Refusal> {
     }
 }
 
+/// The session as the account acts in it.
+fn open_session(console: &Console, account: &Account, session: &str) -> Result<plateau_exam::SessionCtx, Refusal> {
+    may_open(account, session)?;
+    console
+        .as_account(account)
+        .session(session)
+        .map_err(|_| Refusal::NotFound(format!("Pas de session « {session} ».")))
+}
+
+/// The room: every candidate the account sees, as the operator watches them.
+async fn render_room(console: &Console, account: &Account, csrf: &str, session: &str) -> Result<Markup, Refusal> {
+    if account.role == Role::Candidate {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = open_session(console, account, session)?;
+    let seats = ctx.room().await?.into_iter().filter(|s| account.sees(session, &s.id)).collect::<Vec<_>>();
+    Ok(pages::session(account, csrf, session, &seats))
+}
+
 async fn session_page(
     State(console): State<Console>,
     Path(session): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
-    may_open(&account, &session)?;
-    if account.role == Role::Candidate {
-        return Err(Refusal::Forbidden);
-    }
-    let ctx = console
-        .as_account(&account)
-        .session(&session)
-        .map_err(|_| Refusal::NotFound(format!("Pas de session « {session} ».")))?;
-    let phases = ctx.phases()?;
-    let mut rows = Vec::new();
-    for candidate in ctx.candidates()?.into_iter().filter(|c| account.sees(&session, &c.id)) {
-        let phase = phases.iter().rfind(|p| p.deadline.candidate == candidate.id).cloned();
-        let grade = ctx.grade_of_record(&candidate.id)?;
-        rows.push(pages::CandidateRow { id: candidate.id, name: candidate.plan.candidate.name, phase, grade });
-    }
-    Ok(pages::session(&account, &csrf, &session, &rows).into_response())
+    Ok(render_room(&console, &account, &csrf, &session).await?.into_response())
 }
 
+async fn session_stream(
+    State(console): State<Console>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    render_room(&console, &account, &csrf, &session).await?;
+    let token = cookie_token(&headers).unwrap_or_default();
+    Ok(live::stream(move || {
+        let (console, session, csrf, token) = (console.clone(), session.clone(), csrf.clone(), token.clone());
+        async move {
+            let account = still_signed_in(&console, &token)?;
+            render_room(&console, &account, &csrf, &session).await.ok()
+        }
+    })
+    .into_response())
+}
+
+/// The account behind a token, while it is signed in (a stream ends with it).
+fn still_signed_in(console: &Console, token: &str) -> Option<Account> {
+    Workspace::new(&console.state, "console").signed_in(token).ok().flatten().map(|(account, _)| account)
+}
+
+async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/direct.js")).into_response()
+}
+
+/// One candidate's grid, for the jury (their candidates), the operator and the trainer.
 async fn candidate_page(
     State(console): State<Console>,
     Path((session, candidate)): Path<(String, String)>,
@@ -221,13 +266,37 @@ async fn candidate_page(
     if !account.sees(&session, &candidate) || account.role == Role::Candidate {
         return Err(Refusal::Forbidden);
     }
-    let ctx = console
-        .as_account(&account)
-        .session(&session)
-        .map_err(|_| Refusal::NotFound(format!("Pas de session « {session} ».")))?;
+    let ctx = open_session(&console, &account, &session)?;
     let grade = ctx.signed_grade(&candidate)?;
     let may_decide = matches!(account.role, Role::Jury | Role::Operator);
     Ok(pages::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide).into_response())
+}
+
+/// The grid to download: `grille.pdf`, `grille.html`, `resultats.json`, `resultats.csv`.
+async fn download(
+    State(console): State<Console>,
+    Path((session, candidate, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, _) = signed_in(&console, &headers)?;
+    if !account.sees(&session, &candidate) || account.role == Role::Candidate {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = open_session(&console, &account, &session)?;
+    let report = || ctx.report(Some(&candidate));
+    let (kind, body): (&str, Vec<u8>) = match file.as_str() {
+        "grille.pdf" => ("application/pdf", ctx.grid_pdf(&candidate).await?),
+        "grille.html" => {
+            let report = report()?;
+            let grade = report.candidates.first().ok_or_else(|| Refusal::NotFound("Pas encore évalué.".into()))?;
+            ("text/html; charset=utf-8", plateau_report::grid(&report, grade).into_bytes())
+        }
+        "resultats.json" => ("application/json", report()?.to_json().into_bytes()),
+        "resultats.csv" => ("text/csv; charset=utf-8", plateau_report::csv(&report()?).into_bytes()),
+        _ => return Err(Refusal::NotFound(format!("Pas de fichier « {file} »."))),
+    };
+    let name = format!("attachment; filename=\"{session}-{candidate}-{file}\"");
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, name)], body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -255,7 +324,7 @@ async fn decide(
         "not-met" => Verdict::NotMet,
         other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une décision"))),
     };
-    let ctx = console.as_account(&account).session(&session)?;
+    let ctx = open_session(&console, &account, &session)?;
     ctx.override_verdict(&candidate, &form.criterion, verdict, &form.comment, &account.name)?;
     Ok(Redirect::to(&format!("/s/{session}/c/{candidate}#{}", form.criterion)).into_response())
 }
@@ -263,7 +332,7 @@ async fn decide(
 #[derive(Deserialize)]
 struct ActionForm {
     csrf: String,
-    /// `start`, `freeze`, `extend`, `open`, `close`, `regrade`.
+    /// `start`, `freeze`, `extend`, `open`, `close`, `reset`, `regrade`, `grade`.
     action: String,
     /// The candidate acted on; the whole session when empty.
     #[serde(default)]
@@ -271,9 +340,12 @@ struct ActionForm {
     /// `extend`: by how long (`15min`); `start`: the phase's length (the scenario's by default).
     #[serde(default)]
     duration: String,
-    /// `regrade`: why.
+    /// `extend`, `regrade`: why.
     #[serde(default)]
     reason: String,
+    /// `reset`: the operator ticked the confirmation.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// The operator's actions on a session: each is one operation of the
@@ -286,11 +358,10 @@ async fn act(
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
     check_csrf(&csrf, &form.csrf)?;
-    may_open(&account, &session)?;
     if account.role != Role::Operator {
         return Err(Refusal::Forbidden);
     }
-    let ctx = console.as_account(&account).session(&session)?;
+    let ctx = open_session(&console, &account, &session)?;
     let candidate = Some(form.candidate.trim()).filter(|c| !c.is_empty());
     let duration = Some(form.duration.trim()).filter(|d| !d.is_empty());
     let progress = plateau_exam::Silent;
@@ -302,13 +373,27 @@ async fn act(
             let (Some(candidate), Some(by)) = (candidate, duration) else {
                 return Err(Refusal::Invalid("prolonger : un candidat et une durée".into()));
             };
-            ctx.extend(candidate, by)?;
+            if form.reason.trim().is_empty() {
+                return Err(Refusal::Invalid("prolonger : le motif est obligatoire (il figure au journal)".into()));
+            }
+            ctx.extend(candidate, by, form.reason.trim())?;
         }
         "freeze" => {
             ctx.freeze_now(candidate, &progress).await?;
         }
         "open" | "close" => {
             ctx.set_access(candidate, form.action == "open").await?;
+        }
+        "reset" => {
+            let Some(candidate) = candidate else {
+                return Err(Refusal::Invalid("réinitialiser : un candidat".into()));
+            };
+            if form.confirm != "oui" {
+                return Err(Refusal::Invalid(
+                    "réinitialiser efface tout le travail du candidat : cochez la confirmation".into(),
+                ));
+            }
+            ctx.reset(candidate).await?;
         }
         "regrade" => {
             let Some(candidate) = candidate else {
@@ -319,4 +404,165 @@ async fn act(
         other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une action"))),
     }
     Ok(Redirect::to(&format!("/s/{session}")).into_response())
+}
+
+/// The trainer's view: faults present per candidate, repaired or not.
+async fn render_faults(console: &Console, account: &Account, csrf: &str, session: &str) -> Result<Markup, Refusal> {
+    if !matches!(account.role, Role::Operator | Role::Trainer) {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = open_session(console, account, session)?;
+    let catalogue = ctx.fault_catalogue()?;
+    let plans = ctx.candidates()?;
+    let nodes: Vec<String> =
+        plans.first().map(|c| c.plan.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default();
+    Ok(pages::faults(account, csrf, session, &ctx.room().await?, &catalogue, &nodes))
+}
+
+async fn faults_page(
+    State(console): State<Console>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    Ok(render_faults(&console, &account, &csrf, &session).await?.into_response())
+}
+
+async fn faults_stream(
+    State(console): State<Console>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    render_faults(&console, &account, &csrf, &session).await?;
+    let token = cookie_token(&headers).unwrap_or_default();
+    Ok(live::stream(move || {
+        let (console, session, csrf, token) = (console.clone(), session.clone(), csrf.clone(), token.clone());
+        async move {
+            let account = still_signed_in(&console, &token)?;
+            render_faults(&console, &account, &csrf, &session).await.ok()
+        }
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct FaultForm {
+    csrf: String,
+    /// `inject`, `random`, `revert`, `grade`.
+    action: String,
+    /// One candidate, or every one when empty.
+    #[serde(default)]
+    candidate: String,
+    /// The fault (a scenario's id or a built-in's name).
+    #[serde(default)]
+    fault: String,
+    /// A built-in's node.
+    #[serde(default)]
+    node: String,
+    /// A built-in's parameters, `key=value` separated by spaces.
+    #[serde(default)]
+    params: String,
+    /// Later: `+10min` or an RFC 3339 time; now when empty.
+    #[serde(default)]
+    at: String,
+    /// `random`: how many per candidate.
+    #[serde(default)]
+    count: String,
+}
+
+/// The trainer's actions: inject (now, later, at random), revert, grade now.
+async fn fault_act(
+    State(console): State<Console>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<FaultForm>,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    check_csrf(&csrf, &form.csrf)?;
+    if !matches!(account.role, Role::Operator | Role::Trainer) {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = open_session(&console, &account, &session)?;
+    let candidate = Some(form.candidate.trim()).filter(|c| !c.is_empty());
+    let progress = plateau_exam::Silent;
+    let failures: Vec<String> = match form.action.as_str() {
+        "inject" | "random" => {
+            let pick = if form.action == "random" {
+                let k = form.count.trim().parse().map_err(|_| Refusal::Invalid("combien de pannes ?".into()))?;
+                plateau_exam::Pick::Random(k)
+            } else {
+                plateau_exam::Pick::Named(form.fault.trim().to_string())
+            };
+            let at = Some(form.at.trim()).filter(|a| !a.is_empty()).map(plateau_exam::when_to_unix).transpose()?;
+            let params = form
+                .params
+                .split_whitespace()
+                .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Refusal::Invalid("paramètres : `clé=valeur` séparés par des espaces".into()))?;
+            let node = Some(form.node.trim().to_string()).filter(|n| !n.is_empty());
+            let injection = plateau_exam::Injection { pick, at, node, params };
+            let outcomes = ctx.inject(candidate, &injection, &progress).await?;
+            outcomes.into_iter().filter_map(|o| o.result.err().map(|e| format!("{} : {e}", o.candidate))).collect()
+        }
+        "revert" => {
+            let outcomes = ctx.revert(candidate, form.fault.trim(), &progress).await?;
+            outcomes.into_iter().filter_map(|o| o.result.err().map(|e| format!("{} : {e}", o.candidate))).collect()
+        }
+        "grade" => {
+            let graded = ctx.grade(candidate, 4, &progress).await?;
+            graded.into_iter().filter_map(|(c, r)| r.err().map(|e| format!("{c} : {e}"))).collect()
+        }
+        other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une action"))),
+    };
+    if !failures.is_empty() {
+        return Err(Refusal::Invalid(failures.join(" ; ")));
+    }
+    Ok(Redirect::to(&format!("/s/{session}/pannes")).into_response())
+}
+
+/// A candidate's own results (practice): their checks, nothing else.
+async fn render_practice(
+    console: &Console,
+    account: &Account,
+    csrf: &str,
+    session: &str,
+    candidate: &str,
+) -> Result<Markup, Refusal> {
+    if !account.sees(session, candidate) || account.role == Role::Jury {
+        return Err(Refusal::Forbidden);
+    }
+    let ctx = open_session(console, account, session)?;
+    let seat = ctx.room().await?.into_iter().find(|s| s.id == candidate);
+    let seat = seat.ok_or_else(|| Refusal::NotFound(format!("Pas de candidat « {candidate} ».")))?;
+    Ok(pages::practice(account, csrf, session, &seat))
+}
+
+async fn practice_page(
+    State(console): State<Console>,
+    Path((session, candidate)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    Ok(render_practice(&console, &account, &csrf, &session, &candidate).await?.into_response())
+}
+
+async fn practice_stream(
+    State(console): State<Console>,
+    Path((session, candidate)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let (account, csrf) = signed_in(&console, &headers)?;
+    render_practice(&console, &account, &csrf, &session, &candidate).await?;
+    let token = cookie_token(&headers).unwrap_or_default();
+    Ok(live::stream(move || {
+        let (console, session, candidate) = (console.clone(), session.clone(), candidate.clone());
+        let (csrf, token) = (csrf.clone(), token.clone());
+        async move {
+            let account = still_signed_in(&console, &token)?;
+            render_practice(&console, &account, &csrf, &session, &candidate).await.ok()
+        }
+    })
+    .into_response())
 }

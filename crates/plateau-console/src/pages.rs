@@ -1,8 +1,9 @@
-//! The console's pages, in French, rendered on the server (maud). No script:
-//! forms post, pages reload.
+//! The console's pages, in French, rendered on the server (maud). Forms
+//! post and the page reloads; live pages also carry `data-stream` and mark
+//! with `data-live` the parts the stream may replace.
 
 use maud::{DOCTYPE, Markup, html};
-use plateau_exam::{Account, CandidateGrade, PhaseRow, PhaseState, Role, Status, Verdict};
+use plateau_exam::{Account, CandidateGrade, FaultCatalogue, PhaseRow, PhaseState, Role, Seat, Status, Verdict};
 
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Arial, sans-serif; margin: 0; color: #111; }
@@ -13,13 +14,53 @@ table { border-collapse: collapse; margin: .6em 0; } th, td { border: 1px solid 
 th { background: #eee; } .met, .pass { color: #0a5b20; font-weight: bold; } .not-met, .fail { color: #a0141e; font-weight: bold; }
 .partial { color: #7a5200; font-weight: bold; } .undetermined, .error { color: #5a2a8a; font-weight: bold; }
 form.inline { display: inline; } textarea { width: 22em; height: 3em; }
+nav { background: #e9eef5; padding: .4em 1.5em; } nav a { margin-right: 1.2em; }
+.clock { font-variant-numeric: tabular-nums; font-weight: bold; } .muted { color: #555; }
+.repaired { color: #0a5b20; } .open { color: #0a5b20; } .closed { color: #a0141e; }
+td.actions form { display: block; margin: 2px 0; }
 ";
 
 fn layout(title: &str, account: Option<(&Account, &str)>, body: Markup) -> Markup {
+    page(title, account, None, body)
+}
+
+/// A page of a session: the session's menu under the header, and when
+/// `stream` is set, the address the page follows live.
+fn session_layout(
+    title: &str,
+    account: &Account,
+    csrf: &str,
+    session: &str,
+    stream: Option<&str>,
+    body: Markup,
+) -> Markup {
+    let nav = html! {
+        nav {
+            @if account.role != Role::Candidate {
+                a href={ "/s/" (session) } { "Salle" }
+            }
+            @if matches!(account.role, Role::Operator | Role::Trainer) {
+                a href={ "/s/" (session) "/pannes" } { "Pannes" }
+            }
+            @if account.role == Role::Candidate {
+                @for c in &account.candidates { a href={ "/s/" (session) "/pratique/" (c) } { "Mes résultats" } }
+            }
+        }
+    };
+    page(title, Some((account, csrf)), Some((nav, stream)), body)
+}
+
+fn page(title: &str, account: Option<(&Account, &str)>, nav: Option<(Markup, Option<&str>)>, body: Markup) -> Markup {
+    let stream = nav.as_ref().and_then(|(_, s)| *s);
     html! {
         (DOCTYPE)
         html lang="fr" {
-            head { meta charset="utf-8"; title { (title) " — Plateau" } style { (STYLE) } }
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Plateau" }
+                style { (STYLE) }
+            }
             body {
                 header {
                     strong { "Plateau" }
@@ -33,7 +74,9 @@ fn layout(title: &str, account: Option<(&Account, &str)>, body: Markup) -> Marku
                         }
                     }
                 }
-                main { h1 { (title) } (body) }
+                @if let Some((nav, _)) = &nav { (nav) }
+                main data-stream=[stream] { h1 { (title) } (body) }
+                @if stream.is_some() { script src="/static/direct.js" {} }
             }
         }
     }
@@ -97,33 +140,102 @@ pub fn home(account: &Account, csrf: &str, sessions: &[String]) -> Markup {
     )
 }
 
-/// One candidate of a session, as the session page shows them.
-pub struct CandidateRow {
-    pub id: String,
-    pub name: String,
-    pub phase: Option<PhaseRow>,
-    pub grade: Option<CandidateGrade>,
+fn clock(seconds: i64) -> String {
+    format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
-fn phase_text(phase: &Option<PhaseRow>) -> String {
+/// Where a candidate is in the exam, with the time left.
+fn phase_text(phase: &Option<PhaseRow>) -> Markup {
     match phase {
-        None => "pas commencé".into(),
+        None => html! { span.muted { "pas commencé" } },
         Some(p) => {
             let what = if p.deadline.phase == plateau_exam::JURY { "jury" } else { "préparation" };
             match &p.state {
-                PhaseState::Running { left } => format!("{what} : {} min restantes", left / 60),
-                PhaseState::Due => format!("{what} : temps écoulé"),
-                PhaseState::Cut { at } => format!("{what} : coupé à {at}"),
-                PhaseState::Frozen { at } => format!("{what} : figé à {at}"),
+                PhaseState::Running { left } => html! { (what) " : " span.clock { (clock(*left)) } " restantes" },
+                PhaseState::Due => html! { (what) " : temps écoulé, coupure en cours" },
+                PhaseState::Cut { at } => html! { (what) " : accès coupé à " (time_of(at)) ", figeage en cours" },
+                PhaseState::Frozen { at } => html! { (what) " : figé à " (time_of(at)) },
             }
         }
     }
 }
 
-/// A button that posts one operator action.
-fn action(session: &str, csrf: &str, action: &str, candidate: &str, label: &str, extra: Markup) -> Markup {
+/// `14:05:09` of an RFC 3339 time (the day is the exam's).
+fn time_of(at: &str) -> &str {
+    at.get(11..19).unwrap_or(at)
+}
+
+fn node_state(state: &str, health: &str) -> &'static str {
+    match (state, health) {
+        ("running", "unhealthy") => "ne répond pas",
+        ("running", "starting") => "démarre",
+        ("running", _) => "en marche",
+        ("paused", _) => "suspendue",
+        ("exited", _) | ("dead", _) => "arrêtée",
+        ("created", _) => "créée",
+        _ => "état inconnu",
+    }
+}
+
+fn nodes_text(seat: &Seat) -> Markup {
+    let running = seat.nodes.iter().filter(|(_, s, h)| s == "running" && h != "unhealthy").count();
     html! {
-        form.inline method="post" action={ "/s/" (session) "/action" } {
+        @if seat.access_open.is_none() { span.muted { "moteur injoignable" } }
+        @else {
+            (running) " / " (seat.nodes.len()) " en marche"
+            @for (node, state, health) in seat.nodes.iter().filter(|(_, s, h)| s != "running" || h == "unhealthy") {
+                br; span.fail { (node) " : " (node_state(state, health)) }
+            }
+        }
+    }
+}
+
+fn grade_text(seat: &Seat) -> Markup {
+    match &seat.grade {
+        None => html! { span.muted { "pas encore évalué" } },
+        Some(g) => html! {
+            strong { (plateau_report::number(g.score)) " / " (g.max_score) }
+            br;
+            small.muted {
+                (match g.kind {
+                    plateau_exam::GradeKind::Record => "note de référence (état à l'échéance)",
+                    plateau_exam::GradeKind::Regrade => "nouvelle évaluation",
+                    _ => "plateforme en fonctionnement",
+                })
+                ", " (time_of(&g.at))
+            }
+        },
+    }
+}
+
+fn faults_text(seat: &Seat) -> Markup {
+    html! {
+        @if seat.faults.is_empty() { span.muted { "aucune" } }
+        @for f in &seat.faults {
+            div {
+                (f.fault.title) " "
+                @if f.repaired { span.repaired { "(réparée)" } } @else { span.fail { "(présente)" } }
+            }
+        }
+    }
+}
+
+fn limits_text(seat: &Seat) -> Markup {
+    html! {
+        @if seat.limits.is_empty() { span.muted { "—" } }
+        @for l in &seat.limits {
+            div {
+                (time_of(&l.at)) " "
+                (if l.action == "limit.disk" { "disque dépassé : machine arrêtée" } else { "reprise autorisée" })
+            }
+        }
+    }
+}
+
+/// A button that posts one action to `to`.
+fn action(to: &str, csrf: &str, action: &str, candidate: &str, label: &str, extra: Markup) -> Markup {
+    html! {
+        form.inline method="post" action=(to) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value=(action);
             input type="hidden" name="candidate" value=(candidate);
@@ -133,49 +245,70 @@ fn action(session: &str, csrf: &str, action: &str, candidate: &str, label: &str,
     }
 }
 
-pub fn session(account: &Account, csrf: &str, session: &str, rows: &[CandidateRow]) -> Markup {
+/// The room: every candidate with their clock, access, machines, last
+/// grade, faults and limit events; the operator's actions.
+pub fn session(account: &Account, csrf: &str, session: &str, seats: &[Seat]) -> Markup {
     let operator = account.role == Role::Operator;
-    layout(
+    let to = format!("/s/{session}/action");
+    let stream = format!("/s/{session}/direct");
+    session_layout(
         &format!("Session {session}"),
-        Some((account, csrf)),
+        account,
+        csrf,
+        session,
+        Some(&stream),
         html! {
             @if operator {
                 p {
-                    (action(session, csrf, "start", "", "Démarrer l'épreuve", html! {}))
+                    (action(&to, csrf, "start", "", "Démarrer l'épreuve", html! {}))
                     " "
-                    (action(session, csrf, "freeze", "", "Figer tout le monde maintenant", html! {}))
+                    (action(&to, csrf, "open", "", "Ouvrir tous les accès", html! {}))
+                    " "
+                    (action(&to, csrf, "freeze", "", "Figer tout le monde maintenant", html! {}))
                 }
             }
             table {
                 tr {
-                    th { "Candidat" } th { "Phase" } th { "Note" } th { "État évalué" }
+                    th { "Candidat" } th { "Temps" } th { "Accès" } th { "Machines" } th { "Dernière évaluation" }
+                    th { "Pannes" } th { "Limites" }
                     @if operator { th { "Actions" } }
                 }
-                @for row in rows {
-                    tr {
-                        td { a href={ "/s/" (session) "/c/" (row.id) } { (row.name) " (" (row.id) ")" } }
-                        td { (phase_text(&row.phase)) }
-                        @match &row.grade {
-                            Some(g) => {
-                                td { (plateau_report::number(g.score)) " / " (g.max_score) }
-                                td { (match g.basis.as_ref().map(|b| b.kind) {
-                                    Some(plateau_exam::GradeKind::Record) => "note de référence (état à l'échéance)",
-                                    Some(plateau_exam::GradeKind::Regrade) => "nouvelle évaluation",
-                                    _ => "plateforme en fonctionnement",
-                                }) }
-                            }
-                            None => { td { "—" } td { "pas encore évalué" } }
+                @for seat in seats {
+                    tr id={ "c-" (seat.id) } {
+                        td { a href={ "/s/" (session) "/c/" (seat.id) } { (seat.name) " (" (seat.id) ")" } }
+                        td id={ (seat.id) "-temps" } data-live {
+                            (phase_text(&seat.phase))
+                            @if seat.extra > 0 { br; small { "dont " (seat.extra / 60) " min accordées" } }
                         }
+                        td id={ (seat.id) "-acces" } data-live {
+                            @match seat.access_open {
+                                Some(true) => span.open { "ouvert" },
+                                Some(false) => span.closed { "fermé" },
+                                None => span.muted { "?" },
+                            }
+                        }
+                        td id={ (seat.id) "-machines" } data-live { (nodes_text(seat)) }
+                        td id={ (seat.id) "-note" } data-live { (grade_text(seat)) }
+                        td id={ (seat.id) "-pannes" } data-live { (faults_text(seat)) }
+                        td id={ (seat.id) "-limites" } data-live { (limits_text(seat)) }
                         @if operator {
-                            td {
-                                (action(session, csrf, "extend", &row.id, "Prolonger", html! {
-                                    input name="duration" size="6" value="15min" aria-label="durée";
+                            td.actions {
+                                (action(&to, csrf, "extend", &seat.id, "Prolonger", html! {
+                                    input name="duration" size="5" value="15min" aria-label="durée";
+                                    " "
+                                    input name="reason" size="14" placeholder="motif" required aria-label="motif de la prolongation";
+                                    " "
                                 }))
-                                " "
-                                (action(session, csrf, "freeze", &row.id, "Figer", html! {}))
-                                " "
-                                (action(session, csrf, "regrade", &row.id, "Réévaluer", html! {
-                                    input name="reason" size="14" placeholder="motif" required aria-label="motif";
+                                (action(&to, csrf, "open", &seat.id, "Ouvrir l'accès", html! {}))
+                                (action(&to, csrf, "close", &seat.id, "Fermer l'accès", html! {}))
+                                (action(&to, csrf, "freeze", &seat.id, "Figer", html! {}))
+                                (action(&to, csrf, "regrade", &seat.id, "Réévaluer", html! {
+                                    input name="reason" size="14" placeholder="motif" required aria-label="motif de la réévaluation";
+                                    " "
+                                }))
+                                (action(&to, csrf, "reset", &seat.id, "Réinitialiser", html! {
+                                    label { input type="checkbox" name="confirm" value="oui" required; " tout effacer" }
+                                    " "
                                 }))
                             }
                         }
@@ -184,6 +317,131 @@ pub fn session(account: &Account, csrf: &str, session: &str, rows: &[CandidateRo
             }
         },
     )
+}
+
+/// The trainer's view: each candidate's faults (present, repaired), what
+/// is scheduled, and the forms to inject and revert.
+pub fn faults(
+    account: &Account,
+    csrf: &str,
+    session: &str,
+    seats: &[Seat],
+    catalogue: &FaultCatalogue,
+    nodes: &[String],
+) -> Markup {
+    let to = format!("/s/{session}/pannes/action");
+    let stream = format!("/s/{session}/pannes/direct");
+    let choices = html! {
+        select name="fault" aria-label="panne" {
+            optgroup label="Pannes du scénario" {
+                @for (id, title, _) in &catalogue.scenario { option value=(id) { (title) " (" (id) ")" } }
+            }
+            optgroup label="Pannes génériques (machine à choisir)" {
+                @for (id, params, _) in catalogue.builtin {
+                    option value=(id) { (id) @if !params.is_empty() { " [" (params) "]" } }
+                }
+            }
+        }
+    };
+    let target = html! {
+        select name="node" aria-label="machine" {
+            option value="" { "machine (pannes génériques)" }
+            @for n in nodes { option value=(n) { (n) } }
+        }
+        " "
+        input name="params" size="14" placeholder="clé=valeur" aria-label="paramètres";
+        " "
+        input name="at" size="10" placeholder="maintenant" aria-label="quand (+10min ou heure)";
+    };
+    session_layout(
+        &format!("Pannes — session {session}"),
+        account,
+        csrf,
+        session,
+        Some(&stream),
+        html! {
+            p {
+                (action(&to, csrf, "grade", "", "Évaluer tout le monde maintenant", html! {}))
+                " "
+                (action(&to, csrf, "random", "", "Injecter au hasard à chacun", html! {
+                    input name="count" size="2" value="1" aria-label="nombre de pannes"; " "
+                }))
+            }
+            p { "Injecter à tout le monde : " (action(&to, csrf, "inject", "", "Injecter", html! { (choices) " " (target) " " })) }
+            table {
+                tr { th { "Candidat" } th { "Pannes présentes" } th { "Dernière évaluation" } th { "Injecter" } }
+                @for seat in seats {
+                    tr id={ "p-" (seat.id) } {
+                        td { (seat.name) " (" (seat.id) ")" }
+                        td id={ (seat.id) "-presentes" } data-live {
+                            @if seat.faults.is_empty() { span.muted { "aucune" } }
+                            @for f in &seat.faults {
+                                div {
+                                    strong { (f.fault.title) } " (" (f.fault.fault) "), injectée à " (time_of(&f.fault.injected_at))
+                                    br;
+                                    @if f.repaired { span.repaired { "réparée par le candidat" } }
+                                    @else { span.fail { "pas encore réparée" } }
+                                    " — casse : " (f.fault.breaks.join(", "))
+                                    " "
+                                    (action(&to, csrf, "revert", &seat.id, "Réparer", html! {
+                                        input type="hidden" name="fault" value=(f.fault.fault);
+                                    }))
+                                }
+                            }
+                            @for s in catalogue.scheduled.iter().filter(|s| s.candidate == seat.id) {
+                                div.muted { (s.fault) " prévue à " (plateau_exam::at(s.at)) }
+                            }
+                        }
+                        td id={ (seat.id) "-evaluation" } data-live { (grade_text(seat)) }
+                        td { (action(&to, csrf, "inject", &seat.id, "Injecter", html! { (choices) " " (target) " " })) }
+                    }
+                }
+            }
+            h2 { "Pannes génériques" }
+            table {
+                tr { th { "Panne" } th { "Paramètres" } th { "Effet" } }
+                @for (id, params, what) in catalogue.builtin { tr { td { (id) } td { (params) } td { (what) } } }
+            }
+        },
+    )
+}
+
+/// A candidate's own results in practice: each check done or to do.
+pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Markup {
+    let stream = format!("/s/{session}/pratique/{}/direct", seat.id);
+    session_layout(
+        &format!("Mes résultats — {}", seat.name),
+        account,
+        csrf,
+        session,
+        Some(&stream),
+        html! {
+            div id="resultats" data-live {
+                p { "Temps : " (phase_text(&seat.phase)) }
+                @match &seat.grade {
+                    None => p { "Pas encore de vérification : elles apparaîtront ici." },
+                    Some(g) => {
+                        p { "Vérifié à " (time_of(&g.at)) " — " strong { (plateau_report::number(g.score)) " / " (g.max_score) } }
+                        table {
+                            tr { th { "Vérification" } th { "Résultat" } }
+                            @for (_, title, status) in &g.checks {
+                                @let (class, word) = practice_word(*status);
+                                tr { td { (title) } td class=(class) { (word) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn practice_word(s: Status) -> (&'static str, &'static str) {
+    match s {
+        Status::Pass => ("pass", "fait"),
+        Status::Fail => ("fail", "à faire"),
+        Status::Error => ("error", "non vérifiable"),
+    }
 }
 
 pub fn candidate(
@@ -195,13 +453,25 @@ pub fn candidate(
     may_decide: bool,
 ) -> Markup {
     let Some(grade) = grade else {
-        return layout(&format!("Grille de {candidate}"), Some((account, csrf)), html! { p { "Pas encore évalué." } });
+        let title = format!("Grille de {candidate}");
+        return session_layout(&title, account, csrf, session, None, html! { p { "Pas encore évalué." } });
     };
-    layout(
+    let file = |name: &str| format!("/s/{session}/c/{candidate}/{name}");
+    session_layout(
         &format!("Grille de {} ({candidate})", grade.name),
-        Some((account, csrf)),
+        account,
+        csrf,
+        session,
+        None,
         html! {
-            p { "Score des vérifications : " strong { (plateau_report::number(grade.score)) " / " (grade.max_score) } }
+            p {
+                "Score des vérifications : " strong { (plateau_report::number(grade.score)) " / " (grade.max_score) }
+                " — télécharger : "
+                a href=(file("grille.pdf")) { "grille PDF" } ", "
+                a href=(file("grille.html")) { "grille HTML" } ", "
+                a href=(file("resultats.json")) { "résultats JSON" } ", "
+                a href=(file("resultats.csv")) { "CSV" }
+            }
             table {
                 tr { th { "Critère de performance" } th { "Vérifications" } th { "Constat automatique" } th { "Décision du jury" } }
                 @for (i, c) in grade.criteria.iter().enumerate() {

@@ -145,7 +145,7 @@ async fn a_jury_sees_its_own_candidates_only_and_records_decisions_with_its_name
 }
 
 #[tokio::test]
-async fn an_operator_sees_every_candidate_and_a_candidate_sees_no_grid() {
+async fn an_operator_sees_every_candidate_and_a_candidate_sees_only_their_own_results() {
     let room = Room::new().await;
     let (cookie, _) = room.sign_in("op", "operateur-2026").await;
     let (_, _, home) = room.get("/", Some(&cookie)).await;
@@ -155,9 +155,24 @@ async fn an_operator_sees_every_candidate_and_a_candidate_sees_no_grid() {
         assert!(page.contains(&format!("/s/mem/c/{c}")), "{c}: {page}");
     }
     assert!(page.contains("plateforme en fonctionnement"), "the grade's basis is shown: {page}");
+    assert!(page.contains("pas commencé") && page.contains("ouvert"), "clock and access: {page}");
 
     let (cookie, _) = room.sign_in("c03", "candidat-2026").await;
-    for path in ["/s/mem", "/s/mem/c/c03", "/s/mem/c/c01"] {
+    let (status, to, _) = room.get("/", Some(&cookie)).await;
+    assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some("/s/mem/pratique/c03")), "to their own results");
+    let (status, _, own) = room.get("/s/mem/pratique/c03", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(own.contains("Le poste a ses notes") && own.contains("à faire"), "their checks: {own}");
+    assert!(!own.contains("CP7.1") && !own.contains("c01"), "no criterion, nobody else: {own}");
+    for path in [
+        "/s/mem",
+        "/s/mem/c/c03",
+        "/s/mem/c/c01",
+        "/s/mem/pratique/c01",
+        "/s/mem/pannes",
+        "/s/mem/c/c03/resultats.json",
+        "/s/mem/direct",
+    ] {
         let (status, _, _) = room.get(path, Some(&cookie)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
@@ -176,12 +191,24 @@ async fn only_an_operator_runs_the_room_and_each_action_is_audited_under_their_n
     let (status, _, _) = room.post("/s/mem/action", Some(&op), &format!("csrf={csrf}&action=start&duration=1h")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, _, page) = room.get("/s/mem", Some(&op)).await;
-    assert!(
-        page.contains("préparation : 59 min restantes") || page.contains("préparation : 60 min restantes"),
-        "{page}"
-    );
+    assert!(page.contains("0:59:5") || page.contains("1:00:00"), "the clock: {page}");
+
     let extend = format!("csrf={csrf}&action=extend&candidate=c02&duration=15min");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &extend).await.0, StatusCode::BAD_REQUEST, "no reason");
+    let extend = format!("{extend}&reason=tiers-temps");
     assert_eq!(room.post("/s/mem/action", Some(&op), &extend).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem", Some(&op)).await;
+    assert!((page.contains("1:14:5") || page.contains("1:15:00")) && page.contains("dont 15 min accordées"), "the extra time: {page}");
+
+    let close = format!("csrf={csrf}&action=close&candidate=c03");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &close).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem", Some(&op)).await;
+    let c03 = page.split("id=\"c03-acces\"").nth(1).unwrap();
+    assert!(c03.split("</td>").next().unwrap().contains("fermé"), "c03's access closed: {page}");
+    let reset = format!("csrf={csrf}&action=reset&candidate=c03");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &reset).await.0, StatusCode::BAD_REQUEST, "not confirmed");
+    assert_eq!(room.post("/s/mem/action", Some(&op), &format!("{reset}&confirm=oui")).await.0, StatusCode::SEE_OTHER);
+
     let freeze = format!("csrf={csrf}&action=freeze&candidate=c01");
     assert_eq!(room.post("/s/mem/action", Some(&op), &freeze).await.0, StatusCode::SEE_OTHER);
     let (_, _, page) = room.get("/s/mem", Some(&op)).await;
@@ -190,9 +217,87 @@ async fn only_an_operator_runs_the_room_and_each_action_is_audited_under_their_n
     assert_eq!(room.post("/s/mem/action", Some(&op), &regrade).await.0, StatusCode::SEE_OTHER);
 
     let log = Workspace::new(room.dir.path().join("state.db"), "t").audit_log("mem").unwrap();
-    for action in ["exam.start", "exam.extend", "exam.freeze", "grade"] {
+    for action in ["exam.start", "exam.extend", "access.close", "reset", "exam.freeze", "grade"] {
         let entry = log.iter().rev().find(|e| e.action == action).unwrap_or_else(|| panic!("{action} audited"));
         assert_eq!(entry.actor, "op", "{action}");
     }
+    assert!(log.iter().any(|e| e.action == "exam.extend" && e.detail.contains("tiers-temps")), "the reason is kept");
     assert!(log.iter().any(|e| e.action == "grade" && e.detail.contains("recours")), "the regrade's reason is audited");
+    assert_eq!(log.iter().filter(|e| e.action == "reset").count(), 1, "the unconfirmed reset did nothing");
+}
+
+#[tokio::test]
+async fn a_trainer_injects_a_fault_sees_it_repaired_and_reverts_it() {
+    let room = Room::new().await;
+    let workspace = Workspace::new(room.dir.path().join("state.db"), "op");
+    workspace.add_account("f.durand", Role::Trainer, "formateur-2026", Some("mem"), &[]).unwrap();
+    let (jury, jury_csrf) = room.sign_in("m.martin", "jury-martin-2026").await;
+    assert_eq!(room.get("/s/mem/pannes", Some(&jury)).await.0, StatusCode::FORBIDDEN, "not a jury's page");
+    let inject = "action=inject&candidate=c01&fault=smbd-stopped";
+    let (status, _, _) = room.post("/s/mem/pannes/action", Some(&jury), &format!("csrf={jury_csrf}&{inject}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "nor a jury's action");
+
+    let (trainer, csrf) = room.sign_in("f.durand", "formateur-2026").await;
+    let (status, _, page) = room.get("/s/mem/pannes", Some(&trainer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Partage arrêté") && page.contains("stop-service"), "scenario and built-in faults: {page}");
+    let (status, _, _) = room.post("/s/mem/pannes/action", Some(&trainer), &format!("csrf={csrf}&{inject}")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let grade = format!("csrf={csrf}&action=grade&candidate=c01");
+    assert_eq!(room.post("/s/mem/pannes/action", Some(&trainer), &grade).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem/pannes", Some(&trainer)).await;
+    assert!(page.contains("pas encore réparée"), "{page}");
+    let (_, _, room_page) = room.get("/s/mem", Some(&trainer)).await;
+    assert!(room_page.contains("Partage arrêté <span class=\"fail\">(présente)"), "the room shows it too: {room_page}");
+
+    let later = format!("csrf={csrf}&action=inject&candidate=c02&fault=smbd-stopped&at=%2B10min");
+    assert_eq!(room.post("/s/mem/pannes/action", Some(&trainer), &later).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem/pannes", Some(&trainer)).await;
+    assert!(page.contains("smbd-stopped prévue à"), "scheduled: {page}");
+
+    let revert = format!("csrf={csrf}&action=revert&candidate=c01&fault=smbd-stopped");
+    assert_eq!(room.post("/s/mem/pannes/action", Some(&trainer), &revert).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = room.get("/s/mem/pannes", Some(&trainer)).await;
+    assert!(!page.contains("pas encore réparée"), "{page}");
+    let commands: Vec<String> = room.memory.state().execs.iter().map(|(_, c)| c.clone()).collect();
+    assert!(commands.contains(&"plateau-service start smbd".to_string()), "{commands:?}");
+    let log = workspace.audit_log("mem").unwrap();
+    for action in ["fault.inject", "fault.schedule", "fault.revert"] {
+        assert!(log.iter().any(|e| e.action == action && e.actor == "f.durand"), "{action} under the trainer's name");
+    }
+}
+
+#[tokio::test]
+async fn the_grid_downloads_for_those_who_see_it() {
+    let room = Room::new().await;
+    let (jury, _) = room.sign_in("m.martin", "jury-martin-2026").await;
+    let (status, _, json) = room.get("/s/mem/c/c01/resultats.json", Some(&jury)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json.contains("\"CP7.1\""), "{json}");
+    let (_, _, html) = room.get("/s/mem/c/c01/grille.html", Some(&jury)).await;
+    assert!(html.contains("<html") && html.contains("CP7.1"), "{html}");
+    let (_, _, csv) = room.get("/s/mem/c/c02/resultats.csv", Some(&jury)).await;
+    assert!(csv.contains("c02"), "{csv}");
+    assert_eq!(room.get("/s/mem/c/c03/resultats.json", Some(&jury)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(room.get("/s/mem/c/c01/secret.txt", Some(&jury)).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_live_page_sends_its_render_then_each_change() {
+    use http_body_util::BodyExt;
+    let room = Room::new().await;
+    let (op, csrf) = room.sign_in("op", "operateur-2026").await;
+    let request = Request::get("/s/mem/direct").header(header::COOKIE, &op).body(Body::empty()).unwrap();
+    let response = router(room.console()).oneshot(request).await.unwrap();
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = response.into_body();
+    let mut next = async || -> String {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame()).await;
+        String::from_utf8(frame.expect("an event within 5 s").unwrap().unwrap().into_data().unwrap().to_vec()).unwrap()
+    };
+    let first = next().await;
+    assert!(first.starts_with("data: ") && first.contains("pas commencé"), "{first}");
+    room.post("/s/mem/action", Some(&op), &format!("csrf={csrf}&action=start&duration=1h")).await;
+    let second = next().await;
+    assert!(second.contains("restantes"), "the start reaches the page: {second}");
 }

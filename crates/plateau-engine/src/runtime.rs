@@ -13,7 +13,8 @@ use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::Backend;
 
 use crate::platform::{
-    Access, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed, Session, Snapshot,
+    ACCESS_NODE, Access, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed,
+    Session, Snapshot,
 };
 use crate::{Error, ExecOutput, Hold};
 
@@ -88,7 +89,8 @@ pub trait Runtime: Send + Sync {
     /// Stop one node where it stands (paused, or killed when it cannot be).
     fn hold(&self, session: &Session, candidate: &str, node: &str) -> impl Future<Output = Result<Hold, Error>> + Send;
     /// Let a held node run again.
-    fn release(&self, session: &Session, candidate: &str, node: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    fn release(&self, session: &Session, candidate: &str, node: &str)
+    -> impl Future<Output = Result<(), Error>> + Send;
     /// Run a command as root in a container.
     fn exec(
         &self,
@@ -412,8 +414,18 @@ impl Runtime for MemoryEngine {
                     health: String::new(),
                 })
             })
-            .collect();
-        Ok(nodes)
+            .collect::<Vec<_>>();
+        // Each candidate's access relay, running while their access is open.
+        let candidates: BTreeSet<String> = nodes.iter().map(|n| n.candidate.clone()).collect();
+        let relays = candidates.into_iter().map(|c| NodeStatus {
+            container: format!("{prefix}{c}-{ACCESS_NODE}"),
+            node: ACCESS_NODE.to_string(),
+            state: if state.open.contains(&(session.to_string(), c.clone())) { "running" } else { "exited" }
+                .to_string(),
+            health: String::new(),
+            candidate: c,
+        });
+        Ok(nodes.into_iter().chain(relays).collect())
     }
     async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         self.check(if open { Op::Open } else { Op::CutAccess }, candidate)?;

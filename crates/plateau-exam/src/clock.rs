@@ -204,13 +204,13 @@ impl SessionCtx {
             .collect())
     }
 
-    /// Give one candidate extra time before their freeze.
-    pub fn extend(&self, candidate: &str, by: &str) -> Result<()> {
+    /// Give one candidate extra time before their freeze (why, on the record).
+    pub fn extend(&self, candidate: &str, by: &str, reason: &str) -> Result<()> {
         let extra = parse_duration(by)?.as_secs() as i64;
         if !self.db().extend_deadline(self.name(), candidate, PREPARATION, extra)? {
             refuse!("{candidate} has no running phase to extend (not started, or frozen already)");
         }
-        self.audit("exam.extend", json!({ "candidate": candidate, "seconds": extra }))?;
+        self.audit("exam.extend", json!({ "candidate": candidate, "seconds": extra, "reason": reason }))?;
         Ok(())
     }
 

@@ -68,6 +68,8 @@ pub struct FaultCatalogue {
     pub builtin: &'static [(&'static str, &'static str, &'static str)],
     /// `(candidate, fault)` present now.
     pub present: Vec<(String, ActiveFault)>,
+    /// Faults to inject later, not injected yet.
+    pub scheduled: Vec<ScheduledFault>,
 }
 
 /// `+10min` from now, or an RFC 3339 time, as Unix seconds.
@@ -97,6 +99,7 @@ impl SessionCtx {
             scenario: first.plan.faults.iter().map(|f| (f.id.clone(), f.title.clone(), f.breaks.clone())).collect(),
             builtin: plateau_grade::generic::GENERIC,
             present,
+            scheduled: self.db().pending_faults(self.name())?,
         })
     }
 

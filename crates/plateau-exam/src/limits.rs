@@ -69,7 +69,10 @@ impl SessionCtx {
                 Ok(Hold::Paused) => "paused",
                 Ok(Hold::Killed) => "stopped (it could not be paused)",
                 Err(e) => {
-                    progress.warn(format!("{}: {} is over its disk budget and could not be stopped: {e}", usage.candidate, usage.node));
+                    progress.warn(format!(
+                        "{}: {} is over its disk budget and could not be stopped: {e}",
+                        usage.candidate, usage.node
+                    ));
                     continue;
                 }
             };

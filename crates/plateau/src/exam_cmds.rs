@@ -84,6 +84,9 @@ struct ExtendArgs {
     /// Extra time, e.g. `30min`.
     #[arg(long)]
     by: String,
+    /// Why (a third-time measure, an incident): on the record.
+    #[arg(long, default_value = "")]
+    reason: String,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -155,7 +158,7 @@ pub async fn exam(args: ExamArgs) -> Result<u8> {
             }
         }
         ExamAction::Extend(a) => {
-            a.state.session(&a.session)?.extend(&a.candidate, &a.by)?;
+            a.state.session(&a.session)?.extend(&a.candidate, &a.by, &a.reason)?;
             println!("{}: {} more", a.candidate, a.by);
         }
         ExamAction::Freeze(a) => {

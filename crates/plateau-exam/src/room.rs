@@ -1,0 +1,125 @@
+//! The exam room at a glance: for each candidate, what an operator or a
+//! trainer watches (clock, access, nodes, last grade, faults, limit
+//! events). One read of the database and one of the engine; the console
+//! renders it and pushes it to the browser when it changes.
+
+use plateau_results::{GradeKind, Status};
+use plateau_state::ActiveFault;
+
+use crate::clock::{PREPARATION, PhaseRow};
+use crate::context::SessionCtx;
+use crate::error::Result;
+use crate::limits::LimitEvent;
+
+/// One candidate as the room shows them.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    pub id: String,
+    pub name: String,
+    /// The latest phase (preparation, then the jury's), if started.
+    pub phase: Option<PhaseRow>,
+    /// Extra time granted, in seconds (every `extend` on the record).
+    pub extra: i64,
+    /// Whether the candidate's access is open; `None` when the engine
+    /// could not be asked.
+    pub access_open: Option<bool>,
+    /// `(node, state, health)` as the engine reports them.
+    pub nodes: Vec<(String, String, String)>,
+    pub grade: Option<GradeSummary>,
+    pub faults: Vec<FaultSeen>,
+    pub limits: Vec<LimitEvent>,
+}
+
+/// The candidate's latest grade, in brief.
+#[derive(Debug, Clone)]
+pub struct GradeSummary {
+    pub at: String,
+    pub score: f64,
+    pub max_score: u32,
+    pub kind: GradeKind,
+    /// `(check id, title, status)`.
+    pub checks: Vec<(String, String, Status)>,
+}
+
+/// A fault present on a candidate's platform.
+#[derive(Debug, Clone)]
+pub struct FaultSeen {
+    pub fault: ActiveFault,
+    /// Every check it breaks passes in a grade taken after it was injected:
+    /// the candidate repaired it (whatever the way).
+    pub repaired: bool,
+}
+
+impl SessionCtx {
+    /// The room now. The engine is asked once; when it cannot be, access
+    /// and nodes are unknown and the rest is still shown.
+    pub async fn room(&self) -> Result<Vec<Seat>> {
+        let phases = self.phases()?;
+        let audit = self.db().audit_log(self.name())?;
+        let limits = self.limit_events()?;
+        let nodes = match self.engine().await {
+            Ok(engine) => engine.status(self.name(), None).await.ok(),
+            Err(_) => None,
+        };
+        let mut seats = Vec::new();
+        for candidate in self.candidates()? {
+            let id = candidate.id.clone();
+            let extra = audit
+                .iter()
+                .filter(|e| e.action == "exam.extend")
+                .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
+                .filter(|d| d["candidate"] == id.as_str())
+                .filter_map(|d| d["seconds"].as_i64())
+                .sum();
+            let (access_open, own) = match &nodes {
+                Some(all) => {
+                    let own: Vec<_> = all.iter().filter(|n| n.candidate == id).collect();
+                    let access = own.iter().find(|n| n.node == plateau_engine::platform::ACCESS_NODE);
+                    let open = access.is_some_and(|a| a.state == "running");
+                    let nodes = own
+                        .iter()
+                        .filter(|n| n.node != plateau_engine::platform::ACCESS_NODE)
+                        .map(|n| (n.node.clone(), n.state.clone(), n.health.clone()))
+                        .collect();
+                    (Some(open), nodes)
+                }
+                None => (None, Vec::new()),
+            };
+            let latest = self.grade_of_record(&id)?;
+            // The grade says whether each fault present when it ran was repaired.
+            let faults = self
+                .db()
+                .active_faults(self.name(), &id)?
+                .into_iter()
+                .map(|fault| {
+                    let seen = latest.as_ref().and_then(|g| g.faults.iter().find(|f| f.id == fault.fault));
+                    let repaired = seen.is_some_and(|f| f.injected_at == fault.injected_at && f.repaired);
+                    FaultSeen { fault, repaired }
+                })
+                .collect();
+            let grade = latest.map(|g| GradeSummary {
+                kind: g.basis.as_ref().map_or(GradeKind::Live, |b| b.kind),
+                checks: g.checks.iter().map(|c| (c.id.clone(), c.title.clone(), c.status)).collect(),
+                at: g.started_at,
+                score: g.score,
+                max_score: g.max_score,
+            });
+            seats.push(Seat {
+                phase: phases
+                    .iter()
+                    .filter(|p| p.deadline.candidate == id)
+                    .max_by_key(|p| p.deadline.phase != PREPARATION)
+                    .cloned(),
+                limits: limits.iter().filter(|l| l.candidate == id).cloned().collect(),
+                name: candidate.plan.candidate.name,
+                id,
+                extra,
+                access_open,
+                nodes: own,
+                grade,
+                faults,
+            });
+        }
+        Ok(seats)
+    }
+}
