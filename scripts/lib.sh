@@ -8,6 +8,19 @@ need_rust() {
 }
 
 # The base image is a Debian rootfs made on the host with debootstrap.
+# The console's browser test drives a real headless Chromium and reads the
+# PDF grid with pdftotext.
+need_browser() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftotext >/dev/null && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing chromium, chromium-driver, poppler-utils (apt-get)"
+    apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver poppler-utils >/dev/null
+  else
+    echo "error: the browser test needs: sudo apt-get install chromium chromium-driver poppler-utils" >&2
+    exit 2
+  fi
+}
+
 need_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] && return 0
   if [ "$(id -u)" = 0 ]; then

@@ -26,3 +26,17 @@ pub fn engine_available() -> bool {
     }
     up
 }
+
+/// Whether the console's browser test can run: a headless Chromium, its
+/// WebDriver and pdftotext. In CI (`CI=true`) a missing one fails the test.
+pub fn browser_available() -> bool {
+    let found = |tool: &str| std::process::Command::new(tool).arg("-v").output().is_ok();
+    let missing: Vec<&str> = ["chromium", "chromedriver", "pdftotext"].into_iter().filter(|t| !found(t)).collect();
+    if !missing.is_empty() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but {} missing: `bash scripts/test` installs them", missing.join(", "));
+    }
+    if !missing.is_empty() {
+        eprintln!("skipped: {} missing (apt-get install chromium chromium-driver poppler-utils)", missing.join(", "));
+    }
+    missing.is_empty()
+}

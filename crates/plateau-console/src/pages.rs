@@ -17,7 +17,7 @@ form.inline { display: inline; } textarea { width: 22em; height: 3em; }
 nav { background: #e9eef5; padding: .4em 1.5em; } nav a { margin-right: 1.2em; }
 .clock { font-variant-numeric: tabular-nums; font-weight: bold; } .muted { color: #555; }
 .repaired { color: #0a5b20; } .open { color: #0a5b20; } .closed { color: #a0141e; }
-td.actions form { display: block; margin: 2px 0; }
+td.actions form { display: inline-block; margin: 2px 4px 2px 0; }
 ";
 
 fn layout(title: &str, account: Option<(&Account, &str)>, body: Markup) -> Markup {
@@ -160,9 +160,21 @@ fn phase_text(phase: &Option<PhaseRow>) -> Markup {
     }
 }
 
-/// `14:05:09` of an RFC 3339 time (the day is the exam's).
-fn time_of(at: &str) -> &str {
-    at.get(11..19).unwrap_or(at)
+/// `14:05:09` of an RFC 3339 time, in the server's time zone (the room's
+/// clock; the day is the exam's).
+fn time_of(at: &str) -> String {
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => t.to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// `26/11/2026 14:05` of an RFC 3339 time, in the server's time zone.
+fn date_of(at: &str) -> String {
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => t.to_zoned(jiff::tz::TimeZone::system()).strftime("%d/%m/%Y %H:%M").to_string(),
+        Err(_) => at.to_string(),
+    }
 }
 
 fn node_state(state: &str, health: &str) -> &'static str {
@@ -389,7 +401,7 @@ pub fn faults(
                                 }
                             }
                             @for s in catalogue.scheduled.iter().filter(|s| s.candidate == seat.id) {
-                                div.muted { (s.fault) " prévue à " (plateau_exam::at(s.at)) }
+                                div.muted { (s.fault) " prévue à " (time_of(&plateau_exam::at(s.at))) }
                             }
                         }
                         td id={ (seat.id) "-evaluation" } data-live { (grade_text(seat)) }
@@ -400,7 +412,7 @@ pub fn faults(
             h2 { "Pannes génériques" }
             table {
                 tr { th { "Panne" } th { "Paramètres" } th { "Effet" } }
-                @for (id, params, what) in catalogue.builtin { tr { td { (id) } td { (params) } td { (what) } } }
+                @for (id, params, what) in catalogue.builtin { tr { td { (id) } td { (params) } td { (builtin_fr(id).unwrap_or(what)) } } }
             }
         },
     )
@@ -434,6 +446,21 @@ pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Ma
             }
         },
     )
+}
+
+/// What a built-in fault does, in French (the grader's table is in English).
+fn builtin_fr(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "stop-service" => "arrête un service (le candidat doit le trouver et le relancer)",
+        "no-gateway" => "supprime la route par défaut de la machine",
+        "wrong-dns" => "fait pointer le résolveur vers une adresse où aucun DNS ne répond",
+        "cut-link" => "désactive une interface réseau",
+        "lock-user" => "verrouille un compte (dans le domaine sur un contrôleur de domaine)",
+        "block-port" => "bloque les connexions TCP vers un port, sur la machine et à travers elle (nft requis)",
+        "fill-disk" => "remplit le disque (machines : /var sauf 1 Mio par défaut ; conteneurs : `size` obligatoire)",
+        "skew-clock" => "décale l'horloge (machines ayant leur propre horloge seulement)",
+        _ => return None,
+    })
 }
 
 fn practice_word(s: Status) -> (&'static str, &'static str) {
@@ -494,7 +521,7 @@ pub fn candidate(
                         td {
                             @if let Some(o) = &c.jury {
                                 @let (oclass, oword) = verdict_word(o.verdict);
-                                div { span class=(oclass) { (oword) } br; small { (o.comment) " — " (o.by) " (" (o.at) ")" } }
+                                div { span class=(oclass) { (oword) } br; small { (o.comment) " — " (o.by) " (" (date_of(&o.at)) ")" } }
                             }
                             @if may_decide {
                                 form method="post" action={ "/s/" (session) "/c/" (candidate) "/decision" } {

@@ -198,7 +198,10 @@ async fn only_an_operator_runs_the_room_and_each_action_is_audited_under_their_n
     let extend = format!("{extend}&reason=tiers-temps");
     assert_eq!(room.post("/s/mem/action", Some(&op), &extend).await.0, StatusCode::SEE_OTHER);
     let (_, _, page) = room.get("/s/mem", Some(&op)).await;
-    assert!((page.contains("1:14:5") || page.contains("1:15:00")) && page.contains("dont 15 min accordées"), "the extra time: {page}");
+    assert!(
+        (page.contains("1:14:5") || page.contains("1:15:00")) && page.contains("dont 15 min accordées"),
+        "the extra time: {page}"
+    );
 
     let close = format!("csrf={csrf}&action=close&candidate=c03");
     assert_eq!(room.post("/s/mem/action", Some(&op), &close).await.0, StatusCode::SEE_OTHER);
