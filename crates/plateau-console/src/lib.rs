@@ -10,6 +10,9 @@
 
 mod live;
 mod pages;
+mod tls;
+
+pub use tls::{Tls, TlsError};
 
 use std::path::PathBuf;
 
@@ -33,11 +36,17 @@ type MakeWorkspace = std::sync::Arc<dyn Fn(&std::path::Path, &str) -> Workspace 
 pub struct Console {
     state: PathBuf,
     make: MakeWorkspace,
+    /// Served over HTTPS: the cookie is marked `Secure`.
+    https: bool,
 }
 
 impl Console {
     pub fn new(state: impl Into<PathBuf>) -> Console {
-        Console { state: state.into(), make: std::sync::Arc::new(|state, actor| Workspace::new(state, actor)) }
+        Console {
+            state: state.into(),
+            make: std::sync::Arc::new(|state, actor| Workspace::new(state, actor)),
+            https: false,
+        }
     }
 
     /// A console whose workspaces are made by `make` (tests give them the in-memory runtime).
@@ -45,7 +54,7 @@ impl Console {
         state: impl Into<PathBuf>,
         make: impl Fn(&std::path::Path, &str) -> Workspace + Send + Sync + 'static,
     ) -> Console {
-        Console { state: state.into(), make: std::sync::Arc::new(make) }
+        Console { state: state.into(), make: std::sync::Arc::new(make), https: false }
     }
 
     /// The workspace as the signed-in account acts in it (the audit log names them).
@@ -75,10 +84,17 @@ pub fn router(console: Console) -> Router {
         .with_state(console)
 }
 
-/// Serve the console on `listen` until the process ends.
-pub async fn serve(console: Console, listen: std::net::SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    axum::serve(listener, router(console)).await
+/// Serve the console on `listen` until the process ends: over HTTPS with
+/// the given certificate, else plain HTTP.
+pub async fn serve(mut console: Console, listen: std::net::SocketAddr, tls: Option<Tls>) -> std::io::Result<()> {
+    let tcp = tokio::net::TcpListener::bind(listen).await?;
+    match tls {
+        Some(tls) => {
+            console.https = true;
+            axum::serve(tls::TlsListener::new(tcp, &tls)?, router(console)).await
+        }
+        None => axum::serve(tcp, router(console)).await,
+    }
 }
 
 /// Why a request is not served.
@@ -172,7 +188,8 @@ async fn sign_in(State(console): State<Console>, Form(form): Form<SignInForm>) -
         return Ok((StatusCode::UNAUTHORIZED, pages::sign_in(Some("Nom ou mot de passe incorrect."))).into_response());
     };
     // HttpOnly: no script reads it; SameSite=Strict: no other site's form sends it.
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", signed.token);
+    let secure = if console.https { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}", signed.token);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 

@@ -15,6 +15,12 @@ pub struct ServeArgs {
     /// Address to listen on: this machine only unless told otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM), e.g. the centre's own.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -82,9 +88,20 @@ pub async fn serve(args: ServeArgs) -> Result<u8> {
             "no console account yet: create one first, e.g. `plateau accounts add admin --role operator` (the password is read from standard input)"
         );
     }
-    println!("Plateau console on http://{} (state {})", args.listen, args.state.state.display());
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(plateau_console::Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    if tls.is_none() && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "warning: serving {} without TLS: passwords and cookies cross the network in clear (--tls-cert, --tls-key)",
+            args.listen
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("Plateau console on {scheme}://{} (state {})", args.listen, args.state.state.display());
     let console = plateau_console::Console::new(&args.state.state);
-    plateau_console::serve(console, args.listen).await.with_context(|| format!("serving on {}", args.listen))?;
+    plateau_console::serve(console, args.listen, tls).await.with_context(|| format!("serving on {}", args.listen))?;
     Ok(status::OK)
 }
 

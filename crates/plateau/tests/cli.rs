@@ -203,3 +203,93 @@ fn the_console_needs_an_account_first_and_accounts_take_their_password_from_stan
     let list = run(&["accounts", "list"], "");
     assert!(stdout(&list).contains("admin") && stdout(&list).contains("operator"), "{}", stdout(&list));
 }
+
+#[tokio::test]
+async fn the_console_serves_https_with_the_centres_certificate() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // A server's certificate, not an authority's (rustls refuses a CA as a server).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let db = dir.path().join("state.db");
+    let plateau = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plateau"));
+        cmd.args(args).env("PLATEAU_STATE", &db);
+        cmd
+    };
+    let mut add = plateau(&["accounts", "add", "admin", "--role", "operator"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"un-mot-de-passe-long").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    // A key that is not one: the file is named.
+    let wrong = plateau(&["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).contains("cert.pem: not a PEM private key"), "{}", stderr(&wrong));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    struct Serving(std::process::Child);
+    impl Drop for Serving {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _serving = Serving(
+        plateau(&["serve", "--listen", &listen, "--tls-cert"])
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}");
+    let mut page = Err(String::new());
+    for _ in 0..100 {
+        page = client.get(format!("{url}/connexion")).send().await.map_err(|e| format!("{e:?}"));
+        if page.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let page = page.expect("the console answers over HTTPS");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Mot de passe"));
+    let signed = client
+        .post(format!("{url}/connexion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=admin&password=un-mot-de-passe-long")
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("; Secure"), "the cookie never travels in clear: {cookie}");
+    let plain = reqwest::Client::new().get(format!("http://{listen}/connexion")).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "no plain HTTP on the TLS port");
+}
