@@ -55,7 +55,8 @@ async fn main() {
     let mut cookie = None;
     for _ in 0..100 {
         let form = "name=operateur&password=operateur-2026";
-        let sign_in = client.post(format!("{base}/connexion")).header("content-type", "application/x-www-form-urlencoded");
+        let sign_in =
+            client.post(format!("{base}/connexion")).header("content-type", "application/x-www-form-urlencoded");
         if let Ok(r) = sign_in.body(form).send().await {
             cookie = r.headers().get("set-cookie").map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string());
             break;

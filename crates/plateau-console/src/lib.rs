@@ -38,15 +38,19 @@ pub struct Console {
     make: MakeWorkspace,
     /// Served over HTTPS: the cookie is marked `Secure`.
     https: bool,
+    /// The engine's last report per session: every viewer's page within
+    /// `ENGINE_FRESH` shares one question to the engine.
+    engine_seen: std::sync::Arc<tokio::sync::Mutex<EngineSeen>>,
 }
+
+type EngineSeen = std::collections::HashMap<String, (std::time::Instant, Option<Vec<plateau_exam::NodeStatus>>)>;
+
+/// How long the engine's report of a session's nodes is reused.
+const ENGINE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Console {
     pub fn new(state: impl Into<PathBuf>) -> Console {
-        Console {
-            state: state.into(),
-            make: std::sync::Arc::new(|state, actor| Workspace::new(state, actor)),
-            https: false,
-        }
+        Console::with_workspaces(state, |state, actor| Workspace::new(state, actor))
     }
 
     /// A console whose workspaces are made by `make` (tests give them the in-memory runtime).
@@ -54,7 +58,28 @@ impl Console {
         state: impl Into<PathBuf>,
         make: impl Fn(&std::path::Path, &str) -> Workspace + Send + Sync + 'static,
     ) -> Console {
-        Console { state: state.into(), make: std::sync::Arc::new(make), https: false }
+        Console { state: state.into(), make: std::sync::Arc::new(make), https: false, engine_seen: Default::default() }
+    }
+
+    /// The room of a session, the engine asked at most once per `ENGINE_FRESH`
+    /// whoever is watching (the lock also keeps viewers from asking at once).
+    async fn room(&self, ctx: &plateau_exam::SessionCtx) -> plateau_exam::Result<Vec<plateau_exam::Seat>> {
+        let mut seen = self.engine_seen.lock().await;
+        let nodes = match seen.get(ctx.name()) {
+            Some((at, nodes)) if at.elapsed() < ENGINE_FRESH => nodes.clone(),
+            _ => {
+                let nodes = ctx.engine_nodes().await;
+                seen.insert(ctx.name().to_string(), (std::time::Instant::now(), nodes.clone()));
+                nodes
+            }
+        };
+        drop(seen);
+        ctx.room_with(nodes.as_deref())
+    }
+
+    /// After an action, the next page asks the engine again.
+    async fn forget_engine(&self, session: &str) {
+        self.engine_seen.lock().await.remove(session);
     }
 
     /// The workspace as the signed-in account acts in it (the audit log names them).
@@ -233,7 +258,7 @@ async fn render_room(console: &Console, account: &Account, csrf: &str, session: 
         return Err(Refusal::Forbidden);
     }
     let ctx = open_session(console, account, session)?;
-    let seats = ctx.room().await?.into_iter().filter(|s| account.sees(session, &s.id)).collect::<Vec<_>>();
+    let seats = console.room(&ctx).await?.into_iter().filter(|s| account.sees(session, &s.id)).collect::<Vec<_>>();
     Ok(pages::session(account, csrf, session, &seats))
 }
 
@@ -420,6 +445,7 @@ async fn act(
         }
         other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une action"))),
     }
+    console.forget_engine(&session).await;
     Ok(Redirect::to(&format!("/s/{session}")).into_response())
 }
 
@@ -433,7 +459,7 @@ async fn render_faults(console: &Console, account: &Account, csrf: &str, session
     let plans = ctx.candidates()?;
     let nodes: Vec<String> =
         plans.first().map(|c| c.plan.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default();
-    Ok(pages::faults(account, csrf, session, &ctx.room().await?, &catalogue, &nodes))
+    Ok(pages::faults(account, csrf, session, &console.room(&ctx).await?, &catalogue, &nodes))
 }
 
 async fn faults_page(
@@ -533,6 +559,7 @@ async fn fault_act(
         }
         other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une action"))),
     };
+    console.forget_engine(&session).await;
     if !failures.is_empty() {
         return Err(Refusal::Invalid(failures.join(" ; ")));
     }
@@ -551,7 +578,7 @@ async fn render_practice(
         return Err(Refusal::Forbidden);
     }
     let ctx = open_session(console, account, session)?;
-    let seat = ctx.room().await?.into_iter().find(|s| s.id == candidate);
+    let seat = console.room(&ctx).await?.into_iter().find(|s| s.id == candidate);
     let seat = seat.ok_or_else(|| Refusal::NotFound(format!("Pas de candidat « {candidate} ».")))?;
     Ok(pages::practice(account, csrf, session, &seat))
 }

@@ -39,6 +39,7 @@ pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, descr
 pub use grading::{Format, Graded};
 pub use images::{ImageRow, build_images, doctor, list_images, prune_images};
 pub use limits::{DiskEvent, LimitEvent};
+pub use plateau_engine::platform::NodeStatus;
 pub use platform::{CandidateReady, NodeRow, Roster, UpReport, UpRequest, container_name};
 pub use progress::{Event, Progress, Recorded, Silent};
 pub use room::{FaultSeen, GradeSummary, Seat};

@@ -3,6 +3,7 @@
 //! events). One read of the database and one of the engine; the console
 //! renders it and pushes it to the browser when it changes.
 
+use plateau_engine::platform::NodeStatus;
 use plateau_results::{GradeKind, Status};
 use plateau_state::ActiveFault;
 
@@ -54,13 +55,22 @@ impl SessionCtx {
     /// The room now. The engine is asked once; when it cannot be, access
     /// and nodes are unknown and the rest is still shown.
     pub async fn room(&self) -> Result<Vec<Seat>> {
+        let nodes = self.engine_nodes().await;
+        self.room_with(nodes.as_deref())
+    }
+
+    /// Every node of the session as the engine reports them (relays
+    /// included), or `None` when the engine cannot be asked.
+    pub async fn engine_nodes(&self) -> Option<Vec<NodeStatus>> {
+        self.engine().await.ok()?.status(self.name(), None).await.ok()
+    }
+
+    /// The room with the engine's report already in hand (a console with
+    /// many viewers asks the engine once for all of them).
+    pub fn room_with(&self, nodes: Option<&[NodeStatus]>) -> Result<Vec<Seat>> {
         let phases = self.phases()?;
         let audit = self.db().audit_log(self.name())?;
         let limits = self.limit_events()?;
-        let nodes = match self.engine().await {
-            Ok(engine) => engine.status(self.name(), None).await.ok(),
-            Err(_) => None,
-        };
         let mut seats = Vec::new();
         for candidate in self.candidates()? {
             let id = candidate.id.clone();
@@ -71,7 +81,7 @@ impl SessionCtx {
                 .filter(|d| d["candidate"] == id.as_str())
                 .filter_map(|d| d["seconds"].as_i64())
                 .sum();
-            let (access_open, own) = match &nodes {
+            let (access_open, own) = match nodes {
                 Some(all) => {
                     let own: Vec<_> = all.iter().filter(|n| n.candidate == id).collect();
                     let access = own.iter().find(|n| n.node == plateau_engine::platform::ACCESS_NODE);
