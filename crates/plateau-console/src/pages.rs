@@ -18,6 +18,7 @@ nav { background: #e9eef5; padding: .4em 1.5em; } nav a { margin-right: 1.2em; }
 .clock { font-variant-numeric: tabular-nums; font-weight: bold; } .muted { color: #555; }
 .repaired { color: #0a5b20; } .open { color: #0a5b20; } .closed { color: #a0141e; }
 td.actions form { display: inline-block; margin: 2px 4px 2px 0; }
+details.evidence { margin: 2px 0 6px 0; font-size: .9em; } details.evidence pre { background: #f4f4f4; padding: 4px; max-width: 40em; overflow-x: auto; white-space: pre-wrap; }
 ";
 
 fn layout(title: &str, account: Option<(&Account, &str)>, body: Markup) -> Markup {
@@ -448,6 +449,32 @@ pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Ma
     )
 }
 
+/// Why the grader decided: what it compared, and each command or probe
+/// with where it ran from, what came back and how long it took.
+fn evidence(check: &plateau_exam::CheckResult) -> Markup {
+    let e = &check.evidence;
+    html! {
+        details.evidence {
+            summary { "Preuves (" (time_of(&e.at)) ", " (format!("{:.0}", e.duration_ms)) " ms" @if e.attempts > 1 { ", " (e.attempts) " essais" } ")" }
+            @if let Some(error) = &e.error { p.error { "Non vérifiable : " (error) } }
+            @if !e.assertions.is_empty() {
+                table {
+                    tr { th { "Comparé" } th { "Attendu" } th { "Constaté" } }
+                    @for a in &e.assertions {
+                        tr { td { (a.what) } td { code { (a.expected) } } td class=(if a.ok { "pass" } else { "fail" }) { code { (a.actual) } } }
+                    }
+                }
+            }
+            @for a in &e.actions {
+                div.action {
+                    small.muted { (a.from) ", " (format!("{:.0}", a.duration_ms)) " ms" @if let Some(code) = a.exit_code { ", code de sortie " (code) } }
+                    pre { "$ " (a.sent) "\n" (a.output) }
+                }
+            }
+        }
+    }
+}
+
 /// What a built-in fault does, in French (the grader's table is in English).
 fn builtin_fr(id: &str) -> Option<&'static str> {
     Some(match id {
@@ -514,6 +541,7 @@ pub fn candidate(
                                 @if let Some(check) = grade.checks.iter().find(|k| &k.id == id) {
                                     @let (sclass, sword) = status_word(check.status);
                                     div { (check.title) " : " span class=(sclass) { (sword) } }
+                                    (evidence(check))
                                 }
                             }
                         }

@@ -117,6 +117,7 @@ async fn a_jury_sees_its_own_candidates_only_and_records_decisions_with_its_name
     let (status, _, grid) = room.get("/s/mem/c/c01", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(grid.contains("CP7.1") && grid.contains("Enregistrer la décision"), "{grid}");
+    assert!(grid.contains("<summary>Preuves (") && grid.contains("<pre>$ "), "each check's evidence: {grid}");
 
     // A decision needs the page's CSRF token.
     let decision = "criterion=CP7.1&verdict=met&comment=vu+en+entretien";

@@ -50,7 +50,7 @@ pub use watch::Round;
 /// Types callers need to read results, without depending on the crates below.
 pub use plateau_images::ImageState;
 pub use plateau_report::Report;
-pub use plateau_results::{CandidateGrade, GradeKind, Status, Verdict, verdict_token};
+pub use plateau_results::{CandidateGrade, CheckResult, GradeKind, Status, Verdict, verdict_token};
 pub use plateau_state::{AuditEntry, Breach};
 
 /// The web console runs operations in spawned tasks: their futures must be `Send`
