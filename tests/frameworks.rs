@@ -68,3 +68,13 @@ fn criterion_ids_are_unique_per_framework() {
         assert_eq!(ids.len(), n, "{}", f.id);
     }
 }
+
+/// `docs/roles.md` is `plateau roles` as of this commit.
+#[test]
+fn the_role_reference_in_docs_is_current() {
+    let written = std::fs::read_to_string(plateau_tests::root().join("docs/roles.md")).unwrap();
+    assert!(
+        written == plateau_scenario::roles::reference(None),
+        "docs/roles.md is out of date: run `plateau roles > docs/roles.md`"
+    );
+}

@@ -347,3 +347,42 @@ fn domain_controller_takes_its_realm_and_password_at_start() {
         "kinit in the realm given at start",
     );
 }
+
+/// The role reference (`plateau roles`, `docs/roles.md`) says what each
+/// image has: every program, package and service it lists is there, and the
+/// services it says start with the node are in the image's autostart list.
+#[test]
+fn every_image_has_what_the_role_reference_says() {
+    use plateau_scenario::model::Role;
+    use plateau_scenario::roles::{BASE_PACKAGES, BASE_TOOLS};
+    if !engine_available() {
+        return;
+    }
+    images_built();
+    for role in Role::ALL {
+        let spec = role.spec();
+        let mut script = String::from("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+        for tool in BASE_TOOLS.iter().chain(spec.tools) {
+            script.push_str(&format!("command -v {tool} >/dev/null || echo 'no program {tool}'\n"));
+        }
+        for package in BASE_PACKAGES.iter().chain(spec.packages) {
+            script.push_str(&format!(
+                "dpkg-query -W -f='${{Status}}' {package} 2>/dev/null | grep -q ' installed' || echo 'no package {package}'\n"
+            ));
+        }
+        for (service, boot) in spec.services {
+            script.push_str(&format!("[ -s /etc/plateau/services/{service} ] || echo 'no service {service}'\n"));
+            let listed = format!("grep -qx {service} /etc/plateau/autostart");
+            if *boot {
+                script.push_str(&format!("{listed} || echo 'service {service} does not start with the node'\n"));
+            } else {
+                script.push_str(&format!("{listed} && echo 'service {service} starts with the node'\n"));
+            }
+        }
+        script.push_str("true\n");
+        let image = format!("plateau/{}", spec.image);
+        let out =
+            ok(&["run", "--rm", "--label", &format!("{LABEL}=roles"), "--entrypoint", "sh", &image, "-c", &script]);
+        assert!(out.trim().is_empty(), "{image} differs from the role reference ({role:?}):\n{out}");
+    }
+}

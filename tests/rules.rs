@@ -104,6 +104,20 @@ fn checks_run_where_they_can() {
         "probe-needs-origin",
         "[[checks]]",
     );
+    // A tunnel checked on the DHCP server, which has no `wg`.
+    check(
+        "",
+        "\n[[checks]]\nid = \"tunnel\"\ntitle = \"t\"\ncriteria = [\"CP7.3\"]\npoints = 0\nkind = \"vpn_tunnel\"\nnode = \"dhcp\"\nhost = \"10.8.0.1\"\n",
+        "check-tool-missing",
+        "dhcp",
+    );
+    // An SMB probe sent from the router, which has no `smbclient`.
+    check(
+        "",
+        "\n[[checks]]\nid = \"share\"\ntitle = \"t\"\ncriteria = [\"CP7.3\"]\npoints = 0\nkind = \"smb_access\"\nfrom = \"router\"\nshare = \"//10.0.0.1/x\"\nuser = \"u\"\npassword = \"p\"\n",
+        "check-tool-missing",
+        "router",
+    );
 }
 
 #[test]

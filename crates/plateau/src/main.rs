@@ -39,6 +39,9 @@ enum Command {
     Scenario(scenario_test::ScenarioArgs),
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
+    /// The role reference: what each role's machines have (programs,
+    /// services, files) and which checks run on them (Markdown).
+    Roles(scenario_cmds::RolesArgs),
     /// List the competence frameworks, or show one with its criteria.
     Frameworks(scenario_cmds::FrameworksArgs),
     /// Build and list the role images (offline: Debian packages only).
@@ -102,6 +105,7 @@ async fn main() -> ExitCode {
         Command::Validate(args) => scenario_cmds::validate(args),
         Command::Plan(args) => scenario_cmds::plan(args),
         Command::Schema => scenario_cmds::schema(),
+        Command::Roles(args) => scenario_cmds::roles(args),
         Command::Scenario(args) => scenario_test::scenario(args).await,
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,

@@ -188,6 +188,31 @@ pub fn schema() -> Result<u8> {
     Ok(status::OK)
 }
 
+#[derive(Args)]
+pub struct RolesArgs {
+    /// One role only (`domain-controller`, `workstation`, ...).
+    role: Option<String>,
+}
+
+pub fn roles(args: RolesArgs) -> Result<u8> {
+    let role = match &args.role {
+        Some(name) => Some(
+            plateau_scenario::model::Role::ALL
+                .iter()
+                .copied()
+                .find(|r| plateau_scenario::model::token(r) == *name)
+                .with_context(|| {
+                    let known: Vec<String> =
+                        plateau_scenario::model::Role::ALL.iter().map(plateau_scenario::model::token).collect();
+                    format!("unknown role `{name}` (roles: {})", known.join(", "))
+                })?,
+        ),
+        None => None,
+    };
+    print!("{}", plateau_scenario::roles::reference(role));
+    Ok(status::OK)
+}
+
 pub fn frameworks(args: FrameworksArgs) -> Result<u8> {
     let selected: Vec<&framework::Framework> = match &args.id {
         Some(id) => vec![framework::get(id).with_context(|| {

@@ -16,7 +16,8 @@ pub struct BackupRestore {
 }
 
 impl Kind for BackupRestore {
-    const SPEC: KindSpec = KindSpec { name: "backup_restore", runs: Runs::OnNode, roles: &[], os: &[Os::Linux] };
+    const SPEC: KindSpec =
+        KindSpec { name: "backup_restore", runs: Runs::OnNode, roles: &[], os: &[Os::Linux], tools: &["restic"] };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -18,5 +18,5 @@ pub struct DhcpOffer {
 
 impl Kind for DhcpOffer {
     const SPEC: KindSpec =
-        KindSpec { name: "dhcp_offer", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+        KindSpec { name: "dhcp_offer", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["nmap"] };
 }

@@ -23,6 +23,7 @@ impl Kind for AdUser {
         runs: Runs::OnNode,
         roles: &[Role::DomainController],
         os: &[Os::Linux, Os::Windows],
+        tools: &["samba-tool"],
     };
 }
 
@@ -39,6 +40,7 @@ impl Kind for AdPasswordPolicy {
         runs: Runs::OnNode,
         roles: &[Role::DomainController],
         os: &[Os::Linux, Os::Windows],
+        tools: &["samba-tool"],
     };
 }
 
@@ -49,6 +51,11 @@ pub struct DomainJoined {
 }
 
 impl Kind for DomainJoined {
-    const SPEC: KindSpec =
-        KindSpec { name: "domain_joined", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec = KindSpec {
+        name: "domain_joined",
+        runs: Runs::OnNode,
+        roles: &[],
+        os: &[Os::Linux, Os::Windows],
+        tools: &["kinit", "klist"],
+    };
 }

@@ -41,6 +41,10 @@ pub struct KindSpec {
     pub roles: &'static [Role],
     /// Operating systems the kind has an implementation for.
     pub os: &'static [Os],
+    /// Programs it runs on a Linux node: the node it checks (`OnNode`), or
+    /// the node it is sent from (`Probe` with `from`). Validation finds them
+    /// in the node's role (`RoleSpec::has_tool`).
+    pub tools: &'static [&'static str],
 }
 
 /// A kind of check: its parameters are the implementing type.

@@ -16,7 +16,8 @@ pub struct TcpPort {
 }
 
 impl Kind for TcpPort {
-    const SPEC: KindSpec = KindSpec { name: "tcp_port", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec =
+        KindSpec { name: "tcp_port", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["nc"] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -28,7 +29,8 @@ pub struct Ping {
 }
 
 impl Kind for Ping {
-    const SPEC: KindSpec = KindSpec { name: "ping", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec =
+        KindSpec { name: "ping", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["ping"] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -41,7 +43,8 @@ pub struct HttpGet {
 }
 
 impl Kind for HttpGet {
-    const SPEC: KindSpec = KindSpec { name: "http_get", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec =
+        KindSpec { name: "http_get", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["curl"] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -56,7 +59,7 @@ pub struct DnsRecord {
 
 impl Kind for DnsRecord {
     const SPEC: KindSpec =
-        KindSpec { name: "dns_record", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+        KindSpec { name: "dns_record", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["dig"] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -73,7 +76,7 @@ pub struct IpConfig {
 
 impl Kind for IpConfig {
     const SPEC: KindSpec =
-        KindSpec { name: "ip_config", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+        KindSpec { name: "ip_config", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["ip"] };
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -15,8 +15,13 @@ pub struct IppPrinter {
 }
 
 impl Kind for IppPrinter {
-    const SPEC: KindSpec =
-        KindSpec { name: "ipp_printer", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec = KindSpec {
+        name: "ipp_printer",
+        runs: Runs::Probe,
+        roles: &[],
+        os: &[Os::Linux, Os::Windows],
+        tools: &["ipptool"],
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -26,6 +31,11 @@ pub struct PrinterInstalled {
 }
 
 impl Kind for PrinterInstalled {
-    const SPEC: KindSpec =
-        KindSpec { name: "printer_installed", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec = KindSpec {
+        name: "printer_installed",
+        runs: Runs::OnNode,
+        roles: &[],
+        os: &[Os::Linux, Os::Windows],
+        tools: &["lpstat"],
+    };
 }

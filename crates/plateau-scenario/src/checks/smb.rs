@@ -19,8 +19,13 @@ pub struct SmbAccess {
 }
 
 impl Kind for SmbAccess {
-    const SPEC: KindSpec =
-        KindSpec { name: "smb_access", runs: Runs::Probe, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec = KindSpec {
+        name: "smb_access",
+        runs: Runs::Probe,
+        roles: &[],
+        os: &[Os::Linux, Os::Windows],
+        tools: &["smbclient"],
+    };
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

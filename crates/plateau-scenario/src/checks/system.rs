@@ -14,7 +14,7 @@ pub struct ServiceRunning {
 
 impl Kind for ServiceRunning {
     const SPEC: KindSpec =
-        KindSpec { name: "service_running", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+        KindSpec { name: "service_running", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows], tools: &[] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -24,7 +24,13 @@ pub struct PackageInstalled {
 }
 
 impl Kind for PackageInstalled {
-    const SPEC: KindSpec = KindSpec { name: "package_installed", runs: Runs::OnNode, roles: &[], os: &[Os::Linux] };
+    const SPEC: KindSpec = KindSpec {
+        name: "package_installed",
+        runs: Runs::OnNode,
+        roles: &[],
+        os: &[Os::Linux],
+        tools: &["dpkg-query"],
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -40,7 +46,8 @@ pub struct FileContains {
 }
 
 impl Kind for FileContains {
-    const SPEC: KindSpec = KindSpec { name: "file_contains", runs: Runs::OnNode, roles: &[], os: &[Os::Linux] };
+    const SPEC: KindSpec =
+        KindSpec { name: "file_contains", runs: Runs::OnNode, roles: &[], os: &[Os::Linux], tools: &[] };
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -53,5 +60,6 @@ pub struct Command {
 }
 
 impl Kind for Command {
-    const SPEC: KindSpec = KindSpec { name: "command", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+    const SPEC: KindSpec =
+        KindSpec { name: "command", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows], tools: &[] };
 }

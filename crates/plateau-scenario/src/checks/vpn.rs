@@ -16,5 +16,5 @@ pub struct VpnTunnel {
 
 impl Kind for VpnTunnel {
     const SPEC: KindSpec =
-        KindSpec { name: "vpn_tunnel", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows] };
+        KindSpec { name: "vpn_tunnel", runs: Runs::OnNode, roles: &[], os: &[Os::Linux, Os::Windows], tools: &["wg"] };
 }

@@ -19,7 +19,7 @@ pub struct WifiAp {
 
 impl Kind for WifiAp {
     const SPEC: KindSpec =
-        KindSpec { name: "wifi_ap", runs: Runs::OnNode, roles: &[Role::AccessPoint], os: &[Os::Linux] };
+        KindSpec { name: "wifi_ap", runs: Runs::OnNode, roles: &[Role::AccessPoint], os: &[Os::Linux], tools: &[] };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

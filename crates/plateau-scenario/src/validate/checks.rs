@@ -54,6 +54,7 @@ pub(super) fn check_rules(
             );
         } else if reference(from, &fpath, "node", nodes, sink) {
             let origin = nodes[from.as_str()];
+            tools_found(kind, check.kind.spec().tools, from, origin, "is sent with", &fpath, sink);
             if origin.backend != Backend::Container {
                 sink.at(
                     &fpath,
@@ -101,6 +102,7 @@ pub(super) fn check_rules(
                         Some("use a `command` check with the OS's own tool".into()),
                     );
                 }
+                tools_found(kind, check.kind.spec().tools, id, node, "runs", &npath, sink);
             }
         }
         (None, Runs::Probe) => {
@@ -122,5 +124,29 @@ pub(super) fn check_rules(
         if let Some(mac) = mac {
             check_mac(mac, &format!("{path}.mac"), sink);
         }
+    }
+}
+
+/// The programs a check needs are on the machine it runs on or is sent
+/// from, as the role reference says (machines Plateau creates from its
+/// Linux images only: of others, Plateau knows nothing).
+fn tools_found(kind: &str, tools: &[&str], id: &str, node: &Node, how: &str, path: &str, sink: &mut Sink<'_>) {
+    if node.backend != Backend::Container || node.os != Os::Linux {
+        return;
+    }
+    let spec = node.role.spec();
+    for tool in tools.iter().filter(|t| !spec.has_tool(t)) {
+        let with: Vec<String> =
+            Role::ALL.iter().filter(|r| r.spec().has_tool(tool)).map(|r| format!("`{}`", token(r))).collect();
+        sink.at(
+            path,
+            "check-tool-missing",
+            format!("`{kind}` {how} `{tool}`, and `{id}` (a {}) has no `{tool}`", token(&node.role)),
+            "no such program here",
+            Some(format!(
+                "use a node whose role has it ({}); `plateau roles` lists each role's tools",
+                with.join(", ")
+            )),
+        );
     }
 }
