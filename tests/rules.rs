@@ -104,6 +104,13 @@ fn checks_run_where_they_can() {
         "probe-needs-origin",
         "[[checks]]",
     );
+    // A pattern that is no regular expression.
+    check(
+        "",
+        "\n[[checks]]\nid = \"conf\"\ntitle = \"t\"\ncriteria = [\"CP7.3\"]\npoints = 0\nkind = \"file_contains\"\nnode = \"ws\"\npath = \"/etc/x\"\npattern = \"option (routers\"\n",
+        "bad-regex",
+        "option (routers",
+    );
     // A tunnel checked on the DHCP server, which has no `wg`.
     check(
         "",

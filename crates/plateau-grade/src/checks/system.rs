@@ -88,7 +88,7 @@ pub(super) async fn file_contains(kind: &FileContains, cx: &Cx<'_, impl Reach>, 
 }
 
 pub(super) async fn command(kind: &Command, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let Command { run, exit_code, stdout_contains } = kind;
+    let Command { run, exit_code, stdout_contains, stdout_not_contains } = kind;
     let timeout = cx.timeout;
     let on = cx.node()?;
     let out = seen.run(on, run, timeout).await?;
@@ -99,6 +99,14 @@ pub(super) async fn command(kind: &Command, cx: &Cx<'_, impl Reach>, seen: &mut 
             text.clone(),
             excerpt(out.stdout.trim(), 200),
             out.stdout.contains(text.as_str()),
+        );
+    }
+    if let Some(text) = stdout_not_contains {
+        seen.expect(
+            "output does not contain",
+            text.clone(),
+            excerpt(out.stdout.trim(), 200),
+            !out.stdout.contains(text.as_str()),
         );
     }
     Ok(())

@@ -11,6 +11,9 @@ use crate::model::Os;
 pub struct TcpPort {
     pub host: String,
     pub port: u16,
+    /// `open` (a connection is accepted) or `closed` (refused or no answer:
+    /// filtered). `closed` also passes when the sender has no network at
+    /// all: grade a firewall rule with a positive control beside it.
     #[serde(default)]
     pub expect: PortState,
 }
@@ -54,6 +57,8 @@ pub struct DnsRecord {
     #[serde(default)]
     pub record: RecordType,
     pub server: Option<String>,
+    /// The value the record must have (an address for `A`, a name for
+    /// `PTR`/`CNAME`, …); any answer passes when absent.
     pub expect: Option<String>,
 }
 
@@ -82,8 +87,10 @@ impl Kind for IpConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PortState {
+    /// A connection is accepted.
     #[default]
     Open,
+    /// Refused by the host, or no answer (filtered).
     Closed,
 }
 

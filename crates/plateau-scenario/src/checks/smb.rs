@@ -12,6 +12,9 @@ pub struct SmbAccess {
     pub share: String,
     pub user: String,
     pub password: String,
+    /// `allowed`: the user lists the share (and writes to it with `write`);
+    /// `denied`: the server answers `NT_STATUS_ACCESS_DENIED` — any other
+    /// failure (wrong password, no such share, no server) is not a denial.
     #[serde(default)]
     pub expect: Access,
     #[serde(default)]
@@ -31,7 +34,9 @@ impl Kind for SmbAccess {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
+    /// The user gets in (and writes, with `write`).
     #[default]
     Allowed,
+    /// The server refuses this user (`NT_STATUS_ACCESS_DENIED`).
     Denied,
 }

@@ -37,6 +37,7 @@ impl Kind for PackageInstalled {
 #[schemars(inline)]
 pub struct FileContains {
     pub path: String,
+    /// An extended regular expression (`grep -E`) a line must match.
     pub pattern: String,
     #[serde(default = "crate::model::yes")]
     pub present: bool,
@@ -56,7 +57,10 @@ pub struct Command {
     pub run: String,
     #[serde(default)]
     pub exit_code: i32,
+    /// Text the output must contain.
     pub stdout_contains: Option<String>,
+    /// Text the output must not contain.
+    pub stdout_not_contains: Option<String>,
 }
 
 impl Kind for Command {

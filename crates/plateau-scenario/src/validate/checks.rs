@@ -83,7 +83,8 @@ pub(super) fn check_rules(
                 let node = nodes[id.as_str()];
                 needs_grader(node, &npath, sink);
                 let roles = check.kind.required_roles();
-                if !roles.is_empty() && !roles.contains(&node.role) {
+                let right_role = roles.is_empty() || roles.contains(&node.role);
+                if !right_role {
                     let want: Vec<String> = roles.iter().map(token).collect();
                     sink.at(
                         &npath,
@@ -102,7 +103,9 @@ pub(super) fn check_rules(
                         Some("use a `command` check with the OS's own tool".into()),
                     );
                 }
-                tools_found(kind, check.kind.spec().tools, id, node, "runs", &npath, sink);
+                if right_role {
+                    tools_found(kind, check.kind.spec().tools, id, node, "runs", &npath, sink);
+                }
             }
         }
         (None, Runs::Probe) => {
@@ -117,6 +120,26 @@ pub(super) fn check_rules(
                     Some("add `from = \"<probe or workstation node>\"`".into()),
                 );
             }
+        }
+    }
+    if let CheckKind::FileContains(crate::checks::system::FileContains { pattern, .. }) = &check.kind {
+        // A variable stands for a literal; grep -E's word boundaries are the
+        // one common ERE form the parser does not know.
+        let mut portable = pattern.replace("\\<", "\\b").replace("\\>", "\\b");
+        while let Some((start, end)) =
+            portable.find("{{").and_then(|s| portable[s..].find("}}").map(|e| (s, s + e + 2)))
+        {
+            portable.replace_range(start..end, "x");
+        }
+        if let Err(e) = regex_syntax::Parser::new().parse(&portable) {
+            let why = e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
+            sink.at(
+                &format!("{path}.pattern"),
+                "bad-regex",
+                format!("`{pattern}` is not a regular expression: {why}"),
+                "invalid",
+                Some("an extended regular expression as `grep -E` reads it; escape `.`, `(`, `[` to match them".into()),
+            );
         }
     }
     if let CheckKind::DhcpOffer(crate::checks::dhcp::DhcpOffer { network, mac, .. }) = &check.kind {
