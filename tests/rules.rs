@@ -104,6 +104,10 @@ fn checks_run_where_they_can() {
         "probe-needs-origin",
         "[[checks]]",
     );
+    // A firewall check with nothing that proves the sender has a network.
+    check("control = { host = \"{{node.router.wan}}\", protocol = \"icmp\" }\n", "", "reach-needs-control", "[{ host");
+    // A TCP target without a port.
+    check("port = 22, expect = \"denied\"", "expect = \"denied\"", "reach-target", "{ host");
     // A pattern that is no regular expression.
     check(
         "",

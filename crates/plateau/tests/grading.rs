@@ -73,10 +73,10 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     assert_eq!(internet["evidence"]["actions"][0]["from"], format!("docker exec {}", exam.container("c01", "ws")));
     let blocked = check(untouched, "router-ssh-blocked");
     let assertion = &blocked["evidence"]["assertions"][0];
-    assert_eq!(
-        (assertion["expected"].as_str(), assertion["actual"].as_str()),
-        (Some("closed or filtered"), Some("open"))
-    );
+    assert_eq!((assertion["expected"].as_str(), assertion["actual"].as_str()), (Some("denied"), Some("open")));
+    // The solved router drops SSH: no answer, told apart from a refusal.
+    let dropped = &check(good, "router-ssh-blocked")["evidence"]["assertions"][0];
+    assert_eq!(dropped["actual"], "filtered (no answer)", "{dropped}");
     let no_offer = check(untouched, "dhcp-scope");
     assert_eq!(no_offer["evidence"]["assertions"][0]["actual"], "no offer");
 
@@ -212,6 +212,25 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     assert!(error.contains("paused"), "{error}");
     assert_eq!(statuses(&hung[1]), everything_fails);
     assert!(took < Duration::from_secs(30), "grading with a hung target took {took:?}");
+
+    // The sender of c01's firewall check loses its network: its SSH probe
+    // gets no answer, as from a firewall that drops it, but nothing it should
+    // reach answers either. The denial proves nothing: `error`, not a pass.
+    let sender = exam.container("c01", "internet");
+    let networks = Command::new("docker")
+        .args(["inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}", &sender])
+        .output()
+        .unwrap();
+    for network in String::from_utf8_lossy(&networks.stdout).split_whitespace() {
+        let cut = Command::new("docker").args(["network", "disconnect", network, &sender]).status().unwrap();
+        assert!(cut.success(), "disconnect {sender} from {network}");
+    }
+    let cut = grade(&exam);
+    let firewall = check(&cut[0], "router-ssh-blocked");
+    assert_eq!(firewall["status"], "error", "{firewall}");
+    let why = firewall["evidence"]["error"].as_str().unwrap();
+    assert!(why.contains("reached none of what it should"), "{why}");
+    assert_eq!(check(&cut[1], "router-ssh-blocked")["status"], "fail", "c02 is graded as before");
 }
 
 /// A machine Plateau did not create, reached with its own address and

@@ -148,6 +148,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
     let cx = Cx { check, reach, timeout, from };
     match &check.kind {
         CheckKind::TcpPort(k) => network::tcp_port(k, &cx, seen).await,
+        CheckKind::Reach(k) => network::reach(k, &cx, seen).await,
         CheckKind::Ping(k) => network::ping(k, &cx, seen).await,
         CheckKind::HttpGet(k) => network::http_get(k, &cx, seen).await,
         CheckKind::DnsRecord(k) => network::dns_record(k, &cx, seen).await,

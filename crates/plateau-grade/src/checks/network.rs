@@ -1,25 +1,14 @@
 //! Network kinds: ports, reachability, web pages, DNS records, a node's IP configuration.
 
-use plateau_scenario::checks::network::{DnsRecord, HttpGet, IpConfig, Ping, TcpPort};
+use plateau_scenario::checks::network::{
+    DnsRecord, HttpGet, IpConfig, Ping, Protocol, Reach as ReachCheck, ReachTarget, Reachability, TcpPort,
+};
 
 use super::*;
 
 pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let TcpPort { host, port, expect } = kind;
-    let timeout = cx.timeout;
-    let from = cx.from;
-    let state = match from {
-        Some(on) => {
-            let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
-            nc_port_state(out.exit_code, &out.stderr)
-        }
-        None => {
-            seen.start();
-            let state = probe::tcp(host, *port, timeout).await?;
-            seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
-            state
-        }
-    };
+    let state = tcp_state(host, *port, cx.from, cx.timeout, seen).await?;
     let ok = match expect {
         PortState::Open => state == probe::Port::Open,
         PortState::Closed => state != probe::Port::Open,
@@ -32,12 +21,39 @@ pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut
     Ok(())
 }
 
+/// A TCP connection to `host:port`, from a node (`nc`) or from the controller.
+async fn tcp_state(
+    host: &str,
+    port: u16,
+    from: Option<&Executor>,
+    timeout: Duration,
+    seen: &mut Seen,
+) -> Result<probe::Port, Unable> {
+    Ok(match from {
+        Some(on) => {
+            let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
+            nc_port_state(out.exit_code, &out.stderr)
+        }
+        None => {
+            seen.start();
+            let state = probe::tcp(host, port, timeout).await?;
+            seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
+            state
+        }
+    })
+}
+
 pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let Ping { host, reachable } = kind;
-    let timeout = cx.timeout;
-    let from = cx.from;
+    let answered = echo(host, cx.from, cx.timeout, seen).await?;
+    seen.expect(&format!("{host} answers ping"), yes_no(*reachable), yes_no(answered), answered == *reachable);
+    Ok(())
+}
+
+/// Whether `host` answers one echo request, from a node or from the controller.
+async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<bool, Unable> {
     let command = format!("ping -c 1 -W {} {}", secs(timeout), sh(host));
-    let answered = match from {
+    Ok(match from {
         Some(on) => seen.run(on, &command, timeout).await?.exit_code == 0,
         None => {
             seen.start();
@@ -45,21 +61,69 @@ pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) 
             seen.probe(command, output);
             ok
         }
-    };
-    seen.expect(&format!("{host} answers ping"), yes_no(*reachable), yes_no(answered), answered == *reachable);
+    })
+}
+
+/// A firewall's rules as the sender sees them, each denial backed by a
+/// positive control: when nothing the sender should reach answers, the
+/// denials prove nothing (no network at all would pass them) — `error`.
+pub(super) async fn reach(kind: &ReachCheck, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let mut outcomes = Vec::new();
+    for target in kind.targets.iter().chain(&kind.control) {
+        outcomes.push(reach_one(target, cx.from, cx.timeout, seen).await?);
+    }
+    let sent = kind.targets.iter().chain(&kind.control).zip(&outcomes);
+    let controls: Vec<_> = sent.filter(|(t, _)| t.expect == Reachability::Allowed).collect();
+    if !controls.iter().any(|(_, (got, _))| *got) {
+        let tried: Vec<String> = controls.iter().map(|(t, (_, how))| format!("{}: {how}", t.describe())).collect();
+        return Err(Unable::Probe(format!(
+            "the sender reached none of what it should ({}): its denials prove nothing",
+            tried.join(", ")
+        )));
+    }
+    for (target, (got, how)) in kind.targets.iter().zip(&outcomes) {
+        let expected = match target.expect {
+            Reachability::Allowed => "allowed",
+            Reachability::Denied => "denied",
+        };
+        let ok = *got == (target.expect == Reachability::Allowed);
+        seen.expect(&target.describe(), expected, how.clone(), ok);
+    }
     Ok(())
 }
 
-pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let HttpGet { url, status, contains } = kind;
-    let timeout = cx.timeout;
-    let from = cx.from;
-    let (code, body) = match from.or(cx.node().ok()) {
+/// Whether one target gets through, and how it answered (`open`,
+/// `closed (refused)`, `filtered (no answer)`, `echo reply`, `HTTP 200`).
+async fn reach_one(
+    target: &ReachTarget,
+    from: Option<&Executor>,
+    timeout: Duration,
+    seen: &mut Seen,
+) -> Result<(bool, String), Unable> {
+    match (&target.url, &target.host, target.protocol, target.port) {
+        (Some(url), ..) => {
+            let (code, _) = http(url, from, timeout, seen).await?;
+            Ok(if code == 0 { (false, "no HTTP answer".into()) } else { (true, format!("HTTP {code}")) })
+        }
+        (None, Some(host), Protocol::Icmp, _) => {
+            let answered = echo(host, from, timeout, seen).await?;
+            Ok((answered, if answered { "echo reply" } else { "no echo reply" }.into()))
+        }
+        (None, Some(host), Protocol::Tcp, Some(port)) => {
+            let state = tcp_state(host, port, from, timeout, seen).await?;
+            Ok((state == probe::Port::Open, state.to_string()))
+        }
+        _ => Err(Unable::Setup(format!("`reach` target {} names no destination", target.describe()))),
+    }
+}
+
+/// A GET of `url` from a node (curl, or PowerShell on Windows) or from the
+/// controller: the status (0: no answer) and the page.
+async fn http(url: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<(u16, String), Unable> {
+    Ok(match from {
         Some(on) if on.shell() == Shell::Posix => {
-            let out = seen
-                .run(on, &format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url)), timeout)
-                .await?;
-            body_and_status(&out.stdout)
+            let command = format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url));
+            body_and_status(&seen.run(on, &command, timeout).await?.stdout)
         }
         Some(on) => {
             let script = format!(
@@ -67,8 +131,7 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
                 secs(timeout),
                 ps(url)
             );
-            let out = seen.run(on, &script, timeout).await?;
-            body_and_status(out.stdout.trim_end())
+            body_and_status(seen.run(on, &script, timeout).await?.stdout.trim_end())
         }
         None => {
             seen.start();
@@ -76,7 +139,12 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
             seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
             (code, body)
         }
-    };
+    })
+}
+
+pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
+    let HttpGet { url, status, contains } = kind;
+    let (code, body) = http(url, cx.from.or(cx.node().ok()), cx.timeout, seen).await?;
     let shown = if code == 0 { "no answer".to_string() } else { code.to_string() };
     seen.expect("HTTP status", status.to_string(), shown, code == *status);
     if let Some(text) = contains {

@@ -79,6 +79,11 @@ catalogue! {
     TcpPort(network::TcpPort),
     /// ICMP reachability from `from`.
     Ping(network::Ping),
+    /// A firewall's rules as a sender sees them: each target (host and port,
+    /// ICMP, or a URL) `allowed` or `denied`, sent from `from` (else from the
+    /// controller). A denial counts only once the sender reached something it
+    /// should (an `allowed` target or the `control`): otherwise `error`.
+    Reach(network::Reach),
     /// An HTTP(S) URL answers, as seen from `node` (a client machine, e.g. the
     /// workstation), from `from`, or else from the controller.
     HttpGet(network::HttpGet),

@@ -38,6 +38,72 @@ impl Kind for Ping {
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[schemars(inline)]
+pub struct Reach {
+    /// What the sender must, or must not, get to.
+    pub targets: Vec<ReachTarget>,
+    /// Something the sender reaches whatever the rules graded (its own
+    /// gateway, a public site): proves it has a network when every graded
+    /// target is a denial. Not graded itself.
+    pub control: Option<ReachTarget>,
+}
+
+impl Kind for Reach {
+    const SPEC: KindSpec =
+        KindSpec { name: "reach", runs: Runs::Probe, roles: &[], os: &[Os::Linux], tools: &["nc", "ping", "curl"] };
+}
+
+/// One destination of a `reach` check: `host` with `port` (TCP), `host`
+/// with `protocol = "icmp"`, or a `url`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReachTarget {
+    pub host: Option<String>,
+    /// The TCP port (required for `tcp`).
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// An HTTP(S) address: allowed when any HTTP answer comes back.
+    pub url: Option<String>,
+    /// `allowed`: a connection (TCP), an echo reply (ICMP) or an HTTP answer
+    /// gets through; `denied`: it does not (refused or no answer, told apart
+    /// in the evidence).
+    #[serde(default)]
+    pub expect: Reachability,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Icmp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reachability {
+    /// It gets through.
+    #[default]
+    Allowed,
+    /// It does not (refused, or dropped).
+    Denied,
+}
+
+impl ReachTarget {
+    /// `tcp 10.0.0.1:445`, `icmp 10.0.0.1`, `http://…`.
+    pub fn describe(&self) -> String {
+        match (&self.url, &self.host, self.protocol, self.port) {
+            (Some(url), ..) => url.clone(),
+            (None, Some(host), Protocol::Icmp, _) => format!("icmp {host}"),
+            (None, Some(host), Protocol::Tcp, Some(port)) => format!("tcp {host}:{port}"),
+            (None, Some(host), Protocol::Tcp, None) => format!("tcp {host}"),
+            (None, None, ..) => "nothing".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
 pub struct HttpGet {
     pub url: String,
     #[serde(default = "http_ok")]

@@ -122,6 +122,9 @@ pub(super) fn check_rules(
             }
         }
     }
+    if let CheckKind::Reach(reach) = &check.kind {
+        reach_rules(reach, path, sink);
+    }
     if let CheckKind::FileContains(crate::checks::system::FileContains { pattern, .. }) = &check.kind {
         // A variable stands for a literal; grep -E's word boundaries are the
         // one common ERE form the parser does not know.
@@ -170,6 +173,53 @@ fn tools_found(kind: &str, tools: &[&str], id: &str, node: &Node, how: &str, pat
                 "use a node whose role has it ({}); `plateau roles` lists each role's tools",
                 with.join(", ")
             )),
+        );
+    }
+}
+
+/// A `reach` target names one destination; a denial needs a positive control.
+fn reach_rules(reach: &crate::checks::network::Reach, path: &str, sink: &mut Sink<'_>) {
+    use crate::checks::network::{Protocol, Reachability};
+    let control = reach.control.iter().map(|c| (format!("{path}.control"), c));
+    let targets = reach.targets.iter().enumerate().map(|(i, t)| (format!("{path}.targets[{i}]"), t));
+    for (tpath, target) in targets.chain(control) {
+        let problem = match (&target.url, &target.host, target.protocol, target.port) {
+            (Some(_), Some(_), ..) => Some("give a `url` or a `host`, not both"),
+            (Some(_), None, Protocol::Icmp, _) | (Some(_), None, _, Some(_)) => {
+                Some("a `url` carries its own scheme and port")
+            }
+            (None, None, ..) => Some("say where: `host` (with `port`, or `protocol = \"icmp\"`) or `url`"),
+            (None, Some(_), Protocol::Tcp, None) => Some("a TCP target needs a `port`"),
+            (None, Some(_), Protocol::Icmp, Some(_)) => Some("ICMP has no port"),
+            _ => None,
+        };
+        if let Some(fix) = problem {
+            sink.at(
+                &tpath,
+                "reach-target",
+                format!("`reach` target {}: {fix}", target.describe()),
+                "here",
+                Some(fix.into()),
+            );
+        }
+    }
+    if reach.control.as_ref().is_some_and(|c| c.expect == Reachability::Denied) {
+        sink.at(
+            &format!("{path}.control"),
+            "reach-control",
+            "a control is something the sender must reach".into(),
+            "denied",
+            Some("remove `expect` from the control".into()),
+        );
+    }
+    let positive = reach.control.is_some() || reach.targets.iter().any(|t| t.expect == Reachability::Allowed);
+    if !positive {
+        sink.at(
+            &format!("{path}.targets"),
+            "reach-needs-control",
+            "every target is a denial: a sender with no network at all would pass".into(),
+            "only denials",
+            Some("add an allowed target, or a `control` the sender always reaches (e.g. its gateway)".into()),
         );
     }
 }
