@@ -73,3 +73,26 @@ fn roster_names_candidates_and_rejects_bad_rows() {
     let err = plateau_scenario::parse_roster("r.csv", "id,name\nbad id,X\n").unwrap_err();
     assert!(err.starts_with("r.csv:2:"), "{err}");
 }
+
+#[test]
+fn subnets_that_collide_between_candidates_are_errors_naming_them() {
+    // Two candidates' LANs drawn from a block with room for one /24.
+    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
+    let narrow = text.replace(
+        "lan = { subnet_in = \"10.20.0.0/16\", prefix = 24 }",
+        "lan = { subnet_in = \"10.20.0.0/24\", prefix = 24 }",
+    );
+    let scenario = Scenario::parse("tai-small.toml", &narrow).unwrap();
+    let report = scenario.plan("seed", &Candidate::numbered(2)).unwrap_err();
+    let d = report.diagnostics.iter().find(|d| d.code == "subnets-collide").expect("a collision is reported");
+    assert!(
+        d.message.contains("candidate `c02`'s `lan` (10.20.0.0/24) overlaps candidate `c01`'s `lan`"),
+        "{}",
+        d.message
+    );
+    assert!(scenario.plan("seed", &Candidate::numbered(1)).is_ok(), "one candidate fits");
+    // 300 candidates cannot each have one of the 256 /24s of the shipped LAN block.
+    let many = small().plan("seed", &Candidate::numbered(300));
+    let collisions = many.err().map_or(0, |r| r.diagnostics.len());
+    assert!(collisions > 0, "300 LANs cannot come out of 256 subnets without a repeat");
+}

@@ -161,3 +161,25 @@ fn limits() {
         "2t",
     );
 }
+
+/// A template that cannot be filled says why, and points at itself.
+fn message_of(from: &str, to: &str) -> String {
+    let text = base().replacen(from, to, 1);
+    let report = match Scenario::parse("tai-small.toml", &text) {
+        Ok(s) => s.plan("seed", &plateau_scenario::Candidate::numbered(1)).map(|_| ()).unwrap_err(),
+        Err(report) => report,
+    };
+    let d = &report.diagnostics[0];
+    let span = d.span.clone().unwrap();
+    format!("{} @ {}", d.message, &text[span])
+}
+
+#[test]
+fn templates_say_what_is_missing() {
+    let said = message_of("host = \"{{node.router.wan}}\"", "host = \"{{node.ws.wan}}\"");
+    assert!(said.contains("node `ws` has no interface on `wan`") && said.ends_with("@ {{node.ws.wan}}"), "{said}");
+    let said = message_of("host = \"{{node.router.wan}}\"", "host = \"{{net.lan.host.300}}\"");
+    assert!(said.contains("host `300` is outside `lan`") && said.contains("hosts 1 to 254"), "{said}");
+    let said = message_of("host = \"{{node.router.wan}}\"", "host = \"{{net.guests.gateway}}\"");
+    assert!(said.contains("there is no network `guests`"), "{said}");
+}

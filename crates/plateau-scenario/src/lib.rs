@@ -66,7 +66,7 @@ impl Scenario {
                 return Err(report(vec![Diagnostic::new("invalid", e.message().to_string()).at(e.span(), "here")]));
             }
         };
-        let mut sink = Sink { spans: &spans, diagnostics: Vec::new() };
+        let mut sink = Sink { spans: &spans, source, diagnostics: Vec::new() };
         validate::validate(&file, &mut sink);
         if sink.diagnostics.is_empty() {
             let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0 };
@@ -94,7 +94,7 @@ impl Scenario {
     /// Each candidate's platform for a session seed. The same seed and
     /// candidates always give the same plans.
     pub fn plan(&self, seed: &str, candidates: &[Candidate]) -> Result<Vec<CandidatePlan>, Report> {
-        let mut sink = Sink { spans: &self.spans, diagnostics: Vec::new() };
+        let mut sink = Sink { spans: &self.spans, source: &self.source, diagnostics: Vec::new() };
         let mut plans = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let before = sink.diagnostics.len();
@@ -105,6 +105,7 @@ impl Scenario {
                 d.message = format!("candidate `{}`: {}", candidate.id, d.message);
             }
         }
+        plan::across_candidates(&plans, &self.file, &mut sink);
         if sink.diagnostics.is_empty() {
             Ok(plans)
         } else {

@@ -265,17 +265,38 @@ fn text(template: &str, path: &str, lookup: &dyn Fn(&str) -> Option<String>, sin
     match vars::render(template, lookup) {
         Ok(s) => s,
         Err(name) => {
-            sink.at(
-                path,
-                "unresolved-variable",
-                format!("`{{{{{name}}}}}` has no value here"),
-                "no value",
-                Some(
-                    "a node reached by DHCP has no static address to refer to; use a fixed address or a variable"
-                        .into(),
-                ),
-            );
+            let (why, hint) = unresolved(&name, lookup);
+            let needle = format!("{{{{{name}}}}}");
+            let message = format!("`{needle}` has no value here: {why}");
+            sink.at_within(path, &needle, "unresolved-variable", message, "no value", Some(hint));
             String::new()
+        }
+    }
+}
+
+/// Why a well-formed name has no value for this candidate (validation has
+/// ruled out names that cannot exist).
+fn unresolved(name: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, String) {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["net", net, "host", n] => {
+            let subnet = lookup(&format!("net.{net}.subnet")).unwrap_or_default();
+            let hosts = subnet.parse::<ipnet::Ipv4Net>().map_or(0, |s| s.hosts().count());
+            (
+                format!("host `{n}` is outside `{net}` ({subnet}, hosts 1 to {hosts})"),
+                format!("use a host number from 1 to {hosts}, or a larger subnet"),
+            )
+        }
+        ["net", net, attr] => (
+            format!("`{net}` has no `{attr}`"),
+            format!("set `{}` on network `{net}`", if attr.starts_with("pool") { "dhcp_pool" } else { attr }),
+        ),
+        ["node", node, net] if !matches!(*net, "address" | "hostname") => (
+            format!("`{node}` takes its address on `{net}` by DHCP"),
+            "a node reached by DHCP has no static address to refer to; give it `host = N`, or use a variable".into(),
+        ),
+        _ => {
+            ("it is computed later than this text".into(), "use it in checks, faults, the brief or the solution".into())
         }
     }
 }
@@ -472,6 +493,54 @@ fn overlaps(networks: &[PlannedNetwork], file: &ScenarioFile, sink: &mut Sink<'_
                 );
             }
         }
+    }
+}
+
+/// Every candidate's networks are bridges on the same engines: two that
+/// overlap cannot both be made (`up` would fail on the second). Said here,
+/// with the candidates named, before anything is created.
+pub(crate) fn across_candidates(plans: &[CandidatePlan], file: &ScenarioFile, sink: &mut Sink<'_>) {
+    const SHOWN: usize = 10;
+    let mut seen: Vec<(&str, &PlannedNetwork)> = Vec::new();
+    let mut found = 0;
+    for plan in plans {
+        for net in &plan.networks {
+            let clash = seen.iter().find(|(c, other)| {
+                *c != plan.candidate.id
+                    && (net.subnet.contains(&other.subnet.network()) || other.subnet.contains(&net.subnet.network()))
+            });
+            if let Some((other_candidate, other)) = clash {
+                found += 1;
+                if found <= SHOWN {
+                    let index = file.networks.iter().position(|n| n.id == net.id).unwrap_or(0);
+                    sink.at(
+                        &format!("networks[{index}].subnet"),
+                        "subnets-collide",
+                        format!(
+                            "candidate `{}`'s `{}` ({}) overlaps candidate `{other_candidate}`'s `{}` ({}): \
+                             the engine cannot make both",
+                            plan.candidate.id, net.id, net.subnet, other.id, other.subnet
+                        ),
+                        "drawn for several candidates",
+                        Some(
+                            "draw subnets from a range with room for every candidate and every network \
+                             (a larger `subnet_in`), and give each network its own `subnet_in`"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+            seen.push((&plan.candidate.id, net));
+        }
+    }
+    if found > SHOWN {
+        sink.at(
+            "networks",
+            "subnets-collide",
+            format!("{} more collisions between candidates' subnets", found - SHOWN),
+            "here",
+            None,
+        );
     }
 }
 

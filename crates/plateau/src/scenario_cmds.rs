@@ -39,6 +39,9 @@ pub struct PlanArgs {
     /// Print the full plans as JSON.
     #[arg(long)]
     json: bool,
+    /// Also print each candidate's brief (the cahier des charges, their values filled in).
+    #[arg(long)]
+    brief: bool,
 }
 
 #[derive(Args)]
@@ -136,6 +139,9 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
         println!("{} — seed {:?}, {} candidate(s)\n", scenario.file().scenario.title, args.seed, plans.len());
         for p in &plans {
             print_plan(p);
+            if let (true, Some(brief)) = (args.brief, &p.brief) {
+                println!("### Brief of {}\n\n{}\n", p.candidate.id, brief.trim_end());
+            }
         }
     }
     Ok(status::OK)

@@ -19,12 +19,35 @@ use variables::{templates, variant};
 /// Collects diagnostics located by path.
 pub(crate) struct Sink<'a> {
     pub spans: &'a SpanIndex,
+    /// The file's text, to point inside a long string.
+    pub source: &'a str,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Sink<'_> {
     pub fn at(&mut self, path: &str, code: &'static str, message: String, label: &str, hint: Option<String>) {
         let mut d = Diagnostic::new(code, message).at(self.spans.value(path), label);
+        d.hint = hint;
+        self.diagnostics.push(d);
+    }
+
+    /// Like `at`, pointing at `needle` inside the value when it is there
+    /// (a `{{name}}` in a many-line brief or solution, not the whole text).
+    pub fn at_within(
+        &mut self,
+        path: &str,
+        needle: &str,
+        code: &'static str,
+        message: String,
+        label: &str,
+        hint: Option<String>,
+    ) {
+        let span =
+            self.spans.value(path).map(|span| match self.source.get(span.clone()).and_then(|text| text.find(needle)) {
+                Some(at) => span.start + at..span.start + at + needle.len(),
+                None => span,
+            });
+        let mut d = Diagnostic::new(code, message).at(span, label);
         d.hint = hint;
         self.diagnostics.push(d);
     }

@@ -156,6 +156,48 @@ pub(super) fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                     .is_some_and(|nets| *attr == "address" || *attr == "hostname" || nets.contains(attr)),
                 _ => false,
             };
+            // A name of the right shape that misses one thing: say which.
+            let cause = match parts.as_slice() {
+                _ if known || early => None,
+                ["node", node, attr] => match node_nets.get(node) {
+                    None => {
+                        Some((format!("there is no node `{node}`"), suggest(node, node_nets.keys().copied(), "nodes")))
+                    }
+                    Some(nets) if networks.contains(attr) => Some((
+                        format!("node `{node}` has no interface on `{attr}`"),
+                        format!(
+                            "its networks: {}; or add an interface on `{attr}` to `{node}`",
+                            nets.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    )),
+                    Some(_) => Some((
+                        format!("`{attr}` is neither a network nor `address`/`hostname`"),
+                        suggest(attr, networks.iter().copied(), "networks"),
+                    )),
+                },
+                ["net", net, ..] if !networks.contains(net) => {
+                    Some((format!("there is no network `{net}`"), suggest(net, networks.iter().copied(), "networks")))
+                }
+                ["net", _, "host", n] => {
+                    Some((format!("host number `{n}` is neither a number nor a variable"), "write `host.10`".into()))
+                }
+                ["net", _, attr] => Some((
+                    format!("a network has no `{attr}`"),
+                    format!("a network has {}", network_attrs.map(|a| format!("`{a}`")).join(", ")),
+                )),
+                _ => None,
+            };
+            if let Some((why, hint)) = cause {
+                sink.at_within(
+                    &path,
+                    &text[r.range.clone()],
+                    "unknown-variable",
+                    format!("`{{{{{name}}}}}`: {why}"),
+                    "unknown",
+                    Some(hint),
+                );
+                continue;
+            }
             if !known {
                 let mut names: Vec<&str> = variables.iter().copied().collect();
                 names.sort();
@@ -169,8 +211,9 @@ pub(super) fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
                         network_attrs.join("|")
                     )
                 };
-                sink.at(
+                sink.at_within(
                     &path,
+                    &text[r.range.clone()],
                     "unknown-variable",
                     format!("`{{{{{name}}}}}` names no variable"),
                     "unknown variable",
