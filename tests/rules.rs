@@ -108,6 +108,8 @@ fn checks_run_where_they_can() {
     check("control = { host = \"{{node.router.wan}}\", protocol = \"icmp\" }\n", "", "reach-needs-control", "[{ host");
     // A TCP target without a port.
     check("port = 22, expect = \"denied\"", "expect = \"denied\"", "reach-target", "{ host");
+    // An offer looked for where the scenario plans no DHCP service.
+    check("dhcp_pool = [100, 199]\n", "", "offer-without-pool", "lan");
     // A pattern that is no regular expression.
     check(
         "",

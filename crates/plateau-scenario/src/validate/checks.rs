@@ -25,6 +25,7 @@ pub(super) fn check_rules(
     path: &str,
     nodes: &HashMap<&str, &Node>,
     networks: &HashSet<&str>,
+    pools: &HashSet<&str>,
     framework: Option<&Framework>,
     sink: &mut Sink<'_>,
 ) {
@@ -146,7 +147,18 @@ pub(super) fn check_rules(
         }
     }
     if let CheckKind::DhcpOffer(crate::checks::dhcp::DhcpOffer { network, mac, .. }) = &check.kind {
-        reference(network, &format!("{path}.network"), "network", networks, sink);
+        if reference(network, &format!("{path}.network"), "network", networks, sink) && !pools.contains(network.as_str())
+        {
+            sink.at(
+                &format!("{path}.network"),
+                "offer-without-pool",
+                format!("`{network}` has no `dhcp_pool`: the scenario plans no DHCP service there"),
+                "no pool",
+                Some(format!(
+                    "add the range the candidate's server hands out to network `{network}`, e.g. `dhcp_pool = [100, 199]`"
+                )),
+            );
+        }
         if let Some(mac) = mac {
             check_mac(mac, &format!("{path}.mac"), sink);
         }

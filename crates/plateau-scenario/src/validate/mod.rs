@@ -68,6 +68,8 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     }
     let networks: HashSet<&str> = file.networks.iter().map(|n| n.id.as_str()).collect();
     let checks: HashSet<&str> = file.checks.iter().map(|c| c.id.as_str()).collect();
+    // Networks where the scenario plans a DHCP service.
+    let pools: HashSet<&str> = file.networks.iter().filter(|n| n.dhcp_pool.is_some()).map(|n| n.id.as_str()).collect();
 
     for (i, phase) in file.phases.iter().enumerate() {
         duration(&phase.duration, &format!("phases[{i}].duration"), sink);
@@ -112,7 +114,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let mut total = 0u64;
     for (i, check) in file.checks.iter().enumerate() {
         total += u64::from(check.points);
-        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, framework, sink);
+        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, &pools, framework, sink);
     }
     if let Some(declared) = file.scenario.total_points
         && u64::from(declared) != total
