@@ -185,3 +185,14 @@ fn templates_say_what_is_missing() {
     let said = message_of("host = \"{{node.router.wan}}\"", "host = \"{{net.guests.gateway}}\"");
     assert!(said.contains("there is no network `guests`"), "{said}");
 }
+
+#[test]
+fn a_criterion_outside_the_graded_blocks_is_a_warning_and_the_file_is_used() {
+    // tai-small grades the blocks CCP2 and CCP3 (its header); CP1.1 is in CCP1.
+    let text = base().replacen("criteria = [\"CP8.2\"]", "criteria = [\"CP8.2\", \"CP1.1\"]", 1);
+    let scenario = Scenario::parse("tai-small.toml", &text).expect("a warning does not refuse the file");
+    let warnings = scenario.warnings().render(false);
+    assert!(warnings.contains("warning[criterion-outside-blocks]"), "{warnings}");
+    assert!(warnings.contains("`CP1.1` belongs to block `CCP1`"), "{warnings}");
+    assert!(Scenario::parse("tai-small.toml", &base()).unwrap().warnings().is_empty());
+}

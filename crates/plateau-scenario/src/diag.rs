@@ -7,9 +7,19 @@ use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor};
 use serde::Serialize;
 
+/// An error stops the file; a warning is said, and the file is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    pub severity: Severity,
     /// Stable code, e.g. `unknown-key`, for documentation and tooling.
     pub code: &'static str,
     pub message: String,
@@ -23,7 +33,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic { code, message: message.into(), span: None, label: String::new(), hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: None,
+            label: String::new(),
+            hint: None,
+        }
     }
 
     pub fn at(mut self, span: Option<Range<usize>>, label: impl Into<String>) -> Self {
@@ -104,7 +121,11 @@ impl Report {
         let file = SimpleFile::new(&self.file_name, &self.source);
         let config = term::Config::default();
         for d in &self.diagnostics {
-            let mut cs = CsDiagnostic::error().with_code(d.code).with_message(&d.message);
+            let cs = match d.severity {
+                Severity::Error => CsDiagnostic::error(),
+                Severity::Warning => CsDiagnostic::warning(),
+            };
+            let mut cs = cs.with_code(d.code).with_message(&d.message);
             let mut notes = Vec::new();
             match &d.span {
                 Some(span) => cs = cs.with_labels(vec![Label::primary((), span.clone()).with_message(&d.label)]),

@@ -41,6 +41,8 @@ pub struct Scenario {
     file_name: String,
     source: String,
     spans: SpanIndex,
+    /// What validation noticed without refusing the file.
+    warnings: Report,
 }
 
 impl Scenario {
@@ -68,15 +70,21 @@ impl Scenario {
         };
         let mut sink = Sink { spans: &spans, source, diagnostics: Vec::new() };
         validate::validate(&file, &mut sink);
-        if sink.diagnostics.is_empty() {
+        if !sink.has_errors() {
             let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0 };
             plan::expand(&file, SAMPLE_SEED, &sample, &mut sink);
         }
-        if !sink.diagnostics.is_empty() {
+        if sink.has_errors() {
             return Err(report(sink.diagnostics));
         }
         let framework = framework::get(&file.scenario.framework).expect("validated framework");
-        Ok(Scenario { file, framework, file_name: file_name.to_string(), source: source.to_string(), spans })
+        let warnings = report(sink.diagnostics);
+        Ok(Scenario { file, framework, file_name: file_name.to_string(), source: source.to_string(), spans, warnings })
+    }
+
+    /// What validation noticed without refusing the file (may be empty).
+    pub fn warnings(&self) -> &Report {
+        &self.warnings
     }
 
     pub fn file(&self) -> &model::ScenarioFile {

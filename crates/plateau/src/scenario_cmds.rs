@@ -89,9 +89,11 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
             Ok(scenario) => {
                 let file = scenario.file();
                 let points: u32 = file.checks.iter().map(|c| c.points).sum();
+                let warnings = scenario.warnings();
                 if args.json {
-                    results.push(json!({ "file": path, "valid": true, "diagnostics": [] }));
+                    results.push(json!({ "file": path, "valid": true, "diagnostics": warnings.located() }));
                 } else {
+                    eprint!("{}", warnings.render(color()));
                     println!(
                         "ok: {} ({} {}: {} nodes, {} checks, {} points, {} faults)",
                         path.display(),

@@ -3,10 +3,37 @@
 
 use super::*;
 
-/// Every criterion id names one of the framework's criteria.
-pub(super) fn known_criteria(ids: &[String], path: &str, framework: Option<&Framework>, sink: &mut Sink<'_>) {
+/// Every criterion id names one of the framework's criteria; one outside
+/// the blocks the scenario grades is said (it would vanish from the grid).
+pub(super) fn known_criteria(
+    ids: &[String],
+    path: &str,
+    framework: Option<&Framework>,
+    blocks: &[String],
+    sink: &mut Sink<'_>,
+) {
     let Some(framework) = framework else { return };
     for (i, id) in ids.iter().enumerate() {
+        if let Some(found) = framework.criterion(id)
+            && !blocks.is_empty()
+            && !blocks.contains(&found.block.id)
+        {
+            sink.warn(
+                &format!("{path}.criteria[{i}]"),
+                "criterion-outside-blocks",
+                format!(
+                    "`{id}` belongs to block `{}`, which this scenario does not grade ({}): \
+                     it will be on no grid and in no coverage table",
+                    found.block.id,
+                    blocks.join(", ")
+                ),
+                "outside the graded blocks",
+                Some(format!(
+                    "add `{}` to `scenario.blocks`, or name a criterion of the graded blocks",
+                    found.block.id
+                )),
+            );
+        }
         if framework.criterion(id).is_none() {
             let known = framework.criteria().map(|c| c.criterion.id.as_str());
             sink.at(
@@ -27,6 +54,7 @@ pub(super) fn check_rules(
     networks: &HashSet<&str>,
     pools: &HashSet<&str>,
     framework: Option<&Framework>,
+    blocks: &[String],
     sink: &mut Sink<'_>,
 ) {
     if check.criteria.is_empty() {
@@ -38,7 +66,7 @@ pub(super) fn check_rules(
             Some("add the critère de performance it shows, e.g. `criteria = [\"CP7.2\"]`".into()),
         );
     }
-    known_criteria(&check.criteria, path, framework, sink);
+    known_criteria(&check.criteria, path, framework, blocks, sink);
     if let Some(t) = &check.timeout {
         duration(t, &format!("{path}.timeout"), sink);
     }
@@ -147,7 +175,8 @@ pub(super) fn check_rules(
         }
     }
     if let CheckKind::DhcpOffer(crate::checks::dhcp::DhcpOffer { network, mac, .. }) = &check.kind {
-        if reference(network, &format!("{path}.network"), "network", networks, sink) && !pools.contains(network.as_str())
+        if reference(network, &format!("{path}.network"), "network", networks, sink)
+            && !pools.contains(network.as_str())
         {
             sink.at(
                 &format!("{path}.network"),

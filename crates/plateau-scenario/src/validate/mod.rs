@@ -31,6 +31,19 @@ impl Sink<'_> {
         self.diagnostics.push(d);
     }
 
+    /// A warning: the file is still used.
+    pub fn warn(&mut self, path: &str, code: &'static str, message: String, label: &str, hint: Option<String>) {
+        let mut d = Diagnostic::new(code, message).at(self.spans.value(path), label);
+        d.hint = hint;
+        d.severity = crate::diag::Severity::Warning;
+        self.diagnostics.push(d);
+    }
+
+    /// Whether an error (not a warning) was found.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == crate::diag::Severity::Error)
+    }
+
     /// Like `at`, pointing at `needle` inside the value when it is there
     /// (a `{{name}}` in a many-line brief or solution, not the whole text).
     pub fn at_within(
@@ -114,7 +127,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let mut total = 0u64;
     for (i, check) in file.checks.iter().enumerate() {
         total += u64::from(check.points);
-        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, &pools, framework, sink);
+        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, &pools, framework, &file.scenario.blocks, sink);
     }
     if let Some(declared) = file.scenario.total_points
         && u64::from(declared) != total
@@ -141,7 +154,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         for (j, id) in fault.breaks.iter().enumerate() {
             reference(id, &format!("{path}.breaks[{j}]"), "check", &checks, sink);
         }
-        known_criteria(&fault.criteria, &path, framework, sink);
+        known_criteria(&fault.criteria, &path, framework, &file.scenario.blocks, sink);
         for (part, steps) in [("inject", &fault.inject), ("revert", &fault.revert)] {
             if steps.is_empty() {
                 sink.at(
