@@ -14,7 +14,10 @@ pub(super) fn known_criteria(
 ) {
     let Some(framework) = framework else { return };
     for (i, id) in ids.iter().enumerate() {
+        // Said once the blocks themselves are right (else `unknown-block` says it).
+        let blocks_known = blocks.iter().all(|b| framework.block(b).is_some());
         if let Some(found) = framework.criterion(id)
+            && blocks_known
             && !blocks.is_empty()
             && !blocks.contains(&found.block.id)
         {
@@ -47,16 +50,18 @@ pub(super) fn known_criteria(
     }
 }
 
-pub(super) fn check_rules(
-    check: &Check,
-    path: &str,
-    nodes: &HashMap<&str, &Node>,
-    networks: &HashSet<&str>,
-    pools: &HashSet<&str>,
-    framework: Option<&Framework>,
-    blocks: &[String],
-    sink: &mut Sink<'_>,
-) {
+/// What a check may name: the file's nodes, networks (those with a DHCP
+/// pool), the framework and the blocks graded.
+pub(super) struct Names<'a> {
+    pub nodes: &'a HashMap<&'a str, &'a Node>,
+    pub networks: &'a HashSet<&'a str>,
+    pub pools: &'a HashSet<&'a str>,
+    pub framework: Option<&'a Framework>,
+    pub blocks: &'a [String],
+}
+
+pub(super) fn check_rules(check: &Check, path: &str, names: &Names<'_>, sink: &mut Sink<'_>) {
+    let Names { nodes, networks, pools, framework, blocks } = *names;
     if check.criteria.is_empty() {
         sink.at(
             &format!("{path}.criteria"),

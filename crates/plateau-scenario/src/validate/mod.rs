@@ -13,7 +13,7 @@ use crate::shape::{SpanIndex, suggest};
 mod checks;
 mod variables;
 
-use checks::{check_rules, known_criteria};
+use checks::{Names, check_rules, known_criteria};
 use variables::{templates, variant};
 
 /// Collects diagnostics located by path.
@@ -124,10 +124,11 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let candidate_nodes: HashSet<&str> =
         file.candidate.iter().flat_map(|c| c.access.iter().map(|a| a.node.as_str())).collect();
 
+    let names = Names { nodes: &nodes, networks: &networks, pools: &pools, framework, blocks: &file.scenario.blocks };
     let mut total = 0u64;
     for (i, check) in file.checks.iter().enumerate() {
         total += u64::from(check.points);
-        check_rules(check, &format!("checks[{i}]"), &nodes, &networks, &pools, framework, &file.scenario.blocks, sink);
+        check_rules(check, &format!("checks[{i}]"), &names, sink);
     }
     if let Some(declared) = file.scenario.total_points
         && u64::from(declared) != total
