@@ -96,3 +96,24 @@ fn subnets_that_collide_between_candidates_are_errors_naming_them() {
     let collisions = many.err().map_or(0, |r| r.diagnostics.len());
     assert!(collisions > 0, "300 LANs cannot come out of 256 subnets without a repeat");
 }
+
+#[test]
+fn a_wireguard_key_pair_is_drawn_per_candidate_and_its_halves_are_templates() {
+    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
+    let text = text.replacen("[variables]\n", "[variables]\nvpn = { wireguard_keypair = true }\n", 1).replacen(
+        "4. Sur le routeur,",
+        "Clé du tunnel : {{vpn.private}} (publique : {{vpn.public}}).\n4. Sur le routeur,",
+        1,
+    );
+    let scenario = Scenario::parse("tai-small.toml", &text).unwrap();
+    let plans = scenario.plan("seed", &Candidate::numbered(2)).unwrap();
+    let (first, second) = (&plans[0].variables, &plans[1].variables);
+    assert_eq!(first["vpn"], first["vpn.public"], "the bare name is the public key");
+    assert_ne!(first["vpn.private"], second["vpn.private"]);
+    let brief = plans[0].brief.as_deref().unwrap();
+    assert!(brief.contains(&format!("Clé du tunnel : {}", first["vpn.private"])), "{brief}");
+    // A half that does not exist is said.
+    let wrong = text.replacen("{{vpn.public}}", "{{vpn.secret}}", 1);
+    let report = Scenario::parse("tai-small.toml", &wrong).unwrap_err();
+    assert!(report.render(false).contains("`{{vpn.secret}}`"), "{}", report.render(false));
+}

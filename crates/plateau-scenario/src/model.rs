@@ -166,6 +166,9 @@ pub struct Variant {
     pub password: Option<u8>,
     /// A whole number between the two bounds, inclusive.
     pub range: Option<[i64; 2]>,
+    /// A WireGuard key pair (X25519, base64), drawn per candidate:
+    /// `{{name.private}}` and `{{name.public}}` (`{{name}}` is the public key).
+    pub wireguard_keypair: Option<bool>,
 }
 
 /// A network of the addressing plan.

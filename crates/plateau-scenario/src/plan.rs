@@ -232,6 +232,11 @@ fn variables(file: &ScenarioFile, seed: &str, candidate: &Candidate) -> BTreeMap
     for (name, v) in &file.variables {
         if let Variable::Variant(spec) = v {
             values.insert(name.clone(), vars::draw(spec, seed, name, candidate));
+            if spec.wireguard_keypair == Some(true) {
+                let (private, public) = vars::wireguard_keypair(seed, name, candidate);
+                values.insert(format!("{name}.private"), private);
+                values.insert(format!("{name}.public"), public);
+            }
         }
     }
     let mut pending: Vec<(&String, &String)> = file

@@ -133,7 +133,24 @@ pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate) -
     if let Some(length) = spec.password {
         return password(&digest(seed, variable, &candidate.id), length as usize);
     }
+    if spec.wireguard_keypair == Some(true) {
+        return wireguard_keypair(seed, variable, candidate).1;
+    }
     unreachable!("a validated variant has a generator")
+}
+
+/// A WireGuard key pair `(private, public)`, base64 as `wg genkey` and
+/// `wg pubkey` print them: the private key is the (clamped) digest of the
+/// seed, the variable and the candidate, so a session's plans stay
+/// reproducible and each candidate's key is their own.
+pub fn wireguard_keypair(seed: &str, variable: &str, candidate: &Candidate) -> (String, String) {
+    use base64::Engine;
+    let mut private = digest(seed, &format!("{variable}.wireguard"), &candidate.id);
+    private[0] &= 248;
+    private[31] = (private[31] & 127) | 64;
+    let public = curve25519_dalek::montgomery::MontgomeryPoint::mul_base_clamped(private).to_bytes();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    (b64.encode(private), b64.encode(public))
 }
 
 /// A password that satisfies Active Directory's default complexity rule
@@ -165,6 +182,26 @@ fn password(seed: &[u8; 32], length: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wireguard_key_pair_is_a_real_one_of_its_candidate_alone() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // RFC 7748, 6.1: Alice's key pair, as `wg pubkey` would print it.
+        let alice: [u8; 32] = b64.decode("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=").unwrap().try_into().unwrap();
+        let public = curve25519_dalek::montgomery::MontgomeryPoint::mul_base_clamped(alice).to_bytes();
+        assert_eq!(b64.encode(public), "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+        let all = candidates(3);
+        let pairs: Vec<(String, String)> = all.iter().map(|c| wireguard_keypair("s", "vpn", c)).collect();
+        for (private, public) in &pairs {
+            let key: [u8; 32] = b64.decode(private).unwrap().try_into().unwrap();
+            assert_eq!((key[0] & 7, key[31] & 0xc0), (0, 0x40), "clamped as wg genkey does");
+            let derived = curve25519_dalek::montgomery::MontgomeryPoint::mul_base_clamped(key).to_bytes();
+            assert_eq!(&b64.encode(derived), public);
+        }
+        assert_ne!(pairs[0], pairs[1], "each candidate has their own");
+        assert_eq!(pairs[0], wireguard_keypair("s", "vpn", &all[0]), "the same seed gives the same key");
+    }
 
     fn candidates(n: usize) -> Vec<Candidate> {
         Candidate::numbered(n)

@@ -10,8 +10,14 @@ use super::*;
 use crate::vars::{self, template_refs};
 
 pub(super) fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
-    let generators =
-        [v.pick.is_some(), v.subnet_in.is_some(), v.mac_prefix.is_some(), v.password.is_some(), v.range.is_some()];
+    let generators = [
+        v.pick.is_some(),
+        v.subnet_in.is_some(),
+        v.mac_prefix.is_some(),
+        v.password.is_some(),
+        v.range.is_some(),
+        v.wireguard_keypair == Some(true),
+    ];
     let count = generators.iter().filter(|g| **g).count();
     if count != 1 {
         sink.at(
@@ -19,7 +25,11 @@ pub(super) fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
             "variant-generator",
             format!("variant `{}` needs exactly one generator, has {count}", path.trim_start_matches("variables.")),
             "here",
-            Some("set one of `pick`, `subnet_in` (with `prefix`), `mac_prefix`, `password`, `range`".into()),
+            Some(
+                "set one of `pick`, `subnet_in` (with `prefix`), `mac_prefix`, `password`, `range`, \
+                 `wireguard_keypair = true`"
+                    .into(),
+            ),
         );
         return;
     }
@@ -110,6 +120,12 @@ pub(super) fn variant(v: &Variant, path: &str, sink: &mut Sink<'_>) {
 /// Which `{{names}}` a text may use, by where it stands.
 pub(super) fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
     let variables: HashSet<&str> = file.variables.keys().map(String::as_str).collect();
+    let keypairs: HashSet<&str> = file
+        .variables
+        .iter()
+        .filter(|(_, v)| matches!(v, Variable::Variant(Variant { wireguard_keypair: Some(true), .. })))
+        .map(|(name, _)| name.as_str())
+        .collect();
     let network_attrs = ["subnet", "gateway", "dns", "prefix", "netmask", "pool_start", "pool_end"];
     let node_nets: HashMap<&str, Vec<&str>> =
         file.nodes.iter().map(|n| (n.id.as_str(), n.interfaces.iter().map(|i| i.network.as_str()).collect())).collect();
@@ -148,6 +164,7 @@ pub(super) fn templates(file: &ScenarioFile, sink: &mut Sink<'_>) {
             let parts: Vec<&str> = name.split('.').collect();
             let known = match parts.as_slice() {
                 [v] => variables.contains(v),
+                [v, "private" | "public"] => keypairs.contains(v),
                 ["candidate", "id" | "name" | "number"] => true,
                 ["net", net, attr] => visible(net) && network_attrs.contains(attr),
                 ["net", net, "host", n] => visible(net) && (n.parse::<u32>().is_ok() || variables.contains(n)),
