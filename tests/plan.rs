@@ -117,3 +117,21 @@ fn a_wireguard_key_pair_is_drawn_per_candidate_and_its_halves_are_templates() {
     let report = Scenario::parse("tai-small.toml", &wrong).unwrap_err();
     assert!(report.render(false).contains("`{{vpn.secret}}`"), "{}", report.render(false));
 }
+
+#[test]
+fn a_value_derives_from_another_by_sharing_a_drawn_part() {
+    // A tunnel subnet that follows the LAN: both built from one drawn octet.
+    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
+    let text = text.replacen(
+        "lan = { subnet_in = \"10.20.0.0/16\", prefix = 24 }",
+        "site = { range = [1, 250] }\nlan = \"10.20.{{site}}.0/24\"\ntunnel = \"10.99.{{site}}.0/24\"",
+        1,
+    );
+    let plans = Scenario::parse("tai-small.toml", &text).unwrap().plan("seed", &Candidate::numbered(4)).unwrap();
+    for p in &plans {
+        let site = &p.variables["site"];
+        assert_eq!(p.variables["lan"], format!("10.20.{site}.0/24"));
+        assert_eq!(p.variables["tunnel"], format!("10.99.{site}.0/24"));
+        assert_eq!(p.network("lan").unwrap().subnet.to_string(), p.variables["lan"]);
+    }
+}
