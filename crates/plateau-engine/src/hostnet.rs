@@ -126,8 +126,16 @@ fn shell_words(spec: &str) -> Vec<String> {
 /// (`pid` is its init process). The engine's own exec cannot: a node without
 /// NET_ADMIN may not change its routes, and privileged execs may be refused.
 pub async fn set_default_route(pid: i64, gateway: std::net::Ipv4Addr) -> Result<(), Error> {
+    ip_route(pid, &["replace", "default", "via", &gateway.to_string()]).await.map(|_| ())
+}
+
+/// `ip -4 route ARGS` in a container's network namespace, from the host:
+/// whatever the node's capabilities, and whatever its candidate did to its
+/// own `ip`. Returns what it printed.
+pub async fn ip_route(pid: i64, args: &[&str]) -> Result<String, Error> {
     let out = Command::new("nsenter")
-        .args(["-t", &pid.to_string(), "-n", "ip", "-4", "route", "replace", "default", "via", &gateway.to_string()])
+        .args(["-t", &pid.to_string(), "-n", "ip", "-4", "route"])
+        .args(args)
         .output()
         .await
         .map_err(|e| {
@@ -135,11 +143,12 @@ pub async fn set_default_route(pid: i64, gateway: std::net::Ipv4Addr) -> Result<
         })?;
     if !out.status.success() {
         return Err(Error::Host(format!(
-            "default route via {gateway} in process {pid}'s network: {}",
+            "ip route {} in process {pid}'s network: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use bollard::query_parameters::{
 use ipnet::Ipv4Net;
 use plateau_scenario::CandidatePlan;
 
-use crate::exec::exec;
 use crate::{Error, hostnet};
 
 use super::*;
@@ -62,23 +61,28 @@ impl DockerEngine {
         if !joined {
             // Docker routes by default through the engine's address on the
             // network joined last, and refuses to join when the node has a
-            // default route of its own (a DHCP lease, e.g. on a platform
-            // restored from a snapshot). The access link is for management
-            // only: the node's own default route is set aside, then put back.
+            // default route of its own (a DHCP lease, a static gateway). The
+            // access link is for management only: the node's own default
+            // route is set aside, then put back — from the host, so neither
+            // the node's capabilities nor its candidate's `ip` matter.
             let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
-            let own =
-                exec(&self.docker, &target, &["ip", "-4", "route", "show", "default"], Duration::from_secs(10)).await?;
-            let own = own.stdout.trim().to_string();
+            let pid = self
+                .docker
+                .inspect_container(&target, None::<InspectContainerOptions>)
+                .await
+                .ok()
+                .and_then(|c| c.state?.pid)
+                .ok_or_else(|| Error::Node { container: target.clone(), message: "not running".into() })?;
+            let own = hostnet::ip_route(pid, &["show", "default"]).await?;
             if !own.is_empty() {
-                let _ = exec(&self.docker, &target, &["ip", "-4", "route", "del", "default"], Duration::from_secs(10))
-                    .await;
+                hostnet::ip_route(pid, &["del", "default"]).await?;
             }
             self.join(&target, &link_net, node_addr).await?;
-            let restore = match own.is_empty() {
-                true => format!("ip -4 route del default via {gateway}"),
-                false => format!("ip -4 route del default via {gateway}; ip -4 route replace {own}"),
-            };
-            let _ = exec(&self.docker, &target, &["sh", "-c", &restore], Duration::from_secs(10)).await;
+            let _ = hostnet::ip_route(pid, &["del", "default", "via", &gateway.to_string()]).await;
+            if let Some(route) = own.lines().next().filter(|r| !r.is_empty()) {
+                let words: Vec<&str> = std::iter::once("replace").chain(route.split_whitespace()).collect();
+                hostnet::ip_route(pid, &words).await?;
+            }
         }
         let name = session.container_name(candidate, ACCESS_NODE);
         if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
