@@ -68,8 +68,9 @@ pub async fn run_check(check: &Check, reach: &impl Reach) -> CheckResult {
         let at = now_rfc3339();
         let started = Instant::now();
         let mut seen = Seen::default();
-        // The limit also bounds a check that runs several commands.
-        let budget = timeout * 2 + Duration::from_secs(1);
+        // The limit also bounds a check that runs several commands; one
+        // that sends a probe per target may wait out each of them.
+        let budget = timeout * (check.kind.probes() + 1) + Duration::from_secs(1);
         let outcome = match tokio::time::timeout(budget, evaluate(check, reach, timeout, &mut seen)).await {
             Ok(outcome) => outcome.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no result within {} ms", budget.as_millis())),

@@ -129,6 +129,15 @@ impl CheckKind {
         self.spec().runs
     }
 
+    /// How many probes it sends one after the other, each allowed the
+    /// check's timeout (a `reach` check: one per target and control).
+    pub fn probes(&self) -> u32 {
+        match self {
+            CheckKind::Reach(r) => (r.targets.len() + usize::from(r.control.is_some())).max(1) as u32,
+            _ => 1,
+        }
+    }
+
     /// Roles a node must have for this kind to make sense there.
     pub fn required_roles(&self) -> &'static [Role] {
         self.spec().roles
