@@ -278,15 +278,29 @@ async fn session_stream(
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
     render_room(&console, &account, &csrf, &session).await?;
-    let token = cookie_token(&headers).unwrap_or_default();
-    Ok(live::stream(move || {
-        let (console, session, csrf, token) = (console.clone(), session.clone(), csrf.clone(), token.clone());
+    Ok(follow(console, &headers, move |console, account| {
+        let (session, csrf) = (session.clone(), csrf.clone());
+        async move { render_room(&console, &account, &csrf, &session).await }
+    }))
+}
+
+/// A live page's stream: its render, again and again, while the account
+/// that opened it stays signed in.
+fn follow<F, R>(console: Console, headers: &HeaderMap, render: F) -> Response
+where
+    F: Fn(Console, Account) -> R + Send + Sync + 'static,
+    R: std::future::Future<Output = Result<Markup, Refusal>> + Send + 'static,
+{
+    let token = cookie_token(headers).unwrap_or_default();
+    let render = std::sync::Arc::new(render);
+    live::stream(move || {
+        let (console, token, render) = (console.clone(), token.clone(), render.clone());
         async move {
             let account = still_signed_in(&console, &token)?;
-            render_room(&console, &account, &csrf, &session).await.ok()
+            render(console, account).await.ok()
         }
     })
-    .into_response())
+    .into_response()
 }
 
 /// The account behind a token, while it is signed in (a stream ends with it).
@@ -478,15 +492,10 @@ async fn faults_stream(
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
     render_faults(&console, &account, &csrf, &session).await?;
-    let token = cookie_token(&headers).unwrap_or_default();
-    Ok(live::stream(move || {
-        let (console, session, csrf, token) = (console.clone(), session.clone(), csrf.clone(), token.clone());
-        async move {
-            let account = still_signed_in(&console, &token)?;
-            render_faults(&console, &account, &csrf, &session).await.ok()
-        }
-    })
-    .into_response())
+    Ok(follow(console, &headers, move |console, account| {
+        let (session, csrf) = (session.clone(), csrf.clone());
+        async move { render_faults(&console, &account, &csrf, &session).await }
+    }))
 }
 
 #[derive(Deserialize)]
@@ -599,14 +608,8 @@ async fn practice_stream(
 ) -> Result<Response, Refusal> {
     let (account, csrf) = signed_in(&console, &headers)?;
     render_practice(&console, &account, &csrf, &session, &candidate).await?;
-    let token = cookie_token(&headers).unwrap_or_default();
-    Ok(live::stream(move || {
-        let (console, session, candidate) = (console.clone(), session.clone(), candidate.clone());
-        let (csrf, token) = (csrf.clone(), token.clone());
-        async move {
-            let account = still_signed_in(&console, &token)?;
-            render_practice(&console, &account, &csrf, &session, &candidate).await.ok()
-        }
-    })
-    .into_response())
+    Ok(follow(console, &headers, move |console, account| {
+        let (session, candidate, csrf) = (session.clone(), candidate.clone(), csrf.clone());
+        async move { render_practice(&console, &account, &csrf, &session, &candidate).await }
+    }))
 }

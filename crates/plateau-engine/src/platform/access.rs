@@ -51,12 +51,10 @@ impl DockerEngine {
         let relay_addr = Ipv4Addr::from(u32::from(link.network()) + 1);
         let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
         let target = session.container_name(candidate, &entry.node);
-        let joined = self
-            .docker
-            .inspect_container(&target, None::<InspectContainerOptions>)
-            .await
-            .ok()
-            .and_then(|c| c.network_settings?.networks)
+        let node = self.docker.inspect_container(&target, None::<InspectContainerOptions>).await.ok();
+        let joined = node
+            .as_ref()
+            .and_then(|c| c.network_settings.as_ref()?.networks.as_ref())
             .is_some_and(|n| n.contains_key(&link_net));
         if !joined {
             // Docker routes by default through the engine's address on the
@@ -66,11 +64,7 @@ impl DockerEngine {
             // route is set aside, then put back — from the host, so neither
             // the node's capabilities nor its candidate's `ip` matter.
             let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
-            let pid = self
-                .docker
-                .inspect_container(&target, None::<InspectContainerOptions>)
-                .await
-                .ok()
+            let pid = node
                 .and_then(|c| c.state?.pid)
                 .ok_or_else(|| Error::Node { container: target.clone(), message: "not running".into() })?;
             let own = hostnet::ip_route(pid, &["show", "default"]).await?;
