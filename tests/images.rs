@@ -386,3 +386,19 @@ fn every_image_has_what_the_role_reference_says() {
         assert!(out.trim().is_empty(), "{image} differs from the role reference ({role:?}):\n{out}");
     }
 }
+
+/// A drawn `wireguard_keypair`'s public half is what WireGuard's own tool
+/// computes from its private half.
+#[test]
+fn a_drawn_wireguard_key_pair_is_what_wg_computes() {
+    if !engine_available() {
+        return;
+    }
+    images_built();
+    let candidate = plateau_scenario::Candidate { id: "c07".into(), name: "C7".into(), index: 6 };
+    let (private, public) = plateau_scenario::vars::wireguard_keypair("exam-2026", "vpn_key", &candidate);
+    let script = format!("echo {private} | wg pubkey");
+    let out =
+        ok(&["run", "--rm", "--label", &format!("{LABEL}=wg"), "--entrypoint", "sh", "plateau/vpn", "-c", &script]);
+    assert_eq!(out.trim(), public);
+}
