@@ -293,3 +293,21 @@ async fn the_console_serves_https_with_the_centres_certificate() {
     let plain = reqwest::Client::new().get(format!("http://{listen}/connexion")).send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "no plain HTTP on the TLS port");
 }
+
+#[test]
+fn plan_prints_each_candidates_brief_and_roles_prints_the_reference() {
+    let out = plateau(&["plan", "scenarios/tai-small.toml", "-n", "2", "--seed", "s", "--brief"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("### Brief of c01") && text.contains("### Brief of c02"), "{text}");
+    assert!(text.contains("bloquez l'accès SSH depuis internet"), "the brief itself: {text}");
+    let roles = plateau(&["roles", "workstation"]);
+    assert!(
+        stdout(&roles).contains("## `workstation`") && stdout(&roles).contains("`smbclient`"),
+        "{}",
+        stdout(&roles)
+    );
+    let unknown = plateau(&["roles", "mainframe"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("unknown role `mainframe`"), "{}", stderr(&unknown));
+}
