@@ -65,29 +65,33 @@ async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut
 }
 
 /// A firewall's rules as the sender sees them, each denial backed by a
-/// positive control: when nothing the sender should reach answers, the
-/// denials prove nothing (no network at all would pass them) — `error`.
+/// positive control. When the `control` does not answer, the sender may have
+/// no network at all, so nothing is proven: `error`. Without a control, the
+/// allowed targets play its part: when none answers, they fail and the
+/// denials are left unproven — never a pass.
 pub(super) async fn reach(kind: &ReachCheck, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let mut outcomes = Vec::new();
-    for target in kind.targets.iter().chain(&kind.control) {
+    for target in &kind.targets {
         outcomes.push(reach_one(target, cx.from, cx.timeout, seen).await?);
     }
-    let sent = kind.targets.iter().chain(&kind.control).zip(&outcomes);
-    let controls: Vec<_> = sent.filter(|(t, _)| t.expect == Reachability::Allowed).collect();
-    if !controls.iter().any(|(_, (got, _))| *got) {
-        let tried: Vec<String> = controls.iter().map(|(t, (_, how))| format!("{}: {how}", t.describe())).collect();
-        return Err(Unable::Probe(format!(
-            "the sender reached none of what it should ({}): its denials prove nothing",
-            tried.join(", ")
-        )));
+    if let Some(control) = &kind.control {
+        let (reached, how) = reach_one(control, cx.from, cx.timeout, seen).await?;
+        if !reached {
+            return Err(Unable::Probe(format!(
+                "the sender does not reach its control ({}: {how}): its denials prove nothing",
+                control.describe()
+            )));
+        }
     }
+    let allowed = |t: &ReachTarget| t.expect == Reachability::Allowed;
+    let proven = kind.control.is_some() || kind.targets.iter().zip(&outcomes).any(|(t, (got, _))| allowed(t) && *got);
     for (target, (got, how)) in kind.targets.iter().zip(&outcomes) {
-        let expected = match target.expect {
-            Reachability::Allowed => "allowed",
-            Reachability::Denied => "denied",
+        let expected = if allowed(target) { "allowed" } else { "denied" };
+        let (shown, ok) = match (allowed(target), proven) {
+            (false, false) => (format!("unproven: the sender reached nothing it should ({how})"), false),
+            _ => (how.clone(), *got == allowed(target)),
         };
-        let ok = *got == (target.expect == Reachability::Allowed);
-        seen.expect(&target.describe(), expected, how.clone(), ok);
+        seen.expect(&target.describe(), expected, shown, ok);
     }
     Ok(())
 }

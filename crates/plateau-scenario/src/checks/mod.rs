@@ -82,7 +82,8 @@ catalogue! {
     /// A firewall's rules as a sender sees them: each target (host and port,
     /// ICMP, or a URL) `allowed` or `denied`, sent from `from` (else from the
     /// controller). A denial counts only once the sender reached something it
-    /// should (an `allowed` target or the `control`): otherwise `error`.
+    /// should: a `control` that does not answer makes the check `error`;
+    /// without one, allowed targets that all fail leave the denials unproven.
     Reach(network::Reach),
     /// An HTTP(S) URL answers, as seen from `node` (a client machine, e.g. the
     /// workstation), from `from`, or else from the controller.
