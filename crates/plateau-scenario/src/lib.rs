@@ -12,6 +12,7 @@ pub mod model;
 mod plan;
 pub mod roles;
 mod shape;
+mod subnets;
 mod validate;
 pub mod vars;
 
@@ -113,7 +114,7 @@ impl Scenario {
                 d.message = format!("candidate `{}`: {}", candidate.id, d.message);
             }
         }
-        plan::across_candidates(&plans, &self.file, &mut sink);
+        subnets::across_candidates(&plans, &self.file, &mut sink);
         if sink.diagnostics.is_empty() {
             Ok(plans)
         } else {
