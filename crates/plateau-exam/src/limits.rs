@@ -108,21 +108,7 @@ impl SessionCtx {
 
     /// The session's limit events, oldest first.
     pub fn limit_events(&self) -> Result<Vec<LimitEvent>> {
-        Ok(self
-            .db()
-            .audit_log(self.name())?
-            .into_iter()
-            .filter(|e| e.action.starts_with("limit."))
-            .map(|e| {
-                let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-                LimitEvent {
-                    at: e.at,
-                    candidate: detail["candidate"].as_str().unwrap_or_default().to_string(),
-                    action: e.action,
-                    detail: e.detail,
-                }
-            })
-            .collect())
+        Ok(limit_events_in(self.db().audit_log(self.name())?))
     }
 
     /// Refuse to start an exam the host's disk cannot hold.
@@ -140,4 +126,21 @@ impl SessionCtx {
             free => Ok(free),
         }
     }
+}
+
+/// The limit events among a session's audit entries, oldest first.
+pub(crate) fn limit_events_in(audit: Vec<plateau_state::AuditEntry>) -> Vec<LimitEvent> {
+    audit
+        .into_iter()
+        .filter(|e| e.action.starts_with("limit."))
+        .map(|e| {
+            let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+            LimitEvent {
+                at: e.at,
+                candidate: detail["candidate"].as_str().unwrap_or_default().to_string(),
+                action: e.action,
+                detail: e.detail,
+            }
+        })
+        .collect()
 }

@@ -69,8 +69,9 @@ impl SessionCtx {
     /// many viewers asks the engine once for all of them).
     pub fn room_with(&self, nodes: Option<&[NodeStatus]>) -> Result<Vec<Seat>> {
         let phases = self.phases()?;
+        // One read of the audit log: extensions and limit events both come from it.
         let audit = self.db().audit_log(self.name())?;
-        let limits = self.limit_events()?;
+        let limits = crate::limits::limit_events_in(audit.clone());
         let mut seats = Vec::new();
         for candidate in self.candidates()? {
             let id = candidate.id.clone();
