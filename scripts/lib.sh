@@ -21,6 +21,18 @@ need_browser() {
   fi
 }
 
+# The VM image pipeline's host tools: qemu-img (and mkfs.ext4, always there).
+need_qemu_img() {
+  command -v qemu-img >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing qemu-utils (apt-get)"
+    apt-get update -q >/dev/null && apt-get install -y -q qemu-utils >/dev/null
+  else
+    echo "error: qemu-img is missing; run: sudo apt-get install qemu-utils" >&2
+    exit 2
+  fi
+}
+
 need_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] && return 0
   if [ "$(id -u)" = 0 ]; then

@@ -26,8 +26,8 @@ pub const LABEL_OWNER: &str = "org.plateau.owner";
 pub enum Error {
     #[error("the Docker engine is not reachable ({0}); is dockerd running and /var/run/docker.sock readable?")]
     Engine(String),
-    #[error("image `{image}` is not built; run `plateau images build`")]
-    MissingImage { image: String },
+    #[error("image `{image}` is not built; run `{command}`")]
+    MissingImage { image: String, command: String },
     #[error("network {name}: {message}")]
     Network { name: String, message: String },
     #[error("container {container}: {message}")]

@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plateau_scenario::CandidatePlan;
-use plateau_scenario::model::Backend;
 
 use crate::platform::{
-    ACCESS_NODE, Access, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed,
+    ACCESS_NODE, Access, Forward, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed,
     Session, Snapshot,
 };
 use crate::{Error, ExecOutput, Hold};
@@ -91,6 +90,14 @@ pub trait Runtime: Send + Sync {
     /// Let a held node run again.
     fn release(&self, session: &Session, candidate: &str, node: &str)
     -> impl Future<Output = Result<(), Error>> + Send;
+    /// A loopback address of this host leading to a port of a VM node's guest.
+    fn forward(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Forward, Error>> + Send;
     /// Run a command as root in a container.
     fn exec(
         &self,
@@ -180,6 +187,9 @@ impl Engine {
     pub async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
         dispatch!(self.release(session, candidate, node))
     }
+    pub async fn forward(&self, session: &Session, candidate: &str, node: &str, port: u16) -> Result<Forward, Error> {
+        dispatch!(self.forward(session, candidate, node, port))
+    }
 
     /// Run a command as root in one of a candidate's nodes.
     pub async fn exec_on(
@@ -252,6 +262,9 @@ impl Runtime for DockerEngine {
     }
     async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
         DockerEngine::release(self, session, candidate, node).await
+    }
+    async fn forward(&self, session: &Session, candidate: &str, node: &str, port: u16) -> Result<Forward, Error> {
+        DockerEngine::forward(self, session, candidate, node, port).await
     }
 }
 
@@ -339,7 +352,7 @@ impl MemoryEngine {
     fn bring_up(&self, session: &Session, plan: &CandidatePlan, port: u16) -> CandidateUp {
         let candidate = plan.candidate.id.as_str();
         let mut nodes = Vec::new();
-        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+        for node in plan.nodes.iter().filter(|n| n.backend.created()) {
             let container = session.container_name(candidate, &node.id);
             let existed = self.state().containers.insert(container.clone(), true).is_some();
             let outcome = if existed { Outcome::Kept } else { Outcome::Created };
@@ -434,7 +447,7 @@ impl Runtime for MemoryEngine {
     }
     async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         self.check(Op::Halt, &plan.candidate.id)?;
-        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+        for node in plan.nodes.iter().filter(|n| n.backend.created()) {
             self.state().paused.insert(session.container_name(&plan.candidate.id, &node.id));
         }
         Ok(Vec::new())
@@ -455,7 +468,7 @@ impl Runtime for MemoryEngine {
         let images: Vec<String> = plan
             .nodes
             .iter()
-            .filter(|n| n.backend == Backend::Container)
+            .filter(|n| n.backend.created())
             .map(|n| format!("plateau-snapshot/{}-{}-{}:{tag}", session.name, plan.candidate.id, n.id))
             .collect();
         self.state().snapshots.extend(images.iter().cloned());
@@ -472,7 +485,7 @@ impl Runtime for MemoryEngine {
         let mut up = self.bring_up(session, plan, port);
         let candidate = &plan.candidate.id;
         let mut state = self.state();
-        for node in plan.nodes.iter().filter(|n| n.backend == Backend::Container) {
+        for node in plan.nodes.iter().filter(|n| n.backend.created()) {
             let container = session.container_name(candidate, &node.id);
             state.paused.remove(&container);
             // A re-created container starts with no changes of its own.
@@ -516,6 +529,12 @@ impl Runtime for MemoryEngine {
     async fn release(&self, session: &Session, candidate: &str, node: &str) -> Result<(), Error> {
         self.state().paused.remove(&session.container_name(candidate, node));
         Ok(())
+    }
+    async fn forward(&self, session: &Session, candidate: &str, node: &str, _: u16) -> Result<Forward, Error> {
+        Err(Error::Node {
+            container: session.container_name(candidate, node),
+            message: "the in-memory runtime runs no guest to tunnel to".into(),
+        })
     }
     async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {
         let command = cmd.last().copied().unwrap_or_default().to_string();

@@ -117,7 +117,12 @@ impl SessionCtx {
 
     /// The engine's view of the session.
     pub(crate) fn engine_session(&self) -> Result<Session> {
-        Ok(Session { name: self.record.name.clone(), scenario_hash: self.record.scenario_hash.clone() })
+        let grader_key = self.db().grader_key(&self.record.name, plateau_grade::executor::generate_key)?;
+        Ok(Session {
+            name: self.record.name.clone(),
+            scenario_hash: self.record.scenario_hash.clone(),
+            grader_key: Some(plateau_grade::executor::public_key_line(&grader_key).map_err(Error::Grader)?),
+        })
     }
 
     pub fn candidates(&self) -> Result<Vec<CandidateRecord>> {

@@ -18,15 +18,24 @@ pub struct ImageRow {
 /// Build images (all when `names` is empty); unchanged ones are not rebuilt.
 pub async fn build_images(dir: &Path, names: &[String], progress: &dyn Progress) -> Result<Vec<BuildOutcome>> {
     let builder = Builder::connect(Catalog::load(dir)?).await?;
-    let mut on_event = |event: BuildEvent<'_>| match event {
+    Ok(builder.build(names, &mut reporter(progress)).await?)
+}
+
+/// Build a role's VM image (and the images it is made of) unless it is current.
+pub async fn build_vm_image(dir: &Path, role: &str, progress: &dyn Progress) -> Result<BuildOutcome> {
+    let builder = Builder::connect(Catalog::load(dir)?).await?;
+    Ok(builder.build_vm(role, &mut reporter(progress)).await?)
+}
+
+fn reporter(progress: &dyn Progress) -> impl FnMut(BuildEvent<'_>) + '_ {
+    move |event: BuildEvent<'_>| match event {
         BuildEvent::UpToDate { image, tag } => progress.done(format!("up to date  {image:<12} {tag}")),
         BuildEvent::Started { image, .. } => progress.note(format!("building    {image}")),
         BuildEvent::Output { line, .. } => progress.event(Event::Output { line: line.to_string() }),
         BuildEvent::Finished { image, tag, seconds } => {
             progress.done(format!("built       {image:<12} {tag} in {seconds:.1} s"))
         }
-    };
-    Ok(builder.build(names, &mut on_event).await?)
+    }
 }
 
 /// Every image of the catalogue and whether it is built at its current hash.

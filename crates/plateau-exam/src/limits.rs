@@ -61,6 +61,11 @@ impl SessionCtx {
             else {
                 continue;
             };
+            // A VM writes into its own disk, which its size bounds: filling
+            // it (a `fill-disk` fault, a clumsy candidate) harms no one else.
+            if node.backend == plateau_scenario::model::Backend::Vm {
+                continue;
+            }
             let budget = node.limits().disk;
             if usage.bytes <= budget || held.contains(&(usage.candidate.clone(), usage.node.clone())) {
                 continue;

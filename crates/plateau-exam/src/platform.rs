@@ -198,7 +198,7 @@ pub struct NodeRow {
 
 /// The name of a candidate's node's container (for `plateau shell`).
 pub fn container_name(session: &str, candidate: &str, node: &str) -> String {
-    Session { name: session.into(), scenario_hash: String::new() }.container_name(candidate, node)
+    Session { name: session.into(), scenario_hash: String::new(), grader_key: None }.container_name(candidate, node)
 }
 
 impl SessionCtx {

@@ -26,6 +26,8 @@ pub struct Platform {
     pub executors: HashMap<String, Executor>,
     /// Host interface of each candidate network (DHCP probes).
     pub links: HashMap<String, String>,
+    /// The engine's tunnels into VM guests, open while the platform is graded.
+    pub forwards: Vec<plateau_engine::platform::Forward>,
 }
 
 impl Platform {

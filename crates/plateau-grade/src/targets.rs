@@ -30,11 +30,27 @@ pub async fn platform(
 ) -> Result<Platform, Error> {
     let candidate = plan.candidate.id.as_str();
     let mut executors = HashMap::new();
+    let mut forwards = Vec::new();
     for node in &plan.nodes {
         let Some(grader) = &node.grader else { continue };
         // A node Plateau created is read through the engine, whatever the
         // scenario's `via`: not through a daemon the candidate controls.
         let via = if node.backend == Backend::Container { Via::Exec } else { grader.via };
+        // A VM Plateau created is reached through the engine's tunnel to
+        // its management NIC: no address of the candidate's networks.
+        let (address, port) = if node.backend == Backend::Vm {
+            let port = grader.port.unwrap_or(if via == Via::Winrm { 5985 } else { 22 });
+            let forward = engine
+                .forward(session, candidate, &node.id, port)
+                .await
+                .map_err(|e| Error::Access(format!("node `{}`: {e}", node.id)))?;
+            let reached = (forward.address.ip().to_string(), Some(forward.address.port()));
+            forwards.push(forward);
+            reached
+        } else {
+            (String::new(), grader.port)
+        };
+        let address = || if address.is_empty() { self::address(node) } else { Ok(address.clone()) };
         let executor = match via {
             Via::Exec => {
                 Executor::Docker(DockerExecutor::new(engine.clone(), session.container_name(candidate, &node.id)))
@@ -49,19 +65,20 @@ pub async fn platform(
                 };
                 let pinned = credentials.host_keys.get(&node.id).cloned().unwrap_or_default();
                 Executor::Ssh(SshExecutor::new(
-                    address(node)?,
-                    grader.port.unwrap_or(22),
+                    address()?,
+                    port.unwrap_or(22),
                     grader.user.clone().unwrap_or_else(|| "root".into()),
                     auth,
                     &pinned,
                 ))
             }
             Via::Winrm => {
-                let port = grader.port.unwrap_or(5985);
+                let tls = grader.port == Some(5986);
+                let port = port.unwrap_or(5985);
                 let user = grader.user.clone().unwrap_or_else(|| "Administrator".into());
                 let password = grader.password.clone().unwrap_or_default();
                 Executor::WinRm(Box::new(
-                    WinRmExecutor::new(address(node)?, port, port == 5986, WinRmAuth::Ntlm, &user, &password)
+                    WinRmExecutor::new(address()?, port, tls, WinRmAuth::Ntlm, &user, &password)
                         .map_err(|e| Error::Access(e.to_string()))?,
                 ))
             }
@@ -69,13 +86,13 @@ pub async fn platform(
         executors.insert(node.id.clone(), executor);
     }
     let mut links = HashMap::new();
-    if plan.nodes.iter().any(|n| n.backend == Backend::Container) {
+    if plan.nodes.iter().any(|n| n.backend.created()) {
         for net in &plan.networks {
             let link = engine.link(session, candidate, &net.id).await.map_err(|e| Error::Access(e.to_string()))?;
             links.insert(net.id.clone(), link);
         }
     }
-    Ok(Platform { roles: plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect(), executors, links })
+    Ok(Platform { roles: plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect(), executors, links, forwards })
 }
 
 /// Where the controller reaches a machine Plateau did not create.

@@ -12,8 +12,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::catalog::{Catalog, ImageSpec, context_files};
-use crate::{Error, LABEL_HASH, LABEL_ROLE, Result};
+use crate::catalog::{Catalog, ImageSpec, VM_RUNNER, context_files};
+use crate::{Error, LABEL_HASH, LABEL_ROLE, REPOSITORY, Result};
 
 /// Debian release of every image.
 const SUITE: &str = "bookworm";
@@ -135,6 +135,164 @@ impl Builder {
         Ok(outcomes)
     }
 
+    /// Build a role's VM image (`plateau/vm-ROLE`), and the images it is made
+    /// of, unless its content hash is built already.
+    pub async fn build_vm(&self, role: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<BuildOutcome> {
+        self.build(&[role.to_string(), VM_RUNNER.to_string()], on_event).await?;
+        let spec = self.catalog.vm(role)?;
+        let tag = spec.tag();
+        let started = Instant::now();
+        let rebuilt = if let ImageState::Current { .. } = self.state(&spec).await? {
+            on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
+            false
+        } else {
+            on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
+            let work = tempfile_dir()?;
+            let built = self.build_vm_in(&spec, role, &work, on_event).await;
+            let _ = std::fs::remove_dir_all(&work);
+            built?;
+            true
+        };
+        self.tag_latest(&spec).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if rebuilt {
+            on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+        }
+        let size_bytes = match self.state(&spec).await? {
+            ImageState::Current { size_bytes } => size_bytes,
+            _ => 0,
+        };
+        Ok(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes })
+    }
+
+    /// The role's image plus a kernel (`vm/guest.Dockerfile`), exported to a
+    /// directory, made an ext4 disk without mounting anything (`mkfs.ext4
+    /// -d`), compressed to qcow2, and put with the kernel on the runner image.
+    async fn build_vm_in(
+        &self,
+        spec: &ImageSpec,
+        role: &str,
+        work: &Path,
+        on_event: &mut dyn FnMut(BuildEvent<'_>),
+    ) -> Result<()> {
+        let mkfs = which("mkfs.ext4").ok_or(Error::MissingTool { tool: "mkfs.ext4", package: "e2fsprogs" })?;
+        let qemu_img = which("qemu-img").ok_or(Error::MissingTool { tool: "qemu-img", package: "qemu-utils" })?;
+        let failed = |message: String| Error::Build { image: spec.name.clone(), message };
+        let guest = format!("{REPOSITORY}/vm-guest-{role}:{}", spec.hash);
+        let role_tag = self.catalog.get(role)?.tag();
+        let context = context_tar(&spec.dir)?;
+        self.docker_build(&spec.name, &guest, "guest.Dockerfile", ("ROLE", &role_tag), context.into(), &[], on_event)
+            .await?;
+
+        on_event(BuildEvent::Output { image: &spec.name, line: "exporting the guest's filesystem" });
+        let rootfs = work.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(|e| failed(e.to_string()))?;
+        let exported = self.export_image(&guest, &rootfs).await;
+        let _ = self.docker.remove_image(&guest, None::<RemoveImageOptions>, None).await;
+        exported.map_err(failed)?;
+        // The engine's traces in an exported container, and the kernel, which boots from outside the disk.
+        let out = work.join("vm");
+        std::fs::create_dir_all(&out).map_err(|e| failed(e.to_string()))?;
+        let _ = std::fs::remove_file(rootfs.join(".dockerenv"));
+        for (prefix, name) in [("vmlinuz-", "vmlinuz"), ("initrd.img-", "initrd.img")] {
+            let found = std::fs::read_dir(rootfs.join("boot"))
+                .map_err(|e| failed(format!("the guest has no /boot: {e}")))?
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .ok_or_else(|| failed(format!("the guest has no /boot/{prefix}*")))?;
+            std::fs::rename(found.path(), out.join(name)).map_err(|e| failed(e.to_string()))?;
+        }
+
+        let raw = work.join("disk.raw");
+        let size = disk_size(dir_bytes(&rootfs));
+        on_event(BuildEvent::Output { image: &spec.name, line: &format!("making a {} MiB ext4 disk", size >> 20) });
+        let mut cmd = tokio::process::Command::new(mkfs);
+        cmd.args(["-q", "-F", "-L", "plateau", "-E", "root_owner=0:0", "-d"]).arg(&rootfs).arg(&raw).arg(format!("{}k", size >> 10));
+        run_streaming(cmd, &spec.name, on_event).await.map_err(failed)?;
+        let _ = std::fs::remove_dir_all(&rootfs);
+        let mut cmd = tokio::process::Command::new(qemu_img);
+        cmd.args(["convert", "-c", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(out.join("disk.qcow2"));
+        run_streaming(cmd, &spec.name, on_event).await.map_err(failed)?;
+        let _ = std::fs::remove_file(&raw);
+
+        std::fs::write(out.join("Dockerfile"), "ARG RUNNER\nFROM ${RUNNER}\nCOPY disk.qcow2 vmlinuz initrd.img /vm/\n")
+            .map_err(|e| failed(e.to_string()))?;
+        let context = dir_tar(&out).map_err(|e| failed(e.to_string()))?;
+        let runner = self.catalog.get(VM_RUNNER)?.tag();
+        let labels = [(LABEL_ROLE, spec.name.as_str()), (LABEL_HASH, spec.hash.as_str())];
+        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("RUNNER", &runner), context, &labels, on_event)
+            .await
+    }
+
+    /// A container of `image`, never started, its filesystem unpacked into `dir`.
+    async fn export_image(&self, image: &str, dir: &Path) -> std::result::Result<(), String> {
+        let body = bollard::models::ContainerCreateBody { image: Some(image.to_string()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+            .await
+            .map_err(|e| e.to_string())?;
+        let unpacked = async {
+            let mut tar = tokio::process::Command::new("tar")
+                .args(["--numeric-owner", "-xf", "-", "-C"])
+                .arg(dir)
+                .stdin(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("tar: {e}"))?;
+            let mut stdin = tar.stdin.take().expect("piped stdin");
+            let mut stream = self.docker.export_container(&created.id);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                tokio::io::AsyncWriteExt::write_all(&mut stdin, &chunk).await.map_err(|e| format!("tar: {e}"))?;
+            }
+            drop(stdin);
+            let status = tar.wait().await.map_err(|e| format!("tar: {e}"))?;
+            if status.success() { Ok(()) } else { Err(format!("tar exited with {status}")) }
+        }
+        .await;
+        let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
+        let _ = self.docker.remove_container(&created.id, Some(options)).await;
+        unpacked
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn docker_build(
+        &self,
+        image: &str,
+        tag: &str,
+        dockerfile: &str,
+        arg: (&str, &str),
+        context: bytes::Bytes,
+        labels: &[(&str, &str)],
+        on_event: &mut dyn FnMut(BuildEvent<'_>),
+    ) -> Result<()> {
+        let options = BuildImageOptions {
+            dockerfile: dockerfile.into(),
+            t: Some(tag.to_string()),
+            buildargs: Some(HashMap::from([(arg.0.to_string(), arg.1.to_string())])),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| Error::Build { image: image.to_string(), message: with_tail(e.to_string(), &tail) })?;
+            if let Some(error) = info.error {
+                return Err(Error::Build { image: image.to_string(), message: with_tail(error, &tail) });
+            }
+            for line in info.stream.iter().flat_map(|s| s.lines()).filter(|l| !l.trim().is_empty()) {
+                on_event(BuildEvent::Output { image, line });
+                tail.push(line.to_string());
+                if tail.len() > 15 {
+                    tail.remove(0);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn tag_latest(&self, spec: &ImageSpec) -> Result<()> {
         let options = TagImageOptions { repo: Some(spec.repository()), tag: Some("latest".into()) };
         self.docker
@@ -233,35 +391,9 @@ impl Builder {
 
     async fn build_role(&self, spec: &ImageSpec, base: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
         let context = context_tar(&spec.dir)?;
-        let options = BuildImageOptions {
-            dockerfile: "Dockerfile".into(),
-            t: Some(spec.tag()),
-            buildargs: Some(HashMap::from([("BASE".to_string(), base.to_string())])),
-            labels: Some(HashMap::from([
-                (LABEL_ROLE.to_string(), spec.name.clone()),
-                (LABEL_HASH.to_string(), spec.hash.clone()),
-            ])),
-            rm: true,
-            forcerm: true,
-            ..Default::default()
-        };
-        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context.into())));
-        let mut tail: Vec<String> = Vec::new();
-        while let Some(item) = stream.next().await {
-            let info =
-                item.map_err(|e| Error::Build { image: spec.name.clone(), message: with_tail(e.to_string(), &tail) })?;
-            if let Some(error) = info.error {
-                return Err(Error::Build { image: spec.name.clone(), message: with_tail(error, &tail) });
-            }
-            for line in info.stream.iter().flat_map(|s| s.lines()).filter(|l| !l.trim().is_empty()) {
-                on_event(BuildEvent::Output { image: &spec.name, line });
-                tail.push(line.to_string());
-                if tail.len() > 15 {
-                    tail.remove(0);
-                }
-            }
-        }
-        Ok(())
+        let labels = [(LABEL_ROLE, spec.name.as_str()), (LABEL_HASH, spec.hash.as_str())];
+        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("BASE", base), context.into(), &labels, on_event)
+            .await
     }
 }
 
@@ -282,6 +414,40 @@ fn context_tar(dir: &Path) -> Result<Vec<u8>> {
         archive.append_data(&mut header, &path, bytes.as_slice()).map_err(err)?;
     }
     archive.into_inner().map_err(err)
+}
+
+/// A directory's files as a tar archive (the VM image's context: its disk is large, but read once).
+fn dir_tar(dir: &Path) -> std::io::Result<bytes::Bytes> {
+    let mut archive = tar::Builder::new(Vec::new());
+    // The engine reads no GNU sparse entries.
+    archive.sparse(false);
+    archive.append_dir_all(".", dir)?;
+    Ok(archive.into_inner()?.into())
+}
+
+/// Bytes of the regular files under `dir` (hard links counted once is not
+/// needed: this sizes a disk with room to spare).
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// A guest disk: what its files take, a tenth more for the filesystem's own
+/// tables, and a gigabyte free for the candidate's work; whole 64 MiB.
+fn disk_size(files: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let wanted = files + files / 10 + 1024 * MIB;
+    wanted.div_ceil(64 * MIB) * 64 * MIB
 }
 
 /// Run a host command, forwarding its output lines; the error carries the last lines.

@@ -33,7 +33,12 @@ impl ImageSpec {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub images: Vec<ImageSpec>,
+    /// The `images/` directory.
+    root: PathBuf,
 }
+
+/// The image that runs QEMU for every VM node.
+pub const VM_RUNNER: &str = "qemu";
 
 impl Catalog {
     pub fn load(images_dir: &Path) -> Result<Catalog> {
@@ -58,7 +63,19 @@ impl Catalog {
             }
         }
         roles.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Catalog { images: std::iter::once(base).chain(roles).collect() })
+        Ok(Catalog { images: std::iter::once(base).chain(roles).collect(), root: images_dir.to_path_buf() })
+    }
+
+    /// The VM image of a role (`vm-ROLE`): the role's image booted by the
+    /// `qemu` image, from the `vm/` context. Its hash covers all three.
+    pub fn vm(&self, role: &str) -> Result<ImageSpec> {
+        let role_spec = self.get(role)?;
+        let runner = self.get(VM_RUNNER)?;
+        let dir = self.root.join("vm");
+        let parents = format!("{}{}", role_spec.hash, runner.hash);
+        let hash = context_hash(&dir, Some(&parents))
+            .map_err(|source| Error::Context { path: dir.display().to_string(), source })?;
+        Ok(ImageSpec { name: format!("vm-{role}"), dir, hash, parent: Some(role.to_string()) })
     }
 
     pub fn get(&self, name: &str) -> Result<&ImageSpec> {
@@ -161,5 +178,26 @@ mod tests {
             catalog.with_parents(&["dhcp".into()]).unwrap().iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["base", "dhcp"]);
         assert!(matches!(catalog.with_parents(&["nope".into()]), Err(Error::UnknownImage(_))));
+    }
+
+    #[test]
+    fn a_vm_image_changes_with_its_role_its_runner_and_its_own_context() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "base/packages", "");
+        write(root, "dhcp/Dockerfile", "");
+        write(root, "qemu/Dockerfile", "");
+        write(root, "vm/guest.Dockerfile", "");
+        let hash = || Catalog::load(root).unwrap().vm("dhcp").unwrap().hash;
+        let first = hash();
+        assert_eq!(Catalog::load(root).unwrap().vm("dhcp").unwrap().name, "vm-dhcp");
+        assert!(!Catalog::load(root).unwrap().images.iter().any(|i| i.name == "vm"), "vm/ is not a role image");
+        let mut seen = vec![first];
+        for (file, text) in [("dhcp/x", "1"), ("qemu/x", "1"), ("vm/vm-init", "1")] {
+            write(root, file, text);
+            let next = hash();
+            assert!(!seen.contains(&next), "{file} changed nothing");
+            seen.push(next);
+        }
     }
 }

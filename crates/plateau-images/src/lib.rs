@@ -10,7 +10,7 @@ mod build;
 mod catalog;
 
 pub use build::{BuildEvent, BuildOutcome, Builder, ImageState};
-pub use catalog::{Catalog, ImageSpec};
+pub use catalog::{Catalog, ImageSpec, VM_RUNNER};
 
 /// Label on every image Plateau builds: its role name.
 pub const LABEL_ROLE: &str = "org.plateau.image";

@@ -299,10 +299,19 @@ pub enum Backend {
     /// A container Plateau creates from a role image.
     #[default]
     Container,
-    /// A virtual machine (not yet provisioned by Plateau; graded like `static`).
+    /// A virtual machine Plateau creates from the role's VM image
+    /// (`plateau images build --vm ROLE`), or from the centre's own disk
+    /// image (`image`, e.g. Windows); graded over SSH or WinRM.
     Vm,
     /// An existing machine, reached at `address`.
     Static,
+}
+
+impl Backend {
+    /// Whether Plateau creates the node on the engine (and removes it).
+    pub fn created(self) -> bool {
+        self != Backend::Static
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

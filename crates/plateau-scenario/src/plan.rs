@@ -111,7 +111,8 @@ impl CandidatePlan {
 
 /// The image a node runs: its own, or its role's.
 pub fn image_for(node: &Node) -> String {
-    node.image.clone().unwrap_or_else(|| format!("plateau/{}", node.role.image_name()))
+    let prefix = if node.backend == Backend::Vm { "vm-" } else { "" };
+    node.image.clone().unwrap_or_else(|| format!("plateau/{prefix}{}", node.role.image_name()))
 }
 
 pub(crate) fn expand(

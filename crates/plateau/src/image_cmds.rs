@@ -24,6 +24,10 @@ enum ImagesCommand {
     Build {
         /// Image names, e.g. `dc dhcp`; their parent (`base`) comes along.
         images: Vec<String>,
+        /// Also build these roles' VM images (`plateau/vm-ROLE`: the role's
+        /// image with a kernel, as a disk QEMU boots), e.g. `--vm workstation`.
+        #[arg(long, value_name = "ROLE")]
+        vm: Vec<String>,
         /// Print every line of build output instead of a progress line.
         #[arg(long, short)]
         verbose: bool,
@@ -36,10 +40,17 @@ enum ImagesCommand {
 
 pub async fn images(args: ImagesArgs) -> Result<u8> {
     match args.command {
-        ImagesCommand::Build { images, verbose } => {
+        ImagesCommand::Build { images, vm, verbose } => {
             let render = Render::lines().verbose(verbose);
             render.stage("image build", 0);
-            let outcomes = plateau_exam::build_images(&args.dir, &images, &render).await?;
+            // `--vm ROLE` alone builds what that VM needs, not every image.
+            let mut outcomes = match (images.is_empty(), vm.is_empty()) {
+                (true, false) => Vec::new(),
+                _ => plateau_exam::build_images(&args.dir, &images, &render).await?,
+            };
+            for role in &vm {
+                outcomes.push(plateau_exam::build_vm_image(&args.dir, role, &render).await?);
+            }
             drop(render);
             let rebuilt = outcomes.iter().filter(|o| o.rebuilt).count();
             println!("{} image(s): {rebuilt} built, {} up to date", outcomes.len(), outcomes.len() - rebuilt);

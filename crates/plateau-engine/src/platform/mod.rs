@@ -19,11 +19,13 @@ mod layer;
 mod provision;
 mod snapshot;
 mod status;
+mod vm;
 
 use addressing::{engine_gateway, parking_addresses};
 pub(crate) use layer::under;
 use provision::{create_error, limited};
 pub(crate) use status::free_space;
+pub use vm::{Forward, LABEL_VM, QmpCommand, qmp_replies};
 
 pub const LABEL_SESSION: &str = "org.plateau.session";
 pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
@@ -43,6 +45,9 @@ const RELAY_PORT: &str = "2222/tcp";
 pub struct Session {
     pub name: String,
     pub scenario_hash: String,
+    /// The grader's public key (an `authorized_keys` line), for the VMs
+    /// Plateau creates: they are graded over SSH.
+    pub grader_key: Option<String>,
 }
 
 impl Session {

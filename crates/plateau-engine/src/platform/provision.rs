@@ -64,8 +64,8 @@ impl DockerEngine {
         let mut outcomes = Vec::new();
         for level in dependency_levels(&plan.nodes) {
             let mut tasks = tokio::task::JoinSet::new();
-            // Machines Plateau did not create (static inventory, VMs) are only graded.
-            for node in level.into_iter().filter(|n| n.backend == Backend::Container) {
+            // Machines Plateau did not create (static inventory) are only graded.
+            for node in level.into_iter().filter(|n| n.backend.created()) {
                 let engine = self.clone();
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
@@ -82,7 +82,7 @@ impl DockerEngine {
             }
         }
         let relayed =
-            plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend == Backend::Container));
+            plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend.created()));
         let access = match relayed {
             Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
             None => None,
@@ -184,6 +184,13 @@ impl DockerEngine {
         };
         drop(_slot);
         tracing::info!(container = %name, ?outcome, "node");
+        if node.backend == Backend::Vm {
+            // The guest sets its own addresses, routes and accounts (see
+            // `vm::vm_env`); its host keys are pinned for the grader's SSH.
+            self.wait_ready(&name, vm::VM_READY_LIMIT).await?;
+            let host_keys = self.guest_host_keys(&name).await?;
+            return Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back });
+        }
         if matches!(outcome, Outcome::Created | Outcome::Started) {
             self.route_via_plan_gateway(plan, node, &name).await?;
         }
@@ -234,23 +241,30 @@ impl DockerEngine {
         let candidate = plan.candidate.id.as_str();
         // Each interface gets a fixed address: its plan address, or a parking
         // address the node drops for a DHCP lease at start.
+        let is_vm = node.backend == Backend::Vm;
         let mut parked = parked.iter();
         let mut endpoints = Vec::new();
         let mut dhcp_parked = Vec::new();
-        for iface in &node.interfaces {
+        let mut guest_nics = Vec::new();
+        for (index, iface) in node.interfaces.iter().enumerate() {
             let address = iface.address.or_else(|| parked.next().copied());
             if iface.dhcp
                 && let Some(a) = address
             {
                 dhcp_parked.push(a.to_string());
             }
+            if is_vm && let Some(a) = address {
+                guest_nics.push(vm::guest_nic(session, plan, node, index, a));
+            }
             let settings = EndpointSettings {
                 ipam_config: Some(EndpointIpamConfig {
                     ipv4_address: address.map(|a| a.to_string()),
                     ..Default::default()
                 }),
-                aliases: Some(vec![node.id.clone(), node.hostname.clone()]),
-                mac_address: iface.mac.clone(),
+                // A VM's container takes no name on the network: its guest is the node.
+                aliases: (!is_vm).then(|| vec![node.id.clone(), node.hostname.clone()]),
+                // The plan's MAC is the guest's; its container's is the engine's own.
+                mac_address: if is_vm { None } else { iface.mac.clone() },
                 ..Default::default()
             };
             endpoints.push((session.network_name(candidate, &iface.network), settings));
@@ -272,6 +286,22 @@ impl DockerEngine {
         }
         let sysctls: HashMap<String, String> =
             node.role.spec().sysctls.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut limits = node.limits();
+        let mut env: Vec<String> = std::iter::once(format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" ")))
+            .chain(node.env.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        let mut labels = session.labels(Some(candidate), Some(&node.id));
+        let mut sysctls = sysctls;
+        if is_vm {
+            // The guest's kernel takes the role's settings and capabilities;
+            // its container needs taps and bridges, and room for QEMU.
+            caps = vec!["NET_ADMIN".to_string()];
+            devices = vm::vm_devices();
+            sysctls.clear();
+            env = vm::vm_env(session, plan, node, &guest_nics);
+            labels.insert(vm::LABEL_VM.to_string(), "true".to_string());
+            limits.memory += vm::VM_OVERHEAD;
+        }
         let mut endpoints = endpoints.into_iter();
         let first = endpoints.next();
         let host_config = HostConfig {
@@ -280,20 +310,16 @@ impl DockerEngine {
             devices: Some(devices),
             sysctls: Some(sysctls),
             network_mode: Some(first.as_ref().map_or("none".to_string(), |(n, _)| n.clone())),
-            ..limited(&node.limits())
+            ..limited(&limits)
         };
         let body = ContainerCreateBody {
             // A plain name means its `latest` build; a snapshot names its tag.
             image: Some(if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) }),
             hostname: Some(node.hostname.clone()),
             // Engines before API 1.44 take a MAC for the first network only, here.
-            mac_address: node.interfaces.first().and_then(|i| i.mac.clone()),
-            labels: Some(session.labels(Some(candidate), Some(&node.id))),
-            env: Some(
-                std::iter::once(format!("PLATEAU_DHCP_ADDRESSES={}", dhcp_parked.join(" ")))
-                    .chain(node.env.iter().map(|(k, v)| format!("{k}={v}")))
-                    .collect(),
-            ),
+            mac_address: if is_vm { None } else { node.interfaces.first().and_then(|i| i.mac.clone()) },
+            labels: Some(labels),
+            env: Some(env),
             host_config: Some(host_config),
             networking_config: first.map(|(n, s)| NetworkingConfig { endpoints_config: Some(HashMap::from([(n, s)])) }),
             ..Default::default()
@@ -366,7 +392,11 @@ impl DockerEngine {
 pub(super) fn create_error(name: &str, image: &str, e: bollard::errors::Error) -> Error {
     let text = e.to_string();
     if text.contains("No such image") {
-        Error::MissingImage { image: image.to_string() }
+        let command = match image.strip_prefix("plateau/vm-") {
+            Some(role) => format!("plateau images build --vm {}", role.split(':').next().unwrap_or(role)),
+            None => "plateau images build".to_string(),
+        };
+        Error::MissingImage { image: image.to_string(), command }
     } else if text.contains("is already in use") {
         Error::Node {
             container: name.to_string(),

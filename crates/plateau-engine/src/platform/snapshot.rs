@@ -15,7 +15,6 @@ use bollard::query_parameters::{
     StartContainerOptions, UploadToContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
-use plateau_scenario::model::Backend;
 use plateau_scenario::{CandidatePlan, PlannedNode};
 
 use crate::{Error, Hold};
@@ -37,7 +36,7 @@ impl DockerEngine {
     /// what could not be paused.
     pub async fn halt(&self, session: &Session, plan: &CandidatePlan) -> Result<Vec<String>, Error> {
         let candidate = plan.candidate.id.as_str();
-        let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
+        let nodes = plan.nodes.iter().filter(|n| n.backend.created());
         let pauses = nodes.map(|node| async move {
             let name = session.container_name(candidate, &node.id);
             match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
@@ -118,7 +117,7 @@ impl DockerEngine {
     /// never a reason to skip the snapshot.
     pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         let mut out = Snapshot { notes: self.halt(session, plan).await?, ..Default::default() };
-        let nodes = plan.nodes.iter().filter(|n| n.backend == Backend::Container);
+        let nodes = plan.nodes.iter().filter(|n| n.backend.created());
         let commits = nodes.map(|node| self.commit_node(session, &plan.candidate.id, node, tag));
         for result in futures_util::future::join_all(commits).await {
             let (image, note) = result?;
@@ -377,7 +376,7 @@ impl DockerEngine {
         self.down(&session.name, Some(candidate)).await?;
         let mut restored = plan.clone();
         let mut repairs = HashMap::new();
-        for node in restored.nodes.iter_mut().filter(|n| n.backend == Backend::Container) {
+        for node in restored.nodes.iter_mut().filter(|n| n.backend.created()) {
             if let Some(paths) = put_back.get(&node.id).filter(|p| !p.is_empty()) {
                 let role = if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) };
                 repairs.insert(node.id.clone(), (role, paths.clone()));

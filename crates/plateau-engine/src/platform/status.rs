@@ -92,6 +92,14 @@ impl DockerEngine {
 
     pub(crate) async fn hold_container(&self, name: &str) -> Result<Hold, Error> {
         const PAUSE_TRIES: usize = 3;
+        // A VM's QEMU flushes the guest's disk as it stops its CPUs: the
+        // commit that follows reads a consistent disk. Its container is
+        // paused all the same (QEMU, not the guest, is what could run on).
+        if self.is_vm(name).await
+            && let Err(e) = self.qmp(name, &[QmpCommand::Stop]).await
+        {
+            tracing::warn!(container = %name, "the guest was not stopped through QMP: {e}");
+        }
         let mut refusal = String::new();
         for _ in 0..PAUSE_TRIES {
             match self.docker.pause_container(name).await {
@@ -116,7 +124,11 @@ impl DockerEngine {
         let state = self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.map_err(fail)?;
         let state = state.state.unwrap_or_default();
         if state.paused.unwrap_or(false) {
-            self.docker.unpause_container(&name).await.map_err(fail)
+            self.docker.unpause_container(&name).await.map_err(fail)?;
+            if self.is_vm(&name).await {
+                self.qmp(&name, &[QmpCommand::Cont]).await?;
+            }
+            Ok(())
         } else if !state.running.unwrap_or(false) {
             self.docker.start_container(&name, None::<StartContainerOptions>).await.map_err(fail)
         } else {

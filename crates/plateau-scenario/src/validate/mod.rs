@@ -354,14 +354,14 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
         }
     }
     match (node.backend, &node.address) {
-        (Backend::Container, Some(_)) => sink.at_key(
+        (Backend::Container | Backend::Vm, Some(_)) => sink.at_key(
             &format!("{path}.address"),
             "address-on-container",
-            "a container's address comes from its interfaces".into(),
-            "not for containers",
+            format!("`{}` is created by Plateau: its addresses come from its interfaces", node.id),
+            "not for nodes Plateau creates",
             Some("remove `address`, or set `backend = \"static\"` for an existing machine".into()),
         ),
-        (Backend::Static | Backend::Vm, None) => sink.at(
+        (Backend::Static, None) => sink.at(
             path,
             "missing-address",
             format!("`{}` is not created by Plateau and needs an `address`", node.id),
@@ -370,6 +370,9 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
         ),
         _ => {}
     }
+    // Plateau puts its own key in the containers and Linux VMs it creates;
+    // other machines need the account the grader logs in with.
+    let needs_credentials = node.backend == Backend::Static || node.os == Os::Windows;
     if let Some(grader) = &node.grader {
         let vpath = format!("{path}.grader.via");
         match grader.via {
@@ -388,19 +391,19 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
                 Some("use `ssh`, or set `os = \"windows\"`".into()),
             ),
             // Containers get the session's grader key for root at provisioning.
-            Via::Ssh | Via::Winrm if grader.user.is_none() && node.backend != Backend::Container => sink.at(
+            Via::Ssh | Via::Winrm if grader.user.is_none() && needs_credentials => sink.at(
                 &format!("{path}.grader"),
                 "missing-user",
                 format!("grader access to `{}` over {} needs a `user`", node.id, token(&grader.via)),
                 "here",
                 Some("add `user = \"...\"` and `password = \"...\"`".into()),
             ),
-            Via::Ssh | Via::Winrm if grader.password.is_none() && node.backend != Backend::Container => sink.at(
+            Via::Ssh | Via::Winrm if grader.password.is_none() && needs_credentials => sink.at(
                 &format!("{path}.grader"),
                 "missing-password",
                 format!("grader access to `{}` over {} needs a `password`", node.id, token(&grader.via)),
                 "here",
-                Some("add `password = \"...\"`: Plateau installs its own key only in containers it creates".into()),
+                Some("add `password = \"...\"`: Plateau installs its own key only in the Linux nodes it creates".into()),
             ),
             _ => {}
         }
@@ -411,7 +414,16 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
             "windows-container",
             format!("`{}` is a Windows machine and cannot be a container here", node.id),
             "here",
-            Some("use `backend = \"static\"` or `\"vm\"` with an `address`".into()),
+            Some("use `backend = \"vm\"` with the centre's image (`plateau images import-vm`), or `\"static\"` with an `address`".into()),
+        );
+    }
+    if node.os == Os::Windows && node.backend == Backend::Vm && node.image.is_none() {
+        sink.at(
+            path,
+            "windows-vm-image",
+            format!("`{}` is a Windows VM: Plateau ships no Windows image", node.id),
+            "here",
+            Some("import the centre's own disk image (`plateau images import-vm NAME DISK`), then set `image = \"plateau/vm-NAME\"`".into()),
         );
     }
 }

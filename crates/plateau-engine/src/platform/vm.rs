@@ -1,0 +1,381 @@
+//! VM nodes: a container of the role's VM image (`plateau/vm-ROLE`) runs
+//! QEMU, its interfaces bridged to the guest's (see `images/qemu/vm-run`).
+//! Everything the engine does to containers holds for it (labels, limits,
+//! networks, pause, commit, removal); this module adds what differs: the
+//! guest's settings, its QMP monitor, its host keys, and a tunnel to its
+//! sshd through the engine.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::DeviceMapping;
+use futures_util::StreamExt;
+use plateau_scenario::{CandidatePlan, PlannedNode};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::exec::exec;
+
+use super::*;
+
+/// On a VM node's container.
+pub const LABEL_VM: &str = "org.plateau.vm";
+/// What QEMU itself takes beside the guest's memory (the translation cache
+/// under TCG is 64 MiB, see `vm-run`).
+pub(super) const VM_OVERHEAD: u64 = 384 << 20;
+/// A guest booting under software emulation takes a minute or two.
+pub(super) const VM_READY_LIMIT: Duration = Duration::from_secs(600);
+const QMP_SOCKET: &str = "/run/vm/qmp.sock";
+const CHANNEL: &str = "/run/vm/channel";
+
+/// One guest NIC on a candidate network.
+pub(super) struct GuestNic {
+    /// The container's own address on that network (flushed at start).
+    pub container_address: Ipv4Addr,
+    pub mac: String,
+    /// `dhcp`, or `ADDRESS/PREFIX[,GATEWAY]`.
+    pub how: String,
+}
+
+/// The guest's NIC for a planned interface: its MAC (the plan's, else one
+/// derived from its names, stable across re-creations), how it gets its address.
+pub(super) fn guest_nic(
+    session: &Session,
+    plan: &CandidatePlan,
+    node: &PlannedNode,
+    index: usize,
+    container_address: Ipv4Addr,
+) -> GuestNic {
+    let iface = &node.interfaces[index];
+    let mac = iface.mac.clone().unwrap_or_else(|| {
+        let seed = format!("{}/{}/{}/{index}", session.name, plan.candidate.id, node.id);
+        let hash = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let [a, b, c, ..] = hash.to_le_bytes();
+        format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
+    });
+    let how = match iface.address {
+        None => "dhcp".to_string(),
+        Some(address) => {
+            let net = plan.network(&iface.network);
+            let prefix = net.map_or(24, |n| n.subnet.prefix_len());
+            match net.and_then(|n| n.gateway).filter(|g| *g != address) {
+                Some(gateway) => format!("{address}/{prefix},{gateway}"),
+                None => format!("{address}/{prefix}"),
+            }
+        }
+    };
+    GuestNic { container_address, mac, how }
+}
+
+/// The container's environment for `vm-run`, and through it the guest's
+/// kernel command line (read by the guest's `plateau-vm-init`).
+pub(super) fn vm_env(session: &Session, plan: &CandidatePlan, node: &PlannedNode, nics: &[GuestNic]) -> Vec<String> {
+    let limits = node.limits();
+    let mut cmdline = vec![format!("plateau.hostname={}", node.hostname)];
+    cmdline.extend(nics.iter().map(|n| format!("plateau.nic={},{}", n.mac, n.how)));
+    if let Some(dns) = node.interfaces.iter().find_map(|i| plan.network(&i.network)?.dns) {
+        cmdline.push(format!("plateau.dns={dns}"));
+    }
+    if let Some((kind, key)) = session.grader_key.as_deref().and_then(|k| k.split_once(' ')) {
+        let key = key.split_whitespace().next().unwrap_or_default();
+        cmdline.push(format!("plateau.key={kind},{key}"));
+    }
+    if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
+        cmdline.push(format!("plateau.user={},{}", entry.user, base64(entry.password.as_bytes())));
+    }
+    let nics: Vec<String> = nics.iter().map(|n| format!("{}={}", n.container_address, n.mac)).collect();
+    let mut env = vec![
+        format!("PLATEAU_VM_NICS={}", nics.join(" ")),
+        format!("PLATEAU_VM_CMDLINE={}", cmdline.join(" ")),
+        format!("PLATEAU_VM_MEMORY={}", limits.memory >> 20),
+        format!("PLATEAU_VM_CPUS={}", limits.cpu_millis.div_ceil(1000).max(1)),
+    ];
+    if let Ok(accel) = std::env::var("PLATEAU_VM_ACCEL") {
+        env.push(format!("PLATEAU_VM_ACCEL={accel}"));
+    }
+    env
+}
+
+/// What a VM node's container needs of the host: taps, and KVM where the
+/// host has it (QEMU falls back to TCG when it cannot open it).
+pub(super) fn vm_devices() -> Vec<DeviceMapping> {
+    let device = |path: &str| DeviceMapping {
+        path_on_host: Some(path.into()),
+        path_in_container: Some(path.into()),
+        cgroup_permissions: Some("rwm".into()),
+    };
+    let mut devices = vec![device("/dev/net/tun")];
+    if std::path::Path::new("/dev/kvm").exists() {
+        devices.push(device("/dev/kvm"));
+    }
+    devices
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A command of QEMU's monitor protocol (QMP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "execute")]
+pub enum QmpCommand {
+    #[serde(rename = "qmp_capabilities")]
+    Capabilities,
+    /// Stop the guest's CPUs; QEMU flushes its disks first.
+    #[serde(rename = "stop")]
+    Stop,
+    #[serde(rename = "cont")]
+    Cont,
+    #[serde(rename = "query-status")]
+    QueryStatus,
+}
+
+/// One message from QMP.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum QmpReply {
+    Greeting {
+        #[serde(rename = "QMP")]
+        qmp: serde_json::Value,
+    },
+    Return {
+        #[serde(rename = "return")]
+        value: serde_json::Value,
+    },
+    Error {
+        error: QmpError,
+    },
+    Event {
+        event: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QmpError {
+    pub class: String,
+    pub desc: String,
+}
+
+/// The replies to `commands` in a QMP exchange (greeting and events left out),
+/// an error for the first one QEMU refused.
+pub fn qmp_replies(transcript: &str, commands: &[QmpCommand]) -> Result<Vec<serde_json::Value>, String> {
+    let mut values = Vec::new();
+    for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match serde_json::from_str::<QmpReply>(line) {
+            Ok(QmpReply::Return { value }) => values.push(value),
+            Ok(QmpReply::Error { error }) => {
+                let command = commands.get(values.len()).map_or("?".into(), |c| format!("{c:?}"));
+                return Err(format!("QMP refused {command}: {} ({})", error.desc, error.class));
+            }
+            Ok(QmpReply::Greeting { .. } | QmpReply::Event { .. }) => {}
+            Err(e) => return Err(format!("QMP said something unexpected ({e}): {line}")),
+        }
+    }
+    if values.len() < commands.len() {
+        return Err(format!("QMP answered {} of {} commands", values.len(), commands.len()));
+    }
+    Ok(values)
+}
+
+impl DockerEngine {
+    /// Send commands to a VM node's QEMU monitor (through the engine: the
+    /// socket is in the node's container, out of the guest's reach).
+    pub(super) async fn qmp(&self, container: &str, commands: &[QmpCommand]) -> Result<Vec<serde_json::Value>, Error> {
+        let mut text = serde_json::to_string(&QmpCommand::Capabilities).expect("serializable");
+        for command in commands {
+            text.push_str(&serde_json::to_string(command).expect("serializable"));
+        }
+        let script = format!("printf '%s' \"$1\" | socat -t 2 - UNIX-CONNECT:{QMP_SOCKET}");
+        let out = exec(&self.docker, container, &["sh", "-c", &script, "qmp", &text], Duration::from_secs(30)).await?;
+        let fail = |message: String| Error::Node { container: container.to_string(), message };
+        if out.exit_code != 0 {
+            return Err(fail(format!("QMP: {}", out.stderr.trim())));
+        }
+        let all: Vec<QmpCommand> = std::iter::once(QmpCommand::Capabilities).chain(commands.iter().copied()).collect();
+        qmp_replies(&out.stdout, &all).map(|mut v| v.split_off(1)).map_err(fail)
+    }
+
+    /// Whether a container is a VM node's.
+    pub(super) async fn is_vm(&self, container: &str) -> bool {
+        self.docker
+            .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.config?.labels)
+            .is_some_and(|l| l.contains_key(LABEL_VM))
+    }
+
+    /// The guest's SSH host keys, as its init wrote them on its channel at
+    /// boot (none from a centre's own image, which has no such channel).
+    pub(super) async fn guest_host_keys(&self, container: &str) -> Result<Vec<String>, Error> {
+        let out = exec(&self.docker, container, &["cat", CHANNEL], Duration::from_secs(10)).await?;
+        Ok(out.stdout.lines().filter_map(|l| l.trim().strip_prefix("hostkey ")).map(|k| k.trim().to_string()).collect())
+    }
+
+    /// A connection to `port` of a VM's guest, through the engine (the
+    /// guest's management NIC, forwarded by QEMU in the node's container):
+    /// it needs no address of the candidate's networks, which the candidate
+    /// controls.
+    async fn guest_stream(&self, container: &str, port: u16) -> Result<NodeStream, Error> {
+        let fail = |message: String| Error::Node { container: container.to_string(), message };
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(vec!["socat".into(), "STDIO".into(), format!("TCP:127.0.0.1:{port}")]),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| fail(format!("tunnel: {e}")))?;
+        match self.docker.start_exec(&created.id, None).await.map_err(|e| fail(format!("tunnel: {e}")))? {
+            StartExecResults::Attached { output, input } => {
+                let reader = tokio_util::io::StreamReader::new(output.filter_map(|chunk| async move {
+                    match chunk {
+                        Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(std::io::Error::other(e))),
+                    }
+                }));
+                Ok(NodeStream { reader: Box::pin(reader), writer: input })
+            }
+            StartExecResults::Detached => Err(fail("tunnel: the engine did not attach".into())),
+        }
+    }
+
+    /// A loopback port of this host that leads to `port` of a VM node's
+    /// guest, one engine tunnel per connection, for as long as the
+    /// `Forward` lives.
+    pub async fn forward(&self, session: &Session, candidate: &str, node: &str, port: u16) -> Result<Forward, Error> {
+        let container = session.container_name(candidate, node);
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|e| Error::Host(format!("a loopback port for the tunnel: {e}")))?;
+        let address = listener.local_addr().map_err(|e| Error::Host(e.to_string()))?;
+        let engine = self.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (engine, container) = (engine.clone(), container.clone());
+                tokio::spawn(async move {
+                    match engine.guest_stream(&container, port).await {
+                        Ok(mut stream) => {
+                            let _ = tokio::io::copy_bidirectional(&mut socket, &mut stream).await;
+                        }
+                        Err(e) => tracing::warn!(%container, "tunnel: {e}"),
+                    }
+                });
+            }
+        });
+        Ok(Forward { address, task })
+    }
+}
+
+/// A loopback address that leads into a node; closed when dropped.
+#[derive(Debug)]
+pub struct Forward {
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The two halves of an engine tunnel as one byte stream.
+struct NodeStream {
+    reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl tokio::io::AsyncRead for NodeStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.reader.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for NodeStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.writer.as_mut().poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.writer.as_mut().poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.writer.as_mut().poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qmp_commands_are_what_qemu_reads() {
+        let sent: Vec<String> = [QmpCommand::Capabilities, QmpCommand::Stop, QmpCommand::QueryStatus]
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        assert_eq!(sent, [r#"{"execute":"qmp_capabilities"}"#, r#"{"execute":"stop"}"#, r#"{"execute":"query-status"}"#]);
+    }
+
+    #[test]
+    fn a_qmp_exchange_gives_each_commands_reply_and_names_a_refusal() {
+        // As QEMU 7.2 prints it (greeting, replies, an event between them).
+        let transcript = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7"}, "capabilities": ["oob"]}}
+{"return": {}}
+{"timestamp": {"seconds": 1764160000, "microseconds": 1}, "event": "STOP"}
+{"return": {}}
+{"return": {"status": "paused", "singlestep": false, "running": false}}
+"#;
+        let all = [QmpCommand::Capabilities, QmpCommand::Stop, QmpCommand::QueryStatus];
+        let replies = qmp_replies(transcript, &all).unwrap();
+        assert_eq!(replies[2]["status"], "paused");
+        let refused = "{\"QMP\": {}}\n{\"return\": {}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n";
+        assert_eq!(
+            qmp_replies(refused, &[QmpCommand::Capabilities, QmpCommand::Cont]).unwrap_err(),
+            "QMP refused Cont: no (GenericError)"
+        );
+        assert!(qmp_replies("{\"QMP\": {}}\n", &[QmpCommand::Capabilities]).is_err(), "no reply is an error");
+    }
+
+    #[test]
+    fn passwords_reach_the_guest_in_base64() {
+        assert_eq!(base64(b"demo-2026!"), "ZGVtby0yMDI2IQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+}
