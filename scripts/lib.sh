@@ -33,6 +33,13 @@ need_qemu_img() {
   fi
 }
 
+# The WinRM cross-check reads recorded Windows answers with pywinrm too.
+need_pywinrm() {
+  python3 -c 'import winrm' >/dev/null 2>&1 && return 0
+  echo "== installing pywinrm (pip)"
+  python3 -m pip install -q pywinrm >/dev/null
+}
+
 need_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] && return 0
   if [ "$(id -u)" = 0 ]; then

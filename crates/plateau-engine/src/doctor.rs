@@ -1,6 +1,7 @@
 //! `plateau doctor`: what this engine allows, and what scenarios can therefore do.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig};
@@ -144,6 +145,7 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         },
         consequence: "`exam start` needs twice the candidates' disk budgets (their writes and their snapshots)".into(),
     });
+    findings.push(vm_finding(&docker).await);
     let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
     findings.push(Finding {
         name: "Debian mirror from a container".into(),
@@ -164,6 +166,28 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
     })
 }
 
+/// How long a VM image's kernel takes, under `accel` (`kvm` or `tcg`), to
+/// boot to its first panic (no disk: the shortest boot there is); `None`
+/// when it did not within `limit` (a `/dev/kvm` that opens but does not run
+/// guests, as on some nested hosts).
+pub async fn time_guest(docker: &Docker, image: &str, accel: &str, limit: Duration) -> Option<Duration> {
+    let devices = (accel == "kvm").then(|| {
+        vec![DeviceMapping {
+            path_on_host: Some("/dev/kvm".into()),
+            path_in_container: Some("/dev/kvm".into()),
+            cgroup_permissions: Some("rwm".into()),
+        }]
+    });
+    let script = format!(
+        "timeout {} qemu-system-x86_64 -accel {accel} -m 128 -display none -vga none -nodefaults -no-reboot \
+         -kernel /vm/vmlinuz -append 'console=ttyS0 panic=-1' -serial file:/tmp/console; grep -q 'Kernel panic' /tmp/console",
+        limit.as_secs()
+    );
+    let started = std::time::Instant::now();
+    let (ok, _) = run_probe(docker, image, HostConfig { devices, ..Default::default() }, &script).await;
+    ok.then(|| started.elapsed())
+}
+
 /// Whether the host has loaded a kernel module, and what follows either way.
 fn kernel_module(module: &str, if_loaded: &str, if_not: &str) -> Finding {
     let loaded = std::path::Path::new("/sys/module").join(module).exists();
@@ -173,6 +197,48 @@ fn kernel_module(module: &str, if_loaded: &str, if_not: &str) -> Finding {
         detail: if loaded { "loaded".into() } else { "not loaded on this host".into() },
         consequence: if loaded { if_loaded } else { if_not }.into(),
     }
+}
+
+/// Which accelerator VM nodes get here, and how long a kernel takes to boot.
+async fn vm_finding(docker: &Docker) -> Finding {
+    let image = "plateau/qemu:latest";
+    let name = "VM nodes (QEMU)".to_string();
+    let consequence = "VM nodes boot (`backend = \"vm\"`); their image: `plateau images build --vm ROLE`".to_string();
+    let vm_image = match first_vm_image(docker).await {
+        Some(image) => image,
+        None => {
+            let detail = if docker.inspect_image(image).await.is_ok() {
+                "not timed: no VM image built yet (`plateau images build --vm workstation`)".to_string()
+            } else {
+                "not probed: build the images first".to_string()
+            };
+            return Finding { name, available: false, detail, consequence };
+        }
+    };
+    let kvm = match std::path::Path::new("/dev/kvm").exists() {
+        true => time_guest(docker, &vm_image, "kvm", KVM_PROBE_LIMIT).await,
+        false => None,
+    };
+    let tcg = time_guest(docker, &vm_image, "tcg", Duration::from_secs(120)).await;
+    let detail = match (kvm, tcg) {
+        (Some(k), _) => format!("KVM: a kernel boots in {:.1} s; VMs use KVM", k.as_secs_f64()),
+        (None, Some(t)) => format!(
+            "{}; TCG (software emulation): a kernel boots in {:.1} s; VMs use TCG (slower to boot and to run)",
+            if std::path::Path::new("/dev/kvm").exists() { "/dev/kvm runs no guest" } else { "no /dev/kvm" },
+            t.as_secs_f64(),
+        ),
+        (None, None) => "no guest booted, with KVM or TCG".to_string(),
+    };
+    Finding { name, available: kvm.is_some() || tcg.is_some(), detail, consequence }
+}
+
+/// How long the KVM probe may take: a host where KVM works boots in a second or two.
+pub const KVM_PROBE_LIMIT: Duration = Duration::from_secs(15);
+
+/// A role's VM image built on this engine, if any.
+async fn first_vm_image(docker: &Docker) -> Option<String> {
+    let images = docker.list_images(None::<bollard::query_parameters::ListImagesOptions>).await.ok()?;
+    images.into_iter().flat_map(|i| i.repo_tags).find(|t| t.starts_with("plateau/vm-") && t.ends_with(":latest"))
 }
 
 /// Run `script` in a throwaway container; (succeeded, what happened).

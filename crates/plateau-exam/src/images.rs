@@ -27,6 +27,12 @@ pub async fn build_vm_image(dir: &Path, role: &str, progress: &dyn Progress) -> 
     Ok(builder.build_vm(role, &mut reporter(progress)).await?)
 }
 
+/// Make a centre's own disk image a VM image (`plateau/vm-NAME`).
+pub async fn import_vm_image(dir: &Path, name: &str, disk: &Path, progress: &dyn Progress) -> Result<BuildOutcome> {
+    let builder = Builder::connect(Catalog::load(dir)?).await?;
+    Ok(builder.import_vm(name, disk, &mut reporter(progress)).await?)
+}
+
 fn reporter(progress: &dyn Progress) -> impl FnMut(BuildEvent<'_>) + '_ {
     move |event: BuildEvent<'_>| match event {
         BuildEvent::UpToDate { image, tag } => progress.done(format!("up to date  {image:<12} {tag}")),

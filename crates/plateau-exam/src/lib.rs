@@ -37,7 +37,7 @@ pub use context::{SessionCtx, Workspace, scenario_hash};
 pub use error::{Error, Result};
 pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, describe, when_to_unix};
 pub use grading::{Format, Graded};
-pub use images::{ImageRow, build_images, build_vm_image, doctor, list_images, prune_images};
+pub use images::{ImageRow, build_images, build_vm_image, doctor, import_vm_image, list_images, prune_images};
 pub use limits::{DiskEvent, LimitEvent};
 pub use plateau_engine::platform::NodeStatus;
 pub use platform::{CandidateReady, NodeRow, Roster, UpReport, UpRequest, container_name};

@@ -1,7 +1,10 @@
 //! The WinRM executor against a WS-Management endpoint on loopback that
 //! answers as the specification (MS-WSMV) describes: Create shell, Command,
-//! Receive (twice: running, then done), Signal terminate, Delete. No Windows
-//! machine runs here; this exercises our side of the exchange for real.
+//! Receive (twice: running, then done), Signal terminate, Delete; and that
+//! replays what a real Windows host answered (the WinRS recordings of the
+//! MIT-licensed `pypsrp` project, fetched from PyPI, never committed here),
+//! read by our executor and by another client, `pywinrm`. No Windows machine
+//! runs here: this is the protocol, not Windows.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,11 +17,65 @@ use tokio::net::{TcpListener, TcpStream};
 
 const SHELL_NS: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone)]
 enum Behaviour {
     Answer,
     /// Every Receive says "still running" (a hung command).
     Hang,
+    /// Each request gets the next recorded response to its action.
+    Replay(Arc<Recording>),
+}
+
+/// A recorded exchange: (action, response envelope) in order.
+struct Recording {
+    responses: Vec<(String, String)>,
+    served: Mutex<Vec<bool>>,
+}
+
+impl Recording {
+    /// pypsrp's format: `- request: <xml>` / `  response: <xml>`, one line each.
+    fn parse(text: &str) -> Recording {
+        let mut responses = Vec::new();
+        let mut action = None;
+        for line in text.lines() {
+            if let Some(request) = line.strip_prefix("- request: ") {
+                assert!(request.starts_with('<'), "a request that is not one line of XML: {line}");
+                action = Some(action_of(request));
+            } else if let Some(response) = line.strip_prefix("  response: ") {
+                assert!(response.starts_with('<'), "a response that is not one line of XML: {line}");
+                responses.push((action.take().expect("a response follows its request"), response.to_string()));
+            }
+        }
+        let served = Mutex::new(vec![false; responses.len()]);
+        Recording { responses, served }
+    }
+
+    /// The next response recorded for `action`, answering `message_id`.
+    fn answer(&self, action: &str, message_id: &str) -> String {
+        let mut served = self.served.lock().unwrap();
+        let i = (0..self.responses.len())
+            .find(|&i| !served[i] && self.responses[i].0 == action)
+            .unwrap_or_else(|| panic!("the recording has no (more) answer to {action}"));
+        served[i] = true;
+        let response = &self.responses[i].1;
+        let start = response.find("<a:RelatesTo>").expect("a recorded response relates to its request") + 13;
+        let end = start + response[start..].find('<').unwrap();
+        format!("{}{message_id}{}", &response[..start], &response[end..])
+    }
+}
+
+/// The last part of a WS-Addressing action (`Create`, `Command`, ...).
+fn action_of(envelope: &str) -> String {
+    envelope
+        .split("Action")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or("")
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 struct Server {
@@ -36,7 +93,7 @@ async fn serve(behaviour: Behaviour) -> Server {
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(connection(stream, behaviour, a.clone(), b.clone()));
+            tokio::spawn(connection(stream, behaviour.clone(), a.clone(), b.clone()));
         }
     });
     Server { url_port: port, actions, bodies }
@@ -85,16 +142,26 @@ async fn connection(
                 .await;
             continue;
         }
-        let action = body
-            .split("Action")
-            .nth(1)
-            .and_then(|rest| rest.split('>').nth(1))
-            .and_then(|rest| rest.split('<').next())
-            .unwrap_or("")
-            .to_string();
-        actions.lock().unwrap().push(action.rsplit('/').next().unwrap_or("").to_string());
+        let action = action_of(&body);
+        actions.lock().unwrap().push(action.clone());
         bodies.lock().unwrap().push(body.clone());
-        let reply_body = match action.rsplit('/').next().unwrap_or("") {
+        if let Behaviour::Replay(recording) = &behaviour {
+            let message_id = body
+                .split("MessageID>")
+                .nth(1)
+                .and_then(|rest| rest.split('<').next())
+                .expect("a request carries its MessageID");
+            let envelope = recording.answer(&action, message_id);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{envelope}",
+                envelope.len()
+            );
+            if stream.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let reply_body = match action.as_str() {
             "Create" => format!(
                 "<rsp:Shell xmlns:rsp=\"{SHELL_NS}\"><rsp:ShellId>11111111-2222-3333-4444-555555555555</rsp:ShellId></rsp:Shell>"
             ),
@@ -103,7 +170,7 @@ async fn connection(
             ),
             "Receive" => {
                 receives += 1;
-                if behaviour == Behaviour::Hang || receives == 1 {
+                if matches!(behaviour, Behaviour::Hang) || receives == 1 {
                     format!(
                         "<rsp:ReceiveResponse xmlns:rsp=\"{SHELL_NS}\"><rsp:Stream Name=\"stdout\" CommandId=\"AAAA-BBBB\">{}</rsp:Stream>\
                          <rsp:CommandState CommandId=\"AAAA-BBBB\" State=\"{SHELL_NS}/CommandState/Running\"/></rsp:ReceiveResponse>",
@@ -121,13 +188,13 @@ async fn connection(
             "Signal" => format!("<rsp:SignalResponse xmlns:rsp=\"{SHELL_NS}\"/>"),
             _ => String::new(),
         };
-        if behaviour == Behaviour::Hang && action.ends_with("Receive") {
+        if matches!(behaviour, Behaviour::Hang) && action == "Receive" {
             // A long poll that never completes in time.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let envelope = format!(
             "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\">\
-             <s:Header><a:Action>{action}Response</a:Action><a:RelatesTo>uuid:0</a:RelatesTo></s:Header><s:Body>{reply_body}</s:Body></s:Envelope>"
+             <s:Header><a:Action>{SHELL_NS}/{action}Response</a:Action><a:RelatesTo>uuid:0</a:RelatesTo></s:Header><s:Body>{reply_body}</s:Body></s:Envelope>"
         );
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{envelope}",
@@ -181,4 +248,96 @@ async fn nobody_listening_is_unreachable() {
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let err = executor(port, "S3cret!").run("hostname", Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(err, ExecError::Unreachable { .. }), "{err:?}");
+}
+
+/// pypsrp's WinRS recordings of a real Windows host (from its source
+/// package on PyPI), fetched once into the target directory; `None` (the
+/// test is skipped) outside CI when PyPI cannot be reached.
+fn recordings() -> Option<std::path::PathBuf> {
+    const VERSION: &str = "0.8.1";
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pypsrp");
+    let responses = dir.join(format!("pypsrp-{VERSION}/tests/responses"));
+    if responses.join("test_winrs_stderr_rc.yml").is_file() {
+        return Some(responses);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let download = std::process::Command::new("python3")
+        .args(["-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q", "-d"])
+        .arg(&dir)
+        .arg(format!("pypsrp=={VERSION}"))
+        .output();
+    let unpacked = download.is_ok_and(|o| o.status.success())
+        && std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(dir.join(format!("pypsrp-{VERSION}.tar.gz")))
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    match (unpacked, std::env::var("CI").as_deref()) {
+        (true, _) => Some(responses),
+        (false, Ok("true")) => panic!("CI=true but pypsrp {VERSION}'s recordings could not be fetched from PyPI"),
+        (false, _) => {
+            eprintln!("skipped: pypsrp's recordings could not be fetched from PyPI");
+            None
+        }
+    }
+}
+
+/// What `pywinrm` reads from the same endpoint: (exit code, stdout, stderr).
+fn pywinrm(port: u16, command: &str, arguments: &[&str]) -> Option<(i64, String, String)> {
+    const SCRIPT: &str = r#"
+import json, sys, winrm
+port, command, arguments = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+p = winrm.Protocol(endpoint=f"http://127.0.0.1:{port}/wsman", transport="basic", username="grader", password="S3cret!")
+shell = p.open_shell()
+cmd = p.run_command(shell, command, arguments)
+out, err, rc = p.get_command_output(shell, cmd)
+p.cleanup_command(shell, cmd)
+p.close_shell(shell)
+print(json.dumps([rc, out.decode("utf-8"), err.decode("utf-8")]))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, &port.to_string(), command])
+        .args(arguments)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("No module named 'winrm'") && std::env::var("CI").as_deref() != Ok("true") {
+            eprintln!("skipped: pywinrm is not installed (pip install pywinrm)");
+            return None;
+        }
+        panic!("pywinrm failed: {stderr}");
+    }
+    let (rc, stdout, stderr): (i64, String, String) = serde_json::from_slice(&out.stdout).unwrap();
+    Some((rc, stdout, stderr))
+}
+
+#[tokio::test]
+async fn what_a_real_windows_host_answered_reads_the_same_in_our_client_and_in_pywinrm() {
+    let Some(dir) = recordings() else { return };
+    // (recording, what pywinrm sends, what both must read)
+    let cases: [(&str, &str, &[&str], (i64, &str, &str)); 3] = [
+        ("test_winrs_standard.yml", "cmd.exe", &["/c"], (0, "hi\r\n", "")),
+        ("test_winrs_stderr_rc.yml", "cmd.exe", &["/c", "echo out && echo err>&2 && exit 1"], (1, "out \r\n", "err \r\n")),
+        // Two chunks of one stream, and text that is not ASCII.
+        ("test_winrs_unicode.yml", "powershell.exe", &["Write-Host こんにちは"], (0, "こんにちは\n", "")),
+    ];
+    for (file, command, arguments, expected) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let server = serve(Behaviour::Replay(Arc::new(Recording::parse(&text)))).await;
+        let out = executor(server.url_port, "S3cret!").run("(recorded)", Duration::from_secs(10)).await.unwrap();
+        let ours = (out.exit_code, out.stdout.as_str(), out.stderr.as_str());
+        assert_eq!(ours, expected, "{file}: our client");
+        let actions = server.actions.lock().unwrap().clone();
+        assert_eq!(actions.first().map(String::as_str), Some("Create"), "{file}: {actions:?}");
+        assert_eq!(actions.last().map(String::as_str), Some("Delete"), "{file}: the shell is deleted: {actions:?}");
+
+        let server = serve(Behaviour::Replay(Arc::new(Recording::parse(&text)))).await;
+        let tokio_port = server.url_port;
+        let theirs = tokio::task::spawn_blocking(move || pywinrm(tokio_port, command, arguments)).await.unwrap();
+        let Some((rc, stdout, stderr)) = theirs else { return };
+        assert_eq!((rc, stdout.as_str(), stderr.as_str()), expected, "{file}: pywinrm");
+    }
 }

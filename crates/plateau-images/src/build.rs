@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
+use sha2::Digest as _;
+
 use bollard::Docker;
 use bollard::query_parameters::{
     BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
@@ -181,7 +183,7 @@ impl Builder {
         let guest = format!("{REPOSITORY}/vm-guest-{role}:{}", spec.hash);
         let role_tag = self.catalog.get(role)?.tag();
         let context = context_tar(&spec.dir)?;
-        self.docker_build(&spec.name, &guest, "guest.Dockerfile", ("ROLE", &role_tag), context.into(), &[], on_event)
+        self.docker_build(&spec.name, &guest, "guest.Dockerfile", ("ROLE", &role_tag), Context::Archive(context.into()), &[], on_event)
             .await?;
 
         on_event(BuildEvent::Output { image: &spec.name, line: "exporting the guest's filesystem" });
@@ -215,13 +217,69 @@ impl Builder {
         run_streaming(cmd, &spec.name, on_event).await.map_err(failed)?;
         let _ = std::fs::remove_file(&raw);
 
-        std::fs::write(out.join("Dockerfile"), "ARG RUNNER\nFROM ${RUNNER}\nCOPY disk.qcow2 vmlinuz initrd.img /vm/\n")
-            .map_err(|e| failed(e.to_string()))?;
-        let context = dir_tar(&out).map_err(|e| failed(e.to_string()))?;
+        self.put_on_runner(spec, &out, on_event).await
+    }
+
+    /// The runner image with the files of `dir` (a disk, maybe a kernel) in `/vm`.
+    async fn put_on_runner(&self, spec: &ImageSpec, dir: &Path, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
+        std::fs::write(dir.join("Dockerfile"), "ARG RUNNER\nFROM ${RUNNER}\nCOPY . /vm/\n")
+            .map_err(|e| Error::Build { image: spec.name.clone(), message: e.to_string() })?;
         let runner = self.catalog.get(VM_RUNNER)?.tag();
         let labels = [(LABEL_ROLE, spec.name.as_str()), (LABEL_HASH, spec.hash.as_str())];
-        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("RUNNER", &runner), context, &labels, on_event)
-            .await
+        let context = Context::Dir(dir.to_path_buf());
+        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("RUNNER", &runner), context, &labels, on_event).await
+    }
+
+    /// A centre's own disk image (a sysprepped Windows with WinRM enabled:
+    /// Plateau ships and downloads none) as the VM image `plateau/vm-NAME`,
+    /// booted from its disk; any format `qemu-img` reads. Tagged by the
+    /// hash of the disk and of the runner: importing it again changes nothing.
+    pub async fn import_vm(
+        &self,
+        name: &str,
+        disk: &Path,
+        on_event: &mut dyn FnMut(BuildEvent<'_>),
+    ) -> Result<BuildOutcome> {
+        self.build(&[VM_RUNNER.to_string()], on_event).await?;
+        let qemu_img = which("qemu-img").ok_or(Error::MissingTool { tool: "qemu-img", package: "qemu-utils" })?;
+        let runner = self.catalog.get(VM_RUNNER)?;
+        let unreadable = |source| Error::Context { path: disk.display().to_string(), source };
+        let digest = file_hash(disk).map_err(unreadable)?;
+        let hash: String = {
+            let mut h = sha2::Sha256::new();
+            h.update(format!("{digest}{}", runner.hash));
+            h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+        };
+        let spec = ImageSpec { name: format!("vm-{name}"), dir: disk.to_path_buf(), hash, parent: None };
+        let tag = spec.tag();
+        let started = Instant::now();
+        let rebuilt = if let ImageState::Current { .. } = self.state(&spec).await? {
+            on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
+            false
+        } else {
+            on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
+            let work = tempfile_dir()?;
+            let converted = async {
+                let mut cmd = tokio::process::Command::new(qemu_img);
+                cmd.args(["convert", "-O", "qcow2"]).arg(disk).arg(work.join("disk.qcow2"));
+                run_streaming(cmd, &spec.name, on_event).await.map_err(|message| Error::Build { image: spec.name.clone(), message })?;
+                self.put_on_runner(&spec, &work, on_event).await
+            }
+            .await;
+            let _ = std::fs::remove_dir_all(&work);
+            converted?;
+            true
+        };
+        self.tag_latest(&spec).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if rebuilt {
+            on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+        }
+        let size_bytes = match self.state(&spec).await? {
+            ImageState::Current { size_bytes } => size_bytes,
+            _ => 0,
+        };
+        Ok(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes })
     }
 
     /// A container of `image`, never started, its filesystem unpacked into `dir`.
@@ -262,10 +320,31 @@ impl Builder {
         tag: &str,
         dockerfile: &str,
         arg: (&str, &str),
-        context: bytes::Bytes,
+        context: Context,
         labels: &[(&str, &str)],
         on_event: &mut dyn FnMut(BuildEvent<'_>),
     ) -> Result<()> {
+        let failed = |message: String| Error::Build { image: image.to_string(), message };
+        let mut tar = None;
+        let body = match context {
+            Context::Archive(bytes) => bollard::body_full(bytes),
+            // A disk image is large: streamed from `tar`, never held in memory.
+            Context::Dir(dir) => {
+                let mut child = tokio::process::Command::new("tar")
+                    .arg("-C")
+                    .arg(&dir)
+                    .args(["-cf", "-", "."])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| failed(format!("tar: {e}")))?;
+                let stdout = child.stdout.take().expect("piped stdout");
+                tar = Some(child);
+                bollard::body_stream(
+                    tokio_util::io::ReaderStream::with_capacity(stdout, 1 << 20)
+                        .filter_map(|chunk| async move { chunk.ok() }),
+                )
+            }
+        };
         let options = BuildImageOptions {
             dockerfile: dockerfile.into(),
             t: Some(tag.to_string()),
@@ -275,12 +354,12 @@ impl Builder {
             forcerm: true,
             ..Default::default()
         };
-        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
+        let mut stream = self.docker.build_image(options, None, Some(body));
         let mut tail: Vec<String> = Vec::new();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| Error::Build { image: image.to_string(), message: with_tail(e.to_string(), &tail) })?;
+            let info = item.map_err(|e| failed(with_tail(e.to_string(), &tail)))?;
             if let Some(error) = info.error {
-                return Err(Error::Build { image: image.to_string(), message: with_tail(error, &tail) });
+                return Err(failed(with_tail(error, &tail)));
             }
             for line in info.stream.iter().flat_map(|s| s.lines()).filter(|l| !l.trim().is_empty()) {
                 on_event(BuildEvent::Output { image, line });
@@ -288,6 +367,12 @@ impl Builder {
                 if tail.len() > 15 {
                     tail.remove(0);
                 }
+            }
+        }
+        if let Some(mut tar) = tar {
+            let status = tar.wait().await.map_err(|e| failed(format!("tar: {e}")))?;
+            if !status.success() {
+                return Err(failed(format!("tar exited with {status}")));
             }
         }
         Ok(())
@@ -392,7 +477,7 @@ impl Builder {
     async fn build_role(&self, spec: &ImageSpec, base: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
         let context = context_tar(&spec.dir)?;
         let labels = [(LABEL_ROLE, spec.name.as_str()), (LABEL_HASH, spec.hash.as_str())];
-        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("BASE", base), context.into(), &labels, on_event)
+        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("BASE", base), Context::Archive(context.into()), &labels, on_event)
             .await
     }
 }
@@ -416,13 +501,28 @@ fn context_tar(dir: &Path) -> Result<Vec<u8>> {
     archive.into_inner().map_err(err)
 }
 
-/// A directory's files as a tar archive (the VM image's context: its disk is large, but read once).
-fn dir_tar(dir: &Path) -> std::io::Result<bytes::Bytes> {
-    let mut archive = tar::Builder::new(Vec::new());
-    // The engine reads no GNU sparse entries.
-    archive.sparse(false);
-    archive.append_dir_all(".", dir)?;
-    Ok(archive.into_inner()?.into())
+/// What a build sends the engine as its context.
+enum Context {
+    /// A small context, archived in memory.
+    Archive(bytes::Bytes),
+    /// A directory, streamed by `tar`.
+    Dir(std::path::PathBuf),
+}
+
+/// The SHA-256 of a file, read in blocks (a disk image is gigabytes).
+fn file_hash(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Bytes of the regular files under `dir` (hard links counted once is not

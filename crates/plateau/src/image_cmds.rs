@@ -32,6 +32,15 @@ enum ImagesCommand {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Make the centre's own disk image a VM image (`plateau/vm-NAME`) that
+    /// scenarios name with `image`: a sysprepped Windows with WinRM on
+    /// (see docs/windows.md). Plateau ships and downloads no Windows image.
+    ImportVm {
+        /// The image's name: `plateau/vm-NAME`.
+        name: String,
+        /// The disk image (qcow2, raw, vmdk, vhdx: what `qemu-img` reads).
+        disk: PathBuf,
+    },
     /// Show which images are built at their current content hash, stale or missing.
     List,
     /// Remove images built from older contexts.
@@ -54,6 +63,13 @@ pub async fn images(args: ImagesArgs) -> Result<u8> {
             drop(render);
             let rebuilt = outcomes.iter().filter(|o| o.rebuilt).count();
             println!("{} image(s): {rebuilt} built, {} up to date", outcomes.len(), outcomes.len() - rebuilt);
+        }
+        ImagesCommand::ImportVm { name, disk } => {
+            let render = Render::lines();
+            render.stage("vm import", 0);
+            let outcome = plateau_exam::import_vm_image(&args.dir, &name, &disk, &render).await?;
+            drop(render);
+            println!("{} ({:.0} MB): name it in a scenario with `image = \"plateau/vm-{name}\"`", outcome.tag, outcome.size_bytes as f64 / 1e6);
         }
         ImagesCommand::List => list(&args.dir).await?,
         ImagesCommand::Prune => {

@@ -181,6 +181,8 @@ pub struct DockerEngine {
     /// The engine accepts two networks of one name: shared networks are made
     /// by one task at a time.
     shared_networks: Arc<tokio::sync::Mutex<()>>,
+    /// How this host runs VM guests (`kvm` or `tcg`), found at the first VM.
+    vm_accel: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl DockerEngine {
@@ -192,6 +194,7 @@ impl DockerEngine {
             docker,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),
+            vm_accel: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 

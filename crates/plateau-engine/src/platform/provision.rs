@@ -295,10 +295,18 @@ impl DockerEngine {
         if is_vm {
             // The guest's kernel takes the role's settings and capabilities;
             // its container needs taps and bridges, and room for QEMU.
+            let image = if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) };
+            let accel = self.vm_accel(&image).await;
             caps = vec!["NET_ADMIN".to_string()];
-            devices = vm::vm_devices();
-            sysctls.clear();
+            devices = vm::vm_devices(&accel);
+            // On the candidate's LAN only the guest speaks: no IPv6 from
+            // the container's own interfaces, bridges and taps.
+            sysctls = HashMap::from([
+                ("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()),
+                ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string()),
+            ]);
             env = vm::vm_env(session, plan, node, &guest_nics);
+            env.push(format!("PLATEAU_VM_ACCEL={accel}"));
             labels.insert(vm::LABEL_VM.to_string(), "true".to_string());
             limits.memory += vm::VM_OVERHEAD;
         }

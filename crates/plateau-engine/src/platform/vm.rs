@@ -86,28 +86,25 @@ pub(super) fn vm_env(session: &Session, plan: &CandidatePlan, node: &PlannedNode
         cmdline.push(format!("plateau.user={},{}", entry.user, base64(entry.password.as_bytes())));
     }
     let nics: Vec<String> = nics.iter().map(|n| format!("{}={}", n.container_address, n.mac)).collect();
-    let mut env = vec![
+    let env = vec![
         format!("PLATEAU_VM_NICS={}", nics.join(" ")),
         format!("PLATEAU_VM_CMDLINE={}", cmdline.join(" ")),
         format!("PLATEAU_VM_MEMORY={}", limits.memory >> 20),
         format!("PLATEAU_VM_CPUS={}", limits.cpu_millis.div_ceil(1000).max(1)),
     ];
-    if let Ok(accel) = std::env::var("PLATEAU_VM_ACCEL") {
-        env.push(format!("PLATEAU_VM_ACCEL={accel}"));
-    }
     env
 }
 
-/// What a VM node's container needs of the host: taps, and KVM where the
-/// host has it (QEMU falls back to TCG when it cannot open it).
-pub(super) fn vm_devices() -> Vec<DeviceMapping> {
+/// What a VM node's container needs of the host: taps, and KVM when the
+/// guests run with it.
+pub(super) fn vm_devices(accel: &str) -> Vec<DeviceMapping> {
     let device = |path: &str| DeviceMapping {
         path_on_host: Some(path.into()),
         path_in_container: Some(path.into()),
         cgroup_permissions: Some("rwm".into()),
     };
     let mut devices = vec![device("/dev/net/tun")];
-    if std::path::Path::new("/dev/kvm").exists() {
+    if accel == "kvm" {
         devices.push(device("/dev/kvm"));
     }
     devices
@@ -192,6 +189,28 @@ pub fn qmp_replies(transcript: &str, commands: &[QmpCommand]) -> Result<Vec<serd
 }
 
 impl DockerEngine {
+    /// How this host runs guests: `PLATEAU_VM_ACCEL` when set, else KVM when
+    /// a kernel boots with it (timed once: some hosts have a `/dev/kvm` that
+    /// runs no guest), else TCG.
+    pub(super) async fn vm_accel(&self, image: &str) -> String {
+        let found = self.vm_accel.get_or_init(|| async {
+            if let Ok(accel) = std::env::var("PLATEAU_VM_ACCEL") {
+                return accel;
+            }
+            if !std::path::Path::new("/dev/kvm").exists() {
+                return "tcg".to_string();
+            }
+            match crate::doctor::time_guest(&self.docker, image, "kvm", crate::doctor::KVM_PROBE_LIMIT).await {
+                Some(_) => "kvm".to_string(),
+                None => {
+                    tracing::info!("/dev/kvm runs no guest here: VMs run under TCG");
+                    "tcg".to_string()
+                }
+            }
+        });
+        found.await.clone()
+    }
+
     /// Send commands to a VM node's QEMU monitor (through the engine: the
     /// socket is in the node's container, out of the guest's reach).
     pub(super) async fn qmp(&self, container: &str, commands: &[QmpCommand]) -> Result<Vec<serde_json::Value>, Error> {
@@ -370,6 +389,54 @@ mod tests {
             "QMP refused Cont: no (GenericError)"
         );
         assert!(qmp_replies("{\"QMP\": {}}\n", &[QmpCommand::Capabilities]).is_err(), "no reply is an error");
+    }
+
+    #[test]
+    fn the_guest_gets_its_planned_mac_its_account_and_the_graders_key_on_its_command_line() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-2023-vm.toml");
+        let scenario = plateau_scenario::Scenario::parse("tai-2023-vm.toml", &std::fs::read_to_string(path).unwrap())
+            .unwrap();
+        let plan = scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0);
+        let ws = plan.node("ws").unwrap();
+        let session = Session {
+            name: "s".into(),
+            scenario_hash: String::new(),
+            grader_key: Some("ssh-ed25519 AAAAkey plateau-grader".into()),
+        };
+        let nic = guest_nic(&session, &plan, ws, 0, "10.0.0.9".parse().unwrap());
+        assert_eq!((nic.mac.as_str(), nic.how.as_str()), (ws.interfaces[0].mac.as_deref().unwrap(), "dhcp"));
+        let env = vm_env(&session, &plan, ws, &[nic]);
+        let cmdline = env.iter().find_map(|e| e.strip_prefix("PLATEAU_VM_CMDLINE=")).unwrap();
+        let password = base64(plan.access[0].password.as_bytes());
+        for expected in [
+            "plateau.hostname=pc-c01".to_string(),
+            format!("plateau.nic={},dhcp", ws.interfaces[0].mac.as_deref().unwrap()),
+            "plateau.key=ssh-ed25519,AAAAkey".to_string(),
+            format!("plateau.user=technicien,{password}"),
+        ] {
+            assert!(cmdline.split(' ').any(|w| w == expected), "{expected} not in {cmdline}");
+        }
+        assert!(env.contains(&"PLATEAU_VM_MEMORY=768".to_string()), "{env:?}");
+        assert!(env.contains(&format!("PLATEAU_VM_NICS=10.0.0.9={}", ws.interfaces[0].mac.as_deref().unwrap())));
+    }
+
+    #[test]
+    fn a_static_interface_gives_the_guest_its_address_and_gateway() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-2023-vm.toml");
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            r#"interfaces = [{ network = "lan", dhcp = true, mac = "{{ws_mac}}" }]"#,
+            r#"interfaces = [{ network = "lan", host = 30 }]"#,
+        );
+        let scenario = plateau_scenario::Scenario::parse("vm.toml", &text).unwrap();
+        let plan = scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0);
+        let ws = plan.node("ws").unwrap();
+        let session = Session { name: "s".into(), scenario_hash: String::new(), grader_key: None };
+        let address = ws.interfaces[0].address.unwrap();
+        let nic = guest_nic(&session, &plan, ws, 0, address);
+        let gateway = plan.network("lan").unwrap().gateway.unwrap();
+        assert_eq!(nic.how, format!("{address}/24,{gateway}"));
+        assert!(nic.mac.starts_with("52:54:00:"), "a stable MAC of its own: {}", nic.mac);
+        assert_eq!(guest_nic(&session, &plan, ws, 0, address).mac, nic.mac, "the same on every re-creation");
     }
 
     #[test]
