@@ -1,0 +1,120 @@
+//! A VM node beside containers, end to end on the real engine: the
+//! workstation of `tai-2023-vm` is a QEMU guest booted from the role's VM
+//! image (software emulation on hosts without a working KVM). One platform
+//! serves every step, in order: an `up` killed during the guest's boot and
+//! run again, grading over SSH through the engine before and after the
+//! reference solution (typed through the candidate's own access into the
+//! VM), the built-in faults that only a machine with its own clock and disk
+//! takes, freeze and restore with the same grade, and a `down` that leaves
+//! nothing.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Exam, Snapshots, root};
+
+const SCENARIO: &str = "scenarios/tai-2023-vm.toml";
+const PORT_BASE: &str = "33900";
+
+fn statuses(grade: &serde_json::Value) -> Vec<(String, String)> {
+    let checks = grade["checks"].as_array().unwrap();
+    checks.iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect()
+}
+
+fn status_of(grade: &serde_json::Value, check: &str) -> String {
+    statuses(grade).into_iter().find(|(id, _)| id == check).map(|(_, s)| s).unwrap_or_default()
+}
+
+fn grade(exam: &Exam) -> serde_json::Value {
+    let out = exam.ok(&["grade", "--session", &exam.session, "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+}
+
+/// QEMU processes and tap devices on the host (its own network namespace).
+fn host_traces() -> (usize, usize) {
+    let lines = |cmd: &str| {
+        let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+    };
+    (lines("ps -eo comm | grep '^qemu-system' || true"), lines("ip -o link show type tun"))
+}
+
+#[test]
+fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing() {
+    let Some(exam) = Exam::new("vm") else { return };
+    let build = Command::new(env!("CARGO_BIN_EXE_plateau"))
+        .args(["images", "build", "--vm", "workstation"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "vm image: {}", String::from_utf8_lossy(&build.stderr));
+    let snapshots = Snapshots(exam.session.clone());
+    let before = host_traces();
+
+    // An `up` killed while the guest boots; run again, it converges.
+    let ws = exam.container("c01", "ws");
+    let mut first = exam.command(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE]).spawn().unwrap();
+    let started = Instant::now();
+    while !Command::new("docker").args(["inspect", &ws]).output().unwrap().status.success() {
+        assert!(started.elapsed() < Duration::from_secs(300), "the VM node was never created");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    Command::new("kill").args(["-9", &first.id().to_string()]).status().unwrap();
+    first.wait().unwrap();
+    let again = exam.ok(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE]);
+    assert!(again.contains("c01"), "{again}");
+    let image = Command::new("docker").args(["inspect", "-f", "{{.Config.Image}}", &ws]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&image.stdout).trim(), "plateau/vm-workstation:latest");
+    let nodes = exam.status();
+    assert!(nodes.iter().any(|n| n["node"] == "ws" && n["state"] == "running"), "{nodes:?}");
+
+    // Untouched: the VM has no address on the LAN (no DHCP server answers
+    // yet), and the grader still reads it, over SSH through the engine:
+    // its checks fail, they are not `error`.
+    let untouched = grade(&exam);
+    for check in ["ws-address", "ws-domain", "ws-internet"] {
+        assert_eq!(status_of(&untouched, check), "fail", "{check}: {}", serde_json::to_string_pretty(&untouched).unwrap());
+    }
+
+    // The reference solution, typed through the candidate's SSH access into
+    // the VM: the guest takes its reserved lease from the candidate's Kea
+    // and joins the container DC's domain.
+    exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
+    let solved = grade(&exam);
+    assert_eq!(solved["score"], 20.0, "{}", serde_json::to_string_pretty(&solved).unwrap());
+
+    // Its own clock and disk: the built-in faults refused on containers run
+    // in the guest, and come back out.
+    for (fault, param) in [("skew-clock", "by=3 hours"), ("fill-disk", "size=64M")] {
+        let injected = exam.ok(&[
+            "fault", "inject", fault, "--node", "ws", "--param", param, "--session", &exam.session, "--candidate", "c01",
+        ]);
+        let id = injected.split_whitespace().nth(2).unwrap().to_string();
+        eprintln!("{fault}: {:?}", statuses(&grade(&exam)));
+        exam.ok(&["fault", "revert", &id, "--session", &exam.session, "--candidate", "c01"]);
+    }
+
+    // Frozen (QMP stop, then paused and committed) and restored from the
+    // snapshot: the guest boots from its own disk as the candidate left it.
+    let frozen_out = exam.ok(&["exam", "freeze", "--session", &exam.session]);
+    assert!(frozen_out.contains("c01"), "{frozen_out}");
+    let frozen = exam.signed("c01");
+    assert_eq!(frozen["basis"]["kind"], "record");
+    assert_eq!(statuses(&frozen), statuses(&solved), "{}", serde_json::to_string_pretty(&frozen).unwrap());
+    exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
+    let regraded: serde_json::Value = serde_json::from_str(&exam.ok(&[
+        "grade", "--session", &exam.session, "--candidate", "c01", "--regrade", "recours", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(statuses(&regraded[0]), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
+
+    // `down` leaves no container, QEMU, tap or overlay behind (the overlay
+    // lived in the node's container; snapshots go with their guard).
+    exam.ok(&["down", "--session", &exam.session]);
+    assert_eq!(host_traces(), before, "QEMU processes or tap devices left on the host");
+    assert_eq!(exam.leftovers(), 0, "containers or networks left");
+    drop(snapshots);
+}
