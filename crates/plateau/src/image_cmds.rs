@@ -69,7 +69,12 @@ pub async fn images(args: ImagesArgs) -> Result<u8> {
             render.stage("vm import", 0);
             let outcome = plateau_exam::import_vm_image(&args.dir, &name, &disk, &render).await?;
             drop(render);
-            println!("{} ({:.0} MB): name it in a scenario with `image = \"plateau/vm-{name}\"`", outcome.tag, outcome.size_bytes as f64 / 1e6);
+            let how = if outcome.rebuilt { "imported" } else { "already imported" };
+            println!(
+                "{how}: {} ({:.0} MB); name it in a scenario with `image = \"plateau/vm-{name}\"`",
+                outcome.tag,
+                outcome.size_bytes as f64 / 1e6
+            );
         }
         ImagesCommand::List => list(&args.dir).await?,
         ImagesCommand::Prune => {
