@@ -12,8 +12,8 @@ use std::time::Duration;
 use plateau_scenario::CandidatePlan;
 
 use crate::platform::{
-    ACCESS_NODE, Access, Forward, CandidateUp, DockerEngine, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome, Removed,
-    Session, Snapshot,
+    ACCESS_NODE, Access, CandidateUp, DockerEngine, Forward, FsChange, NodeDisk, NodeOutcome, NodeStatus, Outcome,
+    Removed, Session, Snapshot,
 };
 use crate::{Error, ExecOutput, Hold};
 

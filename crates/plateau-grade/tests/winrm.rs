@@ -320,7 +320,12 @@ async fn what_a_real_windows_host_answered_reads_the_same_in_our_client_and_in_p
     // (recording, what pywinrm sends, what both must read)
     let cases: [(&str, &str, &[&str], (i64, &str, &str)); 3] = [
         ("test_winrs_standard.yml", "cmd.exe", &["/c"], (0, "hi\r\n", "")),
-        ("test_winrs_stderr_rc.yml", "cmd.exe", &["/c", "echo out && echo err>&2 && exit 1"], (1, "out \r\n", "err \r\n")),
+        (
+            "test_winrs_stderr_rc.yml",
+            "cmd.exe",
+            &["/c", "echo out && echo err>&2 && exit 1"],
+            (1, "out \r\n", "err \r\n"),
+        ),
         // Two chunks of one stream, and text that is not ASCII.
         ("test_winrs_unicode.yml", "powershell.exe", &["Write-Host こんにちは"], (0, "こんにちは\n", "")),
     ];

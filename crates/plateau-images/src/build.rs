@@ -107,34 +107,50 @@ impl Builder {
     pub async fn build(&self, names: &[String], on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<Vec<BuildOutcome>> {
         let mut outcomes = Vec::new();
         for spec in self.catalog.with_parents(names)? {
-            let tag = spec.tag();
             let started = Instant::now();
-            let rebuilt = match self.state(spec).await? {
-                ImageState::Current { .. } => {
-                    on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
-                    false
+            let rebuild = self.needs_build(spec, on_event).await?;
+            if rebuild {
+                match &spec.parent {
+                    None => self.build_base(spec, on_event).await?,
+                    Some(parent) => self.build_role(spec, &self.catalog.get(parent)?.tag(), on_event).await?,
                 }
-                _ => {
-                    on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
-                    match &spec.parent {
-                        None => self.build_base(spec, on_event).await?,
-                        Some(parent) => self.build_role(spec, &self.catalog.get(parent)?.tag(), on_event).await?,
-                    }
-                    true
-                }
-            };
-            self.tag_latest(spec).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            if rebuilt {
-                on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
             }
-            let size_bytes = match self.state(spec).await? {
-                ImageState::Current { size_bytes } => size_bytes,
-                _ => 0,
-            };
-            outcomes.push(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes });
+            outcomes.push(self.built(spec, started, rebuild, on_event).await?);
         }
         Ok(outcomes)
+    }
+
+    /// Whether `spec` must be built (its content hash is not): says which.
+    async fn needs_build(&self, spec: &ImageSpec, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<bool> {
+        let tag = spec.tag();
+        let current = matches!(self.state(spec).await?, ImageState::Current { .. });
+        on_event(if current {
+            BuildEvent::UpToDate { image: &spec.name, tag: &tag }
+        } else {
+            BuildEvent::Started { image: &spec.name, tag: &tag }
+        });
+        Ok(!current)
+    }
+
+    /// After `spec` was built (or found): tagged `latest`, its outcome.
+    async fn built(
+        &self,
+        spec: &ImageSpec,
+        started: Instant,
+        rebuilt: bool,
+        on_event: &mut dyn FnMut(BuildEvent<'_>),
+    ) -> Result<BuildOutcome> {
+        let tag = spec.tag();
+        self.tag_latest(spec).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if rebuilt {
+            on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+        }
+        let size_bytes = match self.state(spec).await? {
+            ImageState::Current { size_bytes } => size_bytes,
+            _ => 0,
+        };
+        Ok(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes })
     }
 
     /// Build a role's VM image (`plateau/vm-ROLE`), and the images it is made
@@ -142,29 +158,15 @@ impl Builder {
     pub async fn build_vm(&self, role: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<BuildOutcome> {
         self.build(&[role.to_string(), VM_RUNNER.to_string()], on_event).await?;
         let spec = self.catalog.vm(role)?;
-        let tag = spec.tag();
         let started = Instant::now();
-        let rebuilt = if let ImageState::Current { .. } = self.state(&spec).await? {
-            on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
-            false
-        } else {
-            on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
+        let rebuild = self.needs_build(&spec, on_event).await?;
+        if rebuild {
             let work = tempfile_dir()?;
-            let built = self.build_vm_in(&spec, role, &work, on_event).await;
+            let made = self.build_vm_in(&spec, role, &work, on_event).await;
             let _ = std::fs::remove_dir_all(&work);
-            built?;
-            true
-        };
-        self.tag_latest(&spec).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        if rebuilt {
-            on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+            made?;
         }
-        let size_bytes = match self.state(&spec).await? {
-            ImageState::Current { size_bytes } => size_bytes,
-            _ => 0,
-        };
-        Ok(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes })
+        self.built(&spec, started, rebuild, on_event).await
     }
 
     /// The role's image plus a kernel (`vm/guest.Dockerfile`), exported to a
@@ -183,8 +185,16 @@ impl Builder {
         let guest = format!("{REPOSITORY}/vm-guest-{role}:{}", spec.hash);
         let role_tag = self.catalog.get(role)?.tag();
         let context = context_tar(&spec.dir)?;
-        self.docker_build(&spec.name, &guest, "guest.Dockerfile", ("ROLE", &role_tag), Context::Archive(context.into()), &[], on_event)
-            .await?;
+        self.docker_build(
+            &spec.name,
+            &guest,
+            "guest.Dockerfile",
+            ("ROLE", &role_tag),
+            Context::Archive(context.into()),
+            &[],
+            on_event,
+        )
+        .await?;
 
         on_event(BuildEvent::Output { image: &spec.name, line: "exporting the guest's filesystem" });
         let rootfs = work.join("rootfs");
@@ -209,7 +219,10 @@ impl Builder {
         let size = disk_size(dir_bytes(&rootfs));
         on_event(BuildEvent::Output { image: &spec.name, line: &format!("making a {} MiB ext4 disk", size >> 20) });
         let mut cmd = tokio::process::Command::new(mkfs);
-        cmd.args(["-q", "-F", "-L", "plateau", "-E", "root_owner=0:0", "-d"]).arg(&rootfs).arg(&raw).arg(format!("{}k", size >> 10));
+        cmd.args(["-q", "-F", "-L", "plateau", "-E", "root_owner=0:0", "-d"])
+            .arg(&rootfs)
+            .arg(&raw)
+            .arg(format!("{}k", size >> 10));
         run_streaming(cmd, &spec.name, on_event).await.map_err(failed)?;
         let _ = std::fs::remove_dir_all(&rootfs);
         let mut cmd = tokio::process::Command::new(qemu_img);
@@ -221,7 +234,12 @@ impl Builder {
     }
 
     /// The runner image with the files of `dir` (a disk, maybe a kernel) in `/vm`.
-    async fn put_on_runner(&self, spec: &ImageSpec, dir: &Path, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
+    async fn put_on_runner(
+        &self,
+        spec: &ImageSpec,
+        dir: &Path,
+        on_event: &mut dyn FnMut(BuildEvent<'_>),
+    ) -> Result<()> {
         std::fs::write(dir.join("Dockerfile"), "ARG RUNNER\nFROM ${RUNNER}\nCOPY . /vm/\n")
             .map_err(|e| Error::Build { image: spec.name.clone(), message: e.to_string() })?;
         let runner = self.catalog.get(VM_RUNNER)?.tag();
@@ -251,35 +269,22 @@ impl Builder {
             h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
         };
         let spec = ImageSpec { name: format!("vm-{name}"), dir: disk.to_path_buf(), hash, parent: None };
-        let tag = spec.tag();
         let started = Instant::now();
-        let rebuilt = if let ImageState::Current { .. } = self.state(&spec).await? {
-            on_event(BuildEvent::UpToDate { image: &spec.name, tag: &tag });
-            false
-        } else {
-            on_event(BuildEvent::Started { image: &spec.name, tag: &tag });
+        let rebuild = self.needs_build(&spec, on_event).await?;
+        if rebuild {
             let work = tempfile_dir()?;
-            let converted = async {
+            let made = async {
                 let mut cmd = tokio::process::Command::new(qemu_img);
                 cmd.args(["convert", "-O", "qcow2"]).arg(disk).arg(work.join("disk.qcow2"));
-                run_streaming(cmd, &spec.name, on_event).await.map_err(|message| Error::Build { image: spec.name.clone(), message })?;
+                let failed = |message| Error::Build { image: spec.name.clone(), message };
+                run_streaming(cmd, &spec.name, on_event).await.map_err(failed)?;
                 self.put_on_runner(&spec, &work, on_event).await
             }
             .await;
             let _ = std::fs::remove_dir_all(&work);
-            converted?;
-            true
-        };
-        self.tag_latest(&spec).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        if rebuilt {
-            on_event(BuildEvent::Finished { image: &spec.name, tag: &tag, seconds });
+            made?;
         }
-        let size_bytes = match self.state(&spec).await? {
-            ImageState::Current { size_bytes } => size_bytes,
-            _ => 0,
-        };
-        Ok(BuildOutcome { image: spec.name.clone(), tag, rebuilt, seconds, size_bytes })
+        self.built(&spec, started, rebuild, on_event).await
     }
 
     /// A container of `image`, never started, its filesystem unpacked into `dir`.
@@ -477,8 +482,16 @@ impl Builder {
     async fn build_role(&self, spec: &ImageSpec, base: &str, on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<()> {
         let context = context_tar(&spec.dir)?;
         let labels = [(LABEL_ROLE, spec.name.as_str()), (LABEL_HASH, spec.hash.as_str())];
-        self.docker_build(&spec.name, &spec.tag(), "Dockerfile", ("BASE", base), Context::Archive(context.into()), &labels, on_event)
-            .await
+        self.docker_build(
+            &spec.name,
+            &spec.tag(),
+            "Dockerfile",
+            ("BASE", base),
+            Context::Archive(context.into()),
+            &labels,
+            on_event,
+        )
+        .await
     }
 }
 

@@ -55,7 +55,10 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
 
     // An `up` killed while the guest boots; run again, it converges.
     let ws = exam.container("c01", "ws");
-    let mut first = exam.command(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE]).spawn().unwrap();
+    let mut first = exam
+        .command(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE])
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while !Command::new("docker").args(["inspect", &ws]).output().unwrap().status.success() {
         assert!(started.elapsed() < Duration::from_secs(300), "the VM node was never created");
@@ -76,7 +79,12 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     // its checks fail, they are not `error`.
     let untouched = grade(&exam);
     for check in ["ws-address", "ws-domain", "ws-internet"] {
-        assert_eq!(status_of(&untouched, check), "fail", "{check}: {}", serde_json::to_string_pretty(&untouched).unwrap());
+        assert_eq!(
+            status_of(&untouched, check),
+            "fail",
+            "{check}: {}",
+            serde_json::to_string_pretty(&untouched).unwrap()
+        );
     }
 
     // The reference solution, typed through the candidate's SSH access into
@@ -95,7 +103,17 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     };
     for (fault, param, breaks) in [("skew-clock", "by=3 hours", vec!["ws-domain"]), ("fill-disk", "size=64M", vec![])] {
         let injected = exam.ok(&[
-            "fault", "inject", fault, "--node", "ws", "--param", param, "--session", &exam.session, "--candidate", "c01",
+            "fault",
+            "inject",
+            fault,
+            "--node",
+            "ws",
+            "--param",
+            param,
+            "--session",
+            &exam.session,
+            "--candidate",
+            "c01",
         ]);
         let id = injected.split_whitespace().nth(2).unwrap().to_string();
         assert_eq!(failing(&grade(&exam)), breaks, "{fault} on the VM: {injected}");
@@ -113,7 +131,14 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     assert_eq!(statuses(&frozen), statuses(&solved), "{}", serde_json::to_string_pretty(&frozen).unwrap());
     exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
     let regraded: serde_json::Value = serde_json::from_str(&exam.ok(&[
-        "grade", "--session", &exam.session, "--candidate", "c01", "--regrade", "recours", "--json",
+        "grade",
+        "--session",
+        &exam.session,
+        "--candidate",
+        "c01",
+        "--regrade",
+        "recours",
+        "--json",
     ]))
     .unwrap();
     assert_eq!(statuses(&regraded[0]), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());

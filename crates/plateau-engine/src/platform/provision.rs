@@ -81,8 +81,7 @@ impl DockerEngine {
                 outcomes.push(result.map_err(|e| Error::Engine(e.to_string()))??);
             }
         }
-        let relayed =
-            plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend.created()));
+        let relayed = plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend.created()));
         let access = match relayed {
             Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
             None => None,

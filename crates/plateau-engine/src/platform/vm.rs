@@ -51,7 +51,8 @@ pub(super) fn guest_nic(
     let iface = &node.interfaces[index];
     let mac = iface.mac.clone().unwrap_or_else(|| {
         let seed = format!("{}/{}/{}/{index}", session.name, plan.candidate.id, node.id);
-        let hash = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash =
+            seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let [a, b, c, ..] = hash.to_le_bytes();
         format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
     });
@@ -368,7 +369,10 @@ mod tests {
             .iter()
             .map(|c| serde_json::to_string(c).unwrap())
             .collect();
-        assert_eq!(sent, [r#"{"execute":"qmp_capabilities"}"#, r#"{"execute":"stop"}"#, r#"{"execute":"query-status"}"#]);
+        assert_eq!(
+            sent,
+            [r#"{"execute":"qmp_capabilities"}"#, r#"{"execute":"stop"}"#, r#"{"execute":"query-status"}"#]
+        );
     }
 
     #[test]
@@ -394,8 +398,8 @@ mod tests {
     #[test]
     fn the_guest_gets_its_planned_mac_its_account_and_the_graders_key_on_its_command_line() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-2023-vm.toml");
-        let scenario = plateau_scenario::Scenario::parse("tai-2023-vm.toml", &std::fs::read_to_string(path).unwrap())
-            .unwrap();
+        let scenario =
+            plateau_scenario::Scenario::parse("tai-2023-vm.toml", &std::fs::read_to_string(path).unwrap()).unwrap();
         let plan = scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0);
         let ws = plan.node("ws").unwrap();
         let session = Session {

@@ -403,7 +403,9 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
                 "missing-password",
                 format!("grader access to `{}` over {} needs a `password`", node.id, token(&grader.via)),
                 "here",
-                Some("add `password = \"...\"`: Plateau installs its own key only in the Linux nodes it creates".into()),
+                Some(
+                    "add `password = \"...\"`: Plateau installs its own key only in the Linux nodes it creates".into(),
+                ),
             ),
             _ => {}
         }
