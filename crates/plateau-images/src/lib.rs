@@ -8,6 +8,7 @@
 
 mod build;
 mod catalog;
+mod vm;
 
 pub use build::{BuildEvent, BuildOutcome, Builder, ImageState};
 pub use catalog::{Catalog, ImageSpec, VM_RUNNER};
