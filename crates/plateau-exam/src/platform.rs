@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use plateau_engine::platform::{CandidateUp, NodeStatus, Removed, Session};
+use plateau_engine::platform::{CandidateUp, NodeStatus, Outcome, Removed, Session};
 use plateau_scenario::{Candidate, CandidatePlan, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord};
 use serde::Serialize;
@@ -229,10 +229,20 @@ impl SessionCtx {
         Ok(results.into_iter().map(|r| r.expect("every task reported")).collect())
     }
 
-    /// Remember the SSH host keys the nodes have now, so the grader can tell them from impostors.
+    /// Remember the SSH host keys of the nodes, so the grader can tell them
+    /// from impostors. A node created just now has not been in the
+    /// candidate's hands: its keys are its own and replace any older pin. A
+    /// node that was kept may have been (a root candidate can rewrite the
+    /// keys a re-run of `up` would read): the keys pinned at its creation
+    /// stay, and only a node without any (its `up` was killed before) is
+    /// pinned now.
     pub(crate) fn pin_host_keys(&self, up: &CandidateUp) -> Result<()> {
+        let session = &self.record.name;
         for node in up.nodes.iter().filter(|n| !n.host_keys.is_empty()) {
-            self.db().put_host_keys(&self.record.name, &up.candidate, &node.node, &node.host_keys)?;
+            let fresh = node.outcome == Outcome::Created;
+            if fresh || self.db().host_keys(session, &up.candidate, &node.node)?.is_empty() {
+                self.db().put_host_keys(session, &up.candidate, &node.node, &node.host_keys)?;
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use plateau_grade::steps::run_steps;
-use plateau_results::{CandidateGrade, Status};
+use plateau_results::{CandidateGrade, CheckResult, Status};
 use plateau_scenario::{Candidate, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord, Store};
 
@@ -32,10 +32,13 @@ pub struct TestRequest {
     pub actor: String,
 }
 
-/// The proof: the Markdown matrix and how many cells were not as expected.
+/// The proof: the Markdown matrix and the cells that were not as expected.
 pub struct TestReport {
     pub matrix: String,
-    pub unexpected: usize,
+    /// One line per unexpected cell: state, check, and why the grader decided
+    /// so (its error, or the comparisons that failed) — what a failed CI run
+    /// must show to be understood without re-running it.
+    pub unexpected: Vec<String>,
     pub states: usize,
     pub checks: usize,
 }
@@ -116,8 +119,8 @@ impl SessionCtx {
     }
 }
 
-/// The Markdown matrix and the number of unexpected cells.
-fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, usize) {
+/// The Markdown matrix and the unexpected cells, explained.
+fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, Vec<String>) {
     let mut out = String::new();
     let _ = writeln!(out, "Scenario test of `{}` ({}):\n", scenario.id(), scenario.file().scenario.version);
     let _ = write!(out, "| check |");
@@ -129,20 +132,20 @@ fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, usize) {
         let _ = write!(out, " --- |");
     }
     out.push('\n');
-    let mut unexpected = 0;
+    let mut unexpected = Vec::new();
     for check in &scenario.file().checks {
         let _ = write!(out, "| {} |", check.id);
         for c in columns {
-            let status = c.grade.checks.iter().find(|r| r.id == check.id).map(|r| r.status);
+            let result = c.grade.checks.iter().find(|r| r.id == check.id);
             let expected = if c.failing.contains(&check.id) { Status::Fail } else { Status::Pass };
-            let cell = match status {
-                Some(s) if s == expected => plateau_report::status_word(s).to_string(),
-                Some(s) => {
-                    unexpected += 1;
-                    format!("{}!", plateau_report::status_word(s))
+            let cell = match result {
+                Some(r) if r.status == expected => plateau_report::status_word(r.status).to_string(),
+                Some(r) => {
+                    unexpected.push(format!("{} / {}: {}", c.label, check.id, why(r)));
+                    format!("{}!", plateau_report::status_word(r.status))
                 }
                 None => {
-                    unexpected += 1;
+                    unexpected.push(format!("{} / {}: not graded", c.label, check.id));
                     "missing!".to_string()
                 }
             };
@@ -155,4 +158,20 @@ fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, usize) {
         "\n`!`: not what this state should show (untouched: every check fails; solved and reverted: every check passes; a fault: exactly its `breaks` fail)."
     );
     (out, unexpected)
+}
+
+/// Why the grader decided as it did, in one line.
+fn why(result: &CheckResult) -> String {
+    let status = plateau_report::status_word(result.status);
+    let evidence = &result.evidence;
+    if let Some(error) = &evidence.error {
+        return format!("{status} after {} attempt(s): {error}", evidence.attempts);
+    }
+    let compared: Vec<String> = evidence
+        .assertions
+        .iter()
+        .filter(|a| a.ok == (result.status == Status::Pass))
+        .map(|a| format!("{} = {:?} (expected {:?})", a.what, a.actual, a.expected))
+        .collect();
+    if compared.is_empty() { status.to_string() } else { format!("{status}: {}", compared.join("; ")) }
 }

@@ -314,11 +314,14 @@ print(json.dumps([rc, out.decode("utf-8"), err.decode("utf-8")]))
     Some((rc, stdout, stderr))
 }
 
+/// A recording, what pywinrm sends (command, arguments), and what both
+/// clients must read (exit code, stdout, stderr).
+type RecordedCase = (&'static str, &'static str, &'static [&'static str], (i64, &'static str, &'static str));
+
 #[tokio::test]
 async fn what_a_real_windows_host_answered_reads_the_same_in_our_client_and_in_pywinrm() {
     let Some(dir) = recordings() else { return };
-    // (recording, what pywinrm sends, what both must read)
-    let cases: [(&str, &str, &[&str], (i64, &str, &str)); 3] = [
+    let cases: [RecordedCase; 3] = [
         ("test_winrs_standard.yml", "cmd.exe", &["/c"], (0, "hi\r\n", "")),
         (
             "test_winrs_stderr_rc.yml",

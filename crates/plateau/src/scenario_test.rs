@@ -68,10 +68,13 @@ async fn test(args: TestArgs) -> Result<u8> {
     if let Some(path) = &args.matrix {
         std::fs::write(path, &report.matrix).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if report.unexpected > 0 {
+    if !report.unexpected.is_empty() {
+        for cell in &report.unexpected {
+            eprintln!("  {cell}");
+        }
         eprintln!(
             "{file_name}: {} unexpected cell(s) (marked `!`): the scenario would grade someone wrongly",
-            report.unexpected
+            report.unexpected.len()
         );
         return Ok(status::INVALID);
     }

@@ -38,7 +38,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exam, Snapshots, address, eventually, plans, root, sh};
+use common::{Exam, Snapshots, address, eventually, plans, root, sh, statuses};
 use serde_json::{Value, json};
 
 /// The two checks added to the small scenario for these cases.
@@ -106,15 +106,6 @@ fn host(subnet: &str, n: u64) -> String {
 fn interface(container: &str, ip: &str) -> String {
     let out = output(container, "/usr/bin/ip -o -4 addr show");
     out.lines().find(|l| l.contains(&format!(" {ip}/"))).unwrap().split_whitespace().nth(1).unwrap().to_string()
-}
-
-fn statuses(grade: &Value) -> Vec<(String, String)> {
-    grade["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
-        .collect()
 }
 
 fn status<'a>(grade: &'a Value, check: &str) -> &'a str {
@@ -369,18 +360,8 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
     // re-created from the snapshots grades the same.
     std::thread::sleep(Duration::from_secs(25).saturating_sub(job_started.elapsed()));
     exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c02"]);
-    let again: Value = serde_json::from_str(&exam.ok(&[
-        "grade",
-        "--session",
-        &exam.session,
-        "--candidate",
-        "c02",
-        "--regrade",
-        "recours",
-        "--json",
-    ]))
-    .unwrap();
-    assert_eq!(statuses(&again[0]), statuses(&c02));
+    let again = exam.regrade("c02", "recours");
+    assert_eq!(statuses(&again), statuses(&c02));
     assert_eq!(record("c02")["regrades"][0]["reason"], "recours");
 
     // No password in what the jury reads; the grid's head verifies.

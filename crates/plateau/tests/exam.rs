@@ -13,7 +13,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Exam, Snapshots, plans};
+use common::{Exam, Snapshots, plans, statuses};
 use plateau_grade::executor::{Execute, SshAuth, SshExecutor};
 
 fn banner(port: u16) -> Option<String> {
@@ -71,9 +71,6 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
 
     // Every node is kept for appeals, and the frozen state's grade is stored and logged.
     assert_eq!(snapshots.ids().len(), 4);
-    let statuses = |grade: &serde_json::Value| -> Vec<(String, String)> {
-        grade["checks"].as_array().unwrap().iter().map(|c| (c["id"].to_string(), c["status"].to_string())).collect()
-    };
     let frozen = exam.signed("c01");
     assert_eq!(frozen["score"], 20.0, "{}", serde_json::to_string_pretty(&frozen).unwrap());
     assert_eq!(frozen["basis"]["kind"], "record", "the grade of record is the frozen state's");
@@ -87,18 +84,8 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     let restored = exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
     assert!(restored.contains("restored from snapshot freeze-"), "{restored}");
     assert_eq!(banner(33701), None, "a restored platform keeps the candidate out");
-    let regraded: serde_json::Value = serde_json::from_str(&exam.ok(&[
-        "grade",
-        "--session",
-        &exam.session,
-        "--candidate",
-        "c01",
-        "--regrade",
-        "recours du candidat",
-        "--json",
-    ]))
-    .unwrap();
-    assert_eq!(statuses(&regraded[0]), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded[0]).unwrap());
+    let regraded = exam.regrade("c01", "recours du candidat");
+    assert_eq!(statuses(&regraded), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded).unwrap());
     let signed = exam.signed("c01");
     assert_eq!(signed["basis"]["kind"], "record");
     assert_eq!(signed["regrades"][0]["reason"], "recours du candidat");

@@ -78,6 +78,13 @@ impl Exam {
         report["candidates"][0].clone()
     }
 
+    /// A regrade with its reason (an appeal, after `exam restore`): the
+    /// candidate's new grade.
+    pub fn regrade(&self, candidate: &str, reason: &str) -> serde_json::Value {
+        let args = ["grade", "--session", &self.session, "--candidate", candidate, "--regrade", reason, "--json"];
+        serde_json::from_str::<serde_json::Value>(&self.ok(&args)).unwrap()[0].clone()
+    }
+
     pub fn container(&self, candidate: &str, node: &str) -> String {
         format!("plateau-{}-{candidate}-{node}", self.session)
     }
@@ -166,4 +173,10 @@ pub fn address(plan: &serde_json::Value, node: &str, network: &str) -> String {
     let node = plan["nodes"].as_array().unwrap().iter().find(|n| n["id"] == node).unwrap();
     let iface = node["interfaces"].as_array().unwrap().iter().find(|i| i["network"] == network).unwrap();
     iface["address"].as_str().unwrap().to_string()
+}
+
+/// Each check of a grade with its status, in the grade's order.
+pub fn statuses(grade: &serde_json::Value) -> Vec<(String, String)> {
+    let checks = grade["checks"].as_array().unwrap();
+    checks.iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect()
 }
