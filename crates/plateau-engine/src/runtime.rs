@@ -309,6 +309,12 @@ pub struct MemoryState {
     pub put_back: Vec<(String, Vec<String>)>,
     /// Free disk the runtime reports (unknown when `None`).
     pub free_disk: Option<u64>,
+    /// Container name → the SSH host keys it presents: made when it is
+    /// created (one per creation), which a test may then rewrite as a root
+    /// candidate would.
+    pub host_keys: BTreeMap<String, Vec<String>>,
+    /// Containers created so far.
+    pub created: usize,
 }
 
 /// A runtime that keeps everything in memory (unit tests).
@@ -354,15 +360,17 @@ impl MemoryEngine {
         let mut nodes = Vec::new();
         for node in plan.nodes.iter().filter(|n| n.backend.created()) {
             let container = session.container_name(candidate, &node.id);
-            let existed = self.state().containers.insert(container.clone(), true).is_some();
+            let mut state = self.state();
+            let existed = state.containers.insert(container.clone(), true).is_some();
             let outcome = if existed { Outcome::Kept } else { Outcome::Created };
-            nodes.push(NodeOutcome {
-                node: node.id.clone(),
-                container,
-                outcome,
-                host_keys: Vec::new(),
-                put_back: Vec::new(),
-            });
+            if !existed {
+                state.created += 1;
+                let key = format!("ssh-ed25519 made-at-creation-{}", state.created);
+                state.host_keys.insert(container.clone(), vec![key]);
+            }
+            let host_keys = state.host_keys.get(&container).cloned().unwrap_or_default();
+            drop(state);
+            nodes.push(NodeOutcome { node: node.id.clone(), container, outcome, host_keys, put_back: Vec::new() });
         }
         self.state().open.insert((session.name.clone(), candidate.to_string()));
         let access = plan.access.first().map(|a| Access {
@@ -400,6 +408,7 @@ impl Runtime for MemoryEngine {
         let mut state = self.state();
         let before = state.containers.len();
         state.containers.retain(|name, _| !name.starts_with(&prefix));
+        state.host_keys.retain(|name, _| !name.starts_with(&prefix));
         state.open.retain(|(s, c)| !(s == session && candidate.is_none_or(|only| only == c)));
         Ok(Removed { containers: before - state.containers.len(), networks: 0, rules: 0 })
     }

@@ -48,7 +48,7 @@ fn reporter(progress: &dyn Progress) -> impl FnMut(BuildEvent<'_>) + '_ {
 pub async fn list_images(dir: &Path) -> Result<Vec<ImageRow>> {
     let builder = Builder::connect(Catalog::load(dir)?).await?;
     let mut rows = Vec::new();
-    for spec in &builder.catalog().images {
+    for spec in &builder.known().await? {
         rows.push(ImageRow { name: spec.name.clone(), tag: spec.tag(), state: builder.state(spec).await? });
     }
     Ok(rows)

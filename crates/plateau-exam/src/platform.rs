@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use plateau_engine::platform::{CandidateUp, NodeStatus, Outcome, Removed, Session};
+use plateau_engine::platform::{CandidateUp, Forward, NodeStatus, Outcome, Removed, Session};
+use plateau_scenario::model::Backend;
 use plateau_scenario::{Candidate, CandidatePlan, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord};
 use serde::Serialize;
@@ -196,9 +197,71 @@ pub struct NodeRow {
     pub node: NodeStatus,
 }
 
-/// The name of a candidate's node's container (for `plateau shell`).
+/// The name of a candidate's node's container.
 pub fn container_name(session: &str, candidate: &str, node: &str) -> String {
     Session { name: session.into(), scenario_hash: String::new(), grader_key: None }.container_name(candidate, node)
+}
+
+/// Where `plateau shell` opens an operator's shell on a node.
+pub enum ShellWay {
+    /// `docker exec` into the node's container.
+    Container(String),
+    /// SSH as root into a VM's guest (the QEMU container is not the
+    /// machine): through the engine's tunnel, with the session's grader
+    /// key, and only to the host keys pinned at its creation.
+    Guest(GuestShell),
+}
+
+/// What an SSH client needs to reach a guest; the tunnel and the files
+/// last as long as this value.
+pub struct GuestShell {
+    pub port: u16,
+    pub identity: PathBuf,
+    pub known_hosts: PathBuf,
+    /// The name the pinned keys are filed under (`HostKeyAlias`).
+    pub alias: String,
+    _forward: Forward,
+    _files: tempfile::TempDir,
+}
+
+impl SessionCtx {
+    /// How to open a shell on one candidate's node.
+    pub async fn shell(&self, candidate: &str, node: &str) -> Result<ShellWay> {
+        let record = self.candidate(candidate)?;
+        let Some(planned) = record.plan.nodes.iter().find(|n| n.id == node) else {
+            let known: Vec<&str> = record.plan.nodes.iter().map(|n| n.id.as_str()).collect();
+            refuse!("no node `{node}` in {candidate}'s platform (nodes: {})", known.join(", "));
+        };
+        let container = container_name(&self.record.name, candidate, node);
+        if planned.backend != Backend::Vm {
+            return Ok(ShellWay::Container(container));
+        }
+        let pinned = self.db().host_keys(&self.record.name, candidate, node)?;
+        if pinned.is_empty() {
+            refuse!(
+                "`{node}` is a VM without SSH host keys on record (a centre's own image, e.g. Windows): \
+                 reach it with its own tools; `docker exec -it {container} sh` opens its QEMU container"
+            );
+        }
+        let engine = self.engine().await?;
+        let forward = engine.forward(&self.engine_session()?, candidate, node, 22).await?;
+        let files = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+        let alias = format!("{}-{candidate}-{node}", self.record.name);
+        let identity = files.path().join("grader");
+        let key = self.db().grader_key(&self.record.name, plateau_grade::executor::generate_key)?;
+        plateau_state::private::write(&identity, key.as_bytes()).map_err(Error::io(&identity))?;
+        let known_hosts = files.path().join("known_hosts");
+        let lines: String = pinned.iter().map(|k| format!("{alias} {k}\n")).collect();
+        plateau_state::private::write(&known_hosts, lines.as_bytes()).map_err(Error::io(&known_hosts))?;
+        Ok(ShellWay::Guest(GuestShell {
+            port: forward.address.port(),
+            identity,
+            known_hosts,
+            alias,
+            _forward: forward,
+            _files: files,
+        }))
+    }
 }
 
 impl SessionCtx {

@@ -56,6 +56,18 @@ struct Exam {
     platform: Arc<Mutex<Platform>>,
 }
 
+fn up_request(dir: &tempfile::TempDir, candidates: usize) -> UpRequest {
+    UpRequest {
+        file_name: dir.path().join("gone.toml").display().to_string(),
+        text: SCENARIO.into(),
+        session: "mem".into(),
+        roster: Roster::Numbered(candidates),
+        seed: None,
+        port_base: 40000,
+        access_host: "exam.example".into(),
+    }
+}
+
 impl Exam {
     async fn up(candidates: usize) -> Exam {
         let dir = tempfile::tempdir().unwrap();
@@ -63,17 +75,8 @@ impl Exam {
         let memory = engine(platform.clone());
         let workspace =
             Workspace::new(dir.path().join("state.db"), "trainer").with_engine(Engine::Memory(memory.clone()));
-        let request = UpRequest {
-            // The file is gone after `up`: later operations read the stored text.
-            file_name: dir.path().join("gone.toml").display().to_string(),
-            text: SCENARIO.into(),
-            session: "mem".into(),
-            roster: Roster::Numbered(candidates),
-            seed: None,
-            port_base: 40000,
-            access_host: "exam.example".into(),
-        };
-        let report = workspace.up(request, &Silent).await.unwrap();
+        // The file is gone after `up`: later operations read the stored text.
+        let report = workspace.up(up_request(&dir, candidates), &Silent).await.unwrap();
         assert_eq!(report.failed(), 0, "{:?}", report.candidates);
         Exam { _dir: dir, workspace, memory, platform }
     }
@@ -102,6 +105,27 @@ async fn up_records_the_session_and_hands_each_candidate_a_sheet() {
     assert_eq!(exam.actions(), ["up", "up"]);
     // The scenario file is gone; the session still opens from the stored text.
     assert_eq!(exam.session().scenario.id(), "memory");
+}
+
+#[tokio::test]
+async fn host_keys_are_pinned_when_a_node_is_made_not_when_a_kept_one_shows_others() {
+    let exam = Exam::up(1).await;
+    let pinned = || {
+        let store = plateau_state::Store::open(&exam._dir.path().join("state.db")).unwrap();
+        store.host_keys("mem", "c01", "ws").unwrap()
+    };
+    let made = pinned();
+    assert_eq!(made.len(), 1, "pinned at `up`: {made:?}");
+    // Root on the node, the candidate rewrites its keys; a re-run `up`
+    // (the node is kept) does not take theirs.
+    let container = "plateau-mem-c01-ws".to_string();
+    exam.memory.state().host_keys.insert(container, vec!["ssh-ed25519 forged-by-the-candidate".into()]);
+    exam.workspace.up(up_request(&exam._dir, 1), &Silent).await.unwrap();
+    assert_eq!(pinned(), made, "a kept node keeps the keys pinned at its creation");
+    // A reset makes the node anew: its new keys are pinned.
+    exam.session().reset("c01").await.unwrap();
+    let renewed = pinned();
+    assert!(renewed != made && !renewed[0].contains("forged"), "{renewed:?}");
 }
 
 #[tokio::test]

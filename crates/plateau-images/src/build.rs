@@ -100,6 +100,21 @@ impl Builder {
         Ok(if tags.is_empty() { ImageState::Missing } else { ImageState::Stale { tags } })
     }
 
+    /// The catalogue's images, and the VM image of each role that was built
+    /// as one (`images build --vm`), current or stale: what `images list`
+    /// shows and `images prune` may clean. A centre's imported disks are
+    /// not derived from a context and are not among them.
+    pub async fn known(&self) -> Result<Vec<ImageSpec>> {
+        let mut specs = self.catalog.images.clone();
+        for role in &self.catalog.images {
+            let Ok(vm) = self.catalog.vm(&role.name) else { continue };
+            if !matches!(self.state(&vm).await?, ImageState::Missing) {
+                specs.push(vm);
+            }
+        }
+        Ok(specs)
+    }
+
     /// Build the named images (all when empty) and their parents, skipping
     /// every image whose content hash is already built.
     pub async fn build(&self, names: &[String], on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<Vec<BuildOutcome>> {
@@ -227,7 +242,7 @@ impl Builder {
     /// Remove every image of this catalog's roles that is not at its current hash.
     pub async fn prune_stale(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        for spec in &self.catalog.images {
+        for spec in &self.known().await? {
             if let ImageState::Stale { tags } = self.state(spec).await? {
                 for tag in tags {
                     let options = RemoveImageOptions { force: false, noprune: false };

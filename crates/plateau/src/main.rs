@@ -114,7 +114,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => platform_cmds::status(args).await,
         Command::Down(args) => platform_cmds::down(args).await,
         Command::Reset(args) => platform_cmds::reset(args).await,
-        Command::Shell(args) => platform_cmds::shell(args),
+        Command::Shell(args) => platform_cmds::shell(args).await,
         Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Audit(args) => audit_cmds::audit(args),

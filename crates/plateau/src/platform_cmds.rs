@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use plateau_exam::{Roster, SessionCtx, Solved, UpRequest, Workspace};
+use plateau_exam::{Roster, SessionCtx, ShellWay, Solved, UpRequest, Workspace};
 
 use crate::render::Render;
 use crate::status;
@@ -100,8 +100,10 @@ pub struct ShellArgs {
     session: String,
     #[arg(long)]
     candidate: String,
-    /// The node to open a shell on, e.g. `ws`.
+    /// The node to open a shell on, e.g. `ws` (on a VM node: its guest, over SSH).
     node: String,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(Args)]
@@ -230,13 +232,26 @@ pub async fn solve(args: CandidateArgs) -> Result<u8> {
     }
 }
 
-pub fn shell(args: ShellArgs) -> Result<u8> {
-    let container = plateau_exam::container_name(&args.session, &args.candidate, &args.node);
-    // An interactive TTY is the docker client's job; Plateau only names the container.
-    let status = std::process::Command::new("docker")
-        .args(["exec", "-it", &container, "sh", "-c", "command -v bash >/dev/null && exec bash -l || exec sh -l"])
-        .status()
-        .context("cannot run the docker client (is it installed?)")?;
+pub async fn shell(args: ShellArgs) -> Result<u8> {
+    let way = args.state.session(&args.session)?.shell(&args.candidate, &args.node).await?;
+    // An interactive TTY is the docker or ssh client's job; Plateau names the
+    // container, or holds the tunnel to a VM's guest while the client runs.
+    let status = match &way {
+        ShellWay::Container(container) => std::process::Command::new("docker")
+            .args(["exec", "-it", container, "sh", "-c", "command -v bash >/dev/null && exec bash -l || exec sh -l"])
+            .status()
+            .context("cannot run the docker client (is it installed?)")?,
+        ShellWay::Guest(guest) => {
+            let option = |name: &str, value: &std::path::Path| format!("{name}={}", value.display());
+            let mut ssh = tokio::process::Command::new("ssh");
+            ssh.args(["-t", "-p", &guest.port.to_string(), "-i"])
+                .arg(&guest.identity)
+                .args(["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+                .arg(option("UserKnownHostsFile", &guest.known_hosts))
+                .args(["-o", &format!("HostKeyAlias={}", guest.alias), "root@127.0.0.1"]);
+            ssh.status().await.context("cannot run the ssh client (install openssh-client)")?
+        }
+    };
     Ok(if status.success() { status::OK } else { status::INVALID })
 }
 

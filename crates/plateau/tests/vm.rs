@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,19 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     exam.ok(&["solve", "--session", &exam.session, "--candidate", "c01"]);
     let solved = grade(&exam);
     assert_eq!(solved["score"], 20.0, "{}", serde_json::to_string_pretty(&solved).unwrap());
+
+    // A trainer's `plateau shell` on the VM node is a shell in the guest
+    // (its own kernel command line), not in the QEMU container around it.
+    let mut shell = exam
+        .command(&["shell", "--session", &exam.session, "--candidate", "c01", "ws"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell.stdin.take().unwrap().write_all(b"hostname; grep -o 'plateau.nic=[^ ]*' /proc/cmdline\nexit\n").unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pc-c01") && text.contains("plateau.nic="), "{text}");
 
     // Its own clock and disk: the built-in faults refused on containers run
     // in the guest, and come back out. A machine three hours off the
