@@ -175,3 +175,66 @@ fn why(result: &CheckResult) -> String {
         .collect();
     if compared.is_empty() { status.to_string() } else { format!("{status}: {}", compared.join("; ")) }
 }
+
+#[cfg(test)]
+mod tests {
+    use plateau_results::{Assertion, Evidence};
+
+    use super::*;
+
+    fn result(status: Status, error: Option<&str>, assertions: &[(&str, &str, &str, bool)]) -> CheckResult {
+        let assertions = assertions
+            .iter()
+            .map(|(what, expected, actual, ok)| Assertion {
+                what: what.to_string(),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+                ok: *ok,
+            })
+            .collect();
+        CheckResult {
+            id: "ws-address".into(),
+            title: String::new(),
+            kind: "ip_config".into(),
+            criteria: Vec::new(),
+            status,
+            points: 0.0,
+            max_points: 1,
+            evidence: Evidence {
+                actions: Vec::new(),
+                assertions,
+                error: error.map(str::to_string),
+                at: String::new(),
+                duration_ms: 0.0,
+                attempts: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn an_unexpected_cell_says_what_the_grader_saw() {
+        let cases = [
+            (
+                result(Status::Error, Some("ssh: connection refused"), &[]),
+                "error after 2 attempt(s): ssh: connection refused",
+            ),
+            // A fail where a pass was due: the comparisons that failed.
+            (
+                result(
+                    Status::Fail,
+                    None,
+                    &[("address", "10.0.0.20", "10.0.0.150", false), ("dns", "10.0.0.10", "10.0.0.10", true)],
+                ),
+                r#"fail: address = "10.0.0.150" (expected "10.0.0.20")"#,
+            ),
+            // A pass where a fail was due: the comparisons that passed.
+            (
+                result(Status::Pass, None, &[("address", "an address", "10.0.0.20", true)]),
+                r#"pass: address = "10.0.0.20" (expected "an address")"#,
+            ),
+        ];
+        for (result, expected) in cases {
+            assert_eq!(why(&result), expected);
+        }
+    }
+}
