@@ -150,6 +150,24 @@ fn every_image_builds_and_a_second_build_rebuilds_nothing() {
 }
 
 #[test]
+fn prune_removes_older_builds_and_keeps_the_current_one() {
+    if !engine_available() {
+        return;
+    }
+    images_built();
+    let catalog = Catalog::load(&root().join("images")).unwrap();
+    let current = catalog.get("internet").unwrap().tag();
+    // An older build of the role: same labels, another content hash.
+    let older = "plateau/internet:0000000000ab";
+    ok(&["tag", &current, older]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let removed = rt.block_on(async { Builder::connect(catalog).await.unwrap().prune_stale().await.unwrap() });
+    assert!(removed.iter().any(|t| t == older), "{removed:?}");
+    assert!(!docker(&["image", "inspect", older]).status.success(), "{older} is still there");
+    assert!(docker(&["image", "inspect", &current]).status.success(), "the current build was removed");
+}
+
+#[test]
 fn internet_stand_in_resolves_and_serves_http() {
     let Some(mut lab) = Lab::start("internet", "198.51.100.0/24") else { return };
     lab.run("internet", "plateau/internet", &["--ip", "198.51.100.10"]);

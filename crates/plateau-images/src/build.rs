@@ -89,15 +89,20 @@ impl Builder {
         if let Ok(image) = self.docker.inspect_image(&spec.tag()).await {
             return Ok(ImageState::Current { size_bytes: image.size.unwrap_or(0).max(0) as u64 });
         }
+        let tags = self.older_builds(spec).await?;
+        Ok(if tags.is_empty() { ImageState::Missing } else { ImageState::Stale { tags } })
+    }
+
+    /// Tags of this image built from other contexts than today's.
+    async fn older_builds(&self, spec: &ImageSpec) -> Result<Vec<String>> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_ROLE}={}", spec.name)])]);
         let images = self
             .docker
             .list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() }))
             .await
             .map_err(|e| Error::Engine(e.to_string()))?;
-        let tags: Vec<String> =
-            images.into_iter().flat_map(|i| i.repo_tags).filter(|t| !t.ends_with(":latest")).collect();
-        Ok(if tags.is_empty() { ImageState::Missing } else { ImageState::Stale { tags } })
+        let current = spec.tag();
+        Ok(images.into_iter().flat_map(|i| i.repo_tags).filter(|t| !t.ends_with(":latest") && *t != current).collect())
     }
 
     /// The catalogue's images, and the VM image of each role that was built
@@ -243,12 +248,10 @@ impl Builder {
     pub async fn prune_stale(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for spec in &self.known().await? {
-            if let ImageState::Stale { tags } = self.state(spec).await? {
-                for tag in tags {
-                    let options = RemoveImageOptions { force: false, noprune: false };
-                    if self.docker.remove_image(&tag, Some(options), None).await.is_ok() {
-                        removed.push(tag);
-                    }
+            for tag in self.older_builds(spec).await? {
+                let options = RemoveImageOptions { force: false, noprune: false };
+                if self.docker.remove_image(&tag, Some(options), None).await.is_ok() {
+                    removed.push(tag);
                 }
             }
         }
