@@ -86,6 +86,12 @@ fn nodes_and_their_access() {
         "no-access",
         "[]",
     );
+    check(
+        "{ node = \"ws\", via = \"ssh\", user = \"technicien\"",
+        "{ node = \"ws\", via = \"rdp\", user = \"technicien\"",
+        "rdp-access",
+        "rdp",
+    );
 }
 
 #[test]

@@ -119,6 +119,16 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         }
         for (i, entry) in candidate.access.iter().enumerate() {
             reference(&entry.node, &format!("candidate.access[{i}].node"), "node", &nodes, sink);
+            // Said here rather than handing out an SSH relay the sheet would call RDP.
+            if entry.via == CandidateVia::Rdp {
+                sink.at(
+                    &format!("candidate.access[{i}].via"),
+                    "rdp-access",
+                    format!("RDP access to `{}` is not carried: the candidate's relay speaks SSH only", entry.node),
+                    "not yet",
+                    Some("use `via = \"ssh\"` (a Windows machine: its OpenSSH server), or give the candidate a Linux node to work from".into()),
+                );
+            }
         }
     }
     let candidate_nodes: HashSet<&str> =
