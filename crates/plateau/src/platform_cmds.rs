@@ -243,8 +243,10 @@ pub async fn shell(args: ShellArgs) -> Result<u8> {
             .context("cannot run the docker client (is it installed?)")?,
         ShellWay::Guest(guest) => {
             let option = |name: &str, value: &std::path::Path| format!("{name}={}", value.display());
+            // The guest is the candidate's (root): none of the operator's
+            // own SSH configuration, agent or X display goes along.
             let mut ssh = tokio::process::Command::new("ssh");
-            ssh.args(["-t", "-p", &guest.port.to_string(), "-i"])
+            ssh.args(["-F", "/dev/null", "-a", "-x", "-t", "-p", &guest.port.to_string(), "-i"])
                 .arg(&guest.identity)
                 .args(["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
                 .arg(option("UserKnownHostsFile", &guest.known_hosts))
