@@ -40,7 +40,7 @@ pub use grading::{Format, Graded};
 pub use images::{ImageRow, build_images, build_vm_image, doctor, import_vm_image, list_images, prune_images};
 pub use limits::{DiskEvent, LimitEvent};
 pub use plateau_engine::platform::NodeStatus;
-pub use platform::{CandidateReady, GuestShell, NodeRow, Roster, ShellWay, UpReport, UpRequest, container_name};
+pub use platform::{CandidateReady, GuestShell, NodeRow, Roster, ShellWay, UpReport, UpRequest};
 pub use progress::{Event, Progress, Recorded, Silent};
 pub use room::{FaultSeen, GradeSummary, Seat};
 pub use scenario_test::{TestReport, TestRequest, scenario_test};

@@ -198,7 +198,7 @@ pub struct NodeRow {
 }
 
 /// The name of a candidate's node's container.
-pub fn container_name(session: &str, candidate: &str, node: &str) -> String {
+fn container_name(session: &str, candidate: &str, node: &str) -> String {
     Session { name: session.into(), scenario_hash: String::new(), grader_key: None }.container_name(candidate, node)
 }
 

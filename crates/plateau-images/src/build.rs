@@ -111,13 +111,17 @@ impl Builder {
     /// not derived from a context and are not among them.
     pub async fn known(&self) -> Result<Vec<ImageSpec>> {
         let mut specs = self.catalog.images.clone();
-        for role in &self.catalog.images {
-            let Ok(vm) = self.catalog.vm(&role.name) else { continue };
+        for vm in self.vm_specs() {
             if !matches!(self.state(&vm).await?, ImageState::Missing) {
                 specs.push(vm);
             }
         }
         Ok(specs)
+    }
+
+    /// The VM image each role would have, built or not.
+    fn vm_specs(&self) -> Vec<ImageSpec> {
+        self.catalog.images.iter().filter_map(|role| self.catalog.vm(&role.name).ok()).collect()
     }
 
     /// Build the named images (all when empty) and their parents, skipping
@@ -244,11 +248,12 @@ impl Builder {
             .map_err(|e| Error::Build { image: spec.name.clone(), message: format!("tagging latest: {e}") })
     }
 
-    /// Remove every image of this catalog's roles that is not at its current hash.
+    /// Remove every older build of the catalogue's images and of their VM images.
     pub async fn prune_stale(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        for spec in &self.known().await? {
-            for tag in self.older_builds(spec).await? {
+        // Older builds only: no need to know first which VM images exist.
+        for spec in self.catalog.images.iter().cloned().chain(self.vm_specs()) {
+            for tag in self.older_builds(&spec).await? {
                 let options = RemoveImageOptions { force: false, noprune: false };
                 if self.docker.remove_image(&tag, Some(options), None).await.is_ok() {
                     removed.push(tag);
