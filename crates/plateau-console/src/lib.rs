@@ -8,8 +8,10 @@
 //! committed script (`static/direct.js`) swaps the parts marked
 //! `data-live` — forms being filled in are never replaced.
 
+mod grid;
 mod live;
 mod pages;
+mod terminal;
 mod tls;
 mod trainer;
 
@@ -42,6 +44,8 @@ pub struct Console {
     /// The engine's last report per session: every viewer's page within
     /// `ENGINE_FRESH` shares one question to the engine.
     engine_seen: std::sync::Arc<tokio::sync::Mutex<EngineSeen>>,
+    /// The candidates' browser terminals, live in this process.
+    gateway: plateau_exam::gateway::Gateway,
 }
 
 type EngineSeen = std::collections::HashMap<String, (std::time::Instant, Option<Vec<plateau_exam::NodeStatus>>)>;
@@ -59,7 +63,13 @@ impl Console {
         state: impl Into<PathBuf>,
         make: impl Fn(&std::path::Path, &str) -> Workspace + Send + Sync + 'static,
     ) -> Console {
-        Console { state: state.into(), make: std::sync::Arc::new(make), https: false, engine_seen: Default::default() }
+        Console {
+            state: state.into(),
+            make: std::sync::Arc::new(make),
+            https: false,
+            engine_seen: Default::default(),
+            gateway: Default::default(),
+        }
     }
 
     /// The room of a session, the engine asked at most once per `ENGINE_FRESH`
@@ -96,6 +106,12 @@ pub fn router(console: Console) -> Router {
         .route("/connexion", get(sign_in_page).post(sign_in))
         .route("/deconnexion", post(sign_out))
         .route("/static/direct.js", get(script))
+        .route("/static/terminal.js", get(|| asset("text/javascript", include_str!("../static/terminal.js"))))
+        .route("/static/xterm.js", get(|| asset("text/javascript", include_str!("../static/xterm.js"))))
+        .route("/static/xterm.css", get(|| asset("text/css", include_str!("../static/xterm.css"))))
+        .route("/s/{session}/terminal/{candidate}/{node}", get(terminal::page))
+        .route("/s/{session}/terminal/{candidate}/{node}/flux", get(terminal::stream))
+        .route("/s/{session}/terminal/{candidate}/{node}/main", post(terminal::take))
         .route("/s/{session}", get(session_page))
         .route("/s/{session}/direct", get(session_stream))
         .route("/s/{session}/action", post(act))
@@ -310,7 +326,12 @@ fn still_signed_in(console: &Console, token: &str) -> Option<Account> {
 }
 
 async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/direct.js")).into_response()
+    asset("text/javascript", include_str!("../static/direct.js")).await
+}
+
+/// A committed file the pages use.
+async fn asset(kind: &str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, format!("{kind}; charset=utf-8"))], body).into_response()
 }
 
 /// One candidate's grid, for the jury (their candidates), the operator and the trainer.
@@ -326,7 +347,9 @@ async fn candidate_page(
     let ctx = open_session(&console, &account, &session)?;
     let grade = ctx.signed_grade(&candidate)?;
     let may_decide = matches!(account.role, Role::Jury | Role::Operator);
-    Ok(pages::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide).into_response())
+    let timeline =
+        terminal::timeline(&session, &candidate, &terminal::entries(&ctx, &candidate)?, &ctx.timeline(&candidate)?);
+    Ok(grid::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide, timeline).into_response())
 }
 
 /// The grid to download: `grille.pdf`, `grille.html`, `resultats.json`, `resultats.csv`.
@@ -379,6 +402,11 @@ async fn decide(
         "met" => Verdict::Met,
         "partial" => Verdict::Partial,
         "not-met" => Verdict::NotMet,
+        "" => {
+            return Err(Refusal::Invalid(
+                "aucune décision choisie : choisissez acquis, partiellement acquis ou non acquis".into(),
+            ));
+        }
         other => return Err(Refusal::Invalid(format!("« {other} » n'est pas une décision"))),
     };
     let ctx = open_session(&console, &account, &session)?;
@@ -478,7 +506,8 @@ async fn render_practice(
     let ctx = open_session(console, account, session)?;
     let seat = console.room(&ctx).await?.into_iter().find(|s| s.id == candidate);
     let seat = seat.ok_or_else(|| Refusal::NotFound(format!("Pas de candidat « {candidate} ».")))?;
-    Ok(pages::practice(account, csrf, session, &seat))
+    let entries = terminal::entries(&ctx, candidate)?;
+    Ok(pages::practice(account, csrf, session, &seat, &entries))
 }
 
 async fn practice_page(

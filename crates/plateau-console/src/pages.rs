@@ -3,7 +3,7 @@
 //! with `data-live` the parts the stream may replace.
 
 use maud::{DOCTYPE, Markup, html};
-use plateau_exam::{Account, CandidateGrade, FaultCatalogue, PhaseRow, PhaseState, Role, Seat, Status, Verdict};
+use plateau_exam::{Account, FaultCatalogue, FaultEffect, PhaseRow, PhaseState, Role, Seat, Status, Verdict};
 
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Arial, sans-serif; margin: 0; color: #111; }
@@ -27,7 +27,7 @@ fn layout(title: &str, account: Option<(&Account, &str)>, body: Markup) -> Marku
 
 /// A page of a session: the session's menu under the header, and when
 /// `stream` is set, the address the page follows live.
-fn session_layout(
+pub(crate) fn session_layout(
     title: &str,
     account: &Account,
     csrf: &str,
@@ -49,6 +49,11 @@ fn session_layout(
         }
     };
     page(title, Some((account, csrf)), Some((nav, stream)), body)
+}
+
+/// A session's page that does not follow a stream.
+pub(crate) fn session_page(title: &str, account: &Account, csrf: &str, session: &str, body: Markup) -> Markup {
+    session_layout(title, account, csrf, session, None, body)
 }
 
 fn page(title: &str, account: Option<(&Account, &str)>, nav: Option<(Markup, Option<&str>)>, body: Markup) -> Markup {
@@ -92,7 +97,7 @@ fn role_word(role: Role) -> &'static str {
     }
 }
 
-fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
+pub(crate) fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
     let word = match v {
         Verdict::Met => "acquis",
         Verdict::Partial => "partiellement acquis",
@@ -103,7 +108,7 @@ fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
     (plateau_exam::verdict_token(v), word)
 }
 
-fn status_word(s: Status) -> (&'static str, &'static str) {
+pub(crate) fn status_word(s: Status) -> (&'static str, &'static str) {
     match s {
         Status::Pass => ("pass", "réussi"),
         Status::Fail => ("fail", "échoué"),
@@ -163,7 +168,7 @@ fn phase_text(phase: &Option<PhaseRow>) -> Markup {
 
 /// `14:05:09` of an RFC 3339 time, in the server's time zone (the room's
 /// clock; the day is the exam's).
-fn time_of(at: &str) -> String {
+pub(crate) fn time_of(at: &str) -> String {
     match at.parse::<jiff::Timestamp>() {
         Ok(t) => t.to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string(),
         Err(_) => at.to_string(),
@@ -171,7 +176,7 @@ fn time_of(at: &str) -> String {
 }
 
 /// `26/11/2026 14:05` of an RFC 3339 time, in the server's time zone.
-fn date_of(at: &str) -> String {
+pub(crate) fn date_of(at: &str) -> String {
     match at.parse::<jiff::Timestamp>() {
         Ok(t) => t.to_zoned(jiff::tz::TimeZone::system()).strftime("%d/%m/%Y %H:%M").to_string(),
         Err(_) => at.to_string(),
@@ -206,6 +211,11 @@ fn nodes_text(seat: &Seat) -> Markup {
 fn grade_text(seat: &Seat) -> Markup {
     match &seat.grade {
         None => html! { span.muted { "pas encore évalué" } },
+        Some(g) if g.failure.is_some() => html! {
+            strong.fail { "note de référence non produite" }
+            br;
+            small { (g.failure.as_deref().unwrap_or_default()) }
+        },
         Some(g) => html! {
             strong { (plateau_report::number(g.score)) " / " (g.max_score) }
             br;
@@ -227,7 +237,11 @@ fn faults_text(seat: &Seat) -> Markup {
         @for f in &seat.faults {
             div {
                 (f.fault.title) " "
-                @if f.repaired { span.repaired { "(réparée)" } } @else { span.fail { "(présente)" } }
+                @match f.effect {
+                    FaultEffect::Repaired => span.repaired { "(réparée)" },
+                    FaultEffect::Present => span.fail { "(présente)" },
+                    FaultEffect::NotObserved => span.muted { "(effet non observé)" },
+                }
             }
         }
     }
@@ -392,8 +406,11 @@ pub fn faults(
                                 div {
                                     strong { (f.fault.title) } " (" (f.fault.fault) "), injectée à " (time_of(&f.fault.injected_at))
                                     br;
-                                    @if f.repaired { span.repaired { "réparée par le candidat" } }
-                                    @else { span.fail { "pas encore réparée" } }
+                                    @match f.effect {
+                                        FaultEffect::Repaired => span.repaired { "réparée par le candidat" },
+                                        FaultEffect::Present => span.fail { "pas encore réparée" },
+                                        FaultEffect::NotObserved => span.muted { "effet non observé : aucune vérification cassée" },
+                                    }
                                     " — casse : " (f.fault.breaks.join(", "))
                                     " "
                                     (action(&to, csrf, "revert", &seat.id, "Réparer", html! {
@@ -420,7 +437,7 @@ pub fn faults(
 }
 
 /// A candidate's own results in practice: each check done or to do.
-pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Markup {
+pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat, entries: &[String]) -> Markup {
     let stream = format!("/s/{session}/pratique/{}/direct", seat.id);
     session_layout(
         &format!("Mes résultats — {}", seat.name),
@@ -429,6 +446,12 @@ pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Ma
         session,
         Some(&stream),
         html! {
+            p {
+                "Ouvrir un terminal (session enregistrée) : "
+                @for node in entries {
+                    a href={ "/s/" (session) "/terminal/" (seat.id) "/" (node) } target="_blank" { (node) } " "
+                }
+            }
             div id="resultats" data-live {
                 p { "Temps : " (phase_text(&seat.phase)) }
                 @match &seat.grade {
@@ -447,32 +470,6 @@ pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat) -> Ma
             }
         },
     )
-}
-
-/// Why the grader decided: what it compared, and each command or probe
-/// with where it ran from, what came back and how long it took.
-fn evidence(check: &plateau_exam::CheckResult) -> Markup {
-    let e = &check.evidence;
-    html! {
-        details.evidence {
-            summary { "Preuves (" (time_of(&e.at)) ", " (format!("{:.0}", e.duration_ms)) " ms" @if e.attempts > 1 { ", " (e.attempts) " essais" } ")" }
-            @if let Some(error) = &e.error { p.error { "Non vérifiable : " (error) } }
-            @if !e.assertions.is_empty() {
-                table {
-                    tr { th { "Comparé" } th { "Attendu" } th { "Constaté" } }
-                    @for a in &e.assertions {
-                        tr { td { (a.what) } td { code { (a.expected) } } td class=(if a.ok { "pass" } else { "fail" }) { code { (a.actual) } } }
-                    }
-                }
-            }
-            @for a in &e.actions {
-                div.action {
-                    small.muted { (a.from) ", " (format!("{:.0}", a.duration_ms)) " ms" @if let Some(code) = a.exit_code { ", code de sortie " (code) } }
-                    pre { "$ " (a.sent) "\n" (a.output) }
-                }
-            }
-        }
-    }
 }
 
 /// What a built-in fault does, in French (the grader's table is in English).
@@ -496,80 +493,4 @@ fn practice_word(s: Status) -> (&'static str, &'static str) {
         Status::Fail => ("fail", "à faire"),
         Status::Error => ("error", "non vérifiable"),
     }
-}
-
-pub fn candidate(
-    account: &Account,
-    csrf: &str,
-    session: &str,
-    candidate: &str,
-    grade: Option<&CandidateGrade>,
-    may_decide: bool,
-) -> Markup {
-    let Some(grade) = grade else {
-        let title = format!("Grille de {candidate}");
-        return session_layout(&title, account, csrf, session, None, html! { p { "Pas encore évalué." } });
-    };
-    let file = |name: &str| format!("/s/{session}/c/{candidate}/{name}");
-    session_layout(
-        &format!("Grille de {} ({candidate})", grade.name),
-        account,
-        csrf,
-        session,
-        None,
-        html! {
-            p {
-                "Score des vérifications : " strong { (plateau_report::number(grade.score)) " / " (grade.max_score) }
-                " — télécharger : "
-                a href=(file("grille.pdf")) { "grille PDF" } ", "
-                a href=(file("grille.html")) { "grille HTML" } ", "
-                a href=(file("resultats.json")) { "résultats JSON" } ", "
-                a href=(file("resultats.csv")) { "CSV" }
-            }
-            table {
-                tr { th { "Critère de performance" } th { "Vérifications" } th { "Constat automatique" } th { "Décision du jury" } }
-                @for (i, c) in grade.criteria.iter().enumerate() {
-                    @if i == 0 || grade.criteria[i - 1].competence != c.competence {
-                        @let title = grade.competences.iter().find(|u| u.id == c.competence).map_or("", |u| u.title.as_str());
-                        tr.competence { th colspan="4" { (c.competence) " — " (title) } }
-                    }
-                    @let (class, word) = verdict_word(c.verdict);
-                    tr id=(c.criterion) {
-                        td { strong { (c.criterion) } " " (c.text) }
-                        td {
-                            @for id in &c.checks {
-                                @if let Some(check) = grade.checks.iter().find(|k| &k.id == id) {
-                                    @let (sclass, sword) = status_word(check.status);
-                                    div { (check.title) " : " span class=(sclass) { (sword) } }
-                                    (evidence(check))
-                                }
-                            }
-                        }
-                        td class=(class) { (word) }
-                        td {
-                            @if let Some(o) = &c.jury {
-                                @let (oclass, oword) = verdict_word(o.verdict);
-                                div { span class=(oclass) { (oword) } br; small { (o.comment) " — " (o.by) " (" (date_of(&o.at)) ")" } }
-                            }
-                            @if may_decide {
-                                form method="post" action={ "/s/" (session) "/c/" (candidate) "/decision" } {
-                                    input type="hidden" name="csrf" value=(csrf);
-                                    input type="hidden" name="criterion" value=(c.criterion);
-                                    select name="verdict" {
-                                        option value="met" { "acquis" }
-                                        option value="partial" { "partiellement acquis" }
-                                        option value="not-met" { "non acquis" }
-                                    }
-                                    br;
-                                    textarea name="comment" placeholder="Motif (obligatoire)" required {}
-                                    br;
-                                    button type="submit" { "Enregistrer la décision" }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    )
 }

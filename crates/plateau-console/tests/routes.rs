@@ -118,6 +118,14 @@ async fn a_jury_sees_its_own_candidates_only_and_records_decisions_with_its_name
     assert_eq!(status, StatusCode::OK);
     assert!(grid.contains("CP7.1") && grid.contains("Enregistrer la décision"), "{grid}");
     assert!(grid.contains("<summary>Preuves (") && grid.contains("<pre>$ "), "each check's evidence: {grid}");
+    // The form suggests no verdict: the first option, selected, is none.
+    let form = &grid[grid.find("<select name=\"verdict\"").expect("a decision form")..];
+    let first = &form[..form.find("</option>").unwrap()];
+    assert!(first.contains("value=\"\" selected disabled"), "no verdict chosen beforehand: {first}");
+    // A form sent without one is refused.
+    let none = format!("csrf={csrf}&criterion=CP7.1&verdict=&comment=vu");
+    let (status, _, _) = room.post("/s/mem/c/c01/decision", Some(&cookie), &none).await;
+    assert!(!status.is_success() && status != StatusCode::SEE_OTHER, "no verdict: {status}");
 
     // A decision needs the page's CSRF token.
     let decision = "criterion=CP7.1&verdict=met&comment=vu+en+entretien";
@@ -304,4 +312,36 @@ async fn a_live_page_sends_its_render_then_each_change() {
     room.post("/s/mem/action", Some(&op), &format!("csrf={csrf}&action=start&duration=1h")).await;
     let second = next().await;
     assert!(second.contains("restantes"), "the start reaches the page: {second}");
+}
+
+#[tokio::test]
+async fn a_terminal_is_its_candidates_to_type_in_others_watch_and_only_staff_take_control() {
+    let room = Room::new().await;
+    let (cookie, csrf) = room.sign_in("c03", "candidat-2026").await;
+    let (status, _, page) = room.get("/s/mem/terminal/c03/ws", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Votre session est enregistrée") && page.contains("data-writer=\"oui\""), "{page}");
+    assert!(!page.contains("Prendre la main"), "{page}");
+    let (status, _, _) = room.get("/s/mem/terminal/c01/ws", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another candidate's terminal");
+    let (status, _, _) = room.get("/s/mem/terminal/c03/srv", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a node the candidate has no access to");
+    let (status, _, _) = room.post("/s/mem/terminal/c03/ws/main", Some(&cookie), &format!("csrf={csrf}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a candidate takes no one's control");
+
+    // The jury watches its own candidates only, and never types.
+    let (cookie, csrf) = room.sign_in("m.martin", "jury-martin-2026").await;
+    let (status, _, page) = room.get("/s/mem/terminal/c01/ws", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Lecture seule") && page.contains("data-writer=\"non\""), "{page}");
+    let (status, _, _) = room.get("/s/mem/terminal/c03/ws", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not the jury's candidate");
+    let (status, _, _) = room.post("/s/mem/terminal/c01/ws/main", Some(&cookie), &format!("csrf={csrf}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a jury does not take control");
+
+    // The access is closed: the candidate's page says so instead of a terminal.
+    room.memory.state().open.clear();
+    let (cookie, _) = room.sign_in("c03", "candidat-2026").await;
+    let (_, _, page) = room.get("/s/mem/terminal/c03/ws", Some(&cookie)).await;
+    assert!(page.contains("Votre accès est fermé") && !page.contains("data-stream"), "{page}");
 }

@@ -146,6 +146,25 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         consequence: "`exam start` needs twice the candidates' disk budgets (their writes and their snapshots)".into(),
     });
     findings.push(vm_finding(&docker).await);
+    let experimental = info.experimental_build.unwrap_or(false);
+    let criu = std::process::Command::new("criu").arg("check").output();
+    let criu_ok = criu.as_ref().is_ok_and(|o| o.status.success());
+    findings.push(Finding {
+        name: "process checkpoints (CRIU)".into(),
+        available: experimental && criu_ok,
+        detail: match (&criu, experimental) {
+            (Err(_), _) => "criu is not installed".into(),
+            (Ok(o), _) if !o.status.success() => {
+                format!("`criu check` fails: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""))
+            }
+            (Ok(_), false) => "the engine runs without experimental features (`docker checkpoint` is off)".into(),
+            (Ok(_), true) => "`criu check` passes and the engine has checkpoints".into(),
+        },
+        consequence: "not used: the grade of record brings back what each node ran at the deadline (services, \
+                      WireGuard, DHCP clients, addresses, routes, DNS settings, firewall rules), read while it \
+                      was paused; process memory is not kept"
+            .into(),
+    });
     let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
     findings.push(Finding {
         name: "Debian mirror from a container".into(),

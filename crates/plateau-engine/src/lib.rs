@@ -2,9 +2,12 @@
 
 pub mod doctor;
 mod exec;
+pub use exec::CLEAN_PATH;
 mod hostnet;
+mod memory;
 pub mod platform;
 mod runtime;
+pub mod terminal;
 
 pub use exec::ExecOutput;
 pub use runtime::{Engine, MemoryEngine, MemoryState, Op, Runtime};
@@ -30,6 +33,12 @@ pub enum Error {
     MissingImage { image: String, command: String },
     #[error("network {name}: {message}")]
     Network { name: String, message: String },
+    /// Another network took the subnet between the plan and the creation
+    /// (two sessions brought up at once): drawing again gets another.
+    #[error(
+        "network {name}: {subnet} was taken on the engine meanwhile (another session's network); re-run `plateau up`"
+    )]
+    SubnetTaken { name: String, subnet: String },
     #[error("container {container}: {message}")]
     Node { container: String, message: String },
     #[error("container {container}: `{command}` ran longer than {} ms", limit.as_millis())]

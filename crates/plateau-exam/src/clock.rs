@@ -4,17 +4,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::collections::BTreeMap;
-
-use plateau_engine::Engine;
-use plateau_engine::platform::{FsChange, Session};
-use plateau_scenario::CandidatePlan;
 use plateau_scenario::model::PhaseKind;
-use plateau_state::{CandidateRecord, Deadline};
+use plateau_state::Deadline;
 use serde_json::json;
 
 use crate::context::SessionCtx;
 use crate::error::{Error, Result, refuse};
+use crate::freeze::FreezeReport;
 use crate::progress::Progress;
 
 /// The preparatory phase (the brief's 3 hours).
@@ -26,7 +22,7 @@ pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -72,42 +68,6 @@ pub struct Started {
     /// `(candidate, why)`: their clock runs; open it again (`access open`) or reset them.
     pub not_open: Vec<(String, String)>,
 }
-
-/// One candidate frozen.
-#[derive(Debug)]
-pub struct Frozen {
-    pub candidate: String,
-    pub tag: String,
-    pub snapshots: Vec<String>,
-    /// What could not be done beyond the cut and the commits (a node not
-    /// paused, runtime state not captured).
-    pub notes: Vec<String>,
-    /// Per node, what changed that the grader's trust rests on (see
-    /// `plateau_grade::integrity`), at the deadline.
-    pub findings: BTreeMap<String, Vec<FsChange>>,
-    /// The frozen state's grade `(score, max)`, or why it could not be
-    /// graded; `None` until graded.
-    pub grade: Option<std::result::Result<(f64, u32), plateau_grade::Error>>,
-}
-
-/// A freeze step that failed for one candidate; the supervisor retries it.
-#[derive(Debug)]
-pub struct FreezeFailure {
-    pub candidate: String,
-    /// `cut` or `snapshot`.
-    pub step: &'static str,
-    pub error: String,
-}
-
-/// What one freeze did: candidates frozen, and those to retry.
-#[derive(Debug, Default)]
-pub struct FreezeReport {
-    pub frozen: Vec<Frozen>,
-    pub failed: Vec<FreezeFailure>,
-}
-
-/// Candidates snapshotted at once (their nodes in parallel).
-const SNAPSHOTS_AT_ONCE: usize = 4;
 
 /// How often the supervisor measures what each node wrote.
 const DISK_EVERY: Duration = Duration::from_secs(20);
@@ -212,23 +172,6 @@ impl SessionCtx {
         }
         self.audit("exam.extend", json!({ "candidate": candidate, "seconds": extra, "reason": reason }))?;
         Ok(())
-    }
-
-    /// Freeze now the preparatory phase of one candidate or of every one not frozen yet.
-    pub async fn freeze_now(&self, only: Option<&str>, progress: &dyn Progress) -> Result<FreezeReport> {
-        let pending: Vec<Deadline> = self
-            .db()
-            .deadlines(self.name())?
-            .into_iter()
-            .filter(|d| d.phase == PREPARATION && d.frozen_at.is_none())
-            .filter(|d| only.is_none_or(|o| o == d.candidate))
-            .collect();
-        if pending.is_empty() {
-            refuse!("nothing to freeze in session `{}` (not started, or frozen already)", self.name());
-        }
-        let mut report = self.freeze(&pending, progress).await?;
-        self.grade_frozen(&mut report, progress).await?;
-        Ok(report)
     }
 
     /// Take the session's supervisor lock (`<session>/supervisor.lock`, with
@@ -354,245 +297,4 @@ impl SessionCtx {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
     }
-
-    /// The freeze of every due candidate, which always completes for those
-    /// it can: first every access is cut, all at once (relays stopped,
-    /// leftover sessions killed); then every cut candidate is snapshotted in
-    /// parallel; then the frozen states are graded. A step that fails for one
-    /// candidate is audited and reported, never stops the others, and is
-    /// tried again by the supervisor (the database says where each one is).
-    async fn freeze(&self, due: &[Deadline], progress: &dyn Progress) -> Result<FreezeReport> {
-        let engine = self.engine().await?;
-        let session = self.engine_session()?;
-        let mut report = FreezeReport::default();
-        let mut plans = Vec::new();
-        for d in due {
-            plans.push((d.clone(), self.candidate(&d.candidate)?));
-        }
-
-        // The cut: every due access closed and every node halted (paused),
-        // all at once, timed when done: nothing the candidate started runs on.
-        let to_cut = plans.iter().filter(|(d, _)| d.cut_at.is_none());
-        let session = &session;
-        let cuts = to_cut.map(|(d, c)| async move {
-            let (closed, halted) =
-                tokio::join!(engine.set_access(session, &c.id, false), engine.halt(session, &c.plan));
-            (d, closed.and(halted), now_millis())
-        });
-        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
-        for (d, result, at_ms) in futures_util::future::join_all(cuts).await {
-            match result {
-                Ok(notes) => {
-                    let late_ms = at_ms - d.ends_at * 1000;
-                    if self.db().mark_cut(self.name(), &d.candidate, &d.phase)? {
-                        self.audit(
-                            "exam.cut",
-                            json!({ "candidate": d.candidate, "phase": d.phase, "late_ms": late_ms, "notes": notes }),
-                        )?;
-                    }
-                    for note in &notes {
-                        progress.warn(format!("{}: {note}", d.candidate));
-                    }
-                    cut.push(d);
-                }
-                Err(e) => report.failed.push(self.freeze_failed(d, "cut", e.to_string(), progress)?),
-            }
-        }
-
-        let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
-        // Futures made up front by a named `async fn`: a closure returning an
-        // async block trips the compiler's `Send` inference in a stream.
-        let snapshots: Vec<_> = cut
-            .iter()
-            .map(|d| {
-                let plan = &plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.plan;
-                snapshot_one(engine, session, d, plan, tag(&d.phase))
-            })
-            .collect();
-        let mut frozen = Vec::new();
-        use futures_util::StreamExt;
-        // Commits copy writable layers: a few at a time keep the engine
-        // responsive (and each commit within its time limit).
-        let snapshots: Vec<_> =
-            futures_util::stream::iter(snapshots).buffer_unordered(SNAPSHOTS_AT_ONCE).collect().await;
-        for (d, result, tag) in snapshots {
-            match result {
-                Ok((snapshot, findings)) => {
-                    if !self.db().mark_frozen(self.name(), &d.candidate, &d.phase)? {
-                        continue;
-                    }
-                    self.audit(
-                        "exam.freeze",
-                        json!({ "candidate": d.candidate, "phase": d.phase, "snapshots": snapshot.images,
-                                "notes": snapshot.notes, "integrity": findings }),
-                    )?;
-                    progress.done(format!(
-                        "{}: access cut, {} node(s) snapshotted ({tag})",
-                        d.candidate,
-                        snapshot.images.len()
-                    ));
-                    frozen.push((d, tag, snapshot, findings));
-                }
-                Err(e) => report.failed.push(self.freeze_failed(d, "snapshot", e.to_string(), progress)?),
-            }
-        }
-
-        for (d, tag, snapshot, findings) in frozen {
-            report.frozen.push(Frozen {
-                candidate: d.candidate.clone(),
-                tag,
-                snapshots: snapshot.images,
-                notes: snapshot.notes,
-                findings,
-                grade: None,
-            });
-        }
-        Ok(report)
-    }
-
-    /// The grades of record of a freeze (its `grade`s filled in): each
-    /// frozen state re-created from its snapshots and graded.
-    async fn grade_frozen(&self, report: &mut FreezeReport, progress: &dyn Progress) -> Result<()> {
-        let candidates: Vec<String> = report.frozen.iter().map(|f| f.candidate.clone()).collect();
-        let graded = self.grade_records(&candidates, None, progress).await?;
-        for ((id, result), frozen) in graded.into_iter().zip(report.frozen.iter_mut()) {
-            match &result {
-                Ok(g) => progress.note(format!(
-                    "{id}: frozen state graded {} / {}",
-                    plateau_report::number(g.score),
-                    g.max_score
-                )),
-                Err(e) => progress.warn(format!("{id}: the frozen state cannot be graded: {e}")),
-            }
-            frozen.grade = Some(result.map(|g| (g.score, g.max_score)));
-        }
-        Ok(())
-    }
-
-    fn freeze_failed(
-        &self,
-        d: &Deadline,
-        step: &'static str,
-        error: String,
-        progress: &dyn Progress,
-    ) -> Result<FreezeFailure> {
-        self.audit(
-            "exam.freeze-failed",
-            json!({ "candidate": d.candidate, "phase": d.phase, "step": step, "error": error }),
-        )?;
-        progress.warn(format!("{}: {step} failed, to be tried again: {error}", d.candidate));
-        Ok(FreezeFailure { candidate: d.candidate.clone(), step, error })
-    }
-
-    /// Re-create a frozen candidate's platform from their snapshots (the
-    /// last freeze unless `tag`), with the role's own copy of every program
-    /// the candidate replaced (see `plateau_grade::integrity`); access stays
-    /// closed. The tag and the nodes re-created.
-    pub async fn restore(&self, candidate: &str, tag: Option<&str>) -> Result<(String, usize)> {
-        let record = self.candidate(candidate)?;
-        let mut frozen = self.frozen_state(candidate)?;
-        if let Some(tag) = tag {
-            frozen.tag = tag.to_string();
-        }
-        let up = self.restore_frozen(&record, &frozen).await?;
-        self.audit("exam.restore", json!({ "candidate": candidate, "snapshot": frozen.tag }))?;
-        Ok((frozen.tag, up.nodes.len()))
-    }
-
-    pub(crate) async fn restore_frozen(
-        &self,
-        record: &CandidateRecord,
-        frozen: &FrozenState,
-    ) -> Result<plateau_engine::platform::CandidateUp> {
-        let put_back: BTreeMap<String, Vec<String>> = frozen
-            .findings
-            .iter()
-            .map(|(node, changes)| {
-                let paths = changes.iter().filter(|c| plateau_grade::integrity::put_back(c)).map(|c| c.path.clone());
-                (node.clone(), paths.collect())
-            })
-            .collect();
-        let engine = self.engine().await?;
-        Ok(engine.restore(&self.engine_session()?, &record.plan, &frozen.tag, record.ssh_port, &put_back).await?)
-    }
-
-    /// A candidate's last frozen state, from the audit log (which binds it):
-    /// its phase, cut, snapshots, and every finding of their freezes so far
-    /// (a state frozen twice is compared with its role image, not only with
-    /// the first snapshot).
-    pub(crate) fn frozen_state(&self, candidate: &str) -> Result<FrozenState> {
-        let log = self.db().audit_log(self.name())?;
-        let mut state: Option<FrozenState> = None;
-        let mut findings: BTreeMap<String, Vec<FsChange>> = BTreeMap::new();
-        for entry in log.iter().filter(|e| e.action == "exam.freeze") {
-            let Ok(detail) = serde_json::from_str::<serde_json::Value>(&entry.detail) else { continue };
-            if detail["candidate"] != candidate {
-                continue;
-            }
-            let snapshots: Vec<String> = serde_json::from_value(detail["snapshots"].clone()).unwrap_or_default();
-            let Some(tag) = snapshots.first().and_then(|i| i.rsplit_once(':')).map(|(_, t)| t.to_string()) else {
-                continue;
-            };
-            let these: BTreeMap<String, Vec<FsChange>> =
-                serde_json::from_value(detail["integrity"].clone()).unwrap_or_default();
-            for (node, changes) in these {
-                let all = findings.entry(node).or_default();
-                all.extend(changes);
-                all.sort();
-                all.dedup();
-            }
-            let phase = detail["phase"].as_str().unwrap_or(PREPARATION).to_string();
-            state = Some(FrozenState { phase, tag, cut_at: None, snapshots, findings: BTreeMap::new() });
-        }
-        let Some(mut state) = state else {
-            refuse!("{candidate} was never frozen in session `{}`: no snapshot to restore", self.name())
-        };
-        state.findings = findings;
-        state.cut_at = self
-            .db()
-            .deadlines(self.name())?
-            .into_iter()
-            .find(|d| d.candidate == candidate && d.phase == state.phase)
-            .and_then(|d| d.cut_at);
-        Ok(state)
-    }
-}
-
-/// A frozen state: what the grade of record and its regrades read.
-#[derive(Debug, Clone)]
-pub(crate) struct FrozenState {
-    pub phase: String,
-    pub tag: String,
-    pub cut_at: Option<String>,
-    pub snapshots: Vec<String>,
-    pub findings: BTreeMap<String, Vec<FsChange>>,
-}
-
-/// What the engine sees changed in each node (read while it is halted),
-/// then the snapshot.
-async fn snapshot_one<'a>(
-    engine: &Engine,
-    session: &Session,
-    deadline: &'a Deadline,
-    plan: &CandidatePlan,
-    tag: String,
-) -> (
-    &'a Deadline,
-    std::result::Result<(plateau_engine::platform::Snapshot, BTreeMap<String, Vec<FsChange>>), plateau_engine::Error>,
-    String,
-) {
-    let result = async {
-        engine.halt(session, plan).await?;
-        let mut findings = BTreeMap::new();
-        for node in plan.nodes.iter().filter(|n| n.backend == plateau_scenario::model::Backend::Container) {
-            let changes =
-                engine.changes(session, &plan.candidate.id, &node.id, &plateau_grade::integrity::roots()).await?;
-            let watched = plateau_grade::integrity::findings(&changes);
-            if !watched.is_empty() {
-                findings.insert(node.id.clone(), watched);
-            }
-        }
-        Ok((engine.snapshot(session, plan, &tag).await?, findings))
-    };
-    (deadline, result.await, tag)
 }

@@ -99,6 +99,16 @@ impl SessionCtx {
         &self.record.name
     }
 
+    /// Who acts (the account the audit log names).
+    pub fn actor(&self) -> &str {
+        &self.workspace.actor
+    }
+
+    /// The session's folder beside the database (sheets, reports, recordings).
+    pub fn session_dir(&self) -> PathBuf {
+        self.workspace.session_dir(&self.record.name)
+    }
+
     /// The database. Never hold the guard across an `.await`: operations
     /// stay `Send` for the web console.
     pub(crate) fn db(&self) -> MutexGuard<'_, Store> {

@@ -172,12 +172,23 @@ impl SessionCtx {
             refuse!("{} is already present", fault.id);
         }
         let reach = self.reach(candidate).await?;
-        // A built-in fault's checks are measured: those that passed before and fail after.
+        // A built-in fault's checks are measured: those that passed before and
+        // fail after. A scenario's fault declares them; the grade after its
+        // injection says whether its effect is seen on this platform. Only a
+        // fault seen can later be called repaired.
         let before = if measured { Some(self.grade_one(candidate).await?) } else { None };
         run_steps(&reach, &fault.inject, Duration::from_secs(60)).await?;
-        let breaks = match before {
-            Some(before) => newly_failing(&before, &self.grade_one(candidate).await?),
-            None => fault.breaks.clone(),
+        let after = self.grade_one(candidate).await?;
+        let (breaks, observed) = match before {
+            Some(before) => {
+                let breaks = newly_failing(&before, &after);
+                let observed = !breaks.is_empty();
+                (breaks, observed)
+            }
+            None => {
+                let passes = |id: &String| after.checks.iter().any(|c| &c.id == id && c.status == Status::Pass);
+                (fault.breaks.clone(), !fault.breaks.iter().all(passes))
+            }
         };
         self.db().fault_injected(
             self.name(),
@@ -188,9 +199,13 @@ impl SessionCtx {
                 breaks: breaks.clone(),
                 revert: fault.revert.clone(),
                 injected_at: String::new(),
+                observed,
             },
         )?;
-        self.audit("fault.inject", json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks }))?;
+        self.audit(
+            "fault.inject",
+            json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks, "observed": observed }),
+        )?;
         Ok(FaultDone::Injected { id: fault.id, breaks })
     }
 

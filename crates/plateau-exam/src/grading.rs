@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use plateau_engine::Engine;
 use plateau_engine::platform::{FsChange, Session};
-use plateau_grade::grade::{apply_overrides, distrust, fault_states, grade};
+use plateau_grade::grade::{Injected, SETTLE_LIMIT, apply_overrides, distrust, fault_states, grade, settle};
 use plateau_grade::integrity;
 use plateau_report::{Report, ScenarioInfo};
 use plateau_results::{Basis, CandidateGrade, GradeKind, Override, Verdict, verdict_token};
@@ -34,18 +34,22 @@ pub enum Format {
 }
 
 /// What one grading reads for a candidate.
-struct Grading {
-    record: CandidateRecord,
-    basis: Basis,
-    frozen: Option<FrozenRead>,
+pub(crate) struct Grading {
+    pub record: CandidateRecord,
+    pub basis: Basis,
+    pub frozen: Option<FrozenRead>,
 }
 
 /// A frozen state as re-created for grading.
-struct FrozenRead {
+#[derive(Default)]
+pub(crate) struct FrozenRead {
     /// Per node, what had changed at the deadline (see `plateau_grade::integrity`).
-    at_deadline: BTreeMap<String, Vec<FsChange>>,
+    pub at_deadline: BTreeMap<String, Vec<FsChange>>,
     /// Per node, what the restore put back of it.
-    put_back: BTreeMap<String, Vec<String>>,
+    pub put_back: BTreeMap<String, Vec<String>>,
+    /// Nodes whose state at the deadline could not be compared (a VM whose
+    /// initrd did not compare its disk with the role's), and why.
+    pub unread: BTreeMap<String, String>,
 }
 
 impl SessionCtx {
@@ -96,62 +100,7 @@ impl SessionCtx {
         Ok(!deadlines.is_empty() && deadlines.iter().all(|d| d.frozen_at.is_some()))
     }
 
-    /// Grade frozen states: each candidate's last freeze re-created from its
-    /// snapshots (nothing they started runs; what they replaced of the
-    /// grader's programs comes back as the role shipped it), then graded.
-    /// `regrade`: the reason, for a later grading of a state graded already.
-    pub(crate) async fn grade_records(
-        &self,
-        candidates: &[String],
-        regrade: Option<&str>,
-        progress: &dyn Progress,
-    ) -> Result<Vec<Graded>> {
-        let mut gradings = Vec::new();
-        let mut failed = Vec::new();
-        progress.stage("frozen states re-created", candidates.len());
-        let mut restores = Vec::new();
-        for id in candidates {
-            restores.push(restore_one(self, self.candidate(id)?, self.frozen_state(id)?));
-        }
-        // Each restore re-creates a whole platform: a few at a time.
-        use futures_util::StreamExt;
-        let restored: Vec<_> = futures_util::stream::iter(restores).buffer_unordered(RESTORES_AT_ONCE).collect().await;
-        for (record, frozen, result) in restored {
-            let id = record.id.clone();
-            match result {
-                Ok(up) => {
-                    progress.done(format!("{id}: re-created from {}", frozen.tag));
-                    let put_back = up.nodes.into_iter().map(|n| (n.node, n.put_back)).collect();
-                    let basis = Basis {
-                        kind: if regrade.is_some() { GradeKind::Regrade } else { GradeKind::Record },
-                        phase: Some(frozen.phase.clone()),
-                        cut_at: frozen.cut_at.clone(),
-                        snapshots: frozen.snapshots.clone(),
-                        reason: regrade.map(str::to_string),
-                        by: regrade.map(|_| self.workspace.actor.clone()),
-                    };
-                    gradings.push(Grading {
-                        record,
-                        basis,
-                        frozen: Some(FrozenRead { at_deadline: frozen.findings, put_back }),
-                    });
-                }
-                Err(e) => {
-                    progress.done(format!("{id}: not re-created: {e}"));
-                    failed
-                        .push((id, plateau_grade::Error::Access(format!("the frozen state was not re-created: {e}"))));
-                }
-            }
-        }
-        progress.event(crate::Event::StageEnd);
-        let mut out = self.grade_candidates(gradings, 4, progress).await?;
-        for (id, e) in failed {
-            out.push((id, Err(e)));
-        }
-        Ok(out)
-    }
-
-    async fn grade_candidates(
+    pub(crate) async fn grade_candidates(
         &self,
         candidates: Vec<Grading>,
         concurrency: usize,
@@ -178,7 +127,8 @@ impl SessionCtx {
                         // frozen state's after them (a change made while it
                         // was graded counts).
                         let (mut grade, now) = if grading.frozen.is_some() {
-                            let grade = grade(plan, framework, blocks, rules, &reach).await;
+                            let mut grade = grade(plan, framework, blocks, rules, &reach).await;
+                            settle(plan, framework, blocks, rules, &reach, &mut grade, SETTLE_LIMIT).await;
                             (grade, read_changes(&engine, &session, plan, &reach).await)
                         } else {
                             tokio::join!(
@@ -220,7 +170,7 @@ impl SessionCtx {
 
     /// Pin host keys seen first, attach the faults present and the jury's
     /// decisions, store the grade and audit it with its SHA-256.
-    fn record_grade(
+    pub(crate) fn record_grade(
         &self,
         candidate: &CandidateRecord,
         mut grade: CandidateGrade,
@@ -230,13 +180,24 @@ impl SessionCtx {
         for (node, key) in first_seen {
             self.db().put_host_keys(name, &candidate.id, node, std::slice::from_ref(key))?;
         }
-        let active: Vec<_> = self
+        let active: Vec<Injected> = self
             .db()
             .active_faults(name, &candidate.id)?
             .into_iter()
-            .map(|f| (f.fault, f.title, f.breaks, f.injected_at))
+            .map(|f| Injected {
+                id: f.fault,
+                title: f.title,
+                breaks: f.breaks,
+                injected_at: f.injected_at,
+                observed: f.observed,
+            })
             .collect();
         grade.faults = fault_states(&active, &grade.checks);
+        for (state, was) in grade.faults.iter().zip(&active) {
+            if state.observed && !was.observed {
+                self.db().fault_observed(name, &candidate.id, &state.id)?;
+            }
+        }
         grade.redact(&self.secrets(candidate));
         apply_overrides(&mut grade, &self.overrides_of(&candidate.id)?);
         let json = serde_json::to_string(&grade).expect("a grade serializes");
@@ -394,6 +355,12 @@ impl SessionCtx {
             language: meta.language.clone(),
         };
         let mut report = Report::new(session, info, plateau_results::now_rfc3339(), grades);
+        for id in &ids {
+            let timeline = self.timeline(id)?;
+            if !timeline.is_empty() {
+                report.interventions.insert(id.clone(), timeline);
+            }
+        }
         let ids: Vec<&str> = report.candidates.iter().map(|c| c.id.as_str()).collect();
         report.audit_head = Some(self.audit("report", json!({ "candidates": ids }))?);
         Ok(report)
@@ -431,22 +398,22 @@ impl SessionCtx {
 }
 
 fn basis(kind: GradeKind) -> Basis {
-    Basis { kind, phase: None, cut_at: None, snapshots: Vec::new(), reason: None, by: None }
+    Basis {
+        kind,
+        phase: None,
+        cut_at: None,
+        snapshots: Vec::new(),
+        reason: None,
+        by: None,
+        not_kept: Vec::new(),
+        failure: None,
+    }
 }
 
-/// Platforms re-created at once for grades of record.
-const RESTORES_AT_ONCE: usize = 4;
-
-/// Re-create one frozen state (a named `async fn`: a closure's async block
-/// trips the compiler's `Send` inference in a stream).
-async fn restore_one(
-    ctx: &SessionCtx,
-    record: CandidateRecord,
-    frozen: crate::clock::FrozenState,
-) -> (CandidateRecord, crate::clock::FrozenState, Result<plateau_engine::platform::CandidateUp>) {
-    let result = ctx.restore_frozen(&record, &frozen).await;
-    (record, frozen, result)
-}
+/// How long a machine's `dpkg --verify` may take: 18 s in a guest under
+/// software emulation on an idle host, over 60 s with the test lanes side
+/// by side (a VM test failed CI on it twice).
+const PACKAGES_VERIFIED_WITHIN: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// What changed on each container node, read from the engine, all nodes at once.
 type NodeChanges = Vec<(String, std::result::Result<Vec<FsChange>, plateau_engine::Error>)>;
@@ -466,7 +433,7 @@ async fn read_changes(
             let changes = match (node.backend, reach.executors.get(&node.id)) {
                 (Backend::Container, _) => Some(engine.changes(session, &plan.candidate.id, &node.id, roots).await),
                 (_, Some(on)) if node.os == plateau_scenario::model::Os::Linux => {
-                    let verified = integrity::verify_packages(on, std::time::Duration::from_secs(60)).await;
+                    let verified = integrity::verify_packages(on, PACKAGES_VERIFIED_WITHIN).await;
                     Some(verified.map_err(|e| plateau_engine::Error::Node {
                         container: node.id.clone(),
                         message: e.to_string(),
@@ -495,6 +462,18 @@ fn integrity(
     let plan = &grading.record.plan;
     let mut suspects = Vec::new();
     let seen_now = if grading.frozen.is_some() { "while graded" } else { "live" };
+    // Machines with no reading at all (Windows: no package record the grader
+    // trusts) are named, never counted clean.
+    for node in plan.nodes.iter().filter(|n| !now.iter().any(|(id, _)| id == &n.id)) {
+        let why = match node.os {
+            plateau_scenario::model::Os::Windows => "Windows machine: the grader has no integrity reading of it",
+            _ => "no integrity reading of this machine",
+        };
+        grade.unverified.push(plateau_results::Unverified { node: node.id.clone(), why: why.to_string() });
+    }
+    for (node, why) in grading.frozen.iter().flat_map(|f| &f.unread) {
+        grade.unverified.push(plateau_results::Unverified { node: node.clone(), why: why.clone() });
+    }
     for (node, changes) in now {
         if let Some(frozen) = &grading.frozen
             && let Some(found) = frozen.at_deadline.get(&node)
@@ -511,12 +490,14 @@ fn integrity(
                 .collect(),
             Err(e) => {
                 let why = format!("the node's files could not be compared with its image: {e}");
+                grade.unverified.push(plateau_results::Unverified { node: node.clone(), why: why.clone() });
                 suspects.push((reached_as(session, plan, reach, &node), why));
                 continue;
             }
         };
         grade.integrity.extend(integrity::report(&node, &found, seen_now, &[]));
-        let bent: Vec<&str> = found.iter().filter(|c| integrity::put_back(c)).map(|c| c.path.as_str()).collect();
+        let bent: Vec<&str> =
+            found.iter().filter(|c| integrity::bends_the_grader(c)).map(|c| c.path.as_str()).collect();
         if !bent.is_empty() {
             suspects.push((
                 reached_as(session, plan, reach, &node),

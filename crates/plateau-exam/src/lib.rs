@@ -15,6 +15,8 @@ mod clock;
 mod context;
 mod error;
 mod faults;
+mod freeze;
+pub mod gateway;
 mod grading;
 mod images;
 mod limits;
@@ -29,13 +31,11 @@ mod watch;
 
 pub use accounts::{Account, Role, SignedIn};
 pub use audit::Verified;
-pub use clock::{
-    FreezeFailure, FreezeReport, Frozen, JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at,
-    parse_duration,
-};
+pub use clock::{JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at, parse_duration};
 pub use context::{SessionCtx, Workspace, scenario_hash};
 pub use error::{Error, Result};
 pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, describe, when_to_unix};
+pub use freeze::{FreezeFailure, FreezeReport, Frozen};
 pub use grading::{Format, Graded};
 pub use images::{ImageRow, build_images, build_vm_image, doctor, import_vm_image, list_images, prune_images};
 pub use limits::{DiskEvent, LimitEvent};
@@ -43,14 +43,14 @@ pub use plateau_engine::platform::NodeStatus;
 pub use platform::{CandidateReady, GuestShell, NodeRow, Roster, ShellWay, UpReport, UpRequest};
 pub use progress::{Event, Progress, Recorded, Silent};
 pub use room::{FaultSeen, GradeSummary, Seat};
-pub use scenario_test::{TestReport, TestRequest, scenario_test};
+pub use scenario_test::{SCENARIO_TEST_SEED, TestReport, TestRequest, scenario_test};
 pub use solve::Solved;
 pub use watch::Round;
 
 /// Types callers need to read results, without depending on the crates below.
 pub use plateau_images::ImageState;
 pub use plateau_report::Report;
-pub use plateau_results::{CandidateGrade, CheckResult, GradeKind, Status, Verdict, verdict_token};
+pub use plateau_results::{CandidateGrade, CheckResult, FaultEffect, GradeKind, Status, Verdict, verdict_token};
 pub use plateau_state::{AuditEntry, Breach};
 
 /// The web console runs operations in spawned tasks: their futures must be `Send`

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use plateau_engine::platform::{CandidateUp, Forward, NodeStatus, Outcome, Removed, Session};
 use plateau_scenario::model::Backend;
-use plateau_scenario::{Candidate, CandidatePlan, Scenario};
+use plateau_scenario::{Candidate, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord};
 use serde::Serialize;
 use serde_json::json;
@@ -80,26 +80,6 @@ fn valid_session_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Docker gives every network its own subnet: two candidates cannot share one.
-fn check_distinct_subnets(plans: &[CandidatePlan]) -> Result<()> {
-    let mut seen: HashMap<String, (String, String)> = HashMap::new();
-    for p in plans {
-        for n in &p.networks {
-            if let Some((other, net)) = seen.insert(n.subnet.to_string(), (p.candidate.id.clone(), n.id.clone())) {
-                refuse!(
-                    "candidates {other} and {} both get {} (network `{net}`/`{}`): Docker cannot give two networks one subnet; \
-                     make the subnet a variant, e.g. `{} = {{ subnet_in = \"10.30.0.0/16\", prefix = 24 }}`",
-                    p.candidate.id,
-                    n.subnet,
-                    n.id,
-                    n.id
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Workspace {
     /// Provision (or reconcile) every candidate's platform of a session.
     /// Decisions (plans, ports, passwords, the scenario's text) are recorded
@@ -115,24 +95,36 @@ impl Workspace {
             seed: request.seed.clone().unwrap_or_else(|| request.session.clone()),
             scenario_text: request.text.clone(),
         };
-        let plans = scenario.plan(&record.seed, &candidates).map_err(Error::Invalid)?;
-        check_distinct_subnets(&plans)?;
+        let engine = self.connect().await?;
         let store = self.store()?;
         store.ensure_session(&record)?;
-        let records: Vec<CandidateRecord> = plans
-            .into_iter()
-            .map(|plan| CandidateRecord {
-                id: plan.candidate.id.clone(),
-                ssh_port: request.port_base + plan.candidate.index as u16 + 1,
-                plan,
-            })
-            .collect();
-        for r in &records {
-            store.put_candidate(&request.session, r)?;
-        }
         let record = store.session(&request.session)?;
         let ctx = SessionCtx::new(self, store, record)?;
-        let results = ctx.up_all(&records, progress).await?;
+        // Subnets are drawn around the networks already on the engine; one
+        // taken meanwhile (another session brought up at the same moment)
+        // is drawn again: only the candidate who drew it moves.
+        let mut attempts = 0;
+        let (records, results) = loop {
+            attempts += 1;
+            let taken = engine.subnets_held(&request.session).await?;
+            let plans = scenario.plan_around(&ctx.record.seed, &candidates, &taken).map_err(Error::Invalid)?;
+            let records: Vec<CandidateRecord> = plans
+                .into_iter()
+                .map(|plan| CandidateRecord {
+                    id: plan.candidate.id.clone(),
+                    ssh_port: request.port_base + plan.candidate.index as u16 + 1,
+                    plan,
+                })
+                .collect();
+            for r in &records {
+                ctx.db().put_candidate(&request.session, r)?;
+            }
+            let results = ctx.up_all(&records, progress).await?;
+            let raced = results.iter().any(|r| matches!(r, Err(plateau_engine::Error::SubnetTaken { .. })));
+            if !raced || attempts == 3 {
+                break (records, results);
+            }
+        };
         let dir = self.session_dir(&request.session);
         let mut report = UpReport { candidates: Vec::new(), sheets: dir.join("access") };
         for (r, result) in records.iter().zip(results) {

@@ -4,7 +4,7 @@
 //! renders it and pushes it to the browser when it changes.
 
 use plateau_engine::platform::NodeStatus;
-use plateau_results::{GradeKind, Status};
+use plateau_results::{FaultEffect, GradeKind, Status};
 use plateau_state::ActiveFault;
 
 use crate::clock::{PREPARATION, PhaseRow};
@@ -38,6 +38,8 @@ pub struct GradeSummary {
     pub score: f64,
     pub max_score: u32,
     pub kind: GradeKind,
+    /// Why a frozen state could not be graded (its grade is not one).
+    pub failure: Option<String>,
     /// `(check id, title, status)`.
     pub checks: Vec<(String, String, Status)>,
 }
@@ -46,9 +48,9 @@ pub struct GradeSummary {
 #[derive(Debug, Clone)]
 pub struct FaultSeen {
     pub fault: ActiveFault,
-    /// Every check it breaks passes in a grade taken after it was injected:
-    /// the candidate repaired it (whatever the way).
-    pub repaired: bool,
+    /// Where it stands in the last grade taken since it was injected
+    /// (`Present` before any).
+    pub effect: FaultEffect,
 }
 
 impl SessionCtx {
@@ -104,12 +106,14 @@ impl SessionCtx {
                 .into_iter()
                 .map(|fault| {
                     let seen = latest.as_ref().and_then(|g| g.faults.iter().find(|f| f.id == fault.fault));
-                    let repaired = seen.is_some_and(|f| f.injected_at == fault.injected_at && f.repaired);
-                    FaultSeen { fault, repaired }
+                    let seen = seen.filter(|f| f.injected_at == fault.injected_at);
+                    let effect = seen.map_or(FaultEffect::Present, |f| f.effect());
+                    FaultSeen { fault, effect }
                 })
                 .collect();
             let grade = latest.map(|g| GradeSummary {
                 kind: g.basis.as_ref().map_or(GradeKind::Live, |b| b.kind),
+                failure: g.basis.as_ref().and_then(|b| b.failure.clone()),
                 checks: g.checks.iter().map(|c| (c.id.clone(), c.title.clone(), c.status)).collect(),
                 at: g.started_at,
                 score: g.score,

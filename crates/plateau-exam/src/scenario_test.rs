@@ -1,8 +1,9 @@
 //! Prove a scenario grades right before exam day. One candidate is
 //! provisioned; the untouched platform must fail every check, the reference
-//! solution (typed through the candidate's access) must pass them all, and
-//! each fault must break exactly the checks it declares, then pass again once
-//! reverted. The result is a matrix checks × states.
+//! solution (typed through the candidate's access) must pass them all, live
+//! and of record (frozen as at a deadline and re-created from its
+//! snapshots), and each fault must break exactly the checks it declares,
+//! then pass again once reverted. The result is a matrix checks × states.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -19,6 +20,9 @@ use crate::error::{Error, Result, refuse};
 use crate::progress::Progress;
 use crate::solve::Solved;
 
+/// The seed the shipped scenarios' matrices are proven with.
+pub const SCENARIO_TEST_SEED: &str = "scenario-test";
+
 /// What `scenario test` is asked to do.
 pub struct TestRequest {
     pub file_name: String,
@@ -27,6 +31,8 @@ pub struct TestRequest {
     pub port: u16,
     /// Leave the platform up afterwards.
     pub keep: bool,
+    /// Seed of the candidate's variants (`SCENARIO_TEST_SEED` by default).
+    pub seed: String,
     /// Session database; a temporary one when `None`.
     pub state: Option<PathBuf>,
     pub actor: String,
@@ -62,21 +68,41 @@ pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Res
         name: format!("st-{}", &hash[..8]),
         scenario_file: request.file_name.clone(),
         scenario_hash: hash,
-        seed: "scenario-test".into(),
+        seed: request.seed.clone(),
         scenario_text: request.text.clone(),
     };
     store.ensure_session(&record)?;
-    let plan = scenario.plan(&record.seed, &Candidate::numbered(1)).map_err(Error::Invalid)?.remove(0);
-    let candidate = CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan };
-    store.put_candidate(&record.name, &candidate)?;
     let ctx = SessionCtx::new(&workspace, store, record)?;
+    // A platform of this session on the engine is what an interrupted run
+    // left (its state was a temporary file): "untouched" starts anew.
+    let engine = ctx.engine().await?;
+    let left = engine.down(ctx.name(), None).await?;
+    engine.remove_snapshots(ctx.name()).await?;
+    if left.containers + left.networks > 0 {
+        progress.note(format!(
+            "== removed what an interrupted run left: {} container(s), {} network(s)",
+            left.containers, left.networks
+        ));
+    }
+    // Drawn around the networks on the engine (other tests, other sessions).
+    let taken = engine.subnets_held(ctx.name()).await?;
+    let plan =
+        scenario.plan_around(&ctx.record.seed, &Candidate::numbered(1), &taken).map_err(Error::Invalid)?.remove(0);
+    let candidate = CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan };
+    ctx.db().put_candidate(ctx.name(), &candidate)?;
     let outcome = ctx.prove(&candidate, progress).await;
     if !request.keep {
-        ctx.engine().await?.down(ctx.name(), None).await?;
+        let engine = ctx.engine().await?;
+        engine.down(ctx.name(), None).await?;
+        // The solved state's snapshots: this session is thrown away.
+        engine.remove_snapshots(ctx.name()).await?;
         ctx.db().remove_session(ctx.name())?;
     }
     let columns = outcome?;
-    let (matrix, unexpected) = matrix(&scenario, &columns);
+    let (mut matrix, unexpected) = matrix(&scenario, &columns);
+    if request.seed != SCENARIO_TEST_SEED {
+        matrix.push_str(&format!("\nVariables drawn with the seed `{}`.\n", request.seed));
+    }
     Ok(TestReport { matrix, unexpected, states: columns.len(), checks: candidate.plan.checks.len() })
 }
 
@@ -101,6 +127,17 @@ impl SessionCtx {
             failing: BTreeSet::new(),
             grade: self.grade_one(candidate).await?,
         });
+        // The grade a jury signs: the solved platform frozen as at a
+        // deadline, re-created from its snapshots with what it ran, graded.
+        // The faults below then run on that re-created platform.
+        progress.note("== freezing the solved platform and grading it of record".into());
+        self.start(Some("1h")).await?;
+        let frozen = self.freeze_now(Some(&candidate.id), progress).await?;
+        if let Some(failed) = frozen.failed.first() {
+            refuse!("the solved platform could not be frozen: {} failed: {}", failed.step, failed.error);
+        }
+        let record = self.grade_of_record(&candidate.id)?.expect("a frozen candidate has a grade of record");
+        columns.push(Column { label: "solved, of record".into(), failing: BTreeSet::new(), grade: record });
         let reach = self.reach(candidate).await?;
         for fault in &candidate.plan.faults {
             progress.note(format!("== fault {}: inject", fault.id));
@@ -112,10 +149,31 @@ impl SessionCtx {
             columns.push(Column {
                 label: format!("{} reverted", fault.id),
                 failing: BTreeSet::new(),
-                grade: self.grade_one(candidate).await?,
+                grade: self.grade_reverted(candidate).await?,
             });
         }
         Ok(columns)
+    }
+}
+
+/// How long a reverted platform is given to serve again (a service just
+/// started binds its port a moment later, longer on a busy machine).
+const REVERT_SETTLE: Duration = Duration::from_secs(30);
+
+impl SessionCtx {
+    /// The grade once a revert has taken effect: graded again while some
+    /// check does not pass, up to `REVERT_SETTLE`; a revert that does not
+    /// repair still shows, with the last grade.
+    async fn grade_reverted(&self, candidate: &CandidateRecord) -> Result<CandidateGrade> {
+        let started = std::time::Instant::now();
+        loop {
+            let grade = self.grade_one(candidate).await?;
+            let settled = grade.checks.iter().all(|c| c.status == plateau_results::Status::Pass);
+            if settled || started.elapsed() >= REVERT_SETTLE {
+                return Ok(grade);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 }
 

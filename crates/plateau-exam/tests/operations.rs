@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use plateau_engine::platform::{ChangeKind, FsChange};
 use plateau_engine::{Engine, ExecOutput, MemoryEngine, Op};
-use plateau_exam::{FaultDone, Injection, PhaseState, Pick, Roster, SessionCtx, Silent, Status, UpRequest, Workspace};
+use plateau_exam::{
+    FaultDone, FaultEffect, Injection, PhaseState, Pick, Roster, SessionCtx, Silent, Status, UpRequest, Workspace,
+};
 
 const SCENARIO: &str = include_str!("memory.toml");
 
@@ -16,6 +18,8 @@ const SCENARIO: &str = include_str!("memory.toml");
 struct Platform {
     smbd_stopped: bool,
     notes_written: bool,
+    /// The fault's steps run but change nothing (a platform set up otherwise).
+    ignore_faults: bool,
 }
 
 fn out(exit_code: i64, stdout: &str) -> ExecOutput {
@@ -26,7 +30,7 @@ fn engine(platform: Arc<Mutex<Platform>>) -> MemoryEngine {
     MemoryEngine::answering(move |_container, command| {
         let mut p = platform.lock().unwrap();
         if command.contains("plateau-service stop smbd") {
-            p.smbd_stopped = true;
+            p.smbd_stopped = !p.ignore_faults;
             out(0, "")
         } else if command.contains("plateau-service start smbd") {
             p.smbd_stopped = false;
@@ -108,6 +112,37 @@ async fn up_records_the_session_and_hands_each_candidate_a_sheet() {
 }
 
 #[tokio::test]
+async fn subnets_are_drawn_around_the_networks_another_session_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = engine(Arc::default());
+    let workspace = Workspace::new(dir.path().join("state.db"), "centre").with_engine(Engine::Memory(memory.clone()));
+    let scenario = plateau_scenario::Scenario::parse("memory.toml", SCENARIO).unwrap();
+    let alone = scenario.plan("mem", &plateau_scenario::Candidate::numbered(2)).unwrap();
+    let lan = |plan: &plateau_scenario::CandidatePlan| plan.networks[0].subnet;
+    // Another session on the engine holds what c01 would have drawn.
+    let held =
+        plateau_scenario::TakenSubnet { subnet: lan(&alone[0]), holder: "network `x` of session `matin`".into() };
+    memory.state().held = vec![held.clone()];
+    let report = workspace.up(up_request(&dir, 2), &Silent).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:?}", report.candidates);
+    let stored = workspace.session("mem").unwrap().candidates().unwrap();
+    assert_ne!(lan(&stored[0].plan), held.subnet, "c01 drew another subnet");
+    assert_eq!(lan(&stored[1].plan), lan(&alone[1]), "c02 kept its own");
+
+    // A room whose whole range is held cannot be drawn around: refused
+    // before anything is made, at the network's line, with the holder named.
+    memory.state().held = vec![plateau_scenario::TakenSubnet {
+        subnet: "10.0.0.0/8".parse().unwrap(),
+        holder: "Docker network `wide`".into(),
+    }];
+    let refused = workspace.up(UpRequest { session: "soir".into(), ..up_request(&dir, 1) }, &Silent).await;
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("Docker network `wide` (10.0.0.0/8), already on the engine"), "{message}");
+    assert!(message.contains("subnet = \"{{lan}}\""), "points at the line: {message}");
+    assert!(!memory.state().containers.keys().any(|c| c.contains("-soir-")), "nothing made");
+}
+
+#[tokio::test]
 async fn host_keys_are_pinned_when_a_node_is_made_not_when_a_kept_one_shows_others() {
     let exam = Exam::up(1).await;
     let pinned = || {
@@ -161,19 +196,36 @@ async fn a_fault_breaks_its_checks_and_the_candidates_repair_shows_in_the_grade(
 
     let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
     assert_eq!(grade.checks[0].status, Status::Fail);
-    assert!(!grade.faults[0].repaired, "{:?}", grade.faults);
+    assert_eq!(grade.faults[0].effect(), FaultEffect::Present, "{:?}", grade.faults);
 
     // The candidate repairs it their own way: the grade notices.
     exam.platform.lock().unwrap().smbd_stopped = false;
     let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
-    assert!(grade.faults[0].repaired, "{:?}", grade.faults);
+    assert_eq!(grade.faults[0].effect(), FaultEffect::Repaired, "{:?}", grade.faults);
 
     let reverted = ctx.revert(Some("c01"), "smbd-stopped", &Silent).await.unwrap();
     assert_eq!(reverted[0].result, Ok(FaultDone::Reverted));
     let commands: Vec<String> = exam.memory.state().execs.iter().map(|(_, c)| c.clone()).collect();
     assert!(commands.contains(&"plateau-service stop smbd".to_string()), "{commands:?}");
     assert!(commands.contains(&"plateau-service start smbd".to_string()), "{commands:?}");
-    assert_eq!(exam.actions(), ["up", "fault.inject", "grade", "grade", "fault.revert"]);
+    // The injection's own grade saw its effect.
+    assert_eq!(exam.actions(), ["up", "grade", "fault.inject", "grade", "grade", "fault.revert"]);
+}
+
+#[tokio::test]
+async fn a_fault_whose_effect_was_never_seen_is_not_called_repaired() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    // The candidate's platform answers as if the fault had done nothing:
+    // its check passes right after the injection, and at every grade.
+    exam.platform.lock().unwrap().ignore_faults = true;
+    let inject = Injection { pick: Pick::Named("smbd-stopped".into()), at: None, node: None, params: vec![] };
+    ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
+    let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
+    assert_eq!(grade.checks[0].status, Status::Pass);
+    assert_eq!(grade.faults[0].effect(), FaultEffect::NotObserved, "{:?}", grade.faults);
+    let seat = ctx.room_with(None).unwrap().remove(0);
+    assert_eq!(seat.faults[0].effect, FaultEffect::NotObserved, "the trainer's page says so too");
 }
 
 #[tokio::test]
@@ -230,6 +282,29 @@ async fn a_grade_that_cannot_reach_the_platform_is_reported_not_fatal() {
     assert_eq!(graded[0].1.as_ref().unwrap().score, 3.0, "c01 is graded");
     let c02 = graded[1].1.as_ref().unwrap();
     assert!(c02.checks.iter().all(|c| c.status == Status::Error), "c02 could not be looked at: {c02:?}");
+}
+
+#[tokio::test]
+async fn a_frozen_state_that_cannot_be_graded_stands_as_such_never_as_a_live_grade() {
+    let exam = Exam::up(1).await;
+    let ctx = exam.session();
+    exam.platform.lock().unwrap().notes_written = true;
+    let live = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
+    assert!(live.score > 0.0);
+    ctx.start(Some("1h")).await.unwrap();
+    exam.memory.fail(Op::Restore, "c01");
+    let report = ctx.freeze_now(None, &Silent).await.unwrap();
+    assert!(matches!(report.frozen[0].grade, Some(Err(_))), "{report:?}");
+    let signed = ctx.signed_grade("c01").unwrap().unwrap();
+    let basis = signed.basis.clone().unwrap();
+    assert_eq!(basis.kind, plateau_exam::GradeKind::Record, "not the live grade");
+    assert!(basis.failure.as_deref().unwrap_or_default().contains("not re-created"), "{basis:?}");
+    assert_eq!(signed.score, 0.0);
+    assert!(signed.checks.iter().all(|c| c.status == Status::Error), "{:?}", signed.checks);
+    let seat = ctx.room_with(None).unwrap().remove(0);
+    assert!(seat.grade.unwrap().failure.is_some(), "the room says so");
+    let grid = plateau_report::grid(&ctx.report(Some("c01")).unwrap(), &signed);
+    assert!(grid.contains("Note de référence non produite"), "the grid says so");
 }
 
 #[tokio::test]
@@ -393,4 +468,70 @@ async fn the_grade_of_record_reads_the_frozen_state_and_a_regrade_stands_beside_
         grid.contains("note de référence") && grid.contains("Intégrité") && grid.contains("/usr/bin/grep"),
         "{grid}"
     );
+}
+
+/// Type a line into a terminal and wait for the shell's next prompt.
+async fn enter(
+    terminal: &plateau_exam::gateway::LiveTerminal,
+    output: &mut tokio::sync::broadcast::Receiver<Arc<Vec<u8>>>,
+    line: &str,
+) {
+    terminal.send(plateau_exam::gateway::Keys::Typed(format!("{line}\r").into_bytes())).await;
+    let mut seen = String::new();
+    while !(seen.contains(line) && seen.ends_with("$ ")) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), output.recv()).await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_records_a_terminal_and_the_jury_sees_what_was_typed_during_a_fault() {
+    let exam = Exam::up(1).await;
+    let ctx = Arc::new(exam.session());
+    let gateway = plateau_exam::gateway::Gateway::default();
+    let terminal = gateway.open(&ctx, "c01", "ws", (80, 24)).await.unwrap();
+    let (_, mut output) = terminal.attach();
+    enter(&terminal, &mut output, "ls").await;
+    // Times are kept to the millisecond: each step in a millisecond of its own.
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(3));
+    tick().await;
+    let inject = Injection { pick: Pick::Named("smbd-stopped".into()), at: None, node: None, params: vec![] };
+    ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
+    tick().await;
+    enter(&terminal, &mut output, "plateau-service start smbd").await;
+    tick().await;
+    ctx.revert(Some("c01"), "smbd-stopped", &Silent).await.unwrap();
+    tick().await;
+    enter(&terminal, &mut output, "echo fini").await;
+
+    let timeline = ctx.timeline("c01").unwrap();
+    assert_eq!(timeline.len(), 1);
+    let lines: Vec<(&str, &str)> = timeline[0].lines.iter().map(|l| (l.node.as_str(), l.line.as_str())).collect();
+    assert_eq!(lines, [("ws", "$ plateau-service start smbd")], "only what was typed while the fault was on");
+    assert_eq!(timeline[0].fault, "smbd-stopped");
+    // The report (JSON) carries it too.
+    ctx.grade(None, 1, &Silent).await.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&ctx.report(Some("c01")).unwrap().to_json()).unwrap();
+    let lines = &report["interventions"]["c01"][0]["lines"];
+    assert_eq!(lines[0]["line"], "$ plateau-service start smbd", "{report}");
+
+    // A viewer who comes back finds the same shell, its screen first.
+    let again = gateway.open(&ctx, "c01", "ws", (80, 24)).await.unwrap();
+    assert!(Arc::ptr_eq(&terminal, &again), "the same shell after a reconnection");
+    let (backlog, _) = again.attach();
+    assert!(String::from_utf8_lossy(&backlog).contains("echo fini"));
+
+    // The access is cut: the terminal ends with it, a new one is refused.
+    let mut ended = terminal.ended();
+    ctx.set_access(Some("c01"), false).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), ended.wait_for(|e| *e)).await.unwrap().unwrap();
+    let refused = gateway.open(&ctx, "c01", "ws", (80, 24)).await.err().unwrap();
+    assert!(refused.to_string().contains("access is closed"), "{refused}");
+
+    let recording = std::fs::read_to_string(&terminal.recording).unwrap();
+    let header: serde_json::Value = serde_json::from_str(recording.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "asciicast v2: {recording}");
+    assert!(recording.contains("plateau-service start smbd"), "{recording}");
+    let actions = exam.actions();
+    assert!(actions.contains(&"terminal.open".to_string()) && actions.contains(&"terminal.close".to_string()));
 }

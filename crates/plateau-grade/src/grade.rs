@@ -131,14 +131,61 @@ pub async fn grade(
         futures_util::stream::iter(pending).buffer_unordered(CHECKS_IN_FLIGHT).collect().await;
     checks.sort_by_key(|(i, _)| *i);
     let checks: Vec<CheckResult> = checks.into_iter().map(|(_, c)| c).collect();
+    assemble(plan, framework, blocks, grading, checks, started_at, started.elapsed())
+}
+
+/// The grade of a platform the grader could not look at at all (a frozen
+/// state that could not be re-created): every check `error`, with why. It
+/// is stored as what it is, never replaced by another grade.
+pub fn unable(
+    plan: &CandidatePlan,
+    framework: &Framework,
+    blocks: &[String],
+    grading: &Grading,
+    why: &str,
+) -> CandidateGrade {
+    let at = now_rfc3339();
+    let checks = plan
+        .checks
+        .iter()
+        .map(|check| CheckResult {
+            id: check.id.clone(),
+            title: check.title.clone(),
+            kind: check.kind.name().to_string(),
+            criteria: check.criteria.clone(),
+            status: Status::Error,
+            points: 0.0,
+            max_points: check.points,
+            evidence: Evidence {
+                actions: vec![],
+                assertions: vec![],
+                error: Some(why.to_string()),
+                at: at.clone(),
+                duration_ms: 0.0,
+                attempts: 0,
+            },
+        })
+        .collect();
+    assemble(plan, framework, blocks, grading, checks, at, Duration::ZERO)
+}
+
+fn assemble(
+    plan: &CandidatePlan,
+    framework: &Framework,
+    blocks: &[String],
+    grading: &Grading,
+    checks: Vec<CheckResult>,
+    started_at: String,
+    took: Duration,
+) -> CandidateGrade {
     let rolled = roll_up(framework, blocks, grading, &checks);
     CandidateGrade {
         id: plan.candidate.id.clone(),
         name: plan.candidate.name.clone(),
-        score: (checks.iter().map(|c| c.points).sum::<f64>() * 100.0).round() / 100.0,
+        score: score(&checks),
         max_score: checks.iter().map(|c| c.max_points).sum(),
         started_at,
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: took.as_millis() as u64,
         checks,
         criteria: rolled.criteria,
         competences: rolled.competences,
@@ -146,21 +193,93 @@ pub async fn grade(
         faults: Vec::new(),
         basis: None,
         integrity: Vec::new(),
+        unverified: Vec::new(),
         regrades: Vec::new(),
     }
 }
 
-/// The state of the faults still injected, `(id, title, breaks, injected_at)`:
-/// repaired when every check the fault breaks passes again.
-pub fn fault_states(active: &[(String, String, Vec<String>, String)], checks: &[CheckResult]) -> Vec<FaultState> {
+fn score(checks: &[CheckResult]) -> f64 {
+    (checks.iter().map(|c| c.points).sum::<f64>() * 100.0).round() / 100.0
+}
+
+/// How long a platform just re-created from snapshots may take to settle.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(120);
+const SETTLE_PAUSE: Duration = Duration::from_secs(5);
+
+/// A platform just re-created from its snapshots is still starting (a
+/// domain member's winbind looking for its DC, a daemon loading its
+/// configuration): the checks whose grader could not look (`error`) are run
+/// again after a pause, until they can or `limit` has passed. A pass or a
+/// fail stands: only "could not look" is retried, so waiting can never make
+/// a platform look better than it is, only let it be seen.
+pub async fn settle(
+    plan: &CandidatePlan,
+    framework: &Framework,
+    blocks: &[String],
+    grading: &Grading,
+    reach: &impl Reach,
+    grade: &mut CandidateGrade,
+    limit: Duration,
+) {
+    let started = Instant::now();
+    loop {
+        let errored: Vec<usize> =
+            grade.checks.iter().enumerate().filter(|(_, c)| c.status == Status::Error).map(|(i, _)| i).collect();
+        if errored.is_empty() || started.elapsed() + SETTLE_PAUSE > limit {
+            break;
+        }
+        tokio::time::sleep(SETTLE_PAUSE).await;
+        let again: Vec<_> = errored
+            .iter()
+            .filter_map(|&i| {
+                plan.checks.iter().find(|c| c.id == grade.checks[i].id).map(|check| numbered(i, check, reach))
+            })
+            .collect();
+        let results: Vec<(usize, CheckResult)> =
+            futures_util::stream::iter(again).buffer_unordered(CHECKS_IN_FLIGHT).collect().await;
+        for (i, mut result) in results {
+            result.evidence.attempts += grade.checks[i].evidence.attempts;
+            grade.checks[i] = result;
+        }
+    }
+    let rolled = roll_up(framework, blocks, grading, &grade.checks);
+    grade.score = score(&grade.checks);
+    grade.criteria = rolled.criteria;
+    grade.competences = rolled.competences;
+    grade.blocks = rolled.blocks;
+    grade.duration_ms += started.elapsed().as_millis() as u64;
+}
+
+/// A fault still injected, as the grader needs it.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub id: String,
+    pub title: String,
+    /// The checks it breaks.
+    pub breaks: Vec<String>,
+    pub injected_at: String,
+    /// One of its checks was seen not passing since it was injected.
+    pub observed: bool,
+}
+
+/// The state of the faults still injected: observed when one of its
+/// checks was seen not passing since the injection (before, or in this
+/// grade); repaired when observed and every one of them passes now. A fault
+/// that breaks no check is never observed, so never "repaired".
+pub fn fault_states(active: &[Injected], checks: &[CheckResult]) -> Vec<FaultState> {
+    let passes = |id: &String| checks.iter().any(|c| &c.id == id && c.status == Status::Pass);
     active
         .iter()
-        .map(|(id, title, breaks, injected_at)| FaultState {
-            id: id.clone(),
-            title: title.clone(),
-            injected_at: injected_at.clone(),
-            checks: breaks.clone(),
-            repaired: breaks.iter().all(|b| checks.iter().any(|c| &c.id == b && c.status == Status::Pass)),
+        .map(|f| {
+            let observed = !f.breaks.is_empty() && (f.observed || !f.breaks.iter().all(passes));
+            FaultState {
+                id: f.id.clone(),
+                title: f.title.clone(),
+                injected_at: f.injected_at.clone(),
+                checks: f.breaks.clone(),
+                observed,
+                repaired: observed && f.breaks.iter().all(passes),
+            }
         })
         .collect()
 }
@@ -310,6 +429,7 @@ pub fn apply_overrides(grade: &mut CandidateGrade, overrides: &[(String, Overrid
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plateau_results::FaultEffect;
 
     fn result(id: &str, criteria: &[&str], status: Status, points: f64, max: u32) -> CheckResult {
         CheckResult {
@@ -329,6 +449,29 @@ mod tests {
                 attempts: 1,
             },
         }
+    }
+
+    #[test]
+    fn a_fault_is_repaired_only_once_its_effect_was_seen() {
+        let fault = |breaks: &[&str], observed: bool| Injected {
+            id: "f".into(),
+            title: "f".into(),
+            breaks: breaks.iter().map(|b| b.to_string()).collect(),
+            injected_at: String::new(),
+            observed,
+        };
+        let passing = [result("a", &[], Status::Pass, 1.0, 1)];
+        let failing = [result("a", &[], Status::Fail, 0.0, 1)];
+        let effect = |f: Injected, checks: &[CheckResult]| fault_states(&[f], checks)[0].effect();
+        // A fault that breaks no check: `all()` of nothing is no repair.
+        assert_eq!(effect(fault(&[], false), &passing), FaultEffect::NotObserved);
+        assert_eq!(effect(fault(&[], true), &passing), FaultEffect::NotObserved);
+        // Its checks never seen failing: nothing was repaired.
+        assert_eq!(effect(fault(&["a"], false), &passing), FaultEffect::NotObserved);
+        // Seen failing now, or before: present, then repaired.
+        assert_eq!(effect(fault(&["a"], false), &failing), FaultEffect::Present);
+        assert_eq!(effect(fault(&["a"], true), &failing), FaultEffect::Present);
+        assert_eq!(effect(fault(&["a"], true), &passing), FaultEffect::Repaired);
     }
 
     /// Verdicts of the criteria, competences and blocks named in `show`.

@@ -92,7 +92,7 @@ pub fn report(node: &str, findings: &[FsChange], seen: &str, put_back_done: &[St
         .take(LISTED)
         .map(|c| IntegrityChange {
             path: c.path.clone(),
-            change: token(c.kind).to_string(),
+            change: c.kind.token().to_string(),
             seen: seen.to_string(),
             put_back: put_back_done.contains(&c.path),
         })
@@ -100,34 +100,81 @@ pub fn report(node: &str, findings: &[FsChange], seen: &str, put_back_done: &[St
     Some(NodeIntegrity { node: node.to_string(), changes, more: findings.len().saturating_sub(LISTED) })
 }
 
-pub fn token(kind: ChangeKind) -> &'static str {
-    match kind {
-        ChangeKind::Added => "added",
-        ChangeKind::Modified => "modified",
-        ChangeKind::Deleted => "deleted",
-    }
-}
-
 /// A machine Plateau did not create, or a VM (the engine sees only its disk
 /// image), has no image to compare with: its package manager's own record
-/// is the reference. `dpkg --verify` by absolute path, in a clean
-/// environment, of every package but the kernel's (its modules are most of
-/// the bytes, and none is a program the grader runs: a minute under
-/// software emulation, 18 s without); the files whose content differs from
-/// their package (`5` in the checksum column) or that are missing.
+/// is the reference. `dpkg --verify` of every package but the kernel's (its
+/// modules are most of the bytes, and none is a program the grader runs: a
+/// minute under software emulation, 18 s without); the files whose content
+/// differs from their package (`5` in the checksum column) or that are
+/// missing. Then what no package records (`WATCHED`): a stand-in in
+/// `/usr/local` for a system program, a preload list, root's start-up files
+/// against Debian's own copies.
 pub async fn verify_packages(
     on: &crate::executor::Executor,
     timeout: std::time::Duration,
 ) -> Result<Vec<FsChange>, crate::executor::ExecError> {
     use crate::executor::Execute;
-    let out = on
-        .run(
-            "LC_ALL=C /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c \
-             '/usr/bin/dpkg --verify $(/usr/bin/dpkg-query -W -f \"\\${Package}\\n\" | /bin/grep -v \"^linux-image\")' 2>/dev/null; true",
-            timeout,
-        )
-        .await?;
-    Ok(dpkg_verify(&out.stdout))
+    let script = format!(
+        "LC_ALL=C /usr/bin/dpkg --verify $(/usr/bin/dpkg-query -W -f '${{Package}}\\n' | /bin/grep -v '^linux-image'); \
+         echo \"dpkg-verify-exit $?\"; {WATCHED}"
+    );
+    let out = on.run(&script, timeout).await?;
+    // A read that did not run to its end, or a dpkg that failed (not 0:
+    // all verified, nor 1: some files differ), verifies nothing.
+    match verify_exit(&out.stdout) {
+        Some(0 | 1) => Ok(dpkg_verify(&out.stdout)),
+        exit => Err(crate::executor::ExecError::Protocol {
+            target: on.describe(),
+            message: format!(
+                "dpkg --verify did not verify (exit {}): {}",
+                exit.map_or("none".to_string(), |e| e.to_string()),
+                out.stderr.trim()
+            ),
+        }),
+    }
+}
+
+/// Prints `watched added|modified PATH` for what `dpkg --verify` cannot see.
+const WATCHED: &str = r#"
+for dir in /usr/local/sbin /usr/local/bin; do
+  for file in "$dir"/*; do
+    [ -e "$file" ] || continue
+    for system in /usr/sbin /usr/bin /sbin /bin; do
+      if [ -e "$system/${file##*/}" ]; then echo "watched added $file"; break; fi
+    done
+  done
+done
+[ -s /etc/ld.so.preload ] && echo "watched added /etc/ld.so.preload"
+for dot in bashrc profile; do
+  [ -e /root/.$dot ] && ! cmp -s /root/.$dot /usr/share/base-files/dot.$dot && echo "watched modified /root/.$dot"
+done
+for file in /root/.bash_profile /root/.bash_login; do [ -e "$file" ] && echo "watched added $file"; done
+shell=$(getent passwd plateau-grader | cut -d: -f7)
+[ -z "$shell" ] || [ "$shell" = /bin/sh ] || echo "watched modified /etc/passwd:plateau-grader"
+for file in /var/lib/plateau/grader/.*; do
+  case ${file##*/} in .|..|.ssh) ;; *) [ -e "$file" ] && echo "watched added $file" ;; esac
+done
+[ "$(readlink /bin/sh)" = dash ] || echo "watched modified /bin/sh"
+sshd -T -C user=plateau-grader,host=localhost,addr=127.0.0.1 2>/dev/null | grep -i '^forcecommand ' | grep -qvi ' none$' \
+  && echo "watched modified /etc/ssh/sshd_config:ForceCommand"
+true
+"#;
+
+/// What `WATCHED` names of the grader's own way in (its account's shell
+/// and home, the shell it runs, a command forced on it): what runs before
+/// its commands.
+const WAY_IN: &[&str] =
+    &["/etc/passwd:plateau-grader", "/var/lib/plateau/grader/", "/bin/sh", "/etc/ssh/sshd_config:ForceCommand"];
+
+/// Whether a change bends what the grader runs, so that nothing it read on
+/// that node is believed: a program or the loader's preload (what the grade
+/// of record puts back), or its own way in.
+pub fn bends_the_grader(change: &FsChange) -> bool {
+    put_back(change) || WAY_IN.iter().any(|w| change.path == *w || (w.ends_with('/') && change.path.starts_with(w)))
+}
+/// The exit status `verify_packages` prints after dpkg's own lines.
+fn verify_exit(stdout: &str) -> Option<i32> {
+    stdout.lines().rev().find_map(|l| l.strip_prefix("dpkg-verify-exit ")).and_then(|e| e.trim().parse().ok())
 }
 
 /// `dpkg --verify` lines: `??5?????? c /etc/x` (content changed), `missing   /usr/bin/x`.
@@ -135,6 +182,11 @@ fn dpkg_verify(stdout: &str) -> Vec<FsChange> {
     stdout
         .lines()
         .filter_map(|line| {
+            if let Some(watched) = line.strip_prefix("watched ") {
+                let (kind, path) = watched.split_once(' ')?;
+                let kind = ChangeKind::from_token(kind).unwrap_or(ChangeKind::Modified);
+                return Some(FsChange { path: path.to_string(), kind });
+            }
             let path = line.split_whitespace().last()?.to_string();
             if !path.starts_with('/') {
                 return None;
@@ -158,7 +210,7 @@ mod tests {
     #[test]
     fn dpkg_verify_lists_changed_and_missing_files() {
         let out = "??5?????? c /etc/ssh/sshd_config\n??5??????   /usr/bin/wbinfo\nmissing     /usr/bin/lpstat\n\
-                   ?????????   /usr/share/doc/x\n";
+                   ?????????   /usr/share/doc/x\nwatched added /usr/local/bin/curl\nwatched modified /root/.bashrc\n";
         let found = dpkg_verify(out);
         assert_eq!(
             found,
@@ -166,8 +218,18 @@ mod tests {
                 change("/etc/ssh/sshd_config", ChangeKind::Modified),
                 change("/usr/bin/wbinfo", ChangeKind::Modified),
                 change("/usr/bin/lpstat", ChangeKind::Deleted),
+                change("/usr/local/bin/curl", ChangeKind::Added),
+                change("/root/.bashrc", ChangeKind::Modified),
             ]
         );
+    }
+
+    #[test]
+    fn a_verification_that_did_not_run_to_its_end_is_no_verification() {
+        assert_eq!(verify_exit("??5??????   /usr/bin/wbinfo\ndpkg-verify-exit 1\n"), Some(1));
+        assert_eq!(verify_exit("dpkg-verify-exit 0\n"), Some(0));
+        assert_eq!(verify_exit("dpkg-verify-exit 127\n"), Some(127), "dpkg missing");
+        assert_eq!(verify_exit(""), None, "killed, or a shell that printed nothing");
     }
 
     #[test]
@@ -203,6 +265,14 @@ mod tests {
         ]);
         let paths: Vec<&str> = found.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, ["/etc/ld.so.preload", "/usr/bin/wbinfo", "/usr/lib/evil"]);
+    }
+
+    #[test]
+    fn a_changed_way_in_for_the_grader_is_not_believed_either() {
+        assert!(bends_the_grader(&change("/etc/passwd:plateau-grader", ChangeKind::Modified)));
+        assert!(bends_the_grader(&change("/var/lib/plateau/grader/.bashrc", ChangeKind::Added)));
+        assert!(bends_the_grader(&change("/usr/local/bin/curl", ChangeKind::Added)));
+        assert!(!bends_the_grader(&change("/root/.bashrc", ChangeKind::Modified)), "root's shell is not the grader's");
     }
 
     #[test]

@@ -56,14 +56,15 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
 
 /// One ICMP echo through the system's `ping` (raw sockets need privileges
 /// the controller should not hold for this).
-pub async fn ping(host: &str, timeout: Duration) -> Result<(bool, String), Error> {
+/// Its exit code (0: a reply, 1: none, 2: ping could not send) and what it printed.
+pub async fn ping(host: &str, timeout: Duration) -> Result<(i64, String), Error> {
     let out = tokio::process::Command::new("ping")
         .args(["-c", "1", "-W", &timeout.as_secs().max(1).to_string(), host])
         .output()
         .await
         .map_err(|e| Error::Probe(format!("cannot run ping on the controller: {e}")))?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
+    Ok((out.status.code().map_or(-1, i64::from), text))
 }
 
 /// A client for probes: no proxy (the platform is not behind the host's), and
@@ -77,7 +78,8 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::Probe(e.to_string()))
 }
 
-/// GET a URL; `(0, error)` when nothing answered.
+/// GET a URL; `(0, error)` when nothing answered, the error with its
+/// causes (`… Connection refused`, `… timed out`).
 pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), Error> {
     let client = http_client(timeout)?;
     match client.get(url).send().await {
@@ -85,7 +87,18 @@ pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), Err
             let status = response.status().as_u16();
             Ok((status, response.text().await.unwrap_or_default()))
         }
-        Err(e) => Ok((0, e.to_string())),
+        Err(e) => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            if e.is_timeout() && !text.contains("timed out") {
+                text.push_str(": timed out");
+            }
+            Ok((0, text))
+        }
     }
 }
 

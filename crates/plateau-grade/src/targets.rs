@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use plateau_engine::Engine;
 use plateau_engine::platform::Session;
-use plateau_scenario::model::{Backend, Via};
+use plateau_scenario::model::{Backend, Via, WinrmLogin};
 use plateau_scenario::{CandidatePlan, PlannedNode};
 
 use crate::executor::{DockerExecutor, Executor, SshAuth, SshExecutor, WinRmAuth, WinRmExecutor};
@@ -67,7 +67,7 @@ pub async fn platform(
                 Executor::Ssh(SshExecutor::new(
                     address()?,
                     port.unwrap_or(22),
-                    grader.user.clone().unwrap_or_else(|| "root".into()),
+                    grader.user.clone().unwrap_or_else(|| default_ssh_user(node).into()),
                     auth,
                     &pinned,
                 ))
@@ -77,8 +77,12 @@ pub async fn platform(
                 let port = port.unwrap_or(5985);
                 let user = grader.user.clone().unwrap_or_else(|| "Administrator".into());
                 let password = grader.password.clone().unwrap_or_default();
+                let auth = match grader.login {
+                    WinrmLogin::Ntlm => WinRmAuth::Ntlm,
+                    WinrmLogin::Basic => WinRmAuth::Basic,
+                };
                 Executor::WinRm(Box::new(
-                    WinRmExecutor::new(address()?, port, tls, WinRmAuth::Ntlm, &user, &password)
+                    WinRmExecutor::new(address()?, port, tls, auth, &user, &password)
                         .map_err(|e| Error::Access(e.to_string()))?,
                 ))
             }
@@ -93,6 +97,14 @@ pub async fn platform(
         }
     }
     Ok(Platform { roles: plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect(), executors, links, forwards })
+}
+
+/// Who the grader logs in as over SSH: on a VM of a role's image, the
+/// account its init makes at every boot (root's rights, `/bin/sh`: none of
+/// root's shell start-up files runs before the grader's commands); root on
+/// a container or a centre's machine.
+fn default_ssh_user(node: &PlannedNode) -> &'static str {
+    if node.backend == Backend::Vm { "plateau-grader" } else { "root" }
 }
 
 /// Where the controller reaches a machine Plateau did not create.

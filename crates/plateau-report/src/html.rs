@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use plateau_results::{CandidateGrade, GradeKind, Verdict};
+use plateau_results::{CandidateGrade, FaultEffect, GradeKind, Verdict};
 
 use crate::{Report, Texts, esc, number};
 
@@ -64,6 +64,15 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
             t.snapshots,
             esc(&b.snapshots.join(", "))
         );
+    }
+    if let Some(b) = &candidate.basis {
+        if let Some(why) = &b.failure {
+            let _ = writeln!(h, "<tr><td><b>{}</b></td><td class=\"error\">{}</td></tr>", t.not_graded, esc(why));
+        }
+        if !b.not_kept.is_empty() {
+            let items: String = b.not_kept.iter().map(|n| format!("<li>{}</li>", esc(n))).collect();
+            let _ = writeln!(h, "<tr><td><b>{}</b></td><td><ul>{items}</ul></td></tr>", t.not_kept);
+        }
     }
     if let Some(head) = &report.audit_head {
         let _ = writeln!(h, "<tr><td><b>{}</b></td><td><code>{}</code></td></tr>", t.audit_head, esc(head));
@@ -207,7 +216,11 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
     if !candidate.faults.is_empty() {
         let _ = write!(h, "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th></tr>\n", t.faults, t.fault, t.status);
         for f in &candidate.faults {
-            let (class, word) = if f.repaired { ("pass", t.repaired) } else { ("fail", t.not_repaired) };
+            let (class, word) = match f.effect() {
+                FaultEffect::Repaired => ("pass", t.repaired),
+                FaultEffect::Present => ("fail", t.not_repaired),
+                FaultEffect::NotObserved => ("error", t.not_observed),
+            };
             let _ = writeln!(
                 h,
                 "<tr><td><b>{}</b> — {}<br><small>{}</small></td><td class=\"{class}\">{word}</td></tr>",
@@ -239,8 +252,20 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
 /// What changed on each node outside the expected work; the jury decides.
 fn integrity(h: &mut String, t: &Texts, candidate: &CandidateGrade) {
     let _ = writeln!(h, "<h2>{}</h2>\n<p><small>{}</small></p>", t.integrity, t.integrity_intro);
+    // A node that could not be read is named: it is not "no change".
+    for u in &candidate.unverified {
+        let _ = writeln!(
+            h,
+            "<p class=\"error\"><b>{} — {}</b> : {}</p>",
+            t.integrity_unverified,
+            esc(&u.node),
+            esc(&u.why)
+        );
+    }
     if candidate.integrity.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", t.integrity_none);
+        if candidate.unverified.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", t.integrity_none);
+        }
         return;
     }
     let _ =

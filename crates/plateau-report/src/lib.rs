@@ -29,6 +29,34 @@ pub struct Report {
     /// Head hash of the session's audit log, when it has one.
     pub audit_head: Option<String>,
     pub candidates: Vec<CandidateGrade>,
+    /// Per candidate, their interventions: each fault injected into their
+    /// platform and what they typed through the seat gateway while it was
+    /// on (absent from reports made before the gateway).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub interventions: std::collections::BTreeMap<String, Vec<Intervention>>,
+}
+
+/// A fault on a candidate's platform, from its injection to its revert,
+/// and the lines they entered meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Intervention {
+    pub fault: String,
+    pub title: String,
+    pub injected_at: String,
+    /// `None` while the fault is still on.
+    pub reverted_at: Option<String>,
+    pub lines: Vec<EnteredLine>,
+}
+
+/// A line entered in a terminal, as it showed (prompt included), and what it printed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EnteredLine {
+    pub node: String,
+    pub at: String,
+    pub line: String,
+    pub output: String,
+    /// The recording (asciicast v2, in the session's `recordings/<candidate>/`) it is in.
+    pub recording: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -51,6 +79,7 @@ impl Report {
             generated_at,
             audit_head: None,
             candidates,
+            interventions: Default::default(),
         }
     }
 
@@ -231,6 +260,7 @@ mod tests {
             faults: vec![],
             basis: None,
             integrity: vec![],
+            unverified: vec![],
             regrades: vec![],
         };
         Report::new(

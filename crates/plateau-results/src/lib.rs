@@ -145,6 +145,10 @@ pub struct CandidateGrade {
     /// root's shell start-up files, the ways in (SSH keys and configuration).
     #[serde(default)]
     pub integrity: Vec<NodeIntegrity>,
+    /// Nodes whose integrity could not be read (a Windows machine, a failed
+    /// read): nothing is known of them, which is not "no change".
+    #[serde(default)]
+    pub unverified: Vec<Unverified>,
     /// Later grades of the same frozen state (filled in by reports: they are
     /// shown beside the grade of record, never in its place).
     #[serde(default)]
@@ -211,6 +215,15 @@ pub struct Basis {
     /// Why a frozen state was graded again, and who asked.
     pub reason: Option<String>,
     pub by: Option<String>,
+    /// What the cut could not keep, per node, for the jury: a node killed
+    /// or stopped at the deadline (its memory is lost: graded as it boots),
+    /// a program no service defines (not started again).
+    #[serde(default)]
+    pub not_kept: Vec<String>,
+    /// Why this frozen state could not be graded at all (every check is
+    /// then `error`); it stands as the grade of record until a regrade.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// A later grade of a frozen state, as shown beside the grade of record.
@@ -230,6 +243,13 @@ pub struct NodeIntegrity {
     pub changes: Vec<IntegrityChange>,
     /// Changes not listed (the list stops at a readable length).
     pub more: usize,
+}
+
+/// A node whose integrity could not be verified, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Unverified {
+    pub node: String,
+    pub why: String,
 }
 
 /// One path that differs from the node's image.
@@ -252,8 +272,39 @@ pub struct FaultState {
     pub injected_at: String,
     /// The checks the fault breaks.
     pub checks: Vec<String>,
-    /// Whether the candidate repaired it: every one of those checks passes again.
+    /// Whether its effect was seen: one of those checks did not pass in a
+    /// grade taken after it was injected (a fault that breaks no check
+    /// never is). Grades stored before this field count as seen.
+    #[serde(default = "seen_before")]
+    pub observed: bool,
+    /// Whether the candidate repaired it: its effect was seen, and every one
+    /// of those checks passes again.
     pub repaired: bool,
+}
+
+fn seen_before() -> bool {
+    true
+}
+
+/// Where a fault stands, as the jury and the trainer read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultEffect {
+    /// Its checks do not all pass.
+    Present,
+    /// Its checks failed after the injection and pass now.
+    Repaired,
+    /// No check was seen broken by it: nothing says the candidate repaired anything.
+    NotObserved,
+}
+
+impl FaultState {
+    pub fn effect(&self) -> FaultEffect {
+        match (self.observed, self.repaired) {
+            (false, _) => FaultEffect::NotObserved,
+            (true, true) => FaultEffect::Repaired,
+            (true, false) => FaultEffect::Present,
+        }
+    }
 }
 
 /// The beginning of `text`, cut at a character boundary.
@@ -336,6 +387,7 @@ mod tests {
             faults: vec![],
             basis: None,
             integrity: vec![],
+            unverified: vec![],
             regrades: vec![],
         };
         grade.redact(&["Xk9-secret-pw".into(), "Xk9-secret-pw2".into(), "ab".into()]);

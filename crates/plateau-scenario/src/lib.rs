@@ -25,6 +25,7 @@ pub use plan::{
     CandidatePlan, PlannedAccess, PlannedCandidate, PlannedGrader, PlannedInterface, PlannedNetwork, PlannedNode,
     image_for,
 };
+pub use subnets::TakenSubnet;
 pub use vars::Candidate;
 
 use crate::shape::SpanIndex;
@@ -73,7 +74,7 @@ impl Scenario {
         validate::validate(&file, &mut sink);
         if !sink.has_errors() {
             let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0 };
-            plan::expand(&file, SAMPLE_SEED, &sample, &mut sink);
+            plan::expand(&file, SAMPLE_SEED, &sample, vars::Around::default(), &mut sink);
         }
         if sink.has_errors() {
             return Err(report(sink.diagnostics));
@@ -103,11 +104,26 @@ impl Scenario {
     /// Each candidate's platform for a session seed. The same seed and
     /// candidates always give the same plans.
     pub fn plan(&self, seed: &str, candidates: &[Candidate]) -> Result<Vec<CandidatePlan>, Report> {
+        self.plan_around(seed, candidates, &[])
+    }
+
+    /// `plan` on an engine where other networks hold `taken`: drawn subnets
+    /// keep clear of them (the same seed, candidates and taken subnets give
+    /// the same plans), and a subnet written in the file that overlaps one
+    /// is an error at its line.
+    pub fn plan_around(
+        &self,
+        seed: &str,
+        candidates: &[Candidate],
+        taken: &[TakenSubnet],
+    ) -> Result<Vec<CandidatePlan>, Report> {
+        let subnets: Vec<ipnet::Ipv4Net> = taken.iter().map(|t| t.subnet).collect();
+        let around = vars::Around { taken: &subnets, candidates: candidates.len() };
         let mut sink = Sink { spans: &self.spans, source: &self.source, diagnostics: Vec::new() };
         let mut plans = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let before = sink.diagnostics.len();
-            if let Some(p) = plan::expand(&self.file, seed, candidate, &mut sink) {
+            if let Some(p) = plan::expand(&self.file, seed, candidate, around, &mut sink) {
                 plans.push(p);
             }
             for d in &mut sink.diagnostics[before..] {
@@ -115,6 +131,7 @@ impl Scenario {
             }
         }
         subnets::across_candidates(&plans, &self.file, &mut sink);
+        subnets::clear_of(&plans, taken, &self.file, &mut sink);
         if sink.diagnostics.is_empty() {
             Ok(plans)
         } else {

@@ -363,7 +363,21 @@ pub struct GraderAccess {
     pub via: Via,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// WinRM over HTTPS on 5986 (else HTTP on 5985, NTLM sealing each message).
     pub port: Option<u16>,
+    /// How the grader logs in over WinRM: `ntlm` (the default), or `basic`
+    /// where a centre configured it, over HTTPS only (the password travels
+    /// in every request).
+    #[serde(default)]
+    pub login: WinrmLogin,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WinrmLogin {
+    #[default]
+    Ntlm,
+    Basic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

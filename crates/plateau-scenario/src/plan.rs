@@ -89,6 +89,8 @@ pub struct PlannedGrader {
     pub user: Option<String>,
     pub password: Option<String>,
     pub port: Option<u16>,
+    #[serde(default)]
+    pub login: WinrmLogin,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -119,10 +121,11 @@ pub(crate) fn expand(
     file: &ScenarioFile,
     seed: &str,
     candidate: &Candidate,
+    around: vars::Around,
     sink: &mut Sink<'_>,
 ) -> Option<CandidatePlan> {
     let before = sink.diagnostics.len();
-    let variables = variables(file, seed, candidate);
+    let variables = variables(file, seed, candidate, around);
     let early = |name: &str| lookup_candidate(candidate, name).or_else(|| variables.get(name).cloned());
 
     let mut networks = Vec::new();
@@ -159,7 +162,7 @@ pub(crate) fn expand(
             Some(p) => text(p, &format!("{path}.password"), &full, sink),
             None => {
                 let generated = Variant { password: Some(12), ..Default::default() };
-                vars::draw(&generated, seed, &format!("access.{}", entry.node), candidate)
+                vars::draw(&generated, seed, &format!("access.{}", entry.node), candidate, around)
             }
         };
         access.push(PlannedAccess { node: entry.node.clone(), via: entry.via, user, password });
@@ -228,11 +231,11 @@ fn lookup_node(nodes: &[PlannedNode], name: &str) -> Option<String> {
 }
 
 /// Variables in dependency order; validation has ruled out unknown names and loops.
-fn variables(file: &ScenarioFile, seed: &str, candidate: &Candidate) -> BTreeMap<String, String> {
+fn variables(file: &ScenarioFile, seed: &str, candidate: &Candidate, around: vars::Around) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     for (name, v) in &file.variables {
         if let Variable::Variant(spec) = v {
-            values.insert(name.clone(), vars::draw(spec, seed, name, candidate));
+            values.insert(name.clone(), vars::draw(spec, seed, name, candidate, around));
             if spec.wireguard_keypair == Some(true) {
                 let (private, public) = vars::wireguard_keypair(seed, name, candidate);
                 values.insert(format!("{name}.private"), private);
@@ -521,6 +524,7 @@ fn planned_node(
         user: g.user.as_ref().map(|u| text(u, &format!("{path}.grader.user"), lookup, sink)),
         password: g.password.as_ref().map(|p| text(p, &format!("{path}.grader.password"), lookup, sink)),
         port: g.port,
+        login: g.login,
     });
     PlannedNode {
         id: node.id.clone(),

@@ -1,15 +1,26 @@
 //! Subnets that overlap: two networks of one plan, or networks of two
 //! candidates (every candidate's networks are bridges on the same engines).
 
+use ipnet::Ipv4Net;
+
 use crate::model::ScenarioFile;
 use crate::plan::{CandidatePlan, PlannedNetwork};
 use crate::validate::Sink;
+use crate::vars::overlap;
+
+/// A subnet another network holds on the engine, and who holds it (said in
+/// the error when the scenario's own subnet overlaps it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenSubnet {
+    pub subnet: Ipv4Net,
+    pub holder: String,
+}
 
 /// Two networks of one candidate's plan must not overlap.
 pub(crate) fn overlaps(networks: &[PlannedNetwork], file: &ScenarioFile, sink: &mut Sink<'_>) {
     for (i, a) in networks.iter().enumerate() {
         for b in &networks[..i] {
-            if a.subnet.contains(&b.subnet.network()) || b.subnet.contains(&a.subnet.network()) {
+            if overlap(&a.subnet, &b.subnet) {
                 let index = file.networks.iter().position(|n| n.id == a.id).unwrap_or(i);
                 sink.at(
                     &format!("networks[{index}].subnet"),
@@ -32,10 +43,7 @@ pub(crate) fn across_candidates(plans: &[CandidatePlan], file: &ScenarioFile, si
     let mut found = 0;
     for plan in plans {
         for net in &plan.networks {
-            let clash = seen.iter().find(|(c, other)| {
-                *c != plan.candidate.id
-                    && (net.subnet.contains(&other.subnet.network()) || other.subnet.contains(&net.subnet.network()))
-            });
+            let clash = seen.iter().find(|(c, other)| *c != plan.candidate.id && overlap(&net.subnet, &other.subnet));
             if let Some((other_candidate, other)) = clash {
                 found += 1;
                 if found <= SHOWN {
@@ -68,5 +76,32 @@ pub(crate) fn across_candidates(plans: &[CandidatePlan], file: &ScenarioFile, si
             "here",
             None,
         );
+    }
+}
+
+/// A subnet written in the file (or a range too full to draw around them)
+/// that overlaps a network already on the engine: the engine would refuse
+/// it when `up` came to it, after other candidates were made.
+pub(crate) fn clear_of(plans: &[CandidatePlan], taken: &[TakenSubnet], file: &ScenarioFile, sink: &mut Sink<'_>) {
+    for plan in plans {
+        for net in &plan.networks {
+            if let Some(held) = taken.iter().find(|t| overlap(&t.subnet, &net.subnet)) {
+                let index = file.networks.iter().position(|n| n.id == net.id).unwrap_or(0);
+                sink.at(
+                    &format!("networks[{index}].subnet"),
+                    "subnet-in-use",
+                    format!(
+                        "candidate `{}`'s `{}` ({}) overlaps {} ({}), already on the engine",
+                        plan.candidate.id, net.id, net.subnet, held.holder, held.subnet
+                    ),
+                    "taken on the engine",
+                    Some(
+                        "draw this network's subnet from a range with room (`subnet_in`), or remove the other \
+                         network first (`plateau down SESSION` for another session's)"
+                            .into(),
+                    ),
+                );
+            }
+        }
     }
 }

@@ -106,9 +106,22 @@ pub fn subnet_count(block: Ipv4Net, prefix: u8) -> Option<u64> {
     (prefix >= block.prefix_len() && prefix <= 32).then(|| 1u64 << (prefix - block.prefix_len()))
 }
 
+/// What a session's draw keeps clear of: the subnets that other sessions and
+/// other networks hold on the engine, and how many candidates share the draw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Around<'a> {
+    pub taken: &'a [Ipv4Net],
+    pub candidates: usize,
+}
+
+/// Whether two subnets share an address.
+pub fn overlap(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 /// A variant's value for one candidate. The spec must have been validated
 /// (exactly one generator, well-formed parameters).
-pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate) -> String {
+pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate, around: Around) -> String {
     if let Some(values) = &spec.pick {
         let k = spread(seed, variable, candidate.index, values.len() as u64);
         return values[k as usize].clone();
@@ -116,9 +129,21 @@ pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate) -
     if let (Some(block), Some(prefix)) = (&spec.subnet_in, spec.prefix) {
         let block: Ipv4Net = block.parse().expect("validated subnet_in");
         let count = subnet_count(block, prefix).expect("validated prefix");
-        let k = spread(seed, variable, candidate.index, count);
-        let base = u32::from(block.network()) as u64 + (k << (32 - prefix as u64));
-        return format!("{}/{prefix}", Ipv4Addr::from(base as u32));
+        let carve = |position: usize| {
+            let k = spread(seed, variable, position, count);
+            let base = u32::from(block.network()) as u64 + (k << (32 - prefix as u64));
+            Ipv4Net::new(Ipv4Addr::from(base as u32), prefix).expect("validated prefix")
+        };
+        // The candidate's own positions i, i + n, i + 2n…: the first subnet no
+        // other network on the engine holds. Another session's network moves
+        // only the candidate whose subnet it holds, never a neighbour's.
+        let step = around.candidates.max(1);
+        let subnet = (candidate.index..count as usize)
+            .step_by(step)
+            .map(carve)
+            .find(|net| !around.taken.iter().any(|t| overlap(t, net)))
+            .unwrap_or_else(|| carve(candidate.index));
+        return subnet.to_string();
     }
     if let Some([low, high]) = spec.range {
         let size = (high - low) as u64 + 1;
@@ -210,7 +235,8 @@ mod tests {
     #[test]
     fn pick_gives_neighbours_distinct_values_while_they_last() {
         let spec = Variant { pick: Some((1..=8).map(|i| format!("u{i}")).collect()), ..Default::default() };
-        let values: Vec<String> = candidates(8).iter().map(|c| draw(&spec, "s", "user", c)).collect();
+        let values: Vec<String> =
+            candidates(8).iter().map(|c| draw(&spec, "s", "user", c, Around::default())).collect();
         let mut unique = values.clone();
         unique.sort();
         unique.dedup();
@@ -222,7 +248,7 @@ mod tests {
         let spec = Variant { subnet_in: Some("10.20.0.0/16".into()), prefix: Some(24), ..Default::default() };
         let block: Ipv4Net = "10.20.0.0/16".parse().unwrap();
         let values: Vec<Ipv4Net> =
-            candidates(16).iter().map(|c| draw(&spec, "seed", "lan", c).parse().unwrap()).collect();
+            candidates(16).iter().map(|c| draw(&spec, "seed", "lan", c, Around::default()).parse().unwrap()).collect();
         assert!(values.iter().all(|n| block.contains(n) && n.prefix_len() == 24));
         let mut unique = values.clone();
         unique.sort();
@@ -231,10 +257,36 @@ mod tests {
     }
 
     #[test]
+    fn subnets_held_on_the_engine_move_only_the_candidate_that_drew_them() {
+        let spec = Variant { subnet_in: Some("10.20.0.0/16".into()), prefix: Some(24), ..Default::default() };
+        let room = candidates(16);
+        let drawn = |taken: &[Ipv4Net]| -> Vec<Ipv4Net> {
+            let around = Around { taken, candidates: room.len() };
+            room.iter().map(|c| draw(&spec, "seed", "lan", c, around).parse().unwrap()).collect()
+        };
+        let free = drawn(&[]);
+        // Another session holds candidate 3's subnet, and a wider network c07's.
+        let wide = Ipv4Net::new(free[7].network(), 23).unwrap().trunc();
+        let taken = [free[3], wide];
+        let moved = drawn(&taken);
+        for (i, (before, after)) in free.iter().zip(&moved).enumerate() {
+            assert!(!taken.iter().any(|t| overlap(t, after)), "c{i} drew {after}, held on the engine");
+            if ![3, 7].contains(&i) && !overlap(&wide, before) {
+                assert_eq!(before, after, "c{i} kept its subnet");
+            }
+        }
+        let mut unique = moved.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 16, "still one subnet each: {moved:?}");
+        assert_eq!(moved, drawn(&taken), "the same engine gives the same plans");
+    }
+
+    #[test]
     fn passwords_meet_complexity() {
         let spec = Variant { password: Some(12), ..Default::default() };
         for c in candidates(20) {
-            let p = draw(&spec, "seed", "pw", &c);
+            let p = draw(&spec, "seed", "pw", &c, Around::default());
             assert_eq!(p.len(), 12);
             assert!(p.chars().any(|c| c.is_ascii_uppercase()));
             assert!(p.chars().any(|c| c.is_ascii_lowercase()));
@@ -245,7 +297,7 @@ mod tests {
     #[test]
     fn macs_keep_their_prefix() {
         let spec = Variant { mac_prefix: Some("02:50:00".into()), ..Default::default() };
-        let mac = draw(&spec, "seed", "mac", &candidates(1)[0]);
+        let mac = draw(&spec, "seed", "mac", &candidates(1)[0], Around::default());
         assert!(mac.starts_with("02:50:00:"));
         assert_eq!(mac.split(':').count(), 6);
     }

@@ -8,10 +8,12 @@ mod accounts;
 mod audit;
 mod deadlines;
 pub mod private;
+mod typed;
 
 pub use accounts::{AccountRecord, WebSession};
 pub use audit::{AuditEntry, Breach, GENESIS, sha256};
 pub use deadlines::Deadline;
+pub use typed::{FaultWindow, TypedLine};
 
 use plateau_scenario::CandidatePlan;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -117,7 +119,8 @@ CREATE TABLE IF NOT EXISTS faults (
   breaks TEXT NOT NULL,
   revert TEXT NOT NULL,
   injected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  reverted_at TEXT
+  reverted_at TEXT,
+  observed INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS audit (
   session TEXT NOT NULL,
@@ -152,6 +155,8 @@ pub struct ActiveFault {
     pub revert: Vec<plateau_scenario::model::Step>,
     /// Set by the database.
     pub injected_at: String,
+    /// One of its checks was seen not passing since it was injected.
+    pub observed: bool,
 }
 
 /// A fault to inject later (`fault inject --at`), run by `exam run`.
@@ -198,14 +203,17 @@ impl Store {
         }
         conn.execute_batch(SCHEMA).map_err(fail)?;
         conn.execute_batch(accounts::SCHEMA).map_err(fail)?;
-        // Databases made before the scenario text was kept gain the column.
-        let has_text = conn
-            .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'scenario_text'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(fail)?;
-        if !has_text {
-            conn.execute_batch("ALTER TABLE sessions ADD COLUMN scenario_text TEXT NOT NULL DEFAULT ''")
-                .map_err(fail)?;
+        conn.execute_batch(typed::SCHEMA).map_err(fail)?;
+        // Databases made before a column was kept gain it: the scenario
+        // text, and whether a fault's effect was seen (old faults: as seen).
+        for (table, column, definition) in [
+            ("sessions", "scenario_text", "TEXT NOT NULL DEFAULT ''"),
+            ("faults", "observed", "INTEGER NOT NULL DEFAULT 1"),
+        ] {
+            let query = format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'");
+            if !conn.prepare(&query).and_then(|mut s| s.exists([])).map_err(fail)? {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}")).map_err(fail)?;
+            }
         }
         Ok(Store { conn, path: shown })
     }
@@ -461,8 +469,21 @@ impl Store {
         let revert = serde_json::to_string(&fault.revert).expect("steps serialize");
         self.conn
             .execute(
-                "INSERT INTO faults (session, candidate, fault, title, breaks, revert) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, candidate, fault.fault, fault.title, breaks, revert],
+                "INSERT INTO faults (session, candidate, fault, title, breaks, revert, observed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![session, candidate, fault.fault, fault.title, breaks, revert, fault.observed],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Record that a present fault's effect was seen (one of its checks not passing).
+    pub fn fault_observed(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE faults SET observed = 1 \
+                 WHERE session = ?1 AND candidate = ?2 AND fault = ?3 AND reverted_at IS NULL",
+                params![session, candidate, fault],
             )
             .map_err(self.fail())?;
         Ok(())
@@ -485,8 +506,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT fault, title, breaks, injected_at, revert FROM faults WHERE session = ?1 AND candidate = ?2 \
-                 AND reverted_at IS NULL ORDER BY rowid",
+                "SELECT fault, title, breaks, injected_at, revert, observed FROM faults \
+                 WHERE session = ?1 AND candidate = ?2 AND reverted_at IS NULL ORDER BY rowid",
             )
             .map_err(self.fail())?;
         let rows = stmt
@@ -498,6 +519,7 @@ impl Store {
                     breaks: serde_json::from_str(&breaks).unwrap_or_default(),
                     revert: serde_json::from_str(&revert).unwrap_or_default(),
                     injected_at: r.get(3)?,
+                    observed: r.get(5)?,
                 })
             })
             .map_err(self.fail())?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use plateau_exam::{Format, Status, Verdict};
+use plateau_exam::{FaultEffect, Format, Status, Verdict};
 
 use crate::platform_cmds::StateArgs;
 use crate::render::Render;
@@ -145,7 +145,11 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
                 g.duration_ms
             );
             for f in &g.faults {
-                let state = if f.repaired { "repaired" } else { "still present" };
+                let state = match f.effect() {
+                    FaultEffect::Repaired => "repaired",
+                    FaultEffect::Present => "still present",
+                    FaultEffect::NotObserved => "effect not observed",
+                };
                 println!("{:<10} fault {} ({}): {state}", "", f.id, f.title);
             }
         }

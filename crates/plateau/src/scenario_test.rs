@@ -39,6 +39,10 @@ struct TestArgs {
     /// Leave the platform up afterwards (for a look with `plateau shell`).
     #[arg(long)]
     keep: bool,
+    /// Seed of the test candidate's variants (another draw of the
+    /// scenario's variables: addresses, names, passwords).
+    #[arg(long, default_value = plateau_exam::SCENARIO_TEST_SEED)]
+    seed: String,
     /// Session database; a temporary one by default.
     #[arg(long, env = "PLATEAU_STATE")]
     state: Option<PathBuf>,
@@ -60,6 +64,7 @@ async fn test(args: TestArgs) -> Result<u8> {
         text,
         port: args.port,
         keep: args.keep,
+        seed: args.seed.clone(),
         state: args.state.clone(),
         actor: "scenario-test".into(),
     };

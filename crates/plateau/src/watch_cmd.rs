@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use plateau_exam::Status;
+use plateau_exam::{FaultEffect, Status};
 
 use crate::platform_cmds::StateArgs;
 use crate::status;
@@ -54,7 +54,14 @@ pub async fn watch(args: WatchArgs) -> Result<u8> {
                     let faults = g
                         .faults
                         .iter()
-                        .map(|f| format!("{} {}", f.id, if f.repaired { "repaired" } else { "present" }))
+                        .map(|f| {
+                            let state = match f.effect() {
+                                FaultEffect::Repaired => "repaired",
+                                FaultEffect::Present => "present",
+                                FaultEffect::NotObserved => "effect not observed",
+                            };
+                            format!("{} {state}", f.id)
+                        })
                         .collect::<Vec<_>>()
                         .join(", ");
                     table.add_row([

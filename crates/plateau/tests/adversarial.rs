@@ -14,7 +14,7 @@
 //! | T4 | c02 | /usr/bin/curl replaced by a program that always fails | ws-internet pass (the LAN reaches the internet) |
 //! | T5 | c02 | a root job left running that blocks SSH 20 s later, after the deadline | router-ssh-blocked fail, also after `exam restore` |
 //! | T6 | c01 | /etc/ld.so.preload with a library that makes `curl` print the page | ws-internet fail |
-//! | T7 | c03 | sshd stopped, a pid file pointing at pid 1 written by hand | svc-sshd fail (live) |
+//! | T7 | c03 | sshd stopped (still enabled), a pid file pointing at pid 1 written by hand | svc-sshd fail, live and of record (stopped at the deadline) |
 //! | T8 | c02 | a root `authorized_keys` planted on the router | on the grid, no verdict changes |
 //! | W1 | c01 | SSH dropped on the router's LAN side only | router-ssh-blocked fail |
 //! | W2 | c01 | the printer reserved by client-id instead of MAC | dhcp-reservation fail |
@@ -23,7 +23,11 @@
 //! | A2 | c03 | SSH refused and NAT done with `iptables` (REJECT, MASQUERADE) | router-ssh-blocked, ws-internet pass |
 //! | A3 | c03 | Kea started by hand, outside the service manager | svc-kea, dhcp-scope pass |
 //! | A4 | c03 | rules typed live, never written to a file | kept at the deadline: pass |
-//! | C1 | c03 | documentation deleted under /usr/share (clumsy) | nothing on the grid, all pass |
+//! | C1 | c03 | documentation deleted under /usr/share (clumsy) | nothing on the grid |
+//! | D1 | c03 | at the deadline: the lease dropped, dhclient killed, the same address and route typed by hand | ws-address fail (by DHCP asked), ws-internet pass |
+//! | D2 | c01 | at the deadline: a daemon no service defines runs (`nc -l`) on the router | named on the grid, not started again |
+//! | D3 | c01 | the DHCP server's node stopped before the deadline (its init killed) | named on the grid; graded as it boots (dhcp-scope still fails on W3) |
+//! | T9 | c03 | a web server of its own on the workstation serving the expected page, the site's name pinned to it in /etc/hosts | ws-internet fail (live: another server answered) |
 //!
 //! Besides: every node has its own SSH host key; the state directory is
 //! the operator's only; no candidate password shows in the report; the
@@ -274,6 +278,37 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
     let forged = "/usr/local/sbin/plateau-service stop sshd; mkdir -p /run/plateau; echo 1 > /run/plateau/sshd.pid";
     root_sh(&c("c03", "ws"), forged); // T7
     eventually(&dhcp, "pgrep -x kea-dhcp4", 20, "c03's kea started by hand");
+    // D1: the workstation's lease given up for the same address typed by hand.
+    let ws3 = c("c03", "ws");
+    let lease = eventually(
+        &ws3,
+        "/usr/bin/ip -o -4 addr show scope global dynamic | awk '{print $4; exit}' | grep .",
+        60,
+        "c03's lease",
+    );
+    let lease = lease.trim().to_string();
+    let dev = interface(&ws3, lease.split('/').next().unwrap());
+    let gateway3 =
+        plans[2]["networks"].as_array().unwrap().iter().find(|n| n["id"] == "lan").unwrap()["gateway"].clone();
+    root_sh(
+        &ws3,
+        &format!(
+            "pkill dhclient; /usr/bin/ip -4 addr flush dev {dev} && /usr/bin/ip addr add {lease} dev {dev} \
+             && /usr/bin/ip route add default via {}",
+            gateway3.as_str().unwrap()
+        ),
+    );
+    // T9: a web server of the candidate's on the workstation (a service of
+    // its own) serving the expected page, the site's name pinned to it.
+    root_sh(
+        &ws3,
+        "mkdir -p /srv/fake && echo '<h1>Plateau</h1>' > /srv/fake/index.html \
+         && echo '/usr/bin/python3 -m http.server 80 --bind 127.0.0.1 --directory /srv/fake' > /etc/plateau/services/fakeweb \
+         && /usr/local/sbin/plateau-service start fakeweb && echo '127.0.0.1 www.exemple.test' >> /etc/hosts",
+    );
+    eventually(&ws3, "/usr/bin/curl -sf http://www.exemple.test/ | grep Plateau", 20, "c03's own web server");
+    // D2: a daemon of the candidate's that no service defines.
+    Command::new("docker").args(["exec", "-d", &c("c01", "router"), "nc", "-lk", "9999"]).status().unwrap();
 
     // Live, as a trainer watching sees it.
     let live: Value = serde_json::from_str(&exam.ok(&["grade", "--session", &exam.session, "--json"])).unwrap();
@@ -282,8 +317,16 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
     expect(&live("c01"), "T1-T3, T6 (live)", &[("ws-address", "error"), ("ws-internet", "error")]);
     expect(
         &live("c03"),
-        "A2, A3, T7 (live)",
-        &[("svc-kea", "pass"), ("router-ssh-blocked", "pass"), ("ws-internet", "pass"), ("svc-sshd", "fail")],
+        "A2, A3, T7, T9 (live)",
+        &[("svc-kea", "pass"), ("router-ssh-blocked", "pass"), ("ws-internet", "fail"), ("svc-sshd", "fail")],
+    );
+    let internet = live("c03")["checks"].as_array().unwrap().iter().find(|c| c["id"] == "ws-internet").unwrap().clone();
+    assert!(internet.to_string().contains("another server"), "T9: {internet:#}");
+    // T9 undone: the real site answers through c03's NAT.
+    root_sh(
+        &ws3,
+        "/usr/local/sbin/plateau-service stop fakeweb && rm /etc/plateau/services/fakeweb \
+         && grep -v www.exemple.test /etc/hosts > /tmp/hosts && cat /tmp/hosts > /etc/hosts",
     );
 
     // T5: a job that would block SSH after the deadline.
@@ -294,6 +337,18 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
     eventually(&router, "pgrep -f 'sleep 20'", 10, "c02's late job runs");
     let job_started = Instant::now();
     let job_at = std::time::SystemTime::now();
+
+    // D3: c01's DHCP server's node stops (its init killed) before the deadline.
+    let _ = sh(&c("c01", "dhcp"), "pkill -9 -f 'sleep infinity'");
+    let stopped = || {
+        let out = Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", &c("c01", "dhcp")]).output();
+        String::from_utf8_lossy(&out.unwrap().stdout).trim() == "false"
+    };
+    let since = Instant::now();
+    while !stopped() {
+        assert!(since.elapsed() < Duration::from_secs(20), "c01's dhcp node did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     exam.ok(&["exam", "freeze", "--session", &exam.session]);
     // The cut came before the job's time (else its change was made in time).
@@ -353,8 +408,28 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
     assert!(found.iter().any(|(p, _, _)| p == "router:/root/.ssh/authorized_keys"), "T8 on the grid: {found:?}");
 
     let c03 = record("c03");
-    assert!(statuses(&c03).iter().all(|(_, s)| s == "pass"), "A2-A4, C1: {c03:#}");
+    // The platform as it stood at the deadline: sshd stopped (enabled or
+    // not), the address set by hand, Kea running though started by hand.
+    let expected: Vec<(String, String)> = statuses(&c03)
+        .into_iter()
+        .map(|(id, _)| {
+            let verdict = if id == "svc-sshd" || id == "ws-address" { "fail" } else { "pass" };
+            (id, verdict.to_string())
+        })
+        .collect();
+    assert_eq!(statuses(&c03), expected, "A2-A4, C1, T7, D1: {c03:#}");
+    let shown = c03["checks"].as_array().unwrap().iter().find(|c| c["id"] == "ws-address").unwrap();
+    assert!(
+        shown.to_string().contains(lease.split('/').next().unwrap()),
+        "D1: the address typed by hand is graded: {shown}"
+    );
     assert_eq!(c03["integrity"], json!([]), "C1 is not listed");
+    let not_kept = c01["basis"]["not_kept"].to_string();
+    assert!(
+        not_kept.contains("router: a program ran at the deadline that no service defines") && not_kept.contains("nc"),
+        "D2: {not_kept}"
+    );
+    assert!(not_kept.contains("dhcp: not running at the deadline"), "D3: {not_kept}");
 
     // T5, after the job's time: the record stands, and a platform
     // re-created from the snapshots grades the same.
@@ -375,6 +450,7 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
         assert!(!report.contains(password) && !grid.contains(password), "a password shows in the report");
     }
     assert!(grid.contains("Intégrité") && grid.contains("/etc/ld.so.preload"));
+    assert!(grid.contains("Non conservé à l'échéance") && grid.contains("dhcp: not running at the deadline"), "D3");
     let head: Value = serde_json::from_str(&report).unwrap();
     let head = head["audit_head"].as_str().unwrap();
     let verified = exam.ok(&["audit", "verify", "--session", &exam.session, "--head", head]);

@@ -47,6 +47,43 @@ fn add_account(exam: &Exam, name: &str, password: &str, extra: &[&str]) {
 struct Browser {
     client: Client,
     base: String,
+    driver_port: u16,
+}
+/// The console of `exam`'s state and a WebDriver, both killed on drop, and
+/// a headless Chromium on the console.
+async fn console_and_browser(exam: &Exam) -> (Running, Running, Browser) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let console = Running(exam.command(&["serve", "--listen", &listen]).stdout(Stdio::null()).spawn().unwrap());
+    let driver_port = free_port();
+    let driver = Running(
+        Command::new("chromedriver")
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "the console");
+    wait_for_port(driver_port, "chromedriver");
+    let browser = browser(driver_port, &format!("http://{listen}")).await;
+    (console, driver, browser)
+}
+
+/// Another headless Chromium (its own cookies) from the same WebDriver.
+async fn browser(driver_port: u16, base: &str) -> Browser {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,950"] }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("chromedriver starts a headless Chromium");
+    Browser { client, base: base.to_string(), driver_port }
 }
 
 impl Browser {
@@ -133,32 +170,7 @@ async fn exam_day_in_the_browser_for_every_role() {
     add_account(&exam, "jury1", "jury-un-2026", &["--role", "jury", "--session", &session, "--candidates", "c01"]);
     add_account(&exam, "c02", "candidat-2026", &["--role", "candidate", "--session", &session, "--candidates", "c02"]);
 
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let _console = Running(exam.command(&["serve", "--listen", &listen]).stdout(Stdio::null()).spawn().unwrap());
-    let driver_port = free_port();
-    let _driver = Running(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "the console");
-    wait_for_port(driver_port, "chromedriver");
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,950"] }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .expect("chromedriver starts a headless Chromium");
-    let browser = Browser { client, base: format!("http://{listen}") };
+    let (_console, _driver, browser) = console_and_browser(&exam).await;
     let room = format!("/s/{session}");
 
     // Nobody signed in: the sign-in page.
@@ -241,4 +253,111 @@ async fn exam_day_in_the_browser_for_every_role() {
     for (action, who) in [("exam.start", "operateur"), ("fault.inject", "formateur"), ("override", "jury1")] {
         assert!(log.lines().any(|l| l.contains(&format!(" {action} ")) && l.contains(who)), "{action} by {who}: {log}");
     }
+}
+
+impl Browser {
+    /// Keys typed into the page's terminal (`\n` is Enter).
+    async fn type_in_terminal(&self, keys: &str) {
+        let field = self.client.find(Locator::Css(".xterm-helper-textarea")).await.unwrap();
+        field.send_keys(keys).await.unwrap();
+    }
+
+    /// The terminal's screen, line by line.
+    async fn screen(&self) -> Vec<String> {
+        self.text(".xterm-rows").await.lines().map(|l| l.trim_end().to_string()).collect()
+    }
+
+    /// Wait until a line of the terminal's screen is exactly `line`.
+    async fn until_line(&self, line: &str, seconds: u64) {
+        let start = Instant::now();
+        while !self.screen().await.iter().any(|l| l == line) {
+            assert!(start.elapsed() < Duration::from_secs(seconds), "no line {line:?} on {:?}", self.screen().await);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_candidates_browser_terminal_is_recorded_watched_read_only_and_cut_with_the_access() {
+    let Some(exam) = Exam::new("term") else { return };
+    if !plateau_tests::browser_available() {
+        return;
+    }
+    exam.up("2", "42400");
+    let session = exam.session.clone();
+    add_account(
+        &exam,
+        "c01",
+        "candidat-un-2026",
+        &["--role", "candidate", "--session", &session, "--candidates", "c01"],
+    );
+    add_account(&exam, "formateur", "formateur-2026", &["--role", "trainer", "--session", &session]);
+    add_account(&exam, "jury1", "jury-un-2026", &["--role", "jury", "--session", &session, "--candidates", "c01"]);
+    exam.ok(&["exam", "start", "--session", &session, "--duration", "1h"]);
+    let (_console, _driver, candidate) = console_and_browser(&exam).await;
+    let terminal = format!("/s/{session}/terminal/c01/ws");
+
+    // The candidate opens their workstation's terminal and works in it.
+    candidate.sign_in("c01", "candidat-un-2026").await;
+    candidate.open(&format!("/s/{session}/terminal/c02/ws")).await;
+    assert!(candidate.text("main").await.contains("Accès refusé"), "another candidate's terminal");
+    candidate.open(&terminal).await;
+    candidate.until_shows("#etat-terminal", "connecté", 30).await;
+    candidate.type_in_terminal("hostname\n").await;
+    candidate.until_line("pc-c01", 20).await;
+    candidate.screenshot("terminal").await;
+
+    // A trainer watches over the shoulder: they see what the candidate
+    // types, and what they type themselves never reaches the shell.
+    let trainer = browser(candidate.driver_port, &candidate.base).await;
+    trainer.sign_in("formateur", "formateur-2026").await;
+    trainer.open(&terminal).await;
+    trainer.until_shows("#etat-terminal", "lecture seule", 30).await;
+    candidate.type_in_terminal("echo vu-par-le-formateur\n").await;
+    trainer.until_line("vu-par-le-formateur", 20).await;
+    trainer.type_in_terminal("echo INTRUS\n").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!candidate.screen().await.iter().any(|l| l.contains("INTRUS")), "{:?}", candidate.screen().await);
+    // Taking control is its own action, audited: then the trainer's keys reach the shell.
+    trainer.click("form[action$='/main'] button").await;
+    trainer.until_shows("main", "Vous avez la main", 10).await;
+    trainer.until_shows("#etat-terminal", "connecté", 30).await;
+    trainer.type_in_terminal("echo aide-du-formateur\n").await;
+    candidate.until_line("aide-du-formateur", 20).await;
+    let log = exam.ok(&["audit", "show", "--session", &session]);
+    assert!(log.lines().any(|l| l.contains(" terminal.take-control ") && l.contains("formateur")), "{log}");
+
+    // A fault, worked through the terminal: its timeline on the jury's grid.
+    let injected = exam.ok(&["fault", "inject", "dhcp-stopped", "--session", &session, "--candidate", "c01"]);
+    let id = injected.split_whitespace().nth(2).unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    candidate.type_in_terminal("ip -4 route\n").await;
+    candidate.type_in_terminal("echo diagnostic-fait\n").await;
+    candidate.until_line("diagnostic-fait", 20).await;
+    exam.ok(&["fault", "revert", &id, "--session", &session, "--candidate", "c01"]);
+    trainer.sign_in("jury1", "jury-un-2026").await;
+    trainer.open(&format!("/s/{session}/c/c01")).await;
+    let grid = trainer.text("main").await;
+    assert!(grid.contains("Service DHCP arrêté — injectée à"), "{grid}");
+    assert!(grid.contains("ip -4 route") && grid.contains("echo diagnostic-fait"), "{grid}");
+    assert!(!grid.contains("vu-par-le-formateur"), "typed before the fault: {grid}");
+    trainer.client.execute("document.getElementById('interventions').scrollIntoView()", vec![]).await.unwrap();
+    trainer.screenshot("chronologie").await;
+
+    // Time is up: the terminal ends with the access, and does not reopen.
+    exam.ok(&["exam", "freeze", "--session", &session]);
+    candidate.until_shows("#etat-terminal", "l'accès est fermé", 10).await;
+    candidate.open(&terminal).await;
+    assert!(candidate.text("main").await.contains("Votre accès est fermé"), "{}", candidate.text("main").await);
+
+    // The recording, on the controller (no candidate reaches it), replays
+    // as asciicast v2: what the candidate saw, never the trainer's keys.
+    let dir = exam.state.path().join(&session).join("recordings/c01");
+    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let recording = std::fs::read_to_string(&file).unwrap();
+    let header: serde_json::Value = serde_json::from_str(recording.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "{recording}");
+    assert!(recording.contains("vu-par-le-formateur") && !recording.contains("INTRUS"), "{recording}");
+    candidate.client.close().await.unwrap();
+    trainer.client.close().await.unwrap();
 }

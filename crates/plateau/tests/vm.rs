@@ -28,6 +28,38 @@ fn grade(exam: &Exam) -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
 }
 
+/// A root candidate's ways to bend the grader's programs on their VM.
+const BEND: &str = "echo '#!/bin/sh' > /usr/local/bin/curl; echo 'echo ok; echo 200' >> /usr/local/bin/curl; \
+                    chmod +x /usr/local/bin/curl; echo 'wbinfo() { echo trust; }' >> /root/.bashrc; \
+                    echo /usr/lib/plateau-bent.so > /etc/ld.so.preload";
+
+/// `(path, seen, put back)` of each change a grade's integrity section names on ws.
+fn integrity_paths(grade: &serde_json::Value) -> Vec<(String, String, bool)> {
+    let nodes = grade["integrity"].as_array().cloned().unwrap_or_default();
+    let ws =
+        nodes.iter().filter(|n| n["node"] == "ws").flat_map(|n| n["changes"].as_array().cloned().unwrap_or_default());
+    ws.map(|c| {
+        (
+            c["path"].as_str().unwrap_or_default().to_string(),
+            c["seen"].as_str().unwrap_or_default().to_string(),
+            c["put_back"].as_bool().unwrap_or_default(),
+        )
+    })
+    .collect()
+}
+
+/// What a script prints in c01's guest, run by a trainer's `plateau shell`.
+fn in_guest(exam: &Exam, script: &str) -> String {
+    let mut shell = exam
+        .command(&["shell", "--session", &exam.session, "--candidate", "c01", "ws"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell.stdin.take().unwrap().write_all(format!("{script}\nexit\n").as_bytes()).unwrap();
+    String::from_utf8_lossy(&shell.wait_with_output().unwrap().stdout).into_owned()
+}
+
 /// The host PID of the QEMU process that runs a VM node's guest.
 fn qemu_pid(container: &str) -> u32 {
     let out = Command::new("docker").args(["top", container, "-eo", "pid,comm"]).output().unwrap();
@@ -69,6 +101,40 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     let nodes = exam.status();
     assert!(nodes.iter().any(|n| n["node"] == "ws" && n["state"] == "running"), "{nodes:?}");
 
+    // The same session brought up from another state database (the first
+    // one lost, or another operator's): its grader key is not the one the
+    // guest let in. Refused, with the way out, rather than a platform
+    // whose every check would be the grader's error.
+    let other = tempfile::tempdir().unwrap();
+    let elsewhere = exam
+        .command(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE])
+        .env("PLATEAU_STATE", other.path().join("state.db"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&elsewhere.stdout).into_owned() + &String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(!elsewhere.status.success(), "{said}");
+    assert!(said.contains("made by another state database") && said.contains("plateau down"), "{said}");
+
+    // A hostile candidate, root on the untouched VM, bends what the grader
+    // may run: a `curl` stand-in that answers "200", a `.bashrc` function
+    // for `wbinfo`, a preload list. Nothing passes on them: the grader logs
+    // in with `/bin/sh` and the system's programs first, and a node whose
+    // programs or loader were changed is not believed (`error`), each
+    // change named in its integrity section.
+    in_guest(&exam, BEND);
+    let bent = grade(&exam);
+    assert_eq!(status_of(&bent, "ws-internet"), "error", "{}", serde_json::to_string_pretty(&bent).unwrap());
+    assert!(statuses(&bent).iter().all(|(_, s)| s != "pass"), "{}", serde_json::to_string_pretty(&bent).unwrap());
+    let listed = integrity_paths(&bent);
+    for path in ["/usr/local/bin/curl", "/root/.bashrc", "/etc/ld.so.preload"] {
+        assert!(
+            listed.iter().any(|(p, seen, _)| p == path && seen == "live"),
+            "{path} not named: {}",
+            serde_json::to_string_pretty(&bent).unwrap()
+        );
+    }
+    in_guest(&exam, "rm /usr/local/bin/curl /etc/ld.so.preload; cp /usr/share/base-files/dot.bashrc /root/.bashrc");
+
     // Untouched: the VM has no address on the LAN (no DHCP server answers
     // yet), and the grader still reads it, over SSH through the engine:
     // its checks fail, they are not `error`.
@@ -91,15 +157,7 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
 
     // A trainer's `plateau shell` on the VM node is a shell in the guest
     // (its own kernel command line), not in the QEMU container around it.
-    let mut shell = exam
-        .command(&["shell", "--session", &exam.session, "--candidate", "c01", "ws"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    shell.stdin.take().unwrap().write_all(b"hostname; grep -o 'plateau.nic=[^ ]*' /proc/cmdline\nexit\n").unwrap();
-    let out = shell.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = in_guest(&exam, "hostname; grep -o 'plateau.nic=[^ ]*' /proc/cmdline");
     assert!(text.contains("pc-c01") && text.contains("plateau.nic="), "{text}");
 
     // Its own clock and disk: the built-in faults refused on containers run
@@ -129,15 +187,32 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     }
     assert_eq!(failing(&grade(&exam)), Vec::<String>::new(), "after reverting the faults");
 
-    // Frozen (QMP stop, then paused and committed) and restored from the
+    // Frozen (the guest synced by SysRq, QMP stop, then paused and committed) and restored from the
     // snapshot: the guest boots from its own disk as the candidate left it.
+    // The candidate's last change, seconds before the deadline, is still in
+    // the guest's page cache: the freeze has the guest write it to its disk.
     exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "1h"]);
+    // The same bending at the deadline: the grade of record's guest boots
+    // with its initrd's put-back (the role's disk beside the candidate's),
+    // so the real programs grade it, as solved as it was.
+    in_guest(&exam, &format!("echo 'changed at the last minute' > /root/last-change; {BEND}"));
     let frozen_out = exam.ok(&["exam", "freeze", "--session", &exam.session]);
     assert!(frozen_out.contains("c01"), "{frozen_out}");
     let frozen = exam.signed("c01");
     assert_eq!(frozen["basis"]["kind"], "record");
     assert_eq!(statuses(&frozen), statuses(&solved), "{}", serde_json::to_string_pretty(&frozen).unwrap());
+    let listed = integrity_paths(&frozen);
+    for (path, put_back) in [("/usr/local/bin/curl", true), ("/etc/ld.so.preload", true), ("/root/.bashrc", false)] {
+        assert!(
+            listed.iter().any(|(p, seen, done)| p == path && seen == "at the deadline" && *done == put_back),
+            "{path} (put back: {put_back}) not named at the deadline: {listed:?}"
+        );
+    }
     exam.ok(&["exam", "restore", "--session", &exam.session, "--candidate", "c01"]);
+    assert!(
+        in_guest(&exam, "cat /root/last-change").contains("changed at the last minute"),
+        "the guest's last write is not on the disk of record"
+    );
     let regraded = exam.regrade("c01", "recours");
     assert_eq!(statuses(&regraded), statuses(&frozen), "{}", serde_json::to_string_pretty(&regraded).unwrap());
 

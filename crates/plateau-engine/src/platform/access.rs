@@ -38,6 +38,10 @@ impl DockerEngine {
         plan: &CandidatePlan,
         entry: &plateau_scenario::PlannedAccess,
         host_port: u16,
+        // Wait until the candidate can log in (not for a platform restored
+        // for grading: its access stays closed, and its sshd may have been
+        // stopped at the deadline).
+        await_login: bool,
     ) -> Result<Access, Error> {
         let candidate = plan.candidate.id.as_str();
         let access_net = session.access_network();
@@ -107,7 +111,9 @@ impl DockerEngine {
             self.join(&name, &link_net, relay_addr).await?;
             self.start(&name).await?;
         }
-        wait_for_sshd(&name, host_port).await?;
+        if await_login {
+            wait_for_sshd(&name, host_port).await?;
+        }
         Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
     }
 
@@ -147,7 +153,7 @@ impl DockerEngine {
             let gateway = Ipv4Addr::from(u32::from(link.network()) + 6);
             match self.ensure_network(name, labels.clone(), Some((link, gateway)), true).await {
                 Ok(()) => return Ok(link),
-                Err(Error::Network { message, .. }) if message.contains("overlaps") => continue,
+                Err(Error::SubnetTaken { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -156,6 +162,16 @@ impl DockerEngine {
 
     /// Open (start the relay) or close (kill it: no grace period, the cut
     /// is immediate and every connection through it ends) a candidate's access.
+    /// Whether the candidate's relay runs (their access is open).
+    pub async fn access_open(&self, session: &Session, candidate: &str) -> Result<bool, Error> {
+        let name = session.container_name(candidate, ACCESS_NODE);
+        match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
+            Ok(inspect) => Ok(inspect.state.and_then(|s| s.running).unwrap_or(false)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(Error::Node { container: name, message: e.to_string() }),
+        }
+    }
+
     pub async fn set_access(&self, session: &Session, candidate: &str, open: bool) -> Result<(), Error> {
         let name = session.container_name(candidate, ACCESS_NODE);
         let result = if open {

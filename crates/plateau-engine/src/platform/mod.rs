@@ -15,6 +15,7 @@ use crate::{Error, LABEL_OWNER};
 
 mod access;
 mod addressing;
+mod deadline;
 mod layer;
 mod provision;
 mod snapshot;
@@ -101,6 +102,11 @@ pub struct NodeOutcome {
     pub host_keys: Vec<String>,
     /// Paths copied from the role image before it started (a restore).
     pub put_back: Vec<String>,
+    /// A restored VM: what its disk had changed of the grader's programs
+    /// and start-up files, compared with the role's disk at boot; `None`
+    /// when not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Vec<FsChange>>,
 }
 
 /// How a candidate reaches their platform.
@@ -148,6 +154,22 @@ pub enum ChangeKind {
     Added,
     Modified,
     Deleted,
+}
+
+impl ChangeKind {
+    /// The word a change is told with: on the grid, and by the readings
+    /// that print `added|modified|deleted PATH` (a VM's initrd, a machine's).
+    pub fn token(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+
+    pub fn from_token(word: &str) -> Option<ChangeKind> {
+        [ChangeKind::Added, ChangeKind::Modified, ChangeKind::Deleted].into_iter().find(|k| k.token() == word)
+    }
 }
 
 /// One path of a node's filesystem that is not as its image has it.
@@ -206,5 +228,23 @@ impl DockerEngine {
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
         crate::exec::exec(&self.docker, container, cmd, limit).await
+    }
+
+    /// A login shell of `user` on a new terminal of a container node. A VM
+    /// node's guest is not a process of its container: it is reached over
+    /// SSH (the access sheet's way in).
+    pub async fn open_terminal(
+        &self,
+        container: &str,
+        user: &str,
+        (cols, rows): (u16, u16),
+    ) -> Result<crate::terminal::Terminal, Error> {
+        if self.is_vm(container).await {
+            return Err(Error::Node {
+                container: container.to_string(),
+                message: "a VM's terminal is its SSH access (the access sheet), not the browser's".into(),
+            });
+        }
+        crate::terminal::open(&self.docker, container, user, cols, rows).await
     }
 }

@@ -31,7 +31,7 @@ impl DockerEngine {
         plan: &CandidatePlan,
         host_port: u16,
     ) -> Result<CandidateUp, Error> {
-        self.up_repairing(session, plan, host_port, &HashMap::new()).await
+        self.up_repairing(session, plan, host_port, None).await
     }
 
     /// `up`, where the nodes named in `repairs` get the given paths copied
@@ -41,7 +41,7 @@ impl DockerEngine {
         session: &Session,
         plan: &CandidatePlan,
         host_port: u16,
-        repairs: &HashMap<String, (String, Vec<String>)>,
+        restore: Option<&HashMap<String, (String, Vec<String>)>>,
     ) -> Result<CandidateUp, Error> {
         let started = Instant::now();
         let candidate = plan.candidate.id.as_str();
@@ -55,6 +55,8 @@ impl DockerEngine {
         let parking = parking_addresses(plan)?;
         // Only nodes that others wait for are waited for, and the candidate's
         // entry points: "ready" on the access sheet means they can log in.
+        // A restored platform is graded as soon as it is up: every node is
+        // waited for.
         let awaited: BTreeSet<String> = plan
             .nodes
             .iter()
@@ -69,8 +71,8 @@ impl DockerEngine {
                 let engine = self.clone();
                 let (session, node, plan) = (session.clone(), node.clone(), plan.clone());
                 let parked = parking.get(&node.id).cloned().unwrap_or_default();
-                let wait = awaited.contains(&node.id);
-                let repair = repairs.get(&node.id).cloned();
+                let wait = restore.is_some() || awaited.contains(&node.id);
+                let repair = restore.map(|r| r.get(&node.id).cloned().unwrap_or_default());
                 let span = tracing::info_span!("node", candidate = %plan.candidate.id, node = %node.id);
                 tasks.spawn(
                     async move { engine.ensure_node(&session, &plan, &node, &parked, wait, repair).await }
@@ -83,7 +85,7 @@ impl DockerEngine {
         }
         let relayed = plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend.created()));
         let access = match relayed {
-            Some(entry) => Some(self.ensure_access(session, plan, entry, host_port).await?),
+            Some(entry) => Some(self.ensure_access(session, plan, entry, host_port, restore.is_none()).await?),
             None => None,
         };
         outcomes.sort_by(|a, b| a.node.cmp(&b.node));
@@ -131,6 +133,10 @@ impl DockerEngine {
             Ok(_) => Ok(()),
             // Another candidate's task created it meanwhile.
             Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) if e.to_string().contains("Pool overlaps") => Err(Error::SubnetTaken {
+                name: name.to_string(),
+                subnet: addressing.map(|(subnet, _)| subnet.to_string()).unwrap_or_default(),
+            }),
             Err(e) => Err(Error::Network { name: name.to_string(), message: e.to_string() }),
         }
     }
@@ -153,6 +159,7 @@ impl DockerEngine {
         node: &PlannedNode,
         parked: &[Ipv4Addr],
         wait: bool,
+        // Restoring a snapshot: what to copy back from which image before it starts.
         repair: Option<(String, Vec<String>)>,
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
@@ -163,6 +170,18 @@ impl DockerEngine {
             Ok(existing) => {
                 let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
                 let running = existing.state.and_then(|s| s.running).unwrap_or(false);
+                let key = labels.get(vm::LABEL_GRADER_KEY);
+                if key.is_some() && key != session.grader_key.as_ref() {
+                    // Its guest lets in another state's grader only.
+                    return Err(Error::Node {
+                        container: name,
+                        message: format!(
+                            "made by another state database (its guest holds another grader key): the grader could \
+                             not log in; run `plateau down {}` and `up` again, or use the state that made it",
+                            session.name
+                        ),
+                    });
+                }
                 if labels.get(LABEL_SCENARIO_HASH) != Some(&session.scenario_hash) {
                     Outcome::Drifted
                 } else if running {
@@ -173,8 +192,8 @@ impl DockerEngine {
                 }
             }
             Err(_) => {
-                self.create_node(session, plan, node, &name, parked).await?;
-                if let Some((image, paths)) = &repair {
+                self.create_node(session, plan, node, &name, parked, repair.is_some()).await?;
+                if let Some((image, paths)) = repair.as_ref().filter(|(_, paths)| !paths.is_empty()) {
                     put_back = self.put_back(session, &name, image, paths).await?;
                 }
                 self.start(&name).await?;
@@ -188,15 +207,31 @@ impl DockerEngine {
             // `vm::vm_env`); its host keys are pinned for the grader's SSH.
             self.wait_ready(&name, vm::VM_READY_LIMIT).await?;
             let host_keys = self.guest_host_keys(&name).await?;
-            return Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back });
+            let (put_back, found) = match repair.is_some() && outcome == Outcome::Created {
+                // Not compared: graded all the same, named unverified.
+                true => match self.guest_put_back(&name).await {
+                    Ok(checked) => (checked.put_back, Some(checked.found)),
+                    Err(e) => {
+                        tracing::warn!(container = %name, "{e}");
+                        (put_back, None)
+                    }
+                },
+                false => (put_back, None),
+            };
+            return Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back, found });
         }
-        if matches!(outcome, Outcome::Created | Outcome::Started) {
+        // A node re-created with its state at the deadline brings back its
+        // own routes; any other gets the plan's gateway.
+        if matches!(outcome, Outcome::Created | Outcome::Started) && !self.carries_deadline(&node.image).await {
             self.route_via_plan_gateway(plan, node, &name).await?;
         }
         if wait {
             self.wait_ready(&name, Duration::from_secs(120)).await?;
         }
-        if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
+        // The candidate's account: made at `up`. A restored node has it as it
+        // stood at the deadline (and its lookup may go through a domain
+        // whose DC is still starting).
+        if let Some(entry) = plan.access.iter().find(|a| a.node == node.id).filter(|_| repair.is_none()) {
             let script = format!(
                 "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo {user}; echo '{user}:{password}' | chpasswd",
                 user = entry.user,
@@ -214,7 +249,7 @@ impl DockerEngine {
             true => self.host_keys(&name).await?,
             false => Vec::new(),
         };
-        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back })
+        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back, found: None })
     }
 
     /// The SSH host keys of a node the candidate logs into (made at its
@@ -236,6 +271,9 @@ impl DockerEngine {
         node: &PlannedNode,
         name: &str,
         parked: &[Ipv4Addr],
+        // Re-created from a snapshot: a VM's initrd puts back what the
+        // candidate changed of the grader's programs (see `vm_env`).
+        restoring: bool,
     ) -> Result<(), Error> {
         let candidate = plan.candidate.id.as_str();
         // Each interface gets a fixed address: its plan address, or a parking
@@ -304,9 +342,12 @@ impl DockerEngine {
                 ("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()),
                 ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string()),
             ]);
-            env = vm::vm_env(session, plan, node, &guest_nics);
+            env = vm::vm_env(session, plan, node, &guest_nics, restoring);
             env.push(format!("PLATEAU_VM_ACCEL={accel}"));
             labels.insert(vm::LABEL_VM.to_string(), "true".to_string());
+            if let Some(key) = &session.grader_key {
+                labels.insert(vm::LABEL_GRADER_KEY.to_string(), key.clone());
+            }
             limits.memory += vm::VM_OVERHEAD;
         }
         let mut endpoints = endpoints.into_iter();
@@ -373,6 +414,14 @@ impl DockerEngine {
             .ok_or_else(|| Error::Node { container: name.to_string(), message: "not running".into() })?;
         hostnet::set_default_route(pid, gateway).await?;
         Ok(())
+    }
+
+    /// Whether an image is a snapshot that carries its node's state at the
+    /// deadline (see `snapshot::LABEL_RUNTIME`).
+    async fn carries_deadline(&self, image: &str) -> bool {
+        let inspected = self.docker.inspect_image(image).await.ok();
+        let labels = inspected.and_then(|i| i.config).and_then(|c| c.labels).unwrap_or_default();
+        labels.contains_key(super::snapshot::LABEL_RUNTIME)
     }
 
     /// Wait until the node's `plateau-init` has started its services and its

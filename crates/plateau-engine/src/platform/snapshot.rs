@@ -22,6 +22,14 @@ use crate::{Error, Hold};
 /// Where programs are looked up in a node, in order (see `exec::CLEAN_PATH`).
 const SEARCH_PATH: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
+/// The runtime plan of a node whose state at the deadline could not be read:
+/// `plateau-init` then starts what the node's own configuration says.
+const NOT_CAPTURED: &str = "# Plateau: not captured\n";
+
+/// On snapshot images: the node's addresses and routes at the deadline go
+/// with it (`plateau-init` brings them back; the engine sets none).
+pub(super) const LABEL_RUNTIME: &str = "org.plateau.network-kept";
+
 /// Lists the ruleset in force; exits with `NO_NFT` where the image has no `nft`.
 const NFT_LIST: &str = "[ -x /usr/sbin/nft ] || exit 64; exec /usr/sbin/nft list ruleset";
 const NO_NFT: i64 = 64;
@@ -43,18 +51,29 @@ impl DockerEngine {
                 Ok(c) => {
                     let state = c.state.unwrap_or_default();
                     if !state.running.unwrap_or(false) || state.paused.unwrap_or(false) {
-                        return None;
+                        return vec![];
+                    }
+                    let mut notes = Vec::new();
+                    // A VM's disk is what its snapshot keeps: a Linux
+                    // guest's last writes are put on it first (Windows has
+                    // no SysRq; its lazy writer empties its cache by itself).
+                    if node.backend == plateau_scenario::model::Backend::Vm
+                        && node.os == plateau_scenario::model::Os::Linux
+                        && let Err(e) = self.sync_guest(&name).await
+                    {
+                        notes.push(format!("{}: its last writes may be missing from its disk ({e})", node.id));
                     }
                     match self.hold_container(&name).await {
-                        Ok(Hold::Paused) => None,
-                        Ok(Hold::Killed) => Some(format!(
+                        Ok(Hold::Paused) => {}
+                        Ok(Hold::Killed) => notes.push(format!(
                             "{}: the freezer could not pause it: killed (its disk is kept; runtime state is lost)",
                             node.id
                         )),
-                        Err(e) => Some(format!("{}: not stopped ({e})", node.id)),
+                        Err(e) => notes.push(format!("{}: not stopped ({e})", node.id)),
                     }
+                    notes
                 }
-                Err(e) => Some(format!("{}: not found ({e})", node.id)),
+                Err(e) => vec![format!("{}: not found ({e})", node.id)],
             }
         });
         Ok(futures_util::future::join_all(pauses).await.into_iter().flatten().collect())
@@ -117,12 +136,17 @@ impl DockerEngine {
     /// never a reason to skip the snapshot.
     pub async fn snapshot(&self, session: &Session, plan: &CandidatePlan, tag: &str) -> Result<Snapshot, Error> {
         let mut out = Snapshot { notes: self.halt(session, plan).await?, ..Default::default() };
+        // A machine Plateau did not create cannot be stopped or kept: the
+        // grid says its grade is of the machine as it stands when graded.
+        out.notes.extend(plan.nodes.iter().filter(|n| !n.backend.created()).map(|n| {
+            format!("{}: a machine Plateau did not create is not frozen: graded as it stands when graded", n.id)
+        }));
         let nodes = plan.nodes.iter().filter(|n| n.backend.created());
         let commits = nodes.map(|node| self.commit_node(session, &plan.candidate.id, node, tag));
         for result in futures_util::future::join_all(commits).await {
-            let (image, note) = result?;
+            let (image, notes) = result?;
             out.images.push(image);
-            out.notes.extend(note);
+            out.notes.extend(notes);
         }
         Ok(out)
     }
@@ -133,30 +157,70 @@ impl DockerEngine {
         candidate: &str,
         node: &PlannedNode,
         tag: &str,
-    ) -> Result<(String, Option<String>), Error> {
+    ) -> Result<(String, Vec<String>), Error> {
         let container = session.container_name(candidate, &node.id);
         let repo = format!("plateau-snapshot/{}-{candidate}-{}", session.name, node.id);
         let mut labels = session.labels(Some(candidate), Some(&node.id));
         labels.insert(LABEL_SNAPSHOT.to_string(), tag.to_string());
+        let inspected = self.docker.inspect_container(&container, None::<InspectContainerOptions>).await.ok();
+        let state = inspected.as_ref().and_then(|c| c.state.clone()).unwrap_or_default();
+        let running = state.running.unwrap_or(false) && !state.paused.unwrap_or(false);
         // Runtime state that a commit would lose and that grading reads: the
         // firewall rules in force, read by the role image's own `nft` in the
         // node's network namespace (the node itself is paused) and written
-        // where plateau-init restores them from.
-        let note = match self.capture_rules(session, candidate, node).await {
-            Ok(None) => None,
-            Ok(Some(rules)) => {
-                let upload = self.upload(&container, "/var/lib/plateau/snapshot", "nftables.rules", rules.as_bytes());
-                upload.await.err().map(|e| format!("{}: firewall rules not kept ({e})", node.id))
+        // where plateau-init restores them from. A node that is not running
+        // has none to read (the note below says its memory is lost).
+        let mut notes = Vec::new();
+        if state.running.unwrap_or(false) {
+            notes.extend(match self.capture_rules(session, candidate, node).await {
+                Ok(None) => None,
+                Ok(Some(rules)) => {
+                    let upload =
+                        self.upload(&container, "/var/lib/plateau/snapshot", "nftables.rules", rules.as_bytes());
+                    upload.await.err().map(|e| format!("{}: firewall rules not kept ({e})", node.id))
+                }
+                Err(e) => Some(format!("{}: firewall rules not captured ({e})", node.id)),
+            });
+        }
+        // Only a node with NET_ADMIN can change its addresses and routes.
+        let net_admin = inspected.and_then(|c| c.host_config).is_some_and(|h| {
+            h.privileged.unwrap_or(false) || h.cap_add.unwrap_or_default().iter().any(|c| c.ends_with("NET_ADMIN"))
+        });
+        // What ran at the deadline, for the re-created node to run again.
+        // Always written (a file the candidate left there is never used):
+        // the plan read off the paused node, or a mark that there is none.
+        if node.backend == plateau_scenario::model::Backend::Container {
+            // `network_kept`: its addresses and routes go with it.
+            let (plan, network_kept) = if state.running.unwrap_or(false) {
+                match self.capture_deadline(session, candidate, node).await {
+                    Ok(deadline) => {
+                        notes.extend(deadline.notes(&node.id));
+                        (deadline.runtime_file(net_admin), net_admin)
+                    }
+                    Err(e) => {
+                        notes.push(format!(
+                            "{}: what it ran at the deadline was not read ({e}): graded as it boots",
+                            node.id
+                        ));
+                        (NOT_CAPTURED.to_string(), false)
+                    }
+                }
+            } else {
+                notes.push(format!(
+                    "{}: not running at the deadline (stopped, or killed at the cut): its in-memory state is lost, \
+                     graded as it boots",
+                    node.id
+                ));
+                (NOT_CAPTURED.to_string(), false)
+            };
+            match self.upload(&container, "/var/lib/plateau/snapshot", "runtime", plan.as_bytes()).await {
+                Ok(()) if network_kept => {
+                    labels.insert(LABEL_RUNTIME.to_string(), "captured".to_string());
+                }
+                Ok(()) => {}
+                Err(e) => notes.push(format!("{}: what it ran at the deadline was not kept ({e})", node.id)),
             }
-            Err(e) => Some(format!("{}: firewall rules not captured ({e})", node.id)),
-        };
-        let running = self
-            .docker
-            .inspect_container(&container, None::<InspectContainerOptions>)
-            .await
-            .ok()
-            .and_then(|c| c.state)
-            .is_some_and(|s| s.running.unwrap_or(false) && !s.paused.unwrap_or(false));
+        }
         let options = bollard::query_parameters::CommitContainerOptions {
             container: Some(container.clone()),
             repo: Some(repo.clone()),
@@ -174,7 +238,29 @@ impl DockerEngine {
             .commit_container(options, config)
             .await
             .map_err(|e| Error::Node { container: container.clone(), message: format!("snapshot: {e}") })?;
-        Ok((format!("{repo}:{tag}"), note))
+        Ok((format!("{repo}:{tag}"), notes))
+    }
+
+    /// What a paused node runs, read by a sidecar of its role image in its
+    /// network and process namespaces (see `deadline`).
+    async fn capture_deadline(
+        &self,
+        session: &Session,
+        candidate: &str,
+        node: &PlannedNode,
+    ) -> Result<super::deadline::Deadline, Error> {
+        let container = session.container_name(candidate, &node.id);
+        let image = role_image(node);
+        let out = self
+            .sidecar(session, candidate, &node.id, &image, &format!("container:{container}"), &[super::deadline::READ])
+            .await?;
+        if out.exit_code != 0 {
+            return Err(Error::Node {
+                container,
+                message: format!("reading its state ended with {}: {}", out.exit_code, out.stderr),
+            });
+        }
+        Ok(super::deadline::Deadline::read(&out.stdout))
     }
 
     /// The ruleset in force in a node, read from outside it by a short-lived
@@ -187,10 +273,7 @@ impl DockerEngine {
         node: &PlannedNode,
     ) -> Result<Option<String>, Error> {
         let container = session.container_name(candidate, &node.id);
-        let image = self.docker.inspect_container(&container, None::<InspectContainerOptions>).await;
-        let Some(image) = image.ok().and_then(|c| c.config).and_then(|c| c.image) else {
-            return Ok(None);
-        };
+        let image = role_image(node);
         let out =
             self.sidecar(session, candidate, &node.id, &image, &format!("container:{container}"), &[NFT_LIST]).await?;
         Ok(match out.exit_code {
@@ -219,8 +302,11 @@ impl DockerEngine {
             env: Some(vec![crate::exec::CLEAN_PATH.to_string()]),
             labels: Some(session.labels(Some(candidate), Some(node))),
             host_config: Some(HostConfig {
+                // The node's network and processes (a paused node's are read,
+                // never run), through its own kernel objects.
                 network_mode: Some(network_mode.to_string()),
-                cap_add: Some(vec!["NET_ADMIN".into()]),
+                pid_mode: Some(network_mode.to_string()),
+                cap_add: Some(vec!["NET_ADMIN".into(), "SYS_PTRACE".into()]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -360,6 +446,25 @@ impl DockerEngine {
         Some(tar)
     }
 
+    /// Remove every snapshot image of a session (by its labels), for a
+    /// session that is thrown away (a scenario test); how many.
+    pub async fn remove_snapshots(&self, session: &str) -> Result<usize, Error> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_SESSION}={session}"), LABEL_SNAPSHOT.to_string()],
+        )]);
+        let options = bollard::query_parameters::ListImagesOptions { filters: Some(filters), ..Default::default() };
+        let images = self.docker.list_images(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mut removed = 0;
+        for image in images {
+            let options = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };
+            if self.docker.remove_image(&image.id, Some(options), None).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Re-create a candidate's platform from their snapshots (an appeal, the
     /// grade of record, or a corrected scenario), with the candidate's
     /// access closed. `put_back` names, per node, the paths to copy from the
@@ -377,16 +482,25 @@ impl DockerEngine {
         let mut restored = plan.clone();
         let mut repairs = HashMap::new();
         for node in restored.nodes.iter_mut().filter(|n| n.backend.created()) {
-            if let Some(paths) = put_back.get(&node.id).filter(|p| !p.is_empty()) {
-                let role = if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) };
-                repairs.insert(node.id.clone(), (role, paths.clone()));
+            // A VM always has one: its initrd compares its whole disk.
+            let paths = put_back.get(&node.id).cloned().unwrap_or_default();
+            if !paths.is_empty() || node.backend == plateau_scenario::model::Backend::Vm {
+                repairs.insert(node.id.clone(), (role_image(node), paths));
             }
             node.image = format!("plateau-snapshot/{}-{candidate}-{}:{tag}", session.name, node.id);
         }
-        let up = self.up_repairing(session, &restored, host_port, &repairs).await?;
+        let up = self.up_repairing(session, &restored, host_port, Some(&repairs)).await?;
         self.set_access(session, candidate, false).await?;
         Ok(up)
     }
+}
+
+/// The node's pristine role image, as the plan names it: what sidecars read
+/// a node with and what programs are put back from. Never the container's
+/// own image: a platform re-created from a snapshot runs on an image that
+/// holds what the candidate changed.
+fn role_image(node: &PlannedNode) -> String {
+    if node.image.contains(':') { node.image.clone() } else { format!("{}:latest", node.image) }
 }
 
 /// A one-file archive with its entry renamed (a program put back under the

@@ -7,6 +7,8 @@ use bollard::query_parameters::{
     StartContainerOptions,
 };
 
+use plateau_scenario::TakenSubnet;
+
 use crate::{Error, Hold, hostnet};
 
 use super::*;
@@ -168,6 +170,30 @@ impl DockerEngine {
             }
         }
         Ok(removed)
+    }
+}
+
+impl DockerEngine {
+    /// The IPv4 subnets of every network on the engine but `session`'s own:
+    /// another session's, Docker's own bridges, anyone's. A session's draw
+    /// keeps clear of them (the engine refuses a network that overlaps one).
+    pub async fn subnets_held(&self, session: &str) -> Result<Vec<TakenSubnet>, Error> {
+        let networks =
+            self.docker.list_networks(None::<ListNetworksOptions>).await.map_err(|e| Error::Engine(e.to_string()))?;
+        let mut held = Vec::new();
+        for n in networks {
+            let labels = n.labels.unwrap_or_default();
+            let holder = match labels.get(LABEL_SESSION) {
+                Some(s) if s == session => continue,
+                Some(s) => format!("network `{}` of session `{s}`", n.name.unwrap_or_default()),
+                None => format!("Docker network `{}`", n.name.unwrap_or_default()),
+            };
+            let subnets = n.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.subnet);
+            for subnet in subnets.filter_map(|s| s.parse::<ipnet::Ipv4Net>().ok()) {
+                held.push(TakenSubnet { subnet, holder: holder.clone() });
+            }
+        }
+        Ok(held)
     }
 }
 

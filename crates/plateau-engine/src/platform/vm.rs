@@ -22,6 +22,8 @@ use super::*;
 
 /// On a VM node's container.
 pub const LABEL_VM: &str = "org.plateau.vm";
+/// Label on a VM node: the grader key its guest was given (`plateau.key`).
+pub const LABEL_GRADER_KEY: &str = "org.plateau.grader-key";
 /// What QEMU itself takes beside the guest's memory (the translation cache
 /// under TCG is 64 MiB, see `vm-run`).
 pub(super) const VM_OVERHEAD: u64 = 384 << 20;
@@ -72,7 +74,15 @@ pub(super) fn guest_nic(
 
 /// The container's environment for `vm-run`, and through it the guest's
 /// kernel command line (read by the guest's `plateau-vm-init`).
-pub(super) fn vm_env(session: &Session, plan: &CandidatePlan, node: &PlannedNode, nics: &[GuestNic]) -> Vec<String> {
+/// `put_back`: a grade of record, whose initrd compares the disk with the
+/// role's own (attached read-only) and puts back the grader's programs.
+pub(super) fn vm_env(
+    session: &Session,
+    plan: &CandidatePlan,
+    node: &PlannedNode,
+    nics: &[GuestNic],
+    put_back: bool,
+) -> Vec<String> {
     let limits = node.limits();
     let mut cmdline = vec![format!("plateau.hostname={}", node.hostname)];
     cmdline.extend(nics.iter().map(|n| format!("plateau.nic={},{}", n.mac, n.how)));
@@ -86,14 +96,47 @@ pub(super) fn vm_env(session: &Session, plan: &CandidatePlan, node: &PlannedNode
     if let Some(entry) = plan.access.iter().find(|a| a.node == node.id) {
         cmdline.push(format!("plateau.user={},{}", entry.user, base64(entry.password.as_bytes())));
     }
+    if put_back {
+        cmdline.push("plateau.putback=1".to_string());
+    }
     let nics: Vec<String> = nics.iter().map(|n| format!("{}={}", n.container_address, n.mac)).collect();
-    let env = vec![
+    let mut env = vec![
         format!("PLATEAU_VM_NICS={}", nics.join(" ")),
         format!("PLATEAU_VM_CMDLINE={}", cmdline.join(" ")),
         format!("PLATEAU_VM_MEMORY={}", limits.memory >> 20),
         format!("PLATEAU_VM_CPUS={}", limits.cpu_millis.div_ceil(1000).max(1)),
     ];
+    if put_back {
+        env.push("PLATEAU_VM_PUT_BACK=1".to_string());
+    }
     env
+}
+
+/// What a restored guest's initrd told on its channel (`images/vm/put-back`).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Checked {
+    pub put_back: Vec<String>,
+    pub found: Vec<FsChange>,
+}
+
+/// Its `found KIND PATH` and `put-back PATH` lines; an error when it did not
+/// end its comparison (`checked`) or could not make it.
+pub(super) fn checked(channel: &str) -> Result<Checked, String> {
+    let mut out = Checked::default();
+    for line in channel.lines().map(str::trim) {
+        if let Some(path) = line.strip_prefix("put-back ") {
+            out.put_back.push(path.to_string());
+        } else if let Some(found) = line.strip_prefix("found ") {
+            let (kind, path) = found.split_once(' ').unwrap_or((found, ""));
+            let kind = ChangeKind::from_token(kind).unwrap_or(ChangeKind::Modified);
+            out.found.push(FsChange { path: path.to_string(), kind });
+        } else if let Some(why) = line.strip_prefix("unchecked: ") {
+            return Err(why.to_string());
+        } else if line == "checked" {
+            return Ok(out);
+        }
+    }
+    Err("the guest's initrd did not compare its disk with the role's".to_string())
 }
 
 /// What a VM node's container needs of the host: taps, and KVM when the
@@ -140,7 +183,42 @@ pub enum QmpCommand {
     Cont,
     #[serde(rename = "query-status")]
     QueryStatus,
+    /// Keys pressed together on the guest's keyboard (released after).
+    #[serde(rename = "send-key")]
+    SendKeys { arguments: Chord },
 }
+
+/// Keys of `send-key`, by QEMU's key codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Chord {
+    keys: [Key; 3],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+struct Key {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: &'static str,
+}
+
+impl QmpCommand {
+    /// Alt+SysRq+S: the guest's kernel writes every dirty page to its disks
+    /// (its "emergency sync"), whatever runs in the guest.
+    pub const SYSRQ_SYNC: QmpCommand = QmpCommand::SendKeys {
+        arguments: Chord {
+            keys: [
+                Key { kind: "qcode", data: "alt" },
+                Key { kind: "qcode", data: "sysrq" },
+                Key { kind: "qcode", data: "s" },
+            ],
+        },
+    };
+}
+
+/// What the guest's kernel prints on its console once an emergency sync is done.
+const SYNC_DONE: &str = "Emergency Sync complete";
+/// How long a guest's emergency sync may take (its dirty pages, under TCG).
+const GUEST_SYNC_LIMIT: Duration = Duration::from_secs(30);
 
 /// One message from QMP.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -227,6 +305,43 @@ impl DockerEngine {
         }
         let all: Vec<QmpCommand> = std::iter::once(QmpCommand::Capabilities).chain(commands.iter().copied()).collect();
         qmp_replies(&out.stdout, &all).map(|mut v| v.split_off(1)).map_err(fail)
+    }
+
+    /// Have a guest write its page cache to its disk before it is stopped
+    /// and its disk committed: a Linux guest keeps the writes of its last
+    /// half-minute in memory (ext4 writes back after 30 s), which a commit
+    /// of its disk alone would lose. Asked of its kernel by the keyboard
+    /// (SysRq), which no program in the guest stands between; done when its
+    /// console (the container's output, out of the guest's reach) says so.
+    pub(super) async fn sync_guest(&self, container: &str) -> Result<(), Error> {
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i32 - 1);
+        self.qmp(container, &[QmpCommand::SYSRQ_SYNC]).await?;
+        let started = std::time::Instant::now();
+        while started.elapsed() < GUEST_SYNC_LIMIT {
+            let options = bollard::query_parameters::LogsOptions { stdout: true, since, ..Default::default() };
+            let mut logs = self.docker.logs(container, Some(options));
+            while let Some(Ok(chunk)) = logs.next().await {
+                if String::from_utf8_lossy(&chunk.into_bytes()).contains(SYNC_DONE) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(Error::Node {
+            container: container.to_string(),
+            message: format!(
+                "its kernel did not report writing its disk within {} s (SysRq disabled in the guest?)",
+                GUEST_SYNC_LIMIT.as_secs()
+            ),
+        })
+    }
+
+    /// What a restored guest's initrd found changed and put back (read
+    /// from its channel once it is ready).
+    pub(super) async fn guest_put_back(&self, container: &str) -> Result<Checked, Error> {
+        let out = exec(&self.docker, container, &["cat", CHANNEL], Duration::from_secs(10)).await?;
+        checked(&out.stdout).map_err(|message| Error::Node { container: container.to_string(), message })
     }
 
     /// Whether a container is a VM node's.
@@ -376,6 +491,34 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_guest_tells_what_its_initrd_found_and_put_back() {
+        let channel = "found added /usr/local/bin/curl\r\nput-back /usr/local/bin/curl\r\n\
+                       found modified /root/.bashrc\r\nchecked\r\nhostkey ssh-ed25519 AAAA\r\nready\r\n";
+        let found = checked(channel).unwrap();
+        assert_eq!(found.put_back, ["/usr/local/bin/curl"]);
+        assert_eq!(
+            found.found,
+            [
+                FsChange { path: "/usr/local/bin/curl".into(), kind: ChangeKind::Added },
+                FsChange { path: "/root/.bashrc".into(), kind: ChangeKind::Modified }
+            ]
+        );
+        assert!(checked("hostkey ssh-ed25519 AAAA\nready\n").is_err(), "no comparison is no clean disk");
+        assert_eq!(
+            checked("unchecked: the role's disk is not attached\n").unwrap_err(),
+            "the role's disk is not attached"
+        );
+    }
+
+    #[test]
+    fn a_guest_is_asked_to_sync_with_alt_sysrq_s() {
+        assert_eq!(
+            serde_json::to_string(&QmpCommand::SYSRQ_SYNC).unwrap(),
+            r#"{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"alt"},{"type":"qcode","data":"sysrq"},{"type":"qcode","data":"s"}]}}"#
+        );
+    }
+
+    #[test]
     fn a_qmp_exchange_gives_each_commands_reply_and_names_a_refusal() {
         // As QEMU 7.2 prints it (greeting, replies, an event between them).
         let transcript = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7"}, "capabilities": ["oob"]}}
@@ -409,7 +552,7 @@ mod tests {
         };
         let nic = guest_nic(&session, &plan, ws, 0, "10.0.0.9".parse().unwrap());
         assert_eq!((nic.mac.as_str(), nic.how.as_str()), (ws.interfaces[0].mac.as_deref().unwrap(), "dhcp"));
-        let env = vm_env(&session, &plan, ws, &[nic]);
+        let env = vm_env(&session, &plan, ws, &[nic], false);
         let cmdline = env.iter().find_map(|e| e.strip_prefix("PLATEAU_VM_CMDLINE=")).unwrap();
         let password = base64(plan.access[0].password.as_bytes());
         for expected in [

@@ -5,7 +5,7 @@ use plateau_scenario::checks::dhcp::DhcpOffer;
 use super::*;
 
 pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let DhcpOffer { network, mac, address, router, dns } = kind;
+    let DhcpOffer { network, mac, address, pool, router, dns } = kind;
     let check = cx.check;
     let reach = cx.reach;
     let timeout = cx.timeout;
@@ -45,6 +45,13 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
     seen.expect("DHCP offer", "an offer", offer.address.to_string(), true);
     if let Some(want) = address {
         seen.expect("offered address", want.clone(), offer.address.to_string(), same_ip(want, offer.address));
+    }
+    if let Some([first, last]) = pool {
+        let (Ok(lo), Ok(hi)) = (first.trim().parse::<Ipv4Addr>(), last.trim().parse::<Ipv4Addr>()) else {
+            return Err(Unable::Setup(format!("`pool` is not two IPv4 addresses: {first}, {last}")));
+        };
+        let inside = (lo..=hi).contains(&offer.address);
+        seen.expect("offered address in the pool", format!("{lo} – {hi}"), offer.address.to_string(), inside);
     }
     if let Some(want) = router {
         let got = offer.routers.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>().join(", ");

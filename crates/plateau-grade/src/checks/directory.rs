@@ -9,7 +9,7 @@ pub(super) async fn ad_user(kind: &AdUser, cx: &Cx<'_, impl Reach>, seen: &mut S
     let timeout = cx.timeout;
     let on = cx.node()?;
     let out = seen.run(on, &format!("samba-tool user show {} 2>&1", sh(user)), timeout).await?;
-    let account = Account::read(out.exit_code, &out.stdout);
+    let account = Account::read(out.exit_code, &out.stdout).map_err(Unable::Probe)?;
     seen.expect(
         &format!("account {user}"),
         present_absent(*exists),
@@ -122,11 +122,16 @@ struct Account {
 }
 
 impl Account {
-    fn read(exit_code: i64, stdout: &str) -> Account {
+    /// The account, or its absence as samba-tool states it; any other
+    /// failure of the tool proves neither.
+    fn read(exit_code: i64, stdout: &str) -> Result<Account, String> {
         let found = exit_code == 0 && stdout.contains("sAMAccountName");
+        if !found && !stdout.contains("Unable to find user") {
+            return Err(format!("samba-tool user show failed (exit {exit_code}): {}", excerpt(stdout.trim(), 200)));
+        }
         let uac = field(stdout, "userAccountControl").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
         let groups = stdout.lines().filter_map(|l| l.strip_prefix("memberOf: ")).map(str::to_string).collect();
-        Account { found, enabled: uac & 0x2 == 0, groups }
+        Ok(Account { found, enabled: uac & 0x2 == 0, groups })
     }
 
     /// Member of the group named `group` (its DN's first RDN), in any case.
@@ -147,14 +152,23 @@ mod tests {
     #[test]
     fn an_account_is_read_from_samba_tool_user_show() {
         let check = |exit: i64, out: &str, found: bool, enabled: bool, groups: usize| {
-            let a = Account::read(exit, out);
+            let a = Account::read(exit, out).expect(out);
             assert_eq!((a.found, a.enabled, a.groups.len()), (found, enabled, groups), "{out}");
         };
         check(0, SHOWN, true, false, 2);
         check(0, &SHOWN.replace("userAccountControl: 514", "userAccountControl: 512"), true, true, 2);
         check(255, "ERROR: Unable to find user \"nobody\"", false, true, 0);
+    }
+
+    #[test]
+    fn an_absence_is_only_samba_tools_own_word() {
+        let unproven = |exit: i64, out: &str| assert!(Account::read(exit, out).is_err(), "{out}");
         // A wrapper that prints the right words but fails is not an account.
-        check(1, SHOWN, false, false, 2);
+        unproven(1, SHOWN);
+        // The tool itself failing proves no absence.
+        unproven(127, "sh: 1: samba-tool: not found");
+        unproven(255, "ERROR(ldb): uncaught exception - Unable to open tdb '/var/lib/samba/private/sam.ldb'");
+        unproven(0, "");
     }
 
     #[test]
@@ -169,7 +183,7 @@ mod tests {
 
     #[test]
     fn membership_is_the_first_rdn_in_any_case() {
-        let a = Account::read(0, SHOWN);
+        let a = Account::read(0, SHOWN).unwrap();
         assert!(a.member_of("comptabilite"));
         assert!(a.member_of("Domain Admins"));
         assert!(!a.member_of("Compta"), "a prefix of a group's name is another group");

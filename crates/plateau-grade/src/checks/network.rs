@@ -1,4 +1,8 @@
 //! Network kinds: ports, reachability, web pages, DNS records, a node's IP configuration.
+//!
+//! Every attempt to get through is read as an [`Attempt`]: through, stopped
+//! on the way, or unproven (the sender's own tool or network failed first).
+//! A denial passes only when stopped; an unproven attempt never passes.
 
 use plateau_scenario::checks::network::{
     DnsRecord, HttpGet, IpConfig, Ping, Protocol, Reach as ReachCheck, ReachTarget, Reachability, TcpPort,
@@ -6,18 +10,57 @@ use plateau_scenario::checks::network::{
 
 use super::*;
 
+/// What one attempt to get through proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Attempt {
+    /// It got through; how it was answered (`open`, `echo reply`, `HTTP 200`).
+    Through(String),
+    /// Refused or dropped on the way (`closed (refused)`, `filtered (no answer)`).
+    Stopped(String),
+    /// Nothing proven either way: the sender had no route, the name did not
+    /// resolve, or its tool failed for another reason.
+    Unproven(String),
+}
+
+impl Attempt {
+    fn through(&self) -> bool {
+        matches!(self, Attempt::Through(_))
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Attempt::Through(how) | Attempt::Stopped(how) => how.clone(),
+            Attempt::Unproven(why) => format!("unproven: {why}"),
+        }
+    }
+}
+
+/// A tool the sender does not have (the shell's 126/127) is the grader's
+/// failure to look, whatever the expectation.
+fn tool_missing(exit_code: i64, output: &str) -> Result<(), Unable> {
+    if exit_code == 126 || exit_code == 127 {
+        return Err(Unable::Probe(format!("the sender's tool did not run (exit {exit_code}): {}", output.trim())));
+    }
+    Ok(())
+}
+
+/// A denial is proven only by an attempt that was stopped.
+fn denial(what: &str, attempt: &Attempt) -> Result<bool, Unable> {
+    match attempt {
+        Attempt::Unproven(why) => Err(Unable::Probe(format!("{what}: the denial cannot be proven: {why}"))),
+        other => Ok(!other.through()),
+    }
+}
+
 pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let TcpPort { host, port, expect } = kind;
-    let state = tcp_state(host, *port, cx.from, cx.timeout, seen).await?;
-    let ok = match expect {
-        PortState::Open => state == probe::Port::Open,
-        PortState::Closed => state != probe::Port::Open,
+    let what = format!("port {port} of {host}");
+    let attempt = tcp_state(host, *port, cx.from, cx.timeout, seen).await?;
+    let (expected, ok) = match expect {
+        PortState::Open => ("open", attempt.through()),
+        PortState::Closed => ("closed or filtered", denial(&what, &attempt)?),
     };
-    let expected = match expect {
-        PortState::Open => "open",
-        PortState::Closed => "closed or filtered",
-    };
-    seen.expect(&format!("port {port} of {host}"), expected, state.to_string(), ok);
+    seen.expect(&what, expected, attempt.shown(), ok);
     Ok(())
 }
 
@@ -28,38 +71,50 @@ async fn tcp_state(
     from: Option<&Executor>,
     timeout: Duration,
     seen: &mut Seen,
-) -> Result<probe::Port, Unable> {
+) -> Result<Attempt, Unable> {
     Ok(match from {
         Some(on) => {
             let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
-            nc_port_state(out.exit_code, &out.stderr)
+            tool_missing(out.exit_code, &out.stderr)?;
+            nc_attempt(out.exit_code, &out.stderr)
         }
         None => {
             seen.start();
-            let state = probe::tcp(host, port, timeout).await?;
-            seen.probe(format!("TCP connect {host}:{port}"), state.to_string());
-            state
+            let state = probe::tcp(host, port, timeout).await;
+            let attempt = match state {
+                Ok(probe::Port::Open) => Attempt::Through(probe::Port::Open.to_string()),
+                Ok(stopped) => Attempt::Stopped(stopped.to_string()),
+                Err(e) => Attempt::Unproven(e.to_string()),
+            };
+            seen.probe(format!("TCP connect {host}:{port}"), attempt.shown());
+            attempt
         }
     })
 }
 
 pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let Ping { host, reachable } = kind;
-    let answered = echo(host, cx.from, cx.timeout, seen).await?;
-    seen.expect(&format!("{host} answers ping"), yes_no(*reachable), yes_no(answered), answered == *reachable);
+    let what = format!("{host} answers ping");
+    let attempt = echo(host, cx.from, cx.timeout, seen).await?;
+    let ok = if *reachable { attempt.through() } else { denial(&what, &attempt)? };
+    seen.expect(&what, yes_no(*reachable), attempt.shown(), ok);
     Ok(())
 }
 
-/// Whether `host` answers one echo request, from a node or from the controller.
-async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<bool, Unable> {
+/// One echo request to `host`, from a node or from the controller.
+async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<Attempt, Unable> {
     let command = format!("ping -c 1 -W {} {}", secs(timeout), sh(host));
     Ok(match from {
-        Some(on) => seen.run(on, &command, timeout).await?.exit_code == 0,
+        Some(on) => {
+            let out = seen.run(on, &command, timeout).await?;
+            tool_missing(out.exit_code, &out.stderr)?;
+            ping_attempt(out.exit_code, &format!("{}{}", out.stdout, out.stderr))
+        }
         None => {
             seen.start();
-            let (ok, output) = probe::ping(host, timeout).await?;
-            seen.probe(command, output);
-            ok
+            let (exit_code, output) = probe::ping(host, timeout).await?;
+            seen.probe(command, output.clone());
+            ping_attempt(exit_code, &output)
         }
     })
 }
@@ -68,66 +123,70 @@ async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut
 /// positive control. When the `control` does not answer, the sender may have
 /// no network at all, so nothing is proven: `error`. Without a control, the
 /// allowed targets play its part: when none answers, they fail and the
-/// denials are left unproven — never a pass.
+/// denials are left unproven — never a pass. A denied target whose attempt
+/// proved nothing (no route, a name that does not resolve) is `error`.
 pub(super) async fn reach(kind: &ReachCheck, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let mut outcomes = Vec::new();
     for target in &kind.targets {
         outcomes.push(reach_one(target, cx.from, cx.timeout, seen).await?);
     }
     if let Some(control) = &kind.control {
-        let (reached, how) = reach_one(control, cx.from, cx.timeout, seen).await?;
-        if !reached {
+        let attempt = reach_one(control, cx.from, cx.timeout, seen).await?;
+        if !attempt.through() {
             return Err(Unable::Probe(format!(
-                "the sender does not reach its control ({}: {how}): its denials prove nothing",
-                control.describe()
+                "the sender does not reach its control ({}: {}): its denials prove nothing",
+                control.describe(),
+                attempt.shown()
             )));
         }
     }
     let allowed = |t: &ReachTarget| t.expect == Reachability::Allowed;
-    let proven = kind.control.is_some() || kind.targets.iter().zip(&outcomes).any(|(t, (got, _))| allowed(t) && *got);
-    for (target, (got, how)) in kind.targets.iter().zip(&outcomes) {
-        let expected = if allowed(target) { "allowed" } else { "denied" };
-        let (shown, ok) = match (allowed(target), proven) {
-            (false, false) => (format!("unproven: the sender reached nothing it should ({how})"), false),
-            _ => (how.clone(), *got == allowed(target)),
+    let proven = kind.control.is_some() || kind.targets.iter().zip(&outcomes).any(|(t, a)| allowed(t) && a.through());
+    for (target, attempt) in kind.targets.iter().zip(&outcomes) {
+        let (expected, shown, ok) = match (allowed(target), proven) {
+            (true, _) => ("allowed", attempt.shown(), attempt.through()),
+            (false, false) => {
+                ("denied", format!("unproven: the sender reached nothing it should ({})", attempt.shown()), false)
+            }
+            (false, true) => ("denied", attempt.shown(), denial(&target.describe(), attempt)?),
         };
         seen.expect(&target.describe(), expected, shown, ok);
     }
     Ok(())
 }
 
-/// Whether one target gets through, and how it answered (`open`,
-/// `closed (refused)`, `filtered (no answer)`, `echo reply`, `HTTP 200`).
+/// One target's attempt.
 async fn reach_one(
     target: &ReachTarget,
     from: Option<&Executor>,
     timeout: Duration,
     seen: &mut Seen,
-) -> Result<(bool, String), Unable> {
+) -> Result<Attempt, Unable> {
     match (&target.url, &target.host, target.protocol, target.port) {
-        (Some(url), ..) => {
-            let (code, _) = http(url, from, timeout, seen).await?;
-            Ok(if code == 0 { (false, "no HTTP answer".into()) } else { (true, format!("HTTP {code}")) })
-        }
-        (None, Some(host), Protocol::Icmp, _) => {
-            let answered = echo(host, from, timeout, seen).await?;
-            Ok((answered, if answered { "echo reply" } else { "no echo reply" }.into()))
-        }
-        (None, Some(host), Protocol::Tcp, Some(port)) => {
-            let state = tcp_state(host, port, from, timeout, seen).await?;
-            Ok((state == probe::Port::Open, state.to_string()))
-        }
+        (Some(url), ..) => Ok(match http(url, from, timeout, seen).await? {
+            Ok((code, _)) => Attempt::Through(format!("HTTP {code}")),
+            Err(attempt) => attempt,
+        }),
+        (None, Some(host), Protocol::Icmp, _) => echo(host, from, timeout, seen).await,
+        (None, Some(host), Protocol::Tcp, Some(port)) => tcp_state(host, port, from, timeout, seen).await,
         _ => Err(Unable::Setup(format!("`reach` target {} names no destination", target.describe()))),
     }
 }
 
 /// A GET of `url` from a node (curl, or PowerShell on Windows) or from the
-/// controller: the status (0: no answer) and the page.
-async fn http(url: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<(u16, String), Unable> {
+/// controller: the status and the page, or the attempt that got no answer.
+async fn http(
+    url: &str,
+    from: Option<&Executor>,
+    timeout: Duration,
+    seen: &mut Seen,
+) -> Result<Result<(u16, String), Attempt>, Unable> {
     Ok(match from {
         Some(on) if on.shell() == Shell::Posix => {
             let command = format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url));
-            body_and_status(&seen.run(on, &command, timeout).await?.stdout)
+            let out = seen.run(on, &command, timeout).await?;
+            tool_missing(out.exit_code, &out.stderr)?;
+            curl_answer(out.exit_code, &out.stdout, &out.stderr)
         }
         Some(on) => {
             let script = format!(
@@ -135,24 +194,57 @@ async fn http(url: &str, from: Option<&Executor>, timeout: Duration, seen: &mut 
                 secs(timeout),
                 ps(url)
             );
-            body_and_status(seen.run(on, &script, timeout).await?.stdout.trim_end())
+            match body_and_status(seen.run(on, &script, timeout).await?.stdout.trim_end()) {
+                (0, _) => Err(Attempt::Unproven("no HTTP answer (PowerShell does not say why)".into())),
+                page => Ok(page),
+            }
         }
         None => {
             seen.start();
             let (code, body) = probe::http_get(url, timeout).await?;
             seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
-            (code, body)
+            match code {
+                // reqwest's own words: a timeout or a refused connection is
+                // an answer of the network; anything else proves nothing.
+                0 if body.contains("timed out") || body.contains("Connection refused") => {
+                    Err(Attempt::Stopped(format!("no HTTP answer ({})", body.trim())))
+                }
+                0 => Err(Attempt::Unproven(format!("no HTTP answer ({})", body.trim()))),
+                _ => Ok((code, body)),
+            }
         }
     })
 }
 
 pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let HttpGet { url, status, contains } = kind;
-    let (code, body) = http(url, cx.from.or(cx.node().ok()), cx.timeout, seen).await?;
-    let shown = if code == 0 { "no answer".to_string() } else { code.to_string() };
+    let HttpGet { url, status, contains, served_by } = kind;
+    let client = cx.from.or(cx.node().ok());
+    let (code, body, shown) = match http(url, client, cx.timeout, seen).await? {
+        Ok((code, body)) => (code, body, code.to_string()),
+        Err(attempt) => (0, String::new(), attempt.shown()),
+    };
     seen.expect("HTTP status", status.to_string(), shown, code == *status);
     if let Some(text) = contains {
         seen.expect("page contains", text.clone(), excerpt(body.trim(), 80), body.contains(text.as_str()));
+    }
+    if let Some(server) = served_by {
+        // A path nobody can know before this grading, asked the same way;
+        // whatever answers, only the server's own log says it was the one.
+        let path = format!("/.plateau-probe-{:016x}", rand::random::<u64>());
+        let probe = reqwest::Url::parse(url)
+            .and_then(|u| u.join(&path))
+            .map_err(|e| Unable::Setup(format!("`{url}` is not a URL: {e}")))?;
+        let _ = http(probe.as_str(), client, cx.timeout, seen).await?;
+        let on = cx.reach.node(server).ok_or_else(|| Unable::Setup(format!("node `{server}` has no grader access")))?;
+        let command = format!("grep -c -F -- {} /var/log/plateau/http.log", sh(&format!("url:{path}")));
+        let out = seen.run(on, &command, cx.timeout).await?;
+        let served = match (out.exit_code, out.stdout.trim()) {
+            (0, _) => true,
+            (1, "0") => false,
+            _ => return Err(Unable::Probe(format!("{server}'s web server log was not read: {}", out.stderr.trim()))),
+        };
+        let seen_there = if served { format!("{server} (its log has {path})") } else { "another server".to_string() };
+        seen.expect("answered by", server.clone(), seen_there, served);
     }
     Ok(())
 }
@@ -249,14 +341,61 @@ pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &m
     Ok(())
 }
 
-/// `nc -z -v`: connected, refused by the host, or no answer at all.
-fn nc_port_state(exit_code: i64, stderr: &str) -> probe::Port {
+/// `nc -z -v`: connected, refused or dropped on the way, or nothing proven
+/// (no route from the sender, a name that does not resolve, another failure).
+fn nc_attempt(exit_code: i64, stderr: &str) -> Attempt {
+    let said = stderr.trim();
     if exit_code == 0 {
-        probe::Port::Open
-    } else if stderr.contains("refused") {
-        probe::Port::Closed
+        Attempt::Through(probe::Port::Open.to_string())
+    } else if said.contains("refused") {
+        Attempt::Stopped(probe::Port::Closed.to_string())
+    } else if said.contains("timed out") {
+        Attempt::Stopped(probe::Port::Filtered.to_string())
+    } else if said.contains("No route to host") {
+        // An ICMP "host unreachable": a router's or firewall's answer.
+        Attempt::Stopped("unreachable (no route to host)".into())
     } else {
-        probe::Port::Filtered
+        Attempt::Unproven(unproven_why(said))
+    }
+}
+
+/// `ping -c 1`: 0 a reply, 1 none; anything else (2: could not send) proves nothing.
+fn ping_attempt(exit_code: i64, output: &str) -> Attempt {
+    match exit_code {
+        0 => Attempt::Through("echo reply".into()),
+        1 => Attempt::Stopped("no echo reply".into()),
+        _ => Attempt::Unproven(format!("ping (exit {exit_code}): {}", unproven_why(output.trim()))),
+    }
+}
+
+/// curl with `-w '\n%{http_code}'`: a page, or why nothing answered —
+/// refused (7), no answer in time (28), an empty or broken reply (52, 56)
+/// are the network's; the rest (6: the name does not resolve) proves nothing.
+fn curl_answer(exit_code: i64, stdout: &str, stderr: &str) -> Result<(u16, String), Attempt> {
+    let said = stderr.trim();
+    match exit_code {
+        0 => match body_and_status(stdout) {
+            (0, _) => Err(Attempt::Unproven(format!("curl printed no status: {said}"))),
+            page => Ok(page),
+        },
+        7 if !said.contains("Network is unreachable") => Err(Attempt::Stopped(format!("no HTTP answer ({said})"))),
+        28 | 52 | 56 => Err(Attempt::Stopped(format!("no HTTP answer ({said})"))),
+        _ => Err(Attempt::Unproven(format!("curl (exit {exit_code}): {}", unproven_why(said)))),
+    }
+}
+
+/// A tool's complaint, named when it is a known one.
+fn unproven_why(said: &str) -> String {
+    let known = [
+        ("Network is unreachable", "the sender has no route there"),
+        ("Name or service not known", "the name does not resolve"),
+        ("Temporary failure in name resolution", "the name does not resolve"),
+        ("Could not resolve host", "the name does not resolve"),
+    ];
+    match known.iter().find(|(words, _)| said.contains(words)) {
+        Some((_, meaning)) => format!("{meaning} ({said})"),
+        None if said.is_empty() => "it failed without a word".into(),
+        None => said.to_string(),
     }
 }
 
@@ -285,13 +424,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nc_tells_open_refused_and_filtered() {
-        let check =
-            |exit: i64, stderr: &str, expect: probe::Port| assert_eq!(nc_port_state(exit, stderr), expect, "{stderr}");
-        check(0, "Connection to 10.0.0.1 80 port [tcp/http] succeeded!", probe::Port::Open);
-        check(1, "nc: connect to 10.0.0.1 port 81 (tcp) failed: Connection refused", probe::Port::Closed);
-        check(1, "nc: connect to 10.0.0.1 port 80 (tcp) timed out: Operation now in progress", probe::Port::Filtered);
-        check(1, "nc: getaddrinfo for host \"nope\" port 80: Name or service not known", probe::Port::Filtered);
+    fn nc_tells_through_stopped_and_unproven() {
+        let check = |exit: i64, stderr: &str, expect: &str| {
+            let shown = match nc_attempt(exit, stderr) {
+                Attempt::Through(how) => format!("through: {how}"),
+                Attempt::Stopped(how) => format!("stopped: {how}"),
+                Attempt::Unproven(why) => format!("unproven: {why}"),
+            };
+            assert!(shown.starts_with(expect), "{stderr}: {shown}");
+        };
+        check(0, "Connection to 10.0.0.1 80 port [tcp/http] succeeded!", "through: open");
+        check(1, "nc: connect to 10.0.0.1 port 81 (tcp) failed: Connection refused", "stopped: closed (refused)");
+        check(1, "nc: connect to 10.0.0.1 port 80 (tcp) timed out: Operation now in progress", "stopped: filtered");
+        check(1, "nc: connect to 10.0.0.9 port 80 (tcp) failed: No route to host", "stopped: unreachable");
+        // The sender's own failures prove no denial.
+        check(1, "nc: getaddrinfo for host \"nope\" port 80: Name or service not known", "unproven: the name");
+        check(1, "nc: connect to 10.0.0.1 port 80 (tcp) failed: Network is unreachable", "unproven: the sender");
+        check(1, "", "unproven: it failed without a word");
+    }
+
+    #[test]
+    fn a_missing_tool_is_the_graders_error() {
+        assert!(tool_missing(127, "sh: 1: nc: not found").is_err());
+        assert!(tool_missing(126, "sh: 1: /usr/bin/nc: Permission denied").is_err());
+        assert!(tool_missing(1, "nc: connect failed: Connection refused").is_ok());
+    }
+
+    #[test]
+    fn ping_proves_a_reply_or_its_absence_and_nothing_else() {
+        assert_eq!(ping_attempt(0, "1 received"), Attempt::Through("echo reply".into()));
+        assert_eq!(ping_attempt(1, "0 received, 100% packet loss"), Attempt::Stopped("no echo reply".into()));
+        for (exit, out) in [(2, "ping: nope: Name or service not known"), (2, "ping: connect: Network is unreachable")]
+        {
+            assert!(matches!(ping_attempt(exit, out), Attempt::Unproven(_)), "{out}");
+        }
+    }
+
+    #[test]
+    fn curl_tells_pages_network_answers_and_failures() {
+        assert_eq!(curl_answer(0, "<h1>ok</h1>\n200", ""), Ok((200, "<h1>ok</h1>".to_string())));
+        let stopped = |exit, said| matches!(curl_answer(exit, "\n000", said), Err(Attempt::Stopped(_)));
+        let unproven = |exit, said| matches!(curl_answer(exit, "\n000", said), Err(Attempt::Unproven(_)));
+        assert!(stopped(7, "curl: (7) Failed to connect to 10.0.0.1 port 80: Connection refused"));
+        assert!(stopped(28, "curl: (28) Connection timed out after 2001 milliseconds"));
+        assert!(unproven(7, "curl: (7) Failed to connect to 10.0.0.1 port 80: Network is unreachable"));
+        assert!(unproven(6, "curl: (6) Could not resolve host: internet.example"));
+        assert!(unproven(0, ""), "a zero exit without a status line is no page");
+    }
+
+    #[test]
+    fn a_denial_needs_an_attempt_that_was_stopped() {
+        assert!(denial("x", &Attempt::Stopped("closed (refused)".into())).unwrap());
+        assert!(!denial("x", &Attempt::Through("open".into())).unwrap());
+        assert!(denial("x", &Attempt::Unproven("the name does not resolve".into())).is_err());
     }
 
     #[test]

@@ -8,6 +8,14 @@ pub(super) async fn vpn_tunnel(kind: &VpnTunnel, cx: &Cx<'_, impl Reach>, seen: 
     let VpnTunnel { interface, host, port } = kind;
     let timeout = cx.timeout;
     let on = cx.node()?;
+    // Traffic first: a WireGuard peer makes its handshake when it has
+    // something to send (a tunnel just brought up has none yet), so the
+    // handshake read after it says whether that traffic went through.
+    let (command, what) = match port {
+        Some(p) => (format!("nc -z -w {} {} {p}", secs(timeout), sh(host)), format!("{host}:{p} through the tunnel")),
+        None => (format!("ping -c 1 -W {} {}", secs(timeout), sh(host)), format!("{host} through the tunnel")),
+    };
+    let ok = seen.run(on, &command, timeout).await?.exit_code == 0;
     if let Some(iface) = interface {
         let out = seen.run(on, &format!("wg show {} latest-handshakes 2>&1", sh(iface)), timeout).await?;
         let shaken = out.exit_code == 0 && handshake_done(&out.stdout);
@@ -18,11 +26,6 @@ pub(super) async fn vpn_tunnel(kind: &VpnTunnel, cx: &Cx<'_, impl Reach>, seen: 
             shaken,
         );
     }
-    let (command, what) = match port {
-        Some(p) => (format!("nc -z -w {} {} {p}", secs(timeout), sh(host)), format!("{host}:{p} through the tunnel")),
-        None => (format!("ping -c 1 -W {} {}", secs(timeout), sh(host)), format!("{host} through the tunnel")),
-    };
-    let ok = seen.run(on, &command, timeout).await?.exit_code == 0;
     seen.expect(&what, "reachable", if ok { "reachable" } else { "unreachable" }, ok);
     Ok(())
 }

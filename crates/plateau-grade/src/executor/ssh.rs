@@ -137,8 +137,9 @@ impl SshExecutor {
         let handle = tokio::time::timeout_at(deadline, self.connection()).await.map_err(late)??;
         let mut channel =
             tokio::time::timeout_at(deadline, handle.channel_open_session()).await.map_err(late)?.map_err(protocol)?;
+        let command = clean(command);
         let collected = tokio::time::timeout_at(deadline, async {
-            channel.exec(true, command).await?;
+            channel.exec(true, command.as_str()).await?;
             let (mut stdout, mut stderr, mut exit_code) = (Vec::new(), Vec::new(), None);
             while let Some(message) = channel.wait().await {
                 match message {
@@ -180,6 +181,14 @@ impl SshExecutor {
     }
 }
 
+/// A command as the grader sends it: the system's programs first in its
+/// search path (a stand-in in `/usr/local/bin` is not found before them, as
+/// in a container), and no variable that would
+/// make a shell or the loader read the machine's files first.
+fn clean(command: &str) -> String {
+    format!("export {}; unset ENV BASH_ENV LD_PRELOAD LD_LIBRARY_PATH; {command}", plateau_engine::CLEAN_PATH)
+}
+
 impl Execute for SshExecutor {
     fn describe(&self) -> String {
         format!("ssh {}", self.target())
@@ -191,5 +200,17 @@ impl Execute for SshExecutor {
 
     async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
         self.exec(command, timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_grader_runs_the_systems_programs_first() {
+        assert_eq!(
+            super::clean("curl -s x"),
+            "export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin; \
+             unset ENV BASH_ENV LD_PRELOAD LD_LIBRARY_PATH; curl -s x"
+        );
     }
 }

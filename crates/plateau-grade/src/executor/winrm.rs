@@ -21,6 +21,9 @@ pub struct WinRmExecutor {
     https: bool,
     user: String,
     client: WinrmClient,
+    /// One command at a time: the client keeps one NTLM session per host,
+    /// which requests on two connections at once would put out of step.
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl WinRmExecutor {
@@ -49,7 +52,7 @@ impl WinRmExecutor {
         };
         let client = WinrmClient::new(config, WinrmCredentials::new(name, password, domain))
             .map_err(|e| ExecError::Protocol { target: host.clone(), message: e.to_string() })?;
-        Ok(WinRmExecutor { host, port, https, user: user.to_string(), client })
+        Ok(WinRmExecutor { host, port, https, user: user.to_string(), client, one_at_a_time: Default::default() })
     }
 
     fn target(&self) -> String {
@@ -68,16 +71,19 @@ impl Execute for WinRmExecutor {
 
     async fn run(&self, script: &str, timeout: Duration) -> Result<Output, ExecError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let Ok(_turn) = tokio::time::timeout_at(deadline, self.one_at_a_time.lock()).await else {
+            return Err(ExecError::Timeout(timeout));
+        };
         let shell = within(deadline, timeout, self.client.create_shell(&self.host))
             .await
             .map_err(|e| self.error(e, timeout))?;
         let encoded = encode_powershell_command(script);
+        // No profile (an administrator's profile.ps1 could redefine what the
+        // grader calls) and nothing that waits for an answer.
+        let arguments = ["-NoProfile", "-NonInteractive", "-EncodedCommand", &encoded];
         let mut command_id = None;
         let ran = within(deadline, timeout, async {
-            let id = self
-                .client
-                .execute_command(&self.host, &shell, "powershell.exe", &["-EncodedCommand", &encoded])
-                .await?;
+            let id = self.client.execute_command(&self.host, &shell, "powershell.exe", &arguments).await?;
             command_id = Some(id.clone());
             let (mut stdout, mut stderr, mut exit_code) = (Vec::new(), Vec::new(), None);
             loop {

@@ -12,6 +12,9 @@ pub struct DhcpOffer {
     pub network: String,
     pub mac: Option<String>,
     pub address: Option<String>,
+    /// `[first, last]`: the offered address lies in this range (the
+    /// brief's pool), both ends included.
+    pub pool: Option<[String; 2]>,
     pub router: Option<String>,
     pub dns: Option<String>,
 }

@@ -135,6 +135,8 @@ impl CheckKind {
     pub fn probes(&self) -> u32 {
         match self {
             CheckKind::Reach(r) => (r.targets.len() + usize::from(r.control.is_some())).max(1) as u32,
+            // The page, then a one-off path asked the same way and the witness's log read.
+            CheckKind::HttpGet(h) if h.served_by.is_some() => 3,
             _ => 1,
         }
     }

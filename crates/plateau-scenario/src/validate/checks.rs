@@ -159,6 +159,18 @@ pub(super) fn check_rules(check: &Check, path: &str, names: &Names<'_>, sink: &m
     if let CheckKind::Reach(reach) = &check.kind {
         reach_rules(reach, path, sink);
     }
+    if let CheckKind::HttpGet(crate::checks::network::HttpGet { served_by: Some(server), .. }) = &check.kind {
+        let spath = format!("{path}.served_by");
+        if reference(server, &spath, "node", nodes, sink) && nodes[server.as_str()].role != Role::Internet {
+            sink.at(
+                &spath,
+                "served-by-unlogged",
+                format!("`{server}` keeps no log of the pages it serves: only an `internet` node does"),
+                "not an internet node",
+                Some("name the scenario's `internet` node, or remove `served_by`".into()),
+            );
+        }
+    }
     if let CheckKind::FileContains(crate::checks::system::FileContains { pattern, .. }) = &check.kind {
         // A variable stands for a literal; grep -E's word boundaries are the
         // one common ERE form the parser does not know.

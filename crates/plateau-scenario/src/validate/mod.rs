@@ -419,6 +419,18 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
             ),
             _ => {}
         }
+        if grader.login == WinrmLogin::Basic && (grader.via != Via::Winrm || grader.port != Some(5986)) {
+            sink.at(
+                &format!("{path}.grader.login"),
+                "basic-needs-https",
+                format!(
+                    "`basic` login to `{}` is WinRM over HTTPS only: the password travels in every request",
+                    node.id
+                ),
+                "here",
+                Some("set `via = \"winrm\"` and `port = 5986` (HTTPS), or leave `login` out (NTLM)".into()),
+            );
+        }
     }
     if node.os == Os::Windows && node.backend == Backend::Container {
         sink.at(

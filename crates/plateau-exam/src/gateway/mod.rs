@@ -1,0 +1,324 @@
+//! The seat gateway: the candidate's terminals in the browser. Each one is
+//! a login shell of the candidate's account on an entry node, opened
+//! through the engine (the candidate never holds a way to the engine),
+//! kept by this process while its viewers come and go (a dropped network
+//! reconnects to the same shell), recorded as it runs, and ended the moment
+//! the candidate's access is cut: it lives exactly as long as their relay.
+//!
+//! The recording (asciicast v2) and the lines entered are written on the
+//! controller, under the session's folder and in its database, where no
+//! candidate reaches: root on the node changes what the node does, never
+//! what the gateway saw.
+
+mod lines;
+mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use plateau_report::{EnteredLine, Intervention};
+use plateau_state::TypedLine;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::SessionCtx;
+use crate::error::{Error, Result, refuse};
+pub use lines::{Entered, LineReader};
+pub use record::Recording;
+
+/// How often a terminal asks whether its candidate's access is still open.
+const ACCESS_POLL: Duration = Duration::from_millis(500);
+/// How much recent output a viewer who arrives (or comes back) is shown.
+const BACKLOG: usize = 64 * 1024;
+
+/// What a viewer sends a terminal.
+pub enum Keys {
+    Typed(Vec<u8>),
+    Resize(u16, u16),
+}
+
+/// A shell on a node, shared by whoever watches it.
+pub struct LiveTerminal {
+    pub candidate: String,
+    pub node: String,
+    pub recording: std::path::PathBuf,
+    keys: mpsc::Sender<Keys>,
+    output: broadcast::Sender<Arc<Vec<u8>>>,
+    backlog: Mutex<Vec<u8>>,
+    ended: watch::Receiver<bool>,
+    /// Accounts other than the candidate's that took control (audited).
+    hands: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl LiveTerminal {
+    /// The recent output to draw first, and what comes after it.
+    pub fn attach(&self) -> (Vec<u8>, broadcast::Receiver<Arc<Vec<u8>>>) {
+        let backlog = self.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        (backlog.clone(), self.output.subscribe())
+    }
+
+    /// Keys typed or a new window size (the candidate's own view only).
+    pub async fn send(&self, keys: Keys) {
+        let _ = self.keys.send(keys).await;
+    }
+
+    /// Let `ctx`'s account type here too (a trainer helping in practice): audited.
+    pub fn take_control(&self, ctx: &SessionCtx) -> Result<()> {
+        ctx.audit("terminal.take-control", serde_json::json!({ "candidate": self.candidate, "node": self.node }))?;
+        self.hands.lock().unwrap_or_else(|p| p.into_inner()).insert(ctx.actor().to_string());
+        Ok(())
+    }
+
+    /// Whether `account` took control of this terminal.
+    pub fn has_hand(&self, account: &str) -> bool {
+        self.hands.lock().unwrap_or_else(|p| p.into_inner()).contains(account)
+    }
+
+    /// Becomes `true` when the shell ended or the access was cut.
+    pub fn ended(&self) -> watch::Receiver<bool> {
+        self.ended.clone()
+    }
+}
+
+/// (session, candidate, node).
+type Seat = (String, String, String);
+
+/// The live terminals of this process, one per (session, candidate, node).
+#[derive(Clone, Default)]
+pub struct Gateway {
+    live: Arc<Mutex<HashMap<Seat, Arc<LiveTerminal>>>>,
+}
+
+impl Gateway {
+    /// The candidate's terminal on `node`: the one already open, else a new
+    /// login shell, if their access is open.
+    pub async fn open(
+        &self,
+        ctx: &Arc<SessionCtx>,
+        candidate: &str,
+        node: &str,
+        size: (u16, u16),
+    ) -> Result<Arc<LiveTerminal>> {
+        let key = (ctx.name().to_string(), candidate.to_string(), node.to_string());
+        if let Some(live) = self.get(&key) {
+            return Ok(live);
+        }
+        let plan = ctx.candidate(candidate)?.plan;
+        let Some(entry) = plan.access.iter().find(|a| a.node == node) else {
+            refuse!("{candidate} has no access to `{node}` (the access sheet lists their ways in)");
+        };
+        let engine = ctx.engine().await?;
+        let session = ctx.engine_session()?;
+        if !engine.access_open(&session, candidate).await? {
+            refuse!("{candidate}'s access is closed (the exam has not started, or their time is up)");
+        }
+        let container = session.container_name(candidate, node);
+        let terminal = engine.open_terminal(&container, &entry.user, size).await?;
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let file = format!("{node}-{}.cast", started.as_millis());
+        let path = ctx.session_dir().join("recordings").join(candidate).join(&file);
+        let recording = Recording::create(&path, size, &format!("{candidate} {node}")).map_err(Error::io(&path))?;
+        ctx.audit("terminal.open", serde_json::json!({ "candidate": candidate, "node": node, "recording": file }))?;
+
+        let (keys, keys_rx) = mpsc::channel(256);
+        let (output, _) = broadcast::channel(1024);
+        let (ended_tx, ended) = watch::channel(false);
+        let live = Arc::new(LiveTerminal {
+            candidate: candidate.to_string(),
+            node: node.to_string(),
+            recording: path,
+            keys,
+            output,
+            backlog: Mutex::new(Vec::new()),
+            ended,
+            hands: Mutex::default(),
+        });
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), live.clone());
+        let run = Run {
+            ctx: ctx.clone(),
+            live: live.clone(),
+            recording,
+            file,
+            reader: LineReader::default(),
+            open_row: None,
+            flushed: std::time::Instant::now(),
+        };
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            run.pump(terminal, keys_rx).await;
+            let _ = ended_tx.send(true);
+            gateway.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
+        Ok(live)
+    }
+
+    fn get(&self, key: &Seat) -> Option<Arc<LiveTerminal>> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(key).filter(|t| !*t.ended.borrow()).cloned()
+    }
+
+    /// The candidate's terminal on `node` if one is open (a viewer's).
+    pub fn find(&self, session: &str, candidate: &str, node: &str) -> Option<Arc<LiveTerminal>> {
+        self.get(&(session.to_string(), candidate.to_string(), node.to_string()))
+    }
+}
+
+/// One terminal's work: bytes both ways, the recording, the lines entered.
+struct Run {
+    ctx: Arc<SessionCtx>,
+    live: Arc<LiveTerminal>,
+    recording: Recording,
+    file: String,
+    reader: LineReader,
+    /// The database row of the line being answered, and when its output was last written.
+    open_row: Option<i64>,
+    flushed: std::time::Instant,
+}
+
+impl Run {
+    async fn pump(mut self, terminal: plateau_engine::terminal::Terminal, mut keys: mpsc::Receiver<Keys>) {
+        let plateau_engine::terminal::Terminal { mut output, mut input, size } = terminal;
+        let mut poll = tokio::time::interval(ACCESS_POLL);
+        let why = loop {
+            tokio::select! {
+                chunk = output.next() => match chunk {
+                    Some(Ok(bytes)) => self.printed(bytes),
+                    Some(Err(e)) => break e.to_string(),
+                    None => break "the shell ended".to_string(),
+                },
+                typed = keys.recv() => match typed {
+                    Some(Keys::Typed(bytes)) => {
+                        self.reader.typed(&bytes, &now());
+                        if input.write_all(&bytes).await.is_err() {
+                            break "the shell stopped reading".to_string();
+                        }
+                    }
+                    Some(Keys::Resize(cols, rows)) => {
+                        let _ = size.resize(cols, rows).await;
+                        let _ = self.recording.resize(cols, rows);
+                    }
+                    None => break "closed".to_string(),
+                },
+                _ = poll.tick() => {
+                    if !self.access_open().await {
+                        break "the access was cut".to_string();
+                    }
+                }
+            }
+            self.store(false);
+        };
+        self.store(true);
+        let _ = self.ctx.audit(
+            "terminal.close",
+            serde_json::json!({ "candidate": self.live.candidate, "node": self.live.node, "why": why }),
+        );
+    }
+
+    async fn access_open(&self) -> bool {
+        let Ok(engine) = self.ctx.engine().await else { return false };
+        let Ok(session) = self.ctx.engine_session() else { return false };
+        // An engine that does not answer keeps nothing open.
+        engine.access_open(&session, &self.live.candidate).await.unwrap_or(false)
+    }
+
+    fn printed(&mut self, bytes: Vec<u8>) {
+        if let Ok(text) = self.recording.output(&bytes) {
+            self.reader.printed(&text);
+        }
+        let mut backlog = self.live.backlog.lock().unwrap_or_else(|p| p.into_inner());
+        backlog.extend_from_slice(&bytes);
+        let over = backlog.len().saturating_sub(BACKLOG);
+        backlog.drain(..over);
+        drop(backlog);
+        let _ = self.live.output.send(Arc::new(bytes));
+    }
+
+    /// The lines entered, into the database as soon as they are (the jury
+    /// sees a line being answered), their output as it comes.
+    fn store(&mut self, last: bool) {
+        let done = if last { self.reader.finish() } else { self.reader.take() };
+        for entered in done {
+            match self.open_row.take() {
+                // The line that was open at the last store is the first to end.
+                Some(row) => self.write(|db| db.typed_output(row, &entered.output)),
+                None => {
+                    self.insert(&entered);
+                }
+            }
+        }
+        match (self.reader.open().cloned(), self.open_row) {
+            (Some(open), None) => self.open_row = self.insert(&open),
+            // At most twice a second: a long output is not a write per chunk.
+            (Some(open), Some(row)) if last || self.flushed.elapsed() >= ACCESS_POLL => {
+                self.flushed = std::time::Instant::now();
+                self.write(|db| db.typed_output(row, &open.output));
+            }
+            (Some(_), Some(_)) => {}
+            (None, _) => {}
+        }
+    }
+
+    fn insert(&self, entered: &Entered) -> Option<i64> {
+        let typed = TypedLine {
+            node: self.live.node.clone(),
+            at: entered.at.clone(),
+            line: entered.line.clone(),
+            output: entered.output.clone(),
+            recording: self.file.clone(),
+        };
+        let row = self.ctx.db().record_typed(self.ctx.name(), &self.live.candidate, &typed);
+        row.inspect_err(|e| tracing::warn!("typed line not stored: {e}")).ok()
+    }
+
+    fn write(&self, update: impl FnOnce(&plateau_state::Store) -> std::result::Result<(), plateau_state::Error>) {
+        if let Err(e) = update(&self.ctx.db()) {
+            tracing::warn!("typed line not stored: {e}");
+        }
+    }
+}
+
+/// Now, as the database writes its times (RFC 3339, UTC, milliseconds).
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl SessionCtx {
+    /// Per fault injected into the candidate's platform, from its injection
+    /// to its revert (or to now), the lines they entered on every node.
+    pub fn timeline(&self, candidate: &str) -> Result<Vec<Intervention>> {
+        let db = self.db();
+        let mut timeline = Vec::new();
+        for fault in db.fault_windows(self.name(), candidate)? {
+            let lines = db.typed_between(self.name(), candidate, &fault.injected_at, fault.reverted_at.as_deref())?;
+            timeline.push(Intervention {
+                fault: fault.fault,
+                title: fault.title,
+                injected_at: fault.injected_at,
+                reverted_at: fault.reverted_at,
+                lines: lines
+                    .into_iter()
+                    .map(|l| EnteredLine {
+                        node: l.node,
+                        at: l.at,
+                        line: l.line,
+                        output: l.output,
+                        recording: l.recording,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(timeline)
+    }
+
+    /// Whether the candidate's access is open now (their relay runs).
+    pub async fn access_open(&self, candidate: &str) -> Result<bool> {
+        Ok(self.engine().await?.access_open(&self.engine_session()?, candidate).await?)
+    }
+
+    /// Every line the candidate entered through the gateway, in order.
+    pub fn typed(&self, candidate: &str) -> Result<Vec<TypedLine>> {
+        Ok(self.db().typed_between(self.name(), candidate, "", None)?)
+    }
+}
