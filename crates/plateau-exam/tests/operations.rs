@@ -489,7 +489,11 @@ async fn the_gateway_records_a_terminal_and_the_jury_sees_what_was_typed_during_
     let exam = Exam::up(1).await;
     let ctx = Arc::new(exam.session());
     let gateway = plateau_exam::gateway::Gateway::default();
-    let terminal = gateway.open(&ctx, "c01", "ws", (80, 24)).await.unwrap();
+    // Two tabs opened at once: one shell, one recording.
+    let (terminal, other) =
+        tokio::join!(gateway.open(&ctx, "c01", "ws", (80, 24)), gateway.open(&ctx, "c01", "ws", (80, 24)));
+    let terminal = terminal.unwrap();
+    assert!(Arc::ptr_eq(&terminal, &other.unwrap()), "two tabs share the shell");
     let (_, mut output) = terminal.attach();
     enter(&terminal, &mut output, "ls").await;
     // Times are kept to the millisecond: each step in a millisecond of its own.

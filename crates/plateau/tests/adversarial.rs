@@ -9,7 +9,7 @@
 //! | case | who | what the candidate does | verdict |
 //! |---|---|---|---|
 //! | T1 | c01 | a `curl` in /usr/local/bin that prints the expected page | ws-internet fail |
-//! | T2 | c01 | an `ip` in /usr/sbin (before /usr/bin) that prints another address | the role's `ip` answers |
+//! | T2 | c01 | an `ip` in /usr/sbin (before /usr/bin) that prints another address; the DHCP client's script calls it, so no lease is ever set | ws-address fail: the role's `ip` answers (no address by DHCP at the deadline, none given after it); named on the grid |
 //! | T3 | c01 | shell functions `curl` and `ip` at the top of root's .bashrc and .profile | ws-internet fail |
 //! | T4 | c02 | /usr/bin/curl replaced by a program that always fails | ws-internet pass (the LAN reaches the internet) |
 //! | T5 | c02 | a root job left running that blocks SSH 20 s later, after the deadline | router-ssh-blocked fail, also after `exam restore` |
@@ -370,9 +370,11 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
             ("dhcp-scope", "fail"),
         ],
     );
-    // T2: c01's DHCP server does lease (with the wrong DNS): the workstation
-    // is on the LAN by DHCP, as the role's own `ip` shows, not the stand-in.
-    expect(&c01, "T2", &[("ws-address", "pass")]);
+    // T2: c01's DHCP server leases (with the wrong DNS), but the stand-in
+    // `ip` is what the workstation's DHCP client calls to set its lease:
+    // at the deadline it had no address by DHCP, as the role's own `ip`
+    // shows, not the stand-in, and the re-created node does not lease after it.
+    expect(&c01, "T2", &[("ws-address", "fail")]);
     let shown = c01["checks"].as_array().unwrap().iter().find(|c| c["id"] == "ws-address").unwrap();
     let shown = shown["evidence"]["actions"][0]["output"].as_str().unwrap();
     assert!(!shown.contains(&host(subnet, 50)), "the stand-in `ip` answered: {shown}");
@@ -430,6 +432,7 @@ fn root_candidates_cannot_forge_or_bend_a_verdict() {
         "D2: {not_kept}"
     );
     assert!(not_kept.contains("dhcp: not running at the deadline"), "D3: {not_kept}");
+    assert!(not_kept.contains("ws: the DHCP client of") && not_kept.contains("held no lease"), "T2: {not_kept}");
 
     // T5, after the job's time: the record stands, and a platform
     // re-created from the snapshots grades the same.

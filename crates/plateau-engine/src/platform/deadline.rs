@@ -215,6 +215,15 @@ impl Deadline {
         macs
     }
 
+    /// Whether a link held an address from a DHCP server (the kernel marks
+    /// it `dynamic`: it has a lifetime).
+    fn leased(&self, mac: &str) -> bool {
+        self.addresses.iter().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.contains(&"dynamic") && words.get(1).and_then(|dev| self.mac_of(dev)).as_deref() == Some(mac)
+        })
+    }
+
     fn mac_of(&self, dev: &str) -> Option<String> {
         self.ethernet.iter().find(|(name, _)| name == dev).map(|(_, mac)| mac.clone())
     }
@@ -272,7 +281,9 @@ impl Deadline {
         if network {
             self.network_lines(&mut out);
         }
-        for mac in self.dhcp_clients() {
+        // A client that held no lease at the deadline is not started again:
+        // the link had no address by DHCP then, and must not get one after.
+        for mac in self.dhcp_clients().into_iter().filter(|mac| network && self.leased(mac)) {
             out.push_str(&format!("dhclient {mac}\n"));
         }
         for name in self.running_services() {
@@ -316,10 +327,14 @@ impl Deadline {
 
     /// What the re-created node will not have, for the grid.
     pub fn notes(&self, node: &str) -> Vec<String> {
-        self.strays()
+        let unleased = self.dhcp_clients().into_iter().filter(|mac| !self.leased(mac)).map(|mac| {
+            format!("{node}: the DHCP client of {mac} held no lease at the deadline: graded without an address by DHCP")
+        });
+        let strays = self
+            .strays()
             .into_iter()
-            .map(|s| format!("{node}: a program ran at the deadline that no service defines, not started again: {s}"))
-            .collect()
+            .map(|s| format!("{node}: a program ran at the deadline that no service defines, not started again: {s}"));
+        unleased.chain(strays).collect()
     }
 }
 
@@ -439,6 +454,16 @@ mod tests {
         );
         assert_eq!(d.running_services(), ["samba", "sshd"]);
         assert_eq!(d.strays(), ["/usr/sbin/dnsmasq (dnsmasq)"]);
+    }
+
+    #[test]
+    fn a_dhcp_client_that_held_no_lease_at_the_deadline_does_not_lease_after_it() {
+        // The same workstation, its lease gone (its DHCP server answered no one).
+        let unleased: String = NOMADE.lines().filter(|l| !l.contains("dynamic")).map(|l| format!("{l}\n")).collect();
+        let d = Deadline::read(&unleased);
+        assert!(!d.runtime_file(true).contains("dhclient"), "{}", d.runtime_file(true));
+        let notes = d.notes("ws");
+        assert!(notes[0].contains("held no lease at the deadline"), "{notes:?}");
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub struct Entered {
 
 /// How much of a line's output is kept for the timeline (the recording has it all).
 const OUTPUT_KEPT: usize = 4000;
+/// The widest line read: what a program prints beyond it (or a cursor moved
+/// past it) is not followed, so no output can make the reader grow unbounded.
+const WIDEST: usize = 4096;
+/// Enters waiting for the shell's newline (a full-screen program takes
+/// Enters without printing one): the oldest are forgotten past this.
+const ENTERS_WAITING: usize = 64;
 
 #[derive(Debug, Default)]
 enum Escape {
@@ -44,6 +50,9 @@ impl LineReader {
     /// Keys typed at `at`: each Enter waits for the shell's newline.
     pub fn typed(&mut self, keys: &[u8], at: &str) {
         for _ in keys.iter().filter(|&&k| k == b'\r' || k == b'\n') {
+            if self.enters.len() == ENTERS_WAITING {
+                self.enters.pop_front();
+            }
             self.enters.push_back(at.to_string());
         }
     }
@@ -99,6 +108,7 @@ impl LineReader {
                 '\n' => self.newline(),
                 '\u{8}' => self.column = self.column.saturating_sub(1),
                 c if c.is_control() => {}
+                _ if self.column >= WIDEST => {}
                 c => {
                     if self.column < self.screen.len() {
                         self.screen[self.column] = c;
@@ -116,9 +126,9 @@ impl LineReader {
     fn control(&mut self, command: char, params: &str) {
         let n: usize = params.trim_start_matches('?').split(';').next().and_then(|p| p.parse().ok()).unwrap_or(1);
         match command {
-            'C' => self.column += n,
+            'C' => self.column = (self.column + n).min(WIDEST),
             'D' => self.column = self.column.saturating_sub(n),
-            'G' => self.column = n.saturating_sub(1),
+            'G' => self.column = n.saturating_sub(1).min(WIDEST),
             // Erase to the end of the line (0), or the whole line (2).
             'K' if params != "1" => self.screen.truncate(if params == "2" { 0 } else { self.column }),
             'P' => {
@@ -212,5 +222,22 @@ mod tests {
                 t1 $ su - admin => ""
                 t2 Password: => ""
                 t3 admin@ws:~$ whoami => "admin""#);
+    }
+
+    #[test]
+    fn no_output_makes_the_reader_grow_past_its_widest_line() {
+        let mut reader = LineReader::default();
+        reader.printed("$ ");
+        reader.typed(b"yes | tr -d '\\n'\r", "t1");
+        reader.printed("yes | tr -d '\\n'\r\n");
+        // A line with no end, and a cursor sent a billion columns right.
+        reader.printed(&"y".repeat(3 * WIDEST));
+        reader.printed("\u{1b}[999999999C!\u{1b}[999999999G!");
+        assert!(reader.screen.len() <= WIDEST && reader.column <= WIDEST, "{}", reader.screen.len());
+        reader.printed("\r\n$ ");
+        let entered = reader.finish();
+        assert_eq!(entered.len(), 1);
+        assert_eq!(entered[0].line, "$ yes | tr -d '\\n'");
+        assert!(entered[0].output.starts_with("yyy") && entered[0].output.len() <= OUTPUT_KEPT);
     }
 }

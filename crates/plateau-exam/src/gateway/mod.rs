@@ -89,6 +89,9 @@ type Seat = (String, String, String);
 #[derive(Clone, Default)]
 pub struct Gateway {
     live: Arc<Mutex<HashMap<Seat, Arc<LiveTerminal>>>>,
+    /// Held while a seat's shell is being opened: two tabs opened at once
+    /// share one shell, never two.
+    opening: Arc<Mutex<HashMap<Seat, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Gateway {
@@ -102,6 +105,8 @@ impl Gateway {
         size: (u16, u16),
     ) -> Result<Arc<LiveTerminal>> {
         let key = (ctx.name().to_string(), candidate.to_string(), node.to_string());
+        let seat = self.opening.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
+        let _opening = seat.lock().await;
         if let Some(live) = self.get(&key) {
             return Ok(live);
         }
