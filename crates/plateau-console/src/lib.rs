@@ -8,6 +8,7 @@
 //! committed script (`static/direct.js`) swaps the parts marked
 //! `data-live` — forms being filled in are never replaced.
 
+mod desktop;
 mod grid;
 mod live;
 mod pages;
@@ -112,6 +113,11 @@ pub fn router(console: Console) -> Router {
         .route("/s/{session}/terminal/{candidate}/{node}", get(terminal::page))
         .route("/s/{session}/terminal/{candidate}/{node}/flux", get(terminal::stream))
         .route("/s/{session}/terminal/{candidate}/{node}/main", post(terminal::take))
+        .route("/static/desktop.js", get(|| asset("text/javascript", include_str!("../static/desktop.js"))))
+        .route("/static/novnc/{*path}", get(desktop::novnc))
+        .route("/s/{session}/bureau/{candidate}/{node}", get(desktop::page))
+        .route("/s/{session}/bureau/{candidate}/{node}/flux", get(desktop::stream))
+        .route("/s/{session}/bureau/{candidate}/{node}/main", post(desktop::take))
         .route("/s/{session}", get(session_page))
         .route("/s/{session}/direct", get(session_stream))
         .route("/s/{session}/action", post(act))
@@ -348,7 +354,7 @@ async fn candidate_page(
     let grade = ctx.signed_grade(&candidate)?;
     let may_decide = matches!(account.role, Role::Jury | Role::Operator);
     let timeline =
-        terminal::timeline(&session, &candidate, &terminal::entries(&ctx, &candidate)?, &ctx.timeline(&candidate)?);
+        terminal::timeline(&session, &candidate, &terminal::Ways::of(&ctx, &candidate)?, &ctx.timeline(&candidate)?);
     Ok(grid::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide, timeline).into_response())
 }
 
@@ -506,8 +512,8 @@ async fn render_practice(
     let ctx = open_session(console, account, session)?;
     let seat = console.room(&ctx).await?.into_iter().find(|s| s.id == candidate);
     let seat = seat.ok_or_else(|| Refusal::NotFound(format!("Pas de candidat « {candidate} ».")))?;
-    let entries = terminal::entries(&ctx, candidate)?;
-    Ok(pages::practice(account, csrf, session, &seat, &entries))
+    let ways = terminal::Ways::of(&ctx, candidate)?;
+    Ok(pages::practice(account, csrf, session, &seat, &ways))
 }
 
 async fn practice_page(

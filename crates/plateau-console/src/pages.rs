@@ -437,7 +437,13 @@ pub fn faults(
 }
 
 /// A candidate's own results in practice: each check done or to do.
-pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat, entries: &[String]) -> Markup {
+pub(crate) fn practice(
+    account: &Account,
+    csrf: &str,
+    session: &str,
+    seat: &Seat,
+    ways: &crate::terminal::Ways,
+) -> Markup {
     let stream = format!("/s/{session}/pratique/{}/direct", seat.id);
     session_layout(
         &format!("Mes résultats — {}", seat.name),
@@ -446,12 +452,7 @@ pub fn practice(account: &Account, csrf: &str, session: &str, seat: &Seat, entri
         session,
         Some(&stream),
         html! {
-            p {
-                "Ouvrir un terminal (session enregistrée) : "
-                @for node in entries {
-                    a href={ "/s/" (session) "/terminal/" (seat.id) "/" (node) } target="_blank" { (node) } " "
-                }
-            }
+            p { "Vos sessions (terminaux enregistrés). " (ways.links(session, &seat.id)) }
             div id="resultats" data-live {
                 p { "Temps : " (phase_text(&seat.phase)) }
                 @match &seat.grade {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::{Console, Refusal, check_csrf, open_session, pages, signed_in};
 
 /// Whether the account may watch this candidate's terminal, and type in it.
-fn may_type(account: &Account, session: &str, candidate: &str) -> Result<bool, Refusal> {
+pub(crate) fn may_type(account: &Account, session: &str, candidate: &str) -> Result<bool, Refusal> {
     if !account.sees(session, candidate) {
         return Err(Refusal::Forbidden);
     }
@@ -28,6 +28,34 @@ fn may_type(account: &Account, session: &str, candidate: &str) -> Result<bool, R
 /// The nodes a candidate has a way into, as the access sheet lists them.
 pub(crate) fn entries(ctx: &plateau_exam::SessionCtx, candidate: &str) -> Result<Vec<String>, Refusal> {
     Ok(ctx.candidate(candidate)?.plan.access.iter().map(|a| a.node.clone()).collect())
+}
+
+/// A candidate's ways in from the browser: terminals and desktops, by node.
+pub(crate) struct Ways {
+    pub terminals: Vec<String>,
+    pub desktops: Vec<String>,
+}
+
+impl Ways {
+    pub(crate) fn of(ctx: &plateau_exam::SessionCtx, candidate: &str) -> Result<Ways, Refusal> {
+        Ok(Ways { terminals: entries(ctx, candidate)?, desktops: crate::desktop::desktops(ctx, candidate)? })
+    }
+
+    /// Links to each, opened in a new tab.
+    pub(crate) fn links(&self, session: &str, candidate: &str) -> Markup {
+        html! {
+            "Terminaux : "
+            @for node in &self.terminals {
+                a href={ "/s/" (session) "/terminal/" (candidate) "/" (node) } target="_blank" { (node) } " "
+            }
+            @if !self.desktops.is_empty() {
+                " — bureaux : "
+                @for node in &self.desktops {
+                    a href={ "/s/" (session) "/bureau/" (candidate) "/" (node) } target="_blank" { (node) } " "
+                }
+            }
+        }
+    }
 }
 
 pub(crate) async fn page(
@@ -111,6 +139,12 @@ pub(crate) struct CsrfForm {
     csrf: String,
 }
 
+impl CsrfForm {
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// A trainer or an operator takes control of a candidate's live terminal
 /// (helping in practice): audited under their name; from then on their
 /// view types too.
@@ -137,7 +171,7 @@ pub(crate) async fn take(
 
 /// A WebSocket opened by another site's page is refused (the cookie is
 /// `SameSite=Strict` already; this says it for browsers that send it anyway).
-fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok());
     match origin.and_then(|o| o.split_once("://")).map(|(_, rest)| rest) {
@@ -185,13 +219,10 @@ async fn carry(mut socket: WebSocket, live: Arc<LiveTerminal>, writer: bool) {
 }
 
 /// The jury's timeline: per fault, what the candidate typed while it was on.
-pub(crate) fn timeline(session: &str, candidate: &str, entries: &[String], timeline: &[Intervention]) -> Markup {
+pub(crate) fn timeline(session: &str, candidate: &str, ways: &Ways, timeline: &[Intervention]) -> Markup {
     html! {
         h2 id="interventions" { "Interventions : ce que le candidat a saisi" }
-        p {
-            "Terminaux du candidat (lecture seule) : "
-            @for node in entries { a href={ "/s/" (session) "/terminal/" (candidate) "/" (node) } { (node) } " " }
-        }
+        p { "Sessions du candidat, en lecture seule. " (ways.links(session, candidate)) }
         @if timeline.is_empty() { p.muted { "Aucune panne n'a été injectée." } }
         @for fault in timeline {
             h3 {

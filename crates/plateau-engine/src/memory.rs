@@ -353,15 +353,20 @@ impl Runtime for MemoryEngine {
                 }
             }
         });
-        let (reader, writer) = tokio::io::split(ours);
-        let output = futures_util::stream::unfold(reader, |mut reader| async move {
-            let mut buf = vec![0u8; 4096];
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => None,
-                Ok(n) => Some((Ok(buf[..n].to_vec()), reader)),
-            }
+        Ok(piped(ours))
+    }
+    /// A desktop that greets as a VNC server does, then sends back every
+    /// byte it is sent (what reached it, for tests of the gateway).
+    async fn open_desktop(&self, _: &str, _: &str) -> Result<Terminal, Error> {
+        use tokio::io::AsyncWriteExt;
+        tokio::task::yield_now().await;
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let (mut from_viewer, mut to_viewer) = tokio::io::split(theirs);
+            let _ = to_viewer.write_all(b"RFB 003.008\n").await;
+            let _ = tokio::io::copy(&mut from_viewer, &mut to_viewer).await;
         });
-        Ok(Terminal { output: Box::pin(output), input: Box::pin(writer), size: Resizer::Fixed })
+        Ok(piped(ours))
     }
     async fn exec(&self, container: &str, cmd: &[&str], _: Duration) -> Result<ExecOutput, Error> {
         let command = cmd.last().copied().unwrap_or_default().to_string();
@@ -373,4 +378,18 @@ impl Runtime for MemoryEngine {
             None => ExecOutput { exit_code: 0, stdout: String::new(), stderr: String::new() },
         })
     }
+}
+
+/// A terminal whose two ends are one side of an in-memory pipe.
+fn piped(ours: tokio::io::DuplexStream) -> Terminal {
+    use tokio::io::AsyncReadExt;
+    let (reader, writer) = tokio::io::split(ours);
+    let output = futures_util::stream::unfold(reader, |mut reader| async move {
+        let mut buf = vec![0u8; 4096];
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => Some((Ok(buf[..n].to_vec()), reader)),
+        }
+    });
+    Terminal { output: Box::pin(output), input: Box::pin(writer), size: Resizer::Fixed }
 }

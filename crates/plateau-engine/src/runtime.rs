@@ -119,6 +119,8 @@ pub trait Runtime: Send + Sync {
         user: &str,
         size: (u16, u16),
     ) -> impl Future<Output = Result<Terminal, Error>> + Send;
+    /// `user`'s desktop on a node (started on first use), as a VNC stream.
+    fn open_desktop(&self, container: &str, user: &str) -> impl Future<Output = Result<Terminal, Error>> + Send;
 }
 
 /// The runtime Plateau drives: Docker, or memory in unit tests.
@@ -200,6 +202,9 @@ impl Engine {
     }
     pub async fn open_terminal(&self, container: &str, user: &str, size: (u16, u16)) -> Result<Terminal, Error> {
         dispatch!(self.open_terminal(container, user, size))
+    }
+    pub async fn open_desktop(&self, container: &str, user: &str) -> Result<Terminal, Error> {
+        dispatch!(self.open_desktop(container, user))
     }
     pub async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
         dispatch!(self.disk_usage(session))
@@ -288,6 +293,9 @@ impl Runtime for DockerEngine {
     }
     async fn open_terminal(&self, container: &str, user: &str, size: (u16, u16)) -> Result<Terminal, Error> {
         DockerEngine::open_terminal(self, container, user, size).await
+    }
+    async fn open_desktop(&self, container: &str, user: &str) -> Result<Terminal, Error> {
+        DockerEngine::open_desktop(self, container, user).await
     }
     async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
         DockerEngine::disk_usage(self, session).await

@@ -49,14 +49,31 @@ pub(crate) async fn open(
     cols: u16,
     rows: u16,
 ) -> Result<Terminal, Error> {
+    let cmd = ["su", "-l", user];
+    let terminal = attach(docker, container, &cmd, Some(["TERM=xterm-256color", "LANG=C.UTF-8"])).await?;
+    terminal.size.resize(cols, rows).await?;
+    Ok(terminal)
+}
+
+/// `user`'s desktop on `container` (the role's `plateau-desktop`, which
+/// starts it on first use): the VNC protocol both ways, no TTY, nothing
+/// but the program's standard output in `output`.
+pub(crate) async fn desktop(docker: &Docker, container: &str, user: &str) -> Result<Terminal, Error> {
+    attach(docker, container, &["/usr/local/sbin/plateau-desktop", user], None).await
+}
+
+/// `cmd` run by the engine in `container`, attached both ways; on a TTY
+/// when `tty_env` is given (with that environment).
+async fn attach(docker: &Docker, container: &str, cmd: &[&str], tty_env: Option<[&str; 2]>) -> Result<Terminal, Error> {
     let fail = |message: String| Error::Node { container: container.to_string(), message };
+    let tty = tty_env.is_some();
     let created = docker
         .create_exec(
             container,
             CreateExecOptions {
-                cmd: Some(vec!["su".to_string(), "-l".to_string(), user.to_string()]),
-                env: Some(vec!["TERM=xterm-256color".to_string(), "LANG=C.UTF-8".to_string()]),
-                tty: Some(true),
+                cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+                env: tty_env.map(|env| env.iter().map(|e| e.to_string()).collect()),
+                tty: Some(tty),
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
@@ -64,23 +81,29 @@ pub(crate) async fn open(
             },
         )
         .await
-        .map_err(|e| fail(format!("terminal: {e}")))?;
-    let start = StartExecOptions { detach: false, tty: true, output_capacity: None };
+        .map_err(|e| fail(format!("{}: {e}", cmd[0])))?;
+    let start = StartExecOptions { detach: false, tty, output_capacity: None };
     let StartExecResults::Attached { output, input } =
-        docker.start_exec(&created.id, Some(start)).await.map_err(|e| fail(format!("terminal: {e}")))?
+        docker.start_exec(&created.id, Some(start)).await.map_err(|e| fail(format!("{}: {e}", cmd[0])))?
     else {
-        return Err(fail("terminal: the engine did not attach".into()));
+        return Err(fail(format!("{}: the engine did not attach", cmd[0])));
     };
-    let size = Resizer::Exec { docker: docker.clone(), exec: created.id };
-    size.resize(cols, rows).await?;
+    let size = match tty {
+        true => Resizer::Exec { docker: docker.clone(), exec: created.id },
+        false => Resizer::Fixed,
+    };
     let owner = container.to_string();
     let output = output
         .map(move |chunk| match chunk {
-            Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => {
-                Ok(message.to_vec())
+            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => Ok(message.to_vec()),
+            // On a TTY the two are one; without, only the program's output is the stream.
+            Ok(LogOutput::StdErr { message }) if tty => Ok(message.to_vec()),
+            Ok(LogOutput::StdErr { message }) => {
+                tracing::warn!(container = %owner, "{}", String::from_utf8_lossy(&message).trim());
+                Ok(Vec::new())
             }
             Ok(LogOutput::StdIn { .. }) => Ok(Vec::new()),
-            Err(e) => Err(Error::Node { container: owner.clone(), message: format!("terminal: {e}") }),
+            Err(e) => Err(Error::Node { container: owner.clone(), message: format!("stream: {e}") }),
         })
         .boxed();
     Ok(Terminal { output, input, size })

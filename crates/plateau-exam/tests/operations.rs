@@ -539,3 +539,61 @@ async fn the_gateway_records_a_terminal_and_the_jury_sees_what_was_typed_during_
     let actions = exam.actions();
     assert!(actions.contains(&"terminal.open".to_string()) && actions.contains(&"terminal.close".to_string()));
 }
+
+#[tokio::test]
+async fn a_desktop_viewer_who_only_looks_sends_it_nothing_and_every_viewer_is_cut_with_the_access() {
+    let exam = Exam::up(1).await;
+    let ctx = Arc::new(exam.session());
+    // The in-memory desktop sends back what reaches it.
+    let connect = async |look_only: bool| {
+        let desktop = ctx.open_desktop("c01", "ws", look_only).await.unwrap();
+        let (to_desktop, from_viewer) = tokio::sync::mpsc::channel(16);
+        let (to_viewer, from_desktop) = tokio::sync::mpsc::channel(16);
+        let run = tokio::spawn(desktop.run(from_viewer, to_viewer));
+        (to_desktop, from_desktop, run)
+    };
+    let reached = async |from_desktop: &mut tokio::sync::mpsc::Receiver<Vec<u8>>, wanted: usize| {
+        let mut got = Vec::new();
+        while got.len() < wanted {
+            let wait = tokio::time::timeout(std::time::Duration::from_secs(2), from_desktop.recv());
+            got.extend(wait.await.expect("the desktop answers").unwrap());
+        }
+        got
+    };
+    let greeting = b"RFB 003.008\n".to_vec();
+    let mut viewer = greeting.clone();
+    viewer.extend([1u8, 0]); // security None, not shared
+    let update = [3u8, 0, 0, 0, 0, 0, 5, 0, 4, 0];
+    let key = [4u8, 1, 0, 0, 0, 0, 0, 0x61];
+    let (look, mut looked, watching) = connect(true).await;
+    for message in [&viewer[..], &key, &update] {
+        look.send(message.to_vec()).await.unwrap();
+    }
+    let mut expected = greeting.clone();
+    expected.extend(b"RFB 003.008\n\x01\x01");
+    expected.extend(update);
+    assert_eq!(reached(&mut looked, expected.len()).await, expected, "shared; no key reached the desktop");
+
+    let (own, mut seen, working) = connect(false).await;
+    for message in [&viewer[..], &key] {
+        own.send(message.to_vec()).await.unwrap();
+    }
+    let mut expected = greeting.clone();
+    expected.extend(&viewer);
+    expected.extend(key);
+    assert_eq!(reached(&mut seen, expected.len()).await, expected, "the candidate's keys reach it");
+
+    // A node without a desktop has none to open.
+    let refused = ctx.open_desktop("c01", "srv", false).await.err().unwrap();
+    assert!(refused.to_string().contains("has no desktop"), "{refused}");
+    // The access is cut: both connections end, a new one is refused.
+    ctx.set_access(Some("c01"), false).await.unwrap();
+    for run in [watching, working] {
+        let why = tokio::time::timeout(std::time::Duration::from_secs(2), run).await.unwrap().unwrap();
+        assert_eq!(why, "the access was cut");
+    }
+    let refused = ctx.open_desktop("c01", "ws", false).await.err().unwrap();
+    assert!(refused.to_string().contains("access is closed"), "{refused}");
+    let actions = exam.actions();
+    assert_eq!(actions.iter().filter(|a| *a == "desktop.close").count(), 2, "{actions:?}");
+}

@@ -164,6 +164,7 @@ mod tests {
             id: "ws".into(),
             role: Role::Workstation,
             image: "plateau/workstation".into(),
+            desktop: false,
             backend,
             os: plateau_scenario::model::Os::Linux,
             hostname: "pc-c01".into(),

@@ -53,17 +53,43 @@ impl Catalog {
             dir: base_dir,
             parent: None,
         };
-        let mut roles = Vec::new();
+        // (name, dir, parent): a role is built on `base` unless its
+        // Dockerfile names another role (`# parent: workstation`).
+        let mut pending = Vec::new();
         for entry in std::fs::read_dir(images_dir).map_err(read_err(images_dir))? {
             let dir = entry.map_err(read_err(images_dir))?.path();
-            if dir.join("Dockerfile").is_file() {
+            let dockerfile = dir.join("Dockerfile");
+            if dockerfile.is_file() {
                 let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let hash = context_hash(&dir, Some(&base.hash)).map_err(read_err(&dir))?;
-                roles.push(ImageSpec { name, dir, hash, parent: Some("base".into()) });
+                let text = std::fs::read_to_string(&dockerfile).map_err(read_err(&dockerfile))?;
+                let parent = text.lines().find_map(|l| l.strip_prefix("# parent:")).map(|p| p.trim().to_string());
+                pending.push((name, dir, parent.unwrap_or_else(|| "base".into())));
             }
         }
+        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        // Parents first: a role's hash covers its parent's.
+        let mut images = vec![base];
+        while !pending.is_empty() {
+            let ready = pending.iter().position(|(_, _, parent)| images.iter().any(|i| &i.name == parent));
+            let Some(ready) = ready else {
+                let (name, _, parent) = &pending[0];
+                return Err(Error::UnknownImage(format!("{parent} (the parent of {name})")));
+            };
+            let (name, dir, parent) = pending.remove(ready);
+            let parent_hash = images.iter().find(|i| i.name == parent).map(|i| i.hash.clone()).unwrap_or_default();
+            let hash = context_hash(&dir, Some(&parent_hash)).map_err(read_err(&dir))?;
+            images.push(ImageSpec { name, dir, hash, parent: Some(parent) });
+        }
+        let (base, mut roles) = (images.remove(0), images);
         roles.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Catalog { images: std::iter::once(base).chain(roles).collect(), root: images_dir.to_path_buf() })
+        // Still parents first, roles in name order otherwise.
+        let mut ordered: Vec<ImageSpec> = vec![base];
+        while !roles.is_empty() {
+            let next =
+                roles.iter().position(|r| ordered.iter().any(|i| Some(&i.name) == r.parent.as_ref())).unwrap_or(0);
+            ordered.push(roles.remove(next));
+        }
+        Ok(Catalog { images: ordered, root: images_dir.to_path_buf() })
     }
 
     /// The VM image of a role (`vm-ROLE`): the role's image booted by the
@@ -89,11 +115,12 @@ impl Catalog {
         }
         let mut wanted = Vec::new();
         for name in names {
-            let spec = self.get(name)?;
-            if let Some(parent) = &spec.parent {
-                wanted.push(self.get(parent)?);
-            }
+            let mut spec = self.get(name)?;
             wanted.push(spec);
+            while let Some(parent) = &spec.parent {
+                spec = self.get(parent)?;
+                wanted.push(spec);
+            }
         }
         let mut ordered: Vec<&ImageSpec> = self.images.iter().filter(|i| wanted.contains(i)).collect();
         ordered.dedup();
@@ -178,6 +205,28 @@ mod tests {
             catalog.with_parents(&["dhcp".into()]).unwrap().iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["base", "dhcp"]);
         assert!(matches!(catalog.with_parents(&["nope".into()]), Err(Error::UnknownImage(_))));
+    }
+
+    #[test]
+    fn a_role_built_on_another_comes_after_it_and_changes_with_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, "base/packages", "");
+        write(root, "a-desktop/Dockerfile", "# parent: workstation\nARG BASE\n");
+        write(root, "dhcp/Dockerfile", "");
+        write(root, "workstation/Dockerfile", "");
+        let catalog = Catalog::load(root).unwrap();
+        let names: Vec<&str> = catalog.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["base", "dhcp", "workstation", "a-desktop"]);
+        let wanted: Vec<&str> =
+            catalog.with_parents(&["a-desktop".into()]).unwrap().iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(wanted, ["base", "workstation", "a-desktop"]);
+        let before = catalog.get("a-desktop").unwrap().hash.clone();
+        write(root, "workstation/x", "1");
+        assert_ne!(Catalog::load(root).unwrap().get("a-desktop").unwrap().hash, before);
+        write(root, "a-desktop/Dockerfile", "# parent: nothing\n");
+        let err = Catalog::load(root).unwrap_err().to_string();
+        assert!(err.contains("nothing (the parent of a-desktop)"), "{err}");
     }
 
     #[test]

@@ -214,6 +214,10 @@ pub struct Node {
     pub role: Role,
     /// Image to run; defaults to the role's image (`plateau/<role>`).
     pub image: Option<String>,
+    /// The candidate also gets a desktop on it in the browser (Xfce,
+    /// Firefox ESR): the role's desktop image (a workstation's only).
+    #[serde(default)]
+    pub desktop: bool,
     #[serde(default)]
     pub backend: Backend,
     /// Operating system family; defaults to linux.

@@ -51,6 +51,9 @@ pub struct PlannedNode {
     pub id: String,
     pub role: Role,
     pub image: String,
+    /// The candidate has a desktop on it in the browser (its image has one).
+    #[serde(default)]
+    pub desktop: bool,
     pub backend: Backend,
     pub os: Os,
     pub hostname: String,
@@ -114,7 +117,11 @@ impl CandidatePlan {
 /// The image a node runs: its own, or its role's.
 pub fn image_for(node: &Node) -> String {
     let prefix = if node.backend == Backend::Vm { "vm-" } else { "" };
-    node.image.clone().unwrap_or_else(|| format!("plateau/{prefix}{}", node.role.image_name()))
+    let role_image = match node.role.spec().desktop_image {
+        Some(desktop) if node.desktop => desktop,
+        _ => node.role.image_name(),
+    };
+    node.image.clone().unwrap_or_else(|| format!("plateau/{prefix}{role_image}"))
 }
 
 pub(crate) fn expand(
@@ -530,6 +537,7 @@ fn planned_node(
         id: node.id.clone(),
         role: node.role,
         image: image_for(node),
+        desktop: node.desktop,
         backend: node.backend,
         os: node.os,
         hostname: node
@@ -542,7 +550,15 @@ fn planned_node(
         depends_on: node.depends_on.clone(),
         grader,
         env: node.env.iter().map(|(k, v)| (k.clone(), text(v, &format!("{path}.env.{k}"), lookup, sink))).collect(),
-        limits: Some(NodeLimits::resolve(node.role, &[limits, &node.limits])),
+        limits: Some(NodeLimits::resolve(node.role, &[&desktop_limits(node), limits, &node.limits])),
+    }
+}
+
+/// A desktop (X server, Xfce, Firefox) needs more than its role's defaults.
+fn desktop_limits(node: &Node) -> Limits {
+    match node.desktop {
+        true => Limits { memory: Some("1536m".into()), pids: Some(4096), ..Default::default() },
+        false => Limits::default(),
     }
 }
 

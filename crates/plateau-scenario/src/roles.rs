@@ -41,6 +41,8 @@ pub struct RoleSpec {
     pub services: &'static [(&'static str, bool)],
     /// The configuration files the candidate works on.
     pub files: &'static [&'static str],
+    /// Its image with a desktop (`desktop = true` on a node), if it has one.
+    pub desktop_image: Option<&'static str>,
 }
 
 /// Programs every role has (the base image: iproute2, iputils-ping,
@@ -105,6 +107,7 @@ const fn row(role: Role, image: &'static str) -> RoleSpec {
         tools: &[],
         services: &[("sshd", true)],
         files: &[],
+        desktop_image: None,
     }
 }
 
@@ -205,6 +208,7 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         ],
         services: &[("sshd", true), ("cups", true), ("winbind", false)],
         files: &["/etc/samba/smb.conf", "/etc/krb5.conf", "/etc/resolv.conf", "/etc/apt/apt.conf.d/", "/srv/donnees/"],
+        desktop_image: Some("workstation-desktop"),
         ..row(Role::Workstation, "workstation")
     };
     const FILESERVER: RoleSpec = RoleSpec {

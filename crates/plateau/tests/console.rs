@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Exam;
+use common::{Exam, eventually, root};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// A child process killed on drop (the console, the WebDriver).
@@ -277,13 +277,36 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// How many colours a sample of the page's desktop shows (a blank or
+    /// one-colour screen shows one or two; Xfce's panel and icons, dozens).
+    async fn desktop_colours(&self) -> u64 {
+        let script = "const c = document.querySelector('#bureau canvas'); if (!c || !c.width) return 0; \
+                      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                      const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97) \
+                      seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]); return seen.size;";
+        self.client.execute(script, vec![]).await.unwrap().as_u64().unwrap_or(0)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_candidates_browser_terminal_is_recorded_watched_read_only_and_cut_with_the_access() {
+async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_only_and_cut_with_the_access() {
     let Some(exam) = Exam::new("term") else { return };
     if !plateau_tests::browser_available() {
         return;
     }
-    exam.up("2", "42400");
+    // The small exam, its workstation with a desktop.
+    let scenario = exam.state.path().join("tai-small-bureau.toml");
+    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
+    let text = text.replacen(
+        "id = \"ws\"\nrole = \"workstation\"\n",
+        "id = \"ws\"\nrole = \"workstation\"\ndesktop = true\n",
+        1,
+    );
+    assert!(text.contains("desktop = true"));
+    std::fs::write(&scenario, text).unwrap();
+    let scenario = scenario.display().to_string();
+    exam.ok(&["up", &scenario, "--session", &exam.session, "-n", "2", "--port-base", "42400"]);
     let session = exam.session.clone();
     add_account(
         &exam,
@@ -327,6 +350,30 @@ async fn a_candidates_browser_terminal_is_recorded_watched_read_only_and_cut_wit
     let log = exam.ok(&["audit", "show", "--session", &session]);
     assert!(log.lines().any(|l| l.contains(" terminal.take-control ") && l.contains("formateur")), "{log}");
 
+    // The desktop: Xfce on the workstation, as the candidate's account, in
+    // their browser (a tab of its own); the trainer looks over their shoulder.
+    let desktop = format!("/s/{session}/bureau/c01/ws");
+    let seat = browser(candidate.driver_port, &candidate.base).await;
+    seat.sign_in("c01", "candidat-un-2026").await;
+    seat.open(&format!("/s/{session}/bureau/c02/ws")).await;
+    assert!(seat.text("main").await.contains("Accès refusé"), "another candidate's desktop");
+    seat.open(&desktop).await;
+    seat.until_shows("#etat-bureau", "connecté", 60).await;
+    let ws = exam.container("c01", "ws");
+    let user = eventually(&ws, "ps -o user= -C xfce4-panel", 60, "Xfce's panel runs");
+    assert_eq!(user.trim(), "technicien", "the desktop is the candidate's account's");
+    let start = Instant::now();
+    while seat.desktop_colours().await < 20 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the desktop never drew: {}", seat.desktop_colours().await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    seat.screenshot("bureau").await;
+    trainer.open(&desktop).await;
+    trainer.until_shows("#etat-bureau", "lecture seule", 60).await;
+    assert!(trainer.desktop_colours().await >= 20, "the trainer sees the desktop");
+    let log = exam.ok(&["audit", "show", "--session", &session]);
+    assert!(log.lines().any(|l| l.contains(" desktop.open ") && l.contains("\"look_only\":true")), "{log}");
+
     // A fault, worked through the terminal: its timeline on the jury's grid.
     let injected = exam.ok(&["fault", "inject", "dhcp-stopped", "--session", &session, "--candidate", "c01"]);
     let id = injected.split_whitespace().nth(2).unwrap().to_string();
@@ -347,6 +394,7 @@ async fn a_candidates_browser_terminal_is_recorded_watched_read_only_and_cut_wit
     // Time is up: the terminal ends with the access, and does not reopen.
     exam.ok(&["exam", "freeze", "--session", &session]);
     candidate.until_shows("#etat-terminal", "l'accès est fermé", 10).await;
+    seat.until_shows("#etat-bureau", "l'accès est fermé", 10).await;
     candidate.open(&terminal).await;
     assert!(candidate.text("main").await.contains("Votre accès est fermé"), "{}", candidate.text("main").await);
 
@@ -360,4 +408,5 @@ async fn a_candidates_browser_terminal_is_recorded_watched_read_only_and_cut_wit
     assert!(recording.contains("vu-par-le-formateur") && !recording.contains("INTRUS"), "{recording}");
     candidate.client.close().await.unwrap();
     trainer.client.close().await.unwrap();
+    seat.client.close().await.unwrap();
 }

@@ -247,4 +247,9 @@ impl DockerEngine {
         }
         crate::terminal::open(&self.docker, container, user, cols, rows).await
     }
+
+    /// `user`'s desktop on a node whose image has one, as a VNC stream.
+    pub async fn open_desktop(&self, container: &str, user: &str) -> Result<crate::terminal::Terminal, Error> {
+        crate::terminal::desktop(&self.docker, container, user).await
+    }
 }

@@ -10,8 +10,10 @@
 //! candidate reaches: root on the node changes what the node does, never
 //! what the gateway saw.
 
+mod desktop;
 mod lines;
 mod record;
+mod rfb;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::SessionCtx;
 use crate::error::{Error, Result, refuse};
+pub use desktop::Desktop;
 pub use lines::{Entered, LineReader};
 pub use record::Recording;
 
@@ -92,6 +95,9 @@ pub struct Gateway {
     /// Held while a seat's shell is being opened: two tabs opened at once
     /// share one shell, never two.
     opening: Arc<Mutex<HashMap<Seat, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The desktops whose control an account other than the candidate's
+    /// took (audited): (seat, account).
+    desktop_hands: Arc<Mutex<std::collections::BTreeSet<(Seat, String)>>>,
 }
 
 impl Gateway {
@@ -164,6 +170,21 @@ impl Gateway {
         live.get(key).filter(|t| !*t.ended.borrow()).cloned()
     }
 
+    /// Let `ctx`'s account use the candidate's desktop on `node` too
+    /// (a trainer helping in practice): audited.
+    pub fn take_desktop(&self, ctx: &SessionCtx, candidate: &str, node: &str) -> Result<()> {
+        ctx.audit("desktop.take-control", serde_json::json!({ "candidate": candidate, "node": node }))?;
+        let seat = (ctx.name().to_string(), candidate.to_string(), node.to_string());
+        self.desktop_hands.lock().unwrap_or_else(|p| p.into_inner()).insert((seat, ctx.actor().to_string()));
+        Ok(())
+    }
+
+    /// Whether `account` took control of the candidate's desktop on `node`.
+    pub fn has_desktop_hand(&self, session: &str, candidate: &str, node: &str, account: &str) -> bool {
+        let seat = (session.to_string(), candidate.to_string(), node.to_string());
+        self.desktop_hands.lock().unwrap_or_else(|p| p.into_inner()).contains(&(seat, account.to_string()))
+    }
+
     /// The candidate's terminal on `node` if one is open (a viewer's).
     pub fn find(&self, session: &str, candidate: &str, node: &str) -> Option<Arc<LiveTerminal>> {
         self.get(&(session.to_string(), candidate.to_string(), node.to_string()))
@@ -222,10 +243,7 @@ impl Run {
     }
 
     async fn access_open(&self) -> bool {
-        let Ok(engine) = self.ctx.engine().await else { return false };
-        let Ok(session) = self.ctx.engine_session() else { return false };
-        // An engine that does not answer keeps nothing open.
-        engine.access_open(&session, &self.live.candidate).await.unwrap_or(false)
+        still_open(&self.ctx, &self.live.candidate).await
     }
 
     fn printed(&mut self, bytes: Vec<u8>) {
@@ -282,6 +300,12 @@ impl Run {
             tracing::warn!("typed line not stored: {e}");
         }
     }
+}
+
+/// Whether the candidate's access is open; an engine that does not answer
+/// keeps nothing open.
+async fn still_open(ctx: &SessionCtx, candidate: &str) -> bool {
+    ctx.access_open(candidate).await.unwrap_or(false)
 }
 
 /// Now, as the database writes its times (RFC 3339, UTC, milliseconds).

@@ -441,6 +441,17 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
             Some("use `backend = \"vm\"` with the centre's image (`plateau images import-vm`), or `\"static\"` with an `address`".into()),
         );
     }
+    if node.desktop && (node.role.spec().desktop_image.is_none() || node.backend != Backend::Container) {
+        let roles: Vec<&str> =
+            Role::ALL.iter().filter(|r| r.spec().desktop_image.is_some()).map(|r| r.image_name()).collect();
+        sink.at(
+            &format!("{path}.desktop"),
+            "no-desktop",
+            format!("`{}` cannot have a desktop: only a container {} has one", node.id, roles.join(", ")),
+            "here",
+            Some("remove `desktop = true`, or put it on the workstation the candidate sits at".into()),
+        );
+    }
     if node.os == Os::Windows && node.backend == Backend::Vm && node.image.is_none() {
         sink.at(
             path,
