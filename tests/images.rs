@@ -212,6 +212,21 @@ fn printer_accepts_an_ipp_job_and_keeps_it() {
 }
 
 #[test]
+fn firefox_on_the_desktop_workstation_shows_the_printers_page() {
+    let Some(mut lab) = Lab::start("desktop", "198.18.12.0/24") else { return };
+    let printer = lab.run("printer", "plateau/printer", &["--ip", "198.18.12.30"]);
+    let desktop = lab.run("ws", "plateau/workstation-desktop", &[]);
+    lab.eventually(&printer, "plateau-service status ippeveprinter", 20, "printer started");
+    lab.must(
+        &desktop,
+        "mkdir -p /tmp/ff && HOME=/tmp/ff timeout 90 firefox-esr --headless --screenshot /tmp/ff.png \
+         http://198.18.12.30:631/ && test -s /tmp/ff.png",
+    );
+    // The page's icon is asked for only by a browser that read the page.
+    lab.eventually(&printer, "grep -q 'GET /icon.png' /var/log/plateau/ippeveprinter.log", 10, "the page rendered");
+}
+
+#[test]
 fn domain_controller_answers_kerberos_and_smb_quickly() {
     let Some(mut lab) = Lab::start("dc", "198.18.0.0/24") else { return };
     let started = Instant::now();

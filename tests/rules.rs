@@ -92,6 +92,12 @@ fn nodes_and_their_access() {
         "rdp-access",
         "rdp",
     );
+    check(
+        "id = \"router\"\nrole = \"router\"",
+        "id = \"router\"\nrole = \"router\"\ndesktop = true",
+        "no-desktop",
+        "true",
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use plateau_exam::Role;
-use plateau_exam::gateway::Desktop;
+use plateau_exam::gateway::{ACCESS_CUT, Desktop};
 use tokio::sync::mpsc;
 
 use crate::terminal::{CsrfForm, may_type, same_origin};
@@ -125,18 +125,15 @@ async fn carry(mut socket: WebSocket, desktop: Desktop) {
                 None => break (&mut run).await.unwrap_or_default(),
             },
             up = socket.recv() => match up {
-                Some(Ok(Message::Binary(bytes))) => if to_desktop.send(bytes.to_vec()).await.is_err() {
+                Some(Ok(Message::Binary(bytes))) if to_desktop.send(bytes.to_vec()).await.is_err() => {
                     break (&mut run).await.unwrap_or_default();
-                },
+                }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 _ => {}
             },
         }
     };
-    let reason = match why.as_str() {
-        "the access was cut" => "Session terminée : l'accès est fermé.",
-        _ => "Le bureau s'est fermé.",
-    };
+    let reason = if why == ACCESS_CUT { "Session terminée : l'accès est fermé." } else { "Le bureau s'est fermé." };
     let _ = socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: reason.into() }))).await;
 }
 

@@ -557,7 +557,9 @@ fn planned_node(
 /// A desktop (X server, Xfce, Firefox) needs more than its role's defaults.
 fn desktop_limits(node: &Node) -> Limits {
     match node.desktop {
-        true => Limits { memory: Some("1536m".into()), pids: Some(4096), ..Default::default() },
+        true => {
+            Limits { memory: Some(crate::roles::DESKTOP_MEMORY.to_string()), pids: Some(4096), ..Default::default() }
+        }
         false => Limits::default(),
     }
 }

@@ -41,7 +41,8 @@ pub struct RoleSpec {
     pub services: &'static [(&'static str, bool)],
     /// The configuration files the candidate works on.
     pub files: &'static [&'static str],
-    /// Its image with a desktop (`desktop = true` on a node), if it has one.
+    /// Its image with a desktop (`desktop = true` on a node, memory at least
+    /// [`DESKTOP_MEMORY`]), if it has one.
     pub desktop_image: Option<&'static str>,
 }
 
@@ -91,6 +92,8 @@ impl RoleSpec {
 const FORWARDS: &[(&str, &str)] = &[("net.ipv4.ip_forward", "1")];
 
 const MIB: u64 = 1 << 20;
+/// What a desktop (X server, Xfce, Firefox) needs at least.
+pub const DESKTOP_MEMORY: u64 = 1536 * MIB;
 
 const fn row(role: Role, image: &'static str) -> RoleSpec {
     RoleSpec {
@@ -308,6 +311,13 @@ pub fn reference(only: Option<Role>) -> String {
         };
         md.push_str(&format!("\n## `{}`\n\n{}.\n\n| | |\n| --- | --- |\n", token(role), spec.summary));
         md.push_str(&format!("| image | `plateau/{}` (`images/{}/`) |\n", spec.image, spec.image));
+        if let Some(desktop) = spec.desktop_image {
+            md.push_str(&format!(
+                "| with `desktop = true` | `plateau/{desktop}` (`images/{desktop}/`): Xfce, Firefox ESR, a terminal and the \
+                 file manager, French keyboard and locale, opened from the candidate's console page; memory {} |\n",
+                show_size(DESKTOP_MEMORY)
+            ));
+        }
         md.push_str(&format!("| packages added | {} |\n", ticks(spec.packages)));
         md.push_str(&format!("| programs added | {} |\n", ticks(spec.tools)));
         let services: Vec<String> = spec

@@ -84,7 +84,7 @@ impl Desktop {
                 },
                 _ = poll.tick() => {
                     if !still_open(&self.ctx, &self.candidate).await {
-                        break "the access was cut".to_string();
+                        break super::ACCESS_CUT.to_string();
                     }
                 }
             }

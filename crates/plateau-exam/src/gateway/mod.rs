@@ -31,6 +31,9 @@ pub use desktop::Desktop;
 pub use lines::{Entered, LineReader};
 pub use record::Recording;
 
+/// Why a session ended when the candidate's access was cut: pages say "the end", not "reconnect".
+pub const ACCESS_CUT: &str = "the access was cut";
+
 /// How often a terminal asks whether its candidate's access is still open.
 const ACCESS_POLL: Duration = Duration::from_millis(500);
 /// How much recent output a viewer who arrives (or comes back) is shown.
@@ -229,7 +232,7 @@ impl Run {
                 },
                 _ = poll.tick() => {
                     if !self.access_open().await {
-                        break "the access was cut".to_string();
+                        break ACCESS_CUT.to_string();
                     }
                 }
             }
