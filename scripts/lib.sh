@@ -11,12 +11,12 @@ need_rust() {
 # The console's browser test drives a real headless Chromium and reads the
 # PDF grid with pdftotext.
 need_browser() {
-  command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftotext >/dev/null && return 0
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftotext >/dev/null && command -v asciinema >/dev/null && return 0
   if [ "$(id -u)" = 0 ]; then
-    echo "== installing chromium, chromium-driver, poppler-utils (apt-get)"
-    apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver poppler-utils >/dev/null
+    echo "== installing chromium, chromium-driver, poppler-utils, asciinema (apt-get)"
+    apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver poppler-utils asciinema >/dev/null
   else
-    echo "error: the browser test needs: sudo apt-get install chromium chromium-driver poppler-utils" >&2
+    echo "error: the browser test needs: sudo apt-get install chromium chromium-driver poppler-utils asciinema" >&2
     exit 2
   fi
 }

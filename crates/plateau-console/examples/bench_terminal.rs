@@ -62,7 +62,8 @@ async fn through_gateway(socket: &mut Socket) -> Vec<f64> {
     for i in 0..SAMPLES {
         let key = if i % 60 == 59 { "\u{15}" } else { "x" }; // Ctrl-U now and then: the line stays short
         let sent = Instant::now();
-        socket.send(Message::text(format!("{{\"keys\":\"{key}\"}}"))).await.unwrap();
+        // A control key must be escaped in JSON: serde writes the message.
+        socket.send(Message::text(serde_json::json!({ "keys": key }).to_string())).await.unwrap();
         loop {
             match socket.next().await {
                 Some(Ok(Message::Binary(b))) if !b.is_empty() => break,

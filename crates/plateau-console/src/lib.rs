@@ -353,12 +353,14 @@ async fn candidate_page(
     let ctx = open_session(&console, &account, &session)?;
     let grade = ctx.signed_grade(&candidate)?;
     let may_decide = matches!(account.role, Role::Jury | Role::Operator);
+    let ways = terminal::Ways::of(&ctx, &candidate)?;
     let timeline =
-        terminal::timeline(&session, &candidate, &terminal::Ways::of(&ctx, &candidate)?, &ctx.timeline(&candidate)?);
+        terminal::timeline(&session, &candidate, &ways, &ctx.timeline(&candidate)?, &ctx.recordings(&candidate)?);
     Ok(grid::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide, timeline).into_response())
 }
 
-/// The grid to download: `grille.pdf`, `grille.html`, `resultats.json`, `resultats.csv`.
+/// The grid to download: `grille.pdf`, `grille.html`, `resultats.json`,
+/// `resultats.csv`, or one of the candidate's terminal recordings.
 async fn download(
     State(console): State<Console>,
     Path((session, candidate, file)): Path<(String, String, String)>,
@@ -379,6 +381,8 @@ async fn download(
         }
         "resultats.json" => ("application/json", report()?.to_json().into_bytes()),
         "resultats.csv" => ("text/csv; charset=utf-8", plateau_report::csv(&report()?).into_bytes()),
+        // A terminal's full recording (`asciinema play FILE`).
+        name if name.ends_with(".cast") => ("application/x-asciicast", ctx.recording(&candidate, name)?),
         _ => return Err(Refusal::NotFound(format!("Pas de fichier « {file} »."))),
     };
     let name = format!("attachment; filename=\"{session}-{candidate}-{file}\"");

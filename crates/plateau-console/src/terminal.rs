@@ -219,10 +219,25 @@ async fn carry(mut socket: WebSocket, live: Arc<LiveTerminal>, writer: bool) {
 }
 
 /// The jury's timeline: per fault, what the candidate typed while it was on.
-pub(crate) fn timeline(session: &str, candidate: &str, ways: &Ways, timeline: &[Intervention]) -> Markup {
+pub(crate) fn timeline(
+    session: &str,
+    candidate: &str,
+    ways: &Ways,
+    timeline: &[Intervention],
+    recordings: &[String],
+) -> Markup {
     html! {
         h2 id="interventions" { "Interventions : ce que le candidat a saisi" }
         p { "Sessions du candidat, en lecture seule. " (ways.links(session, candidate)) }
+        @if !recordings.is_empty() {
+            p id="enregistrements" {
+                "Enregistrements complets des terminaux (à rejouer avec " code { "asciinema play FICHIER" } ") : "
+                @for (i, name) in recordings.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href=(format!("/s/{session}/c/{candidate}/{name}")) download { (name) }
+                }
+            }
+        }
         @if timeline.is_empty() { p.muted { "Aucune panne n'a été injectée." } }
         @for fault in timeline {
             h3 {

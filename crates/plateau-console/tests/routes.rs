@@ -292,6 +292,21 @@ async fn the_grid_downloads_for_those_who_see_it() {
     assert!(csv.contains("c02"), "{csv}");
     assert_eq!(room.get("/s/mem/c/c03/resultats.json", Some(&jury)).await.0, StatusCode::FORBIDDEN);
     assert_eq!(room.get("/s/mem/c/c01/secret.txt", Some(&jury)).await.0, StatusCode::NOT_FOUND);
+
+    // A terminal's full recording, linked from the grid, for those who see the candidate.
+    let recordings = room.dir.path().join("mem/recordings");
+    for candidate in ["c01", "c03"] {
+        std::fs::create_dir_all(recordings.join(candidate)).unwrap();
+        std::fs::write(recordings.join(candidate).join("ws-1796279809401.cast"), "{\"version\": 2}\n").unwrap();
+    }
+    let (_, _, grid) = room.get("/s/mem/c/c01", Some(&jury)).await;
+    assert!(grid.contains("href=\"/s/mem/c/c01/ws-1796279809401.cast\""), "{grid}");
+    let (status, _, cast) = room.get("/s/mem/c/c01/ws-1796279809401.cast", Some(&jury)).await;
+    assert_eq!((status, cast.as_str()), (StatusCode::OK, "{\"version\": 2}\n"));
+    assert_eq!(room.get("/s/mem/c/c03/ws-1796279809401.cast", Some(&jury)).await.0, StatusCode::FORBIDDEN);
+    let (candidate, _) = room.sign_in("c03", "candidat-2026").await;
+    assert_eq!(room.get("/s/mem/c/c03/ws-1796279809401.cast", Some(&candidate)).await.0, StatusCode::FORBIDDEN);
+    assert_ne!(room.get("/s/mem/c/c01/ws-0.cast", Some(&jury)).await.0, StatusCode::OK, "no such recording");
 }
 
 #[tokio::test]

@@ -391,6 +391,14 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     trainer.client.execute("document.getElementById('interventions').scrollIntoView()", vec![]).await.unwrap();
     trainer.screenshot("chronologie").await;
 
+    // Root on the node, the candidate finds no recording to change or delete.
+    let dir = exam.state.path().join(&session).join("recordings/c01");
+    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let before = std::fs::read(&file).unwrap();
+    let found = common::sh(&exam.container("c01", "ws"), "find / -xdev -name '*.cast' -print -delete 2>/dev/null");
+    assert_eq!(String::from_utf8_lossy(&found.stdout), "", "a recording on the node");
+    assert!(std::fs::read(&file).unwrap().starts_with(&before), "the recording changed");
+
     // Time is up: the terminal ends with the access, and does not reopen.
     exam.ok(&["exam", "freeze", "--session", &session]);
     candidate.until_shows("#etat-terminal", "l'accès est fermé", 10).await;
@@ -398,14 +406,21 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     candidate.open(&terminal).await;
     assert!(candidate.text("main").await.contains("Votre accès est fermé"), "{}", candidate.text("main").await);
 
-    // The recording, on the controller (no candidate reaches it), replays
-    // as asciicast v2: what the candidate saw, never the trainer's keys.
-    let dir = exam.state.path().join(&session).join("recordings/c01");
-    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    // The recording, on the controller (no candidate reaches it), is
+    // asciicast v2: what the candidate saw, never the trainer's keys, and
+    // `asciinema play` replays it.
     let recording = std::fs::read_to_string(&file).unwrap();
     let header: serde_json::Value = serde_json::from_str(recording.lines().next().unwrap()).unwrap();
     assert_eq!(header["version"], 2, "{recording}");
     assert!(recording.contains("vu-par-le-formateur") && !recording.contains("INTRUS"), "{recording}");
+    let replay = std::process::Command::new("asciinema")
+        .args(["play", "--idle-time-limit", "0.01", "--speed", "100"])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("asciinema is installed (scripts/lib.sh need_browser)");
+    let shown = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success() && shown.contains("diagnostic-fait"), "asciinema play: {shown}");
     candidate.client.close().await.unwrap();
     trainer.client.close().await.unwrap();
     seat.client.close().await.unwrap();

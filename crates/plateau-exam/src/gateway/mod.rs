@@ -132,7 +132,7 @@ impl Gateway {
         let terminal = engine.open_terminal(&container, &entry.user, size).await?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let file = format!("{node}-{}.cast", started.as_millis());
-        let path = ctx.session_dir().join("recordings").join(candidate).join(&file);
+        let path = ctx.recordings_dir(candidate).join(&file);
         let recording = Recording::create(&path, size, &format!("{candidate} {node}")).map_err(Error::io(&path))?;
         ctx.audit("terminal.open", serde_json::json!({ "candidate": candidate, "node": node, "recording": file }))?;
 
@@ -317,6 +317,37 @@ fn now() -> String {
 }
 
 impl SessionCtx {
+    /// Where the candidate's recordings are, on the controller.
+    fn recordings_dir(&self, candidate: &str) -> std::path::PathBuf {
+        self.session_dir().join("recordings").join(candidate)
+    }
+
+    /// The names of the candidate's recordings (asciicast v2), oldest first.
+    pub fn recordings(&self, candidate: &str) -> Result<Vec<String>> {
+        let dir = self.recordings_dir(candidate);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".cast"))
+            .collect();
+        // `NODE-MILLIS.cast`: by time, then node.
+        names.sort_by_key(|name| (name.rsplit('-').next().map(str::to_string), name.clone()));
+        Ok(names)
+    }
+
+    /// One of the candidate's recordings, by the name `recordings` gives.
+    pub fn recording(&self, candidate: &str, name: &str) -> Result<Vec<u8>> {
+        if !self.recordings(candidate)?.iter().any(|n| n == name) {
+            refuse!("{candidate} has no recording `{name}`");
+        }
+        let path = self.recordings_dir(candidate).join(name);
+        std::fs::read(&path).map_err(Error::io(&path))
+    }
+
     /// Per fault injected into the candidate's platform, from its injection
     /// to its revert (or to now), the lines they entered on every node.
     pub fn timeline(&self, candidate: &str) -> Result<Vec<Intervention>> {
