@@ -354,8 +354,14 @@ async fn candidate_page(
     let grade = ctx.signed_grade(&candidate)?;
     let may_decide = matches!(account.role, Role::Jury | Role::Operator);
     let ways = terminal::Ways::of(&ctx, &candidate)?;
-    let timeline =
-        terminal::timeline(&session, &candidate, &ways, &ctx.timeline(&candidate)?, &ctx.recordings(&candidate)?);
+    let timeline = terminal::timeline(
+        &session,
+        &candidate,
+        &ways,
+        &ctx.timeline(&candidate)?,
+        &ctx.preparation(&candidate)?,
+        &ctx.recordings(&candidate)?,
+    );
     Ok(grid::candidate(&account, &csrf, &session, &candidate, grade.as_ref(), may_decide, timeline).into_response())
 }
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use plateau_exam::gateway::{Keys, LiveTerminal};
 use plateau_exam::{Account, Role};
-use plateau_report::Intervention;
+use plateau_report::{BlockWork, EnteredLine, Intervention};
 use serde::Deserialize;
 
 use crate::{Console, Refusal, check_csrf, open_session, pages, signed_in};
@@ -218,40 +218,68 @@ async fn carry(mut socket: WebSocket, live: Arc<LiveTerminal>, writer: bool) {
     let _ = socket.send(Message::Close(Some(close))).await;
 }
 
-/// The jury's timeline: per fault, what the candidate typed while it was on.
+/// The jury's timeline: per fault, what the candidate typed while it was on;
+/// then the preparatory phase, per block, on the nodes its checks read.
 pub(crate) fn timeline(
     session: &str,
     candidate: &str,
     ways: &Ways,
     timeline: &[Intervention],
+    preparation: &[BlockWork],
     recordings: &[String],
 ) -> Markup {
     html! {
-        h2 id="interventions" { "Interventions : ce que le candidat a saisi" }
-        p { "Sessions du candidat, en lecture seule. " (ways.links(session, candidate)) }
-        @if !recordings.is_empty() {
-            p id="enregistrements" {
-                "Enregistrements complets des terminaux (à rejouer avec " code { "asciinema play FICHIER" } ") : "
-                @for (i, name) in recordings.iter().enumerate() {
-                    @if i > 0 { ", " }
-                    a href=(format!("/s/{session}/c/{candidate}/{name}")) download { (name) }
+        section id="interventions" {
+            h2 { "Interventions : ce que le candidat a saisi" }
+            p { "Sessions du candidat, en lecture seule. " (ways.links(session, candidate)) }
+            @if !recordings.is_empty() {
+                p id="enregistrements" {
+                    "Enregistrements complets des terminaux (à rejouer avec " code { "asciinema play FICHIER" } ") : "
+                    @for (i, name) in recordings.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        a href=(format!("/s/{session}/c/{candidate}/{name}")) download { (name) }
+                    }
+                }
+            }
+            @if timeline.is_empty() { p.muted { "Aucune panne n'a été injectée." } }
+            @for fault in timeline {
+                h3 {
+                    (fault.title) " — injectée à " (pages::time_of(&fault.injected_at))
+                    @match &fault.reverted_at { Some(at) => { ", rétablie à " (pages::time_of(at)) }, None => { ", en cours" } }
+                }
+                (lines_table(&fault.lines, "Aucune commande saisie par la passerelle pendant cette panne."))
+            }
+        }
+        @if !preparation.is_empty() {
+            section id="preparation" {
+                h2 { "Phase de préparation : ce que le candidat a saisi, par bloc" }
+                p.muted {
+                    "Par bloc, les commandes saisies sur les machines que ses contrôles lisent, "
+                    @match preparation.first().and_then(|b| b.until.as_deref()) {
+                        Some(at) => { "jusqu'à l'échéance (" (pages::time_of(at)) ")" },
+                        None => { "jusqu'à maintenant" },
+                    }
+                    ", hors pannes."
+                }
+                @for block in preparation {
+                    h3 { (block.block) " — " (block.title) " (" (block.nodes.join(", ")) ")" }
+                    (lines_table(&block.lines, "Aucune commande saisie par la passerelle sur ces machines."))
                 }
             }
         }
-        @if timeline.is_empty() { p.muted { "Aucune panne n'a été injectée." } }
-        @for fault in timeline {
-            h3 {
-                (fault.title) " — injectée à " (pages::time_of(&fault.injected_at))
-                @match &fault.reverted_at { Some(at) => { ", rétablie à " (pages::time_of(at)) }, None => { ", en cours" } }
-            }
-            @if fault.lines.is_empty() {
-                p.muted { "Aucune commande saisie par la passerelle pendant cette panne." }
-            } @else {
-                table.timeline {
-                    tr { th { "Heure" } th { "Machine" } th { "Saisie" } th { "Affichage" } }
-                    @for line in &fault.lines {
-                        tr { td { (pages::time_of(&line.at)) } td { (line.node) } td { code { (line.line) } } td { pre { (line.output) } } }
-                    }
+    }
+}
+
+/// Lines entered, with their time, node and output; `empty` when there are none.
+fn lines_table(lines: &[EnteredLine], empty: &str) -> Markup {
+    html! {
+        @if lines.is_empty() {
+            p.muted { (empty) }
+        } @else {
+            table.timeline {
+                tr { th { "Heure" } th { "Machine" } th { "Saisie" } th { "Affichage" } }
+                @for line in lines {
+                    tr { td { (pages::time_of(&line.at)) } td { (line.node) } td { code { (line.line) } } td { pre { (line.output) } } }
                 }
             }
         }

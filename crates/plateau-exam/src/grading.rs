@@ -360,6 +360,10 @@ impl SessionCtx {
             if !timeline.is_empty() {
                 report.interventions.insert(id.clone(), timeline);
             }
+            let preparation = self.preparation(id)?;
+            if preparation.iter().any(|b| !b.lines.is_empty()) {
+                report.preparation.insert(id.clone(), preparation);
+            }
         }
         let ids: Vec<&str> = report.candidates.iter().map(|c| c.id.as_str()).collect();
         report.audit_head = Some(self.audit("report", json!({ "candidates": ids }))?);

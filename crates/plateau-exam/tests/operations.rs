@@ -513,11 +513,18 @@ async fn the_gateway_records_a_terminal_and_the_jury_sees_what_was_typed_during_
     let lines: Vec<(&str, &str)> = timeline[0].lines.iter().map(|l| (l.node.as_str(), l.line.as_str())).collect();
     assert_eq!(lines, [("ws", "$ plateau-service start smbd")], "only what was typed while the fault was on");
     assert_eq!(timeline[0].fault, "smbd-stopped");
+    // The rest is the preparatory work, under the block whose checks read ws.
+    let preparation = ctx.preparation("c01").unwrap();
+    let blocks: Vec<(&str, &[String])> = preparation.iter().map(|b| (b.block.as_str(), &b.nodes[..])).collect();
+    assert_eq!(blocks, [("CCP3", &["srv".to_string(), "ws".to_string()][..])]);
+    let lines: Vec<&str> = preparation[0].lines.iter().map(|l| l.line.as_str()).collect();
+    assert_eq!(lines, ["$ ls", "$ echo fini"], "outside the fault's time");
     // The report (JSON) carries it too.
     ctx.grade(None, 1, &Silent).await.unwrap();
     let report: serde_json::Value = serde_json::from_str(&ctx.report(Some("c01")).unwrap().to_json()).unwrap();
     let lines = &report["interventions"]["c01"][0]["lines"];
     assert_eq!(lines[0]["line"], "$ plateau-service start smbd", "{report}");
+    assert_eq!(report["preparation"]["c01"][0]["lines"][0]["line"], "$ ls", "{report}");
 
     // A viewer who comes back finds the same shell, its screen first.
     let again = gateway.open(&ctx, "c01", "ws", (80, 24)).await.unwrap();

@@ -34,6 +34,11 @@ pub struct Report {
     /// on (absent from reports made before the gateway).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub interventions: std::collections::BTreeMap<String, Vec<Intervention>>,
+    /// Per candidate, the preparatory phase's work per block: what they
+    /// typed through the seat gateway before their deadline on the nodes
+    /// the block's checks read.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub preparation: std::collections::BTreeMap<String, Vec<BlockWork>>,
 }
 
 /// A fault on a candidate's platform, from its injection to its revert,
@@ -45,6 +50,19 @@ pub struct Intervention {
     pub injected_at: String,
     /// `None` while the fault is still on.
     pub reverted_at: Option<String>,
+    pub lines: Vec<EnteredLine>,
+}
+
+/// The preparatory phase on the nodes one block's checks read: the lines
+/// entered there up to the candidate's deadline (or up to now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BlockWork {
+    pub block: String,
+    pub title: String,
+    /// The nodes the block's checks run on or are sent from.
+    pub nodes: Vec<String>,
+    /// The deadline the lines stop at; `None` while the phase is on.
+    pub until: Option<String>,
     pub lines: Vec<EnteredLine>,
 }
 
@@ -80,6 +98,7 @@ impl Report {
             audit_head: None,
             candidates,
             interventions: Default::default(),
+            preparation: Default::default(),
         }
     }
 

@@ -387,7 +387,11 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     let grid = trainer.text("main").await;
     assert!(grid.contains("Service DHCP arrêté — injectée à"), "{grid}");
     assert!(grid.contains("ip -4 route") && grid.contains("echo diagnostic-fait"), "{grid}");
-    assert!(!grid.contains("vu-par-le-formateur"), "typed before the fault: {grid}");
+    let during = trainer.text("#interventions").await;
+    assert!(!during.contains("vu-par-le-formateur"), "typed before the fault: {during}");
+    // What was typed before, under the preparatory phase's block whose checks read ws.
+    let before = trainer.text("#preparation").await;
+    assert!(before.contains("vu-par-le-formateur") && !before.contains("diagnostic-fait"), "{before}");
     trainer.client.execute("document.getElementById('interventions').scrollIntoView()", vec![]).await.unwrap();
     trainer.screenshot("chronologie").await;
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use plateau_report::{EnteredLine, Intervention};
+use plateau_report::{BlockWork, EnteredLine, Intervention};
 use plateau_state::TypedLine;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -311,6 +311,11 @@ async fn still_open(ctx: &SessionCtx, candidate: &str) -> bool {
     ctx.access_open(candidate).await.unwrap_or(false)
 }
 
+/// A stored line, as the report shows it.
+fn entered(line: TypedLine) -> EnteredLine {
+    EnteredLine { node: line.node, at: line.at, line: line.line, output: line.output, recording: line.recording }
+}
+
 /// Now, as the database writes its times (RFC 3339, UTC, milliseconds).
 fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
@@ -360,19 +365,62 @@ impl SessionCtx {
                 title: fault.title,
                 injected_at: fault.injected_at,
                 reverted_at: fault.reverted_at,
-                lines: lines
-                    .into_iter()
-                    .map(|l| EnteredLine {
-                        node: l.node,
-                        at: l.at,
-                        line: l.line,
-                        output: l.output,
-                        recording: l.recording,
-                    })
-                    .collect(),
+                lines: lines.into_iter().map(entered).collect(),
             });
         }
         Ok(timeline)
+    }
+
+    /// The preparatory phase per block of the scenario: the lines the
+    /// candidate entered up to their deadline (outside any fault's time),
+    /// on the nodes the block's checks run on or are sent from. A block
+    /// whose checks read no node of theirs is left out.
+    pub fn preparation(&self, candidate: &str) -> Result<Vec<BlockWork>> {
+        let db = self.db();
+        let deadline = db
+            .deadlines(self.name())?
+            .into_iter()
+            .find(|d| d.candidate == candidate && d.phase == crate::clock::PREPARATION);
+        let until = deadline.map(|d| {
+            d.cut_at.unwrap_or_else(|| {
+                let at = std::time::UNIX_EPOCH + Duration::from_secs(d.ends_at.max(0) as u64);
+                humantime::format_rfc3339_millis(at).to_string()
+            })
+        });
+        let faults = db.fault_windows(self.name(), candidate)?;
+        let during_a_fault = |at: &str| {
+            faults.iter().any(|f| f.injected_at.as_str() <= at && f.reverted_at.as_deref().is_none_or(|r| at <= r))
+        };
+        let lines: Vec<TypedLine> = db
+            .typed_between(self.name(), candidate, "", until.as_deref())?
+            .into_iter()
+            .filter(|l| !during_a_fault(&l.at))
+            .collect();
+        let framework = self.scenario.framework();
+        let mut work = Vec::new();
+        for block in &framework.blocks {
+            let mut nodes: Vec<String> = Vec::new();
+            for check in &self.scenario.file().checks {
+                let in_block =
+                    check.criteria.iter().any(|c| framework.criterion(c).is_some_and(|c| c.block.id == block.id));
+                for node in [&check.node, &check.from].into_iter().flatten() {
+                    if in_block && !nodes.contains(node) {
+                        nodes.push(node.clone());
+                    }
+                }
+            }
+            if nodes.is_empty() {
+                continue;
+            }
+            work.push(BlockWork {
+                block: block.id.clone(),
+                title: block.title.clone(),
+                until: until.clone(),
+                lines: lines.iter().filter(|l| nodes.contains(&l.node)).cloned().map(entered).collect(),
+                nodes,
+            });
+        }
+        Ok(work)
     }
 
     /// Whether the candidate's access is open now (their relay runs).
