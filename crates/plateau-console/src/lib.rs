@@ -12,6 +12,7 @@ mod desktop;
 mod grid;
 mod live;
 mod pages;
+pub mod ssh;
 mod terminal;
 mod tls;
 mod trainer;

@@ -126,19 +126,27 @@ impl Workspace {
         Ok(self.store()?.accounts()?)
     }
 
-    /// Sign a browser in; `None` for a wrong name or password (which one is not said).
-    pub fn sign_in(&self, name: &str, password: &str) -> Result<Option<SignedIn>> {
+    /// The account of this name and password; `None` for a wrong name or
+    /// password (which one is not said).
+    pub fn check_password(&self, name: &str, password: &str) -> Result<Option<Account>> {
         let store = self.store()?;
         let Some(record) = store.account(name)? else { return Ok(None) };
         let Ok(hash) = PasswordHash::new(&record.password_hash) else { return Ok(None) };
         if Argon2::default().verify_password(password.as_bytes(), &hash).is_err() {
             return Ok(None);
         }
+        Ok(Some(account(record)?))
+    }
+
+    /// Sign a browser in; `None` for a wrong name or password (which one is not said).
+    pub fn sign_in(&self, name: &str, password: &str) -> Result<Option<SignedIn>> {
+        let Some(account) = self.check_password(name, password)? else { return Ok(None) };
+        let store = self.store()?;
         let (token, csrf) = (random_token(), random_token());
         let session =
-            WebSession { account: record.name.clone(), csrf: csrf.clone(), expires_at: now() + SIGNED_IN_FOR };
+            WebSession { account: account.name.clone(), csrf: csrf.clone(), expires_at: now() + SIGNED_IN_FOR };
         store.open_web_session(&sha256(&token), &session)?;
-        Ok(Some(SignedIn { token, csrf, account: account(record)? }))
+        Ok(Some(SignedIn { token, csrf, account }))
     }
 
     /// The account and CSRF token of a signed-in browser's cookie token.

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Also carry the candidates' SSH sessions, recorded, on this address:
+    /// `ssh -p PORT c01@centre` (or `c01+NODE@…`) with their console password.
+    #[arg(long)]
+    ssh: Option<SocketAddr>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -101,6 +105,16 @@ pub async fn serve(args: ServeArgs) -> Result<u8> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("Plateau console on {scheme}://{} (state {})", args.listen, args.state.state.display());
     let console = plateau_console::Console::new(&args.state.state);
+    if let Some(listen) = args.ssh {
+        let key = plateau_console::ssh::host_key(&args.state.state)?;
+        println!("candidates' SSH, recorded, on {listen} (host key {})", plateau_console::ssh::fingerprint(&key));
+        let ssh = plateau_console::ssh::serve(console.clone(), listen);
+        let web = plateau_console::serve(console, args.listen, tls);
+        tokio::try_join!(async { ssh.await.with_context(|| format!("serving SSH on {listen}")) }, async {
+            web.await.with_context(|| format!("serving on {}", args.listen))
+        },)?;
+        return Ok(status::OK);
+    }
     plateau_console::serve(console, args.listen, tls).await.with_context(|| format!("serving on {}", args.listen))?;
     Ok(status::OK)
 }

@@ -51,10 +51,12 @@ struct Browser {
 }
 /// The console of `exam`'s state and a WebDriver, both killed on drop, and
 /// a headless Chromium on the console.
-async fn console_and_browser(exam: &Exam) -> (Running, Running, Browser) {
+async fn console_and_browser(exam: &Exam, extra: &[&str]) -> (Running, Running, Browser) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let console = Running(exam.command(&["serve", "--listen", &listen]).stdout(Stdio::null()).spawn().unwrap());
+    let mut args = vec!["serve", "--listen", &listen];
+    args.extend_from_slice(extra);
+    let console = Running(exam.command(&args).stdout(Stdio::null()).spawn().unwrap());
     let driver_port = free_port();
     let driver = Running(
         Command::new("chromedriver")
@@ -170,7 +172,7 @@ async fn exam_day_in_the_browser_for_every_role() {
     add_account(&exam, "jury1", "jury-un-2026", &["--role", "jury", "--session", &session, "--candidates", "c01"]);
     add_account(&exam, "c02", "candidat-2026", &["--role", "candidate", "--session", &session, "--candidates", "c02"]);
 
-    let (_console, _driver, browser) = console_and_browser(&exam).await;
+    let (_console, _driver, browser) = console_and_browser(&exam, &[]).await;
     let room = format!("/s/{session}");
 
     // Nobody signed in: the sign-in page.
@@ -316,8 +318,16 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     );
     add_account(&exam, "formateur", "formateur-2026", &["--role", "trainer", "--session", &session]);
     add_account(&exam, "jury1", "jury-un-2026", &["--role", "jury", "--session", &session, "--candidates", "c01"]);
+    add_account(
+        &exam,
+        "c02",
+        "candidat-deux-2026",
+        &["--role", "candidate", "--session", &session, "--candidates", "c02"],
+    );
     exam.ok(&["exam", "start", "--session", &session, "--duration", "1h"]);
-    let (_console, _driver, candidate) = console_and_browser(&exam).await;
+    let ssh_port = free_port();
+    let (_console, _driver, candidate) = console_and_browser(&exam, &["--ssh", &format!("127.0.0.1:{ssh_port}")]).await;
+    wait_for_port(ssh_port, "the SSH gateway");
     let terminal = format!("/s/{session}/terminal/c01/ws");
 
     // The candidate opens their workstation's terminal and works in it.
@@ -374,19 +384,37 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     let log = exam.ok(&["audit", "show", "--session", &session]);
     assert!(log.lines().any(|l| l.contains(" desktop.open ") && l.contains("\"look_only\":true")), "{log}");
 
-    // A fault, worked through the terminal: its timeline on the jury's grid.
+    // SSH through the gateway: the console account's password, the entry
+    // node by default or the one named; one shell per connection.
+    assert!(Ssh::connect(ssh_port, "c01", "mauvais").await.is_err(), "a wrong password");
+    assert!(Ssh::connect(ssh_port, "c01+srv", "candidat-un-2026").await.is_err(), "a node without access");
+    let mut by_ssh = Ssh::connect(ssh_port, "c01", "candidat-un-2026").await.unwrap();
+    by_ssh.send("echo $(hostname)-par-ssh\n").await;
+    by_ssh.until("pc-c01-par-ssh", 20).await;
+    let mut on_dhcp = Ssh::connect(ssh_port, "c01+dhcp", "candidat-un-2026").await.unwrap();
+    on_dhcp.send("echo $((6*7))-sur-$(hostname)\n").await;
+    on_dhcp.until("42-sur-", 20).await;
+    assert!(!on_dhcp.seen.contains("42-sur-pc-c01"), "the DHCP server, not the workstation: {}", on_dhcp.seen);
+    let mut other = Ssh::connect(ssh_port, "c02", "candidat-deux-2026").await.unwrap();
+    other.send("echo $(hostname)-par-ssh\n").await;
+    other.until("pc-c02-par-ssh", 20).await;
+
+    // A fault, worked through the terminal and SSH: its timeline on the jury's grid.
     let injected = exam.ok(&["fault", "inject", "dhcp-stopped", "--session", &session, "--candidate", "c01"]);
     let id = injected.split_whitespace().nth(2).unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(50)).await;
     candidate.type_in_terminal("ip -4 route\n").await;
     candidate.type_in_terminal("echo diagnostic-fait\n").await;
     candidate.until_line("diagnostic-fait", 20).await;
+    by_ssh.send("echo repare-$((1+1))-par-ssh\n").await;
+    by_ssh.until("repare-2-par-ssh", 20).await;
     exam.ok(&["fault", "revert", &id, "--session", &session, "--candidate", "c01"]);
     trainer.sign_in("jury1", "jury-un-2026").await;
     trainer.open(&format!("/s/{session}/c/c01")).await;
     let grid = trainer.text("main").await;
     assert!(grid.contains("Service DHCP arrêté — injectée à"), "{grid}");
     assert!(grid.contains("ip -4 route") && grid.contains("echo diagnostic-fait"), "{grid}");
+    assert!(grid.contains("echo repare-$((1+1))-par-ssh"), "typed over SSH: {grid}");
     let during = trainer.text("#interventions").await;
     assert!(!during.contains("vu-par-le-formateur"), "typed before the fault: {during}");
     // What was typed before, under the preparatory phase's block whose checks read ws.
@@ -397,7 +425,11 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
 
     // Root on the node, the candidate finds no recording to change or delete.
     let dir = exam.state.path().join(&session).join("recordings/c01");
-    let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    // `NODE-MILLIS.cast`: on ws, the browser's terminal opened first.
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "the browser's, and one per SSH connection: {files:?}");
+    let file = files.iter().find(|f| f.file_name().unwrap().to_string_lossy().starts_with("ws-")).unwrap().clone();
     let before = std::fs::read(&file).unwrap();
     let found = common::sh(&exam.container("c01", "ws"), "find / -xdev -name '*.cast' -print -delete 2>/dev/null");
     assert_eq!(String::from_utf8_lossy(&found.stdout), "", "a recording on the node");
@@ -406,6 +438,12 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     // Time is up: the terminal ends with the access, and does not reopen.
     exam.ok(&["exam", "freeze", "--session", &session]);
     candidate.until_shows("#etat-terminal", "l'accès est fermé", 10).await;
+    for ssh in [&mut by_ssh, &mut on_dhcp, &mut other] {
+        ssh.until_closed(10).await;
+    }
+    let mut late = Ssh::connect(ssh_port, "c02", "candidat-deux-2026").await.unwrap();
+    late.until("Votre accès est fermé", 10).await;
+    late.until_closed(10).await;
     seat.until_shows("#etat-bureau", "l'accès est fermé", 10).await;
     candidate.open(&terminal).await;
     assert!(candidate.text("main").await.contains("Votre accès est fermé"), "{}", candidate.text("main").await);
@@ -425,7 +463,73 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
         .expect("asciinema is installed (scripts/lib.sh need_browser)");
     let shown = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success() && shown.contains("diagnostic-fait"), "asciinema play: {shown}");
+    let over_ssh = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).filter(|r| r.contains("repare-2-par-ssh"));
+    assert_eq!(over_ssh.count(), 1, "the SSH session's own recording");
     candidate.client.close().await.unwrap();
     trainer.client.close().await.unwrap();
     seat.client.close().await.unwrap();
+}
+
+/// A candidate's SSH session through the gateway (a real SSH client, russh).
+struct Ssh {
+    channel: russh::Channel<russh::client::Msg>,
+    seen: String,
+    _handle: russh::client::Handle<AnyHostKey>,
+}
+
+struct AnyHostKey;
+impl russh::client::Handler for AnyHostKey {
+    type Error = russh::Error;
+    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+impl Ssh {
+    /// Signed in with a PTY and a shell; `Err` when the password is refused.
+    async fn connect(port: u16, user: &str, password: &str) -> Result<Ssh, String> {
+        let config = std::sync::Arc::new(russh::client::Config::default());
+        let mut handle =
+            russh::client::connect(config, ("127.0.0.1", port), AnyHostKey).await.map_err(|e| e.to_string())?;
+        let auth = handle.authenticate_password(user, password).await.map_err(|e| e.to_string())?;
+        if !auth.success() {
+            return Err(format!("{user}: refused"));
+        }
+        let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+        channel.request_pty(true, "xterm", 100, 30, 0, 0, &[]).await.map_err(|e| e.to_string())?;
+        channel.request_shell(true).await.map_err(|e| e.to_string())?;
+        Ok(Ssh { channel, seen: String::new(), _handle: handle })
+    }
+
+    async fn send(&mut self, keys: &str) {
+        self.channel.data(keys.replace('\n', "\r").as_bytes()).await.unwrap();
+    }
+
+    /// Read until `text` shows; fail the test after `seconds`.
+    async fn until(&mut self, text: &str, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the SSH session ended before {text:?}: {}", self.seen),
+                Err(_) => panic!("{text:?} never showed over SSH in {seconds} s: {}", self.seen),
+            }
+        }
+    }
+
+    /// Wait until the gateway closes the session; fail the test after `seconds`.
+    async fn until_closed(&mut self, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(russh::ChannelMsg::Close) | None) => return,
+                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
+                Ok(Some(_)) => {}
+                Err(_) => panic!("the SSH session still open after {seconds} s: {}", self.seen),
+            }
+        }
+    }
 }

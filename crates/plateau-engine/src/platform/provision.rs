@@ -430,9 +430,12 @@ impl DockerEngine {
     pub(super) async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
         let start = Instant::now();
         loop {
-            let out = exec(&self.docker, name, &["test", "-f", "/run/plateau-ready"], Duration::from_secs(10)).await?;
-            if out.exit_code == 0 {
-                return Ok(());
+            // A busy engine may take longer than one poll's limit to run
+            // it: that is "not yet", until the node's own limit.
+            match exec(&self.docker, name, &["test", "-f", "/run/plateau-ready"], Duration::from_secs(10)).await {
+                Ok(out) if out.exit_code == 0 => return Ok(()),
+                Ok(_) | Err(Error::Timeout { .. }) => {}
+                Err(e) => return Err(e),
             }
             if start.elapsed() > limit {
                 return Err(Error::Node {

@@ -43,6 +43,8 @@ const BACKLOG: usize = 64 * 1024;
 pub enum Keys {
     Typed(Vec<u8>),
     Resize(u16, u16),
+    /// The one who held the session left (an SSH connection closed): its shell ends.
+    Hangup,
 }
 
 /// A shell on a node, shared by whoever watches it.
@@ -119,6 +121,33 @@ impl Gateway {
         if let Some(live) = self.get(&key) {
             return Ok(live);
         }
+        self.start(ctx, candidate, node, size, Some(key), "browser").await
+    }
+
+    /// A login shell of the candidate's own on `node`, shared with no one
+    /// (an SSH session: each connection its own shell, as with sshd),
+    /// recorded like the others; it ends with `Keys::Hangup` or the access.
+    pub async fn open_own(
+        &self,
+        ctx: &Arc<SessionCtx>,
+        candidate: &str,
+        node: &str,
+        size: (u16, u16),
+        via: &str,
+    ) -> Result<Arc<LiveTerminal>> {
+        self.start(ctx, candidate, node, size, None, via).await
+    }
+
+    /// Open a shell and its recording; `key` names it for viewers who join.
+    async fn start(
+        &self,
+        ctx: &Arc<SessionCtx>,
+        candidate: &str,
+        node: &str,
+        size: (u16, u16),
+        key: Option<Seat>,
+        via: &str,
+    ) -> Result<Arc<LiveTerminal>> {
         let plan = ctx.candidate(candidate)?.plan;
         let Some(entry) = plan.access.iter().find(|a| a.node == node) else {
             refuse!("{candidate} has no access to `{node}` (the access sheet lists their ways in)");
@@ -134,7 +163,8 @@ impl Gateway {
         let file = format!("{node}-{}.cast", started.as_millis());
         let path = ctx.recordings_dir(candidate).join(&file);
         let recording = Recording::create(&path, size, &format!("{candidate} {node}")).map_err(Error::io(&path))?;
-        ctx.audit("terminal.open", serde_json::json!({ "candidate": candidate, "node": node, "recording": file }))?;
+        let what = serde_json::json!({ "candidate": candidate, "node": node, "recording": file, "via": via });
+        ctx.audit("terminal.open", what)?;
 
         let (keys, keys_rx) = mpsc::channel(256);
         let (output, _) = broadcast::channel(1024);
@@ -149,7 +179,9 @@ impl Gateway {
             ended,
             hands: Mutex::default(),
         });
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), live.clone());
+        if let Some(key) = &key {
+            self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), live.clone());
+        }
         let run = Run {
             ctx: ctx.clone(),
             live: live.clone(),
@@ -163,7 +195,9 @@ impl Gateway {
         tokio::spawn(async move {
             run.pump(terminal, keys_rx).await;
             let _ = ended_tx.send(true);
-            gateway.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            if let Some(key) = key {
+                gateway.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            }
         });
         Ok(live)
     }
@@ -228,6 +262,7 @@ impl Run {
                         let _ = size.resize(cols, rows).await;
                         let _ = self.recording.resize(cols, rows);
                     }
+                    Some(Keys::Hangup) => break "hung up".to_string(),
                     None => break "closed".to_string(),
                 },
                 _ = poll.tick() => {
