@@ -172,6 +172,9 @@ impl russh::server::Handler for Connection {
             }
         };
         self.shells.insert(channel, shell.clone());
+        let banner =
+            "Plateau : votre session est enregistrée pour le jury (ce qui s'affiche et les commandes saisies).\r\n";
+        let _ = session.data(channel, banner.as_bytes().to_vec());
         tokio::spawn(async move {
             let (_, mut output) = shell.attach();
             let mut ended = shell.ended();

@@ -20,6 +20,7 @@ struct Texts {
     password: &'static str,
     duration: &'static str,
     keep: &'static str,
+    recorded: &'static str,
     brief: &'static str,
 }
 
@@ -33,6 +34,8 @@ const FR: Texts = Texts {
     password: "Mot de passe",
     duration: "Durée de la phase de préparation",
     keep: "Ces informations sont personnelles : ne les communiquez à personne.",
+    recorded: "Les sessions ouvertes depuis votre page de la console (terminal, bureau) ou par la passerelle SSH de \
+               Plateau sont enregistrées pour le jury : ce qui s'affiche et les commandes saisies.",
     brief: "Cahier des charges",
 };
 
@@ -46,6 +49,8 @@ const EN: Texts = Texts {
     password: "Password",
     duration: "Preparatory phase",
     keep: "This information is personal: do not share it.",
+    recorded: "Sessions opened from your console page (terminal, desktop) or through Plateau's SSH gateway are \
+               recorded for the jury: what shows and the commands entered.",
     brief: "Brief",
 };
 
@@ -74,7 +79,7 @@ pub fn markdown(scenario: &Scenario, session: &str, host: &str, record: &Candida
     if let Some(phase) = file.phases.iter().find(|p| p.kind == PhaseKind::Preparatory) {
         md += &format!("**{}** : {}\n\n", t.duration, phase.duration);
     }
-    md += &format!("> {}\n\n", t.keep);
+    md += &format!("> {}\n\n{}\n\n", t.keep, t.recorded);
     if let Some(brief) = &plan.brief {
         md += &format!("---\n\n<!-- {} -->\n\n{}\n", t.brief, brief.trim());
     }

@@ -391,6 +391,7 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     let mut by_ssh = Ssh::connect(ssh_port, "c01", "candidat-un-2026").await.unwrap();
     by_ssh.send("echo $(hostname)-par-ssh\n").await;
     by_ssh.until("pc-c01-par-ssh", 20).await;
+    assert!(by_ssh.seen.starts_with("Plateau : votre session est enregistrée"), "{}", by_ssh.seen);
     let mut on_dhcp = Ssh::connect(ssh_port, "c01+dhcp", "candidat-un-2026").await.unwrap();
     on_dhcp.send("echo $((6*7))-sur-$(hostname)\n").await;
     on_dhcp.until("42-sur-", 20).await;

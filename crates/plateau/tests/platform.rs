@@ -36,6 +36,7 @@ fn three_candidates_up_isolated_with_their_own_dhcp_then_reset_and_down() {
     assert_eq!(&banner, b"SSH-2.0");
     let sheet = std::fs::read_to_string(exam.state.path().join(&exam.session).join("access/c01.md")).unwrap();
     assert!(sheet.contains("ssh -p 32001 technicien@127.0.0.1"), "{sheet}");
+    assert!(sheet.contains("sont enregistrées pour le jury"), "the sheet says sessions are recorded: {sheet}");
 
     // Real DHCP: each candidate configures their own Kea; their workstation
     // gets a lease from that server, inside their own pool.
