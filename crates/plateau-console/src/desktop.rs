@@ -15,7 +15,7 @@ use plateau_exam::Role;
 use plateau_exam::gateway::{ACCESS_CUT, Desktop};
 use tokio::sync::mpsc;
 
-use crate::terminal::{CsrfForm, may_type, same_origin};
+use crate::terminal::{CsrfForm, may_type, same_origin, take_control};
 use crate::{Console, Refusal, check_csrf, open_session, pages, signed_in};
 
 include!(concat!(env!("OUT_DIR"), "/novnc.rs"));
@@ -63,12 +63,7 @@ pub(crate) async fn page(
             }
             " " span id="etat-bureau" { "connexion…" }
         }
-        @if may_take {
-            form method="post" action={ "/s/" (session) "/bureau/" (candidate) "/" (node) "/main" } {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Prendre la main (action enregistrée)" }
-            }
-        }
+        @if may_take { (take_control(&format!("/s/{session}/bureau/{candidate}/{node}/main"), &csrf)) }
         @if user {
             p {
                 textarea id="presse-papiers" rows="2" cols="60" aria-label="Presse-papiers" {}

@@ -20,6 +20,10 @@ use russh::{Channel, ChannelId};
 
 use crate::Console;
 
+/// Shells one connection may hold at once: enough for a technician's
+/// habits, not a way to flood the engine with execs.
+const SHELLS_PER_CONNECTION: usize = 4;
+
 /// The gateway's SSH host key, made on first use and kept beside the
 /// database (0600), so its fingerprint on the access sheet stays true.
 pub fn host_key(state: &Path) -> std::io::Result<PrivateKey> {
@@ -156,6 +160,9 @@ impl russh::server::Handler for Connection {
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
         let Some(seat) = &self.seat else { return session.channel_failure(channel) };
+        if self.shells.len() >= SHELLS_PER_CONNECTION {
+            return session.channel_failure(channel);
+        }
         session.channel_success(channel)?;
         let size = self.sizes.get(&channel).copied().unwrap_or((80, 24));
         let handle = session.handle();

@@ -91,12 +91,7 @@ pub(crate) async fn page(
             }
             " " span id="etat-terminal" { "connexion…" }
         }
-        @if may_take {
-            form method="post" action={ "/s/" (session) "/terminal/" (candidate) "/" (node) "/main" } {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Prendre la main (action enregistrée)" }
-            }
-        }
+        @if may_take { (take_control(&format!("/s/{session}/terminal/{candidate}/{node}/main"), &csrf)) }
         div id="terminal" data-stream=(stream) data-writer=(if writer { "oui" } else { "non" })
             style="height: 70vh; background: #000; padding: 4px" {}
         script src="/static/xterm.js" {}
@@ -216,6 +211,17 @@ async fn carry(mut socket: WebSocket, live: Arc<LiveTerminal>, writer: bool) {
     // The reason tells the page not to reconnect.
     let close = CloseFrame { code: 1000, reason: "Session terminée : l'accès est fermé.".into() };
     let _ = socket.send(Message::Close(Some(close))).await;
+}
+
+/// A trainer's or an operator's button to take control of a candidate's
+/// terminal or desktop (`action`): an audited action of its own.
+pub(crate) fn take_control(action: &str, csrf: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { "Prendre la main (action enregistrée)" }
+        }
+    }
 }
 
 /// The jury's timeline: per fault, what the candidate typed while it was on;
