@@ -227,6 +227,28 @@ fn firefox_on_the_desktop_workstation_shows_the_printers_page() {
 }
 
 #[test]
+fn helpdesk_takes_a_ticket_over_its_api_and_speaks_french() {
+    let Some(mut lab) = Lab::start("helpdesk", "198.18.13.0/24") else { return };
+    let env = "PLATEAU_ADMIN_PASSWORD=Grader-2026";
+    let helpdesk = lab.run("helpdesk", "plateau/helpdesk", &["--ip", "198.18.13.40", "-e", env]);
+    let probe = lab.run("probe", "plateau/probe", &[]);
+    lab.eventually(&helpdesk, "/etc/plateau/ready-check", 60, "Request Tracker answers");
+    let api = "http://198.18.13.40/REST/2.0";
+    // The package's default password opens nothing; the scenario's does.
+    lab.must(
+        &probe,
+        &format!("test $(curl -s -o /dev/null -w '%{{http_code}}' -u root:password {api}/queues/all) = 401"),
+    );
+    let ticket = r#"{"Queue":"General","Subject":"Imprimante en panne","Requestor":"m.dupont@agence.lan"}"#;
+    lab.must(
+        &probe,
+        &format!("curl -sf -u root:Grader-2026 -H 'Content-Type: application/json' -d '{ticket}' {api}/ticket"),
+    );
+    lab.must(&probe, &format!("curl -sf -u root:Grader-2026 {api}/ticket/1 | grep -q 'Imprimante en panne'"));
+    lab.must(&probe, "curl -sf -H 'Accept-Language: fr' http://198.18.13.40/ | grep -q 'Mot de passe'");
+}
+
+#[test]
 fn domain_controller_answers_kerberos_and_smb_quickly() {
     let Some(mut lab) = Lab::start("dc", "198.18.0.0/24") else { return };
     let started = Instant::now();

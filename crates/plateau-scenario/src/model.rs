@@ -258,6 +258,8 @@ pub enum Role {
     Workstation,
     FileServer,
     Printer,
+    /// The help desk's ticketing and asset tool (Request Tracker).
+    Helpdesk,
     /// Stand-in for the outside world: DNS, HTTP, a public-looking address.
     Internet,
     /// The grader's probe inside a candidate network.
@@ -273,7 +275,7 @@ pub fn token<T: Serialize>(value: &T) -> String {
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::DomainController,
         Role::DhcpServer,
         Role::Router,
@@ -282,6 +284,7 @@ impl Role {
         Role::Workstation,
         Role::FileServer,
         Role::Printer,
+        Role::Helpdesk,
         Role::Internet,
         Role::Probe,
     ];

@@ -231,6 +231,17 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         services: &[("sshd", true), ("dbus", true), ("avahi", true), ("ippeveprinter", true)],
         ..row(Role::Printer, "printer")
     };
+    const HELPDESK: RoleSpec = RoleSpec {
+        memory: 384 * MIB,
+        summary: "the help desk's tool: Request Tracker 5 (tickets and assets, SQLite), its web interface on \
+                  port 80 (in French for a French browser) and its REST 2 API (`/REST/2.0`); the \
+                  administrator `root` gets the password of `PLATEAU_ADMIN_PASSWORD` at first start",
+        packages: &["request-tracker5", "rt5-db-sqlite", "rt5-clients"],
+        tools: &["rt", "rt-passwd-5"],
+        services: &[("sshd", true), ("rt", true)],
+        files: &["/etc/request-tracker5/RT_SiteConfig.d/"],
+        ..row(Role::Helpdesk, "helpdesk")
+    };
     const INTERNET: RoleSpec = RoleSpec {
         summary: "\"the internet\" as seen from the platform: a DNS server (dnsmasq) and a web site (busybox httpd)",
         packages: &["dnsmasq-base", "busybox"],
@@ -257,6 +268,7 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         Role::Workstation => &WORKSTATION,
         Role::FileServer => &FILESERVER,
         Role::Printer => &PRINTER,
+        Role::Helpdesk => &HELPDESK,
         Role::Internet => &INTERNET,
         Role::Probe => &PROBE,
     }
