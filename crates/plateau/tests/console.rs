@@ -280,6 +280,16 @@ impl Browser {
 }
 
 impl Browser {
+    /// Wait until the page's desktop shows Xfce (see `desktop_colours`).
+    async fn until_desktop_drawn(&self, seconds: u64) {
+        let start = Instant::now();
+        while self.desktop_colours().await < 20 {
+            let colours = self.desktop_colours().await;
+            assert!(start.elapsed() < Duration::from_secs(seconds), "the desktop never drew: {colours} colours");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// How many colours a sample of the page's desktop shows (a blank or
     /// one-colour screen shows one or two; Xfce's panel and icons, dozens).
     async fn desktop_colours(&self) -> u64 {
@@ -372,15 +382,12 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     let ws = exam.container("c01", "ws");
     let user = eventually(&ws, "ps -o user= -C xfce4-panel", 60, "Xfce's panel runs");
     assert_eq!(user.trim(), "technicien", "the desktop is the candidate's account's");
-    let start = Instant::now();
-    while seat.desktop_colours().await < 20 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the desktop never drew: {}", seat.desktop_colours().await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    seat.until_desktop_drawn(60).await;
     seat.screenshot("bureau").await;
     trainer.open(&desktop).await;
     trainer.until_shows("#etat-bureau", "lecture seule", 60).await;
-    assert!(trainer.desktop_colours().await >= 20, "the trainer sees the desktop");
+    // Connected first, drawn when the first screen update arrives.
+    trainer.until_desktop_drawn(30).await;
     let log = exam.ok(&["audit", "show", "--session", &session]);
     assert!(log.lines().any(|l| l.contains(" desktop.open ") && l.contains("\"look_only\":true")), "{log}");
 
