@@ -307,6 +307,8 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     if !plateau_tests::browser_available() {
         return;
     }
+    // The freeze's snapshots outlive `down`: removed after the test.
+    let _snapshots = common::Snapshots(exam.session.clone());
     // The small exam, its workstation with a desktop.
     let scenario = exam.state.path().join("tai-small-bureau.toml");
     let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
