@@ -56,11 +56,7 @@ impl DockerEngine {
         let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
         let target = session.container_name(candidate, &entry.node);
         let node = self.docker.inspect_container(&target, None::<InspectContainerOptions>).await.ok();
-        let joined = node
-            .as_ref()
-            .and_then(|c| c.network_settings.as_ref()?.networks.as_ref())
-            .is_some_and(|n| n.contains_key(&link_net));
-        if !joined {
+        if !self.joined(&target, &link_net).await {
             // Docker routes by default through the engine's address on the
             // network joined last, and refuses to join when the node has a
             // default route of its own (a DHCP lease, a static gateway). The
@@ -71,11 +67,30 @@ impl DockerEngine {
             let pid = node
                 .and_then(|c| c.state?.pid)
                 .ok_or_else(|| Error::Node { container: target.clone(), message: "not running".into() })?;
-            let own = hostnet::ip_route(pid, &["show", "default"]).await?;
-            if !own.is_empty() {
-                hostnet::ip_route(pid, &["del", "default"]).await?;
+            let mut own = String::new();
+            // A DHCP client on the node may set its route again between the
+            // two steps (a restored platform's client gets its lease just
+            // then): Docker then refuses the join ("file exists"); again.
+            let mut tries = 0;
+            loop {
+                let now = hostnet::ip_route(pid, &["show", "default"]).await?;
+                if !now.trim().is_empty() {
+                    if own.trim().is_empty() {
+                        own = now;
+                    }
+                    let _ = hostnet::ip_route(pid, &["del", "default"]).await;
+                }
+                match self.join(&target, &link_net, node_addr).await {
+                    Err(Error::Node { message, .. }) if message.contains("file exists") && tries < 5 => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        if self.joined(&target, &link_net).await {
+                            break;
+                        }
+                    }
+                    joined => break joined?,
+                }
             }
-            self.join(&target, &link_net, node_addr).await?;
             let _ = hostnet::ip_route(pid, &["del", "default", "via", &gateway.to_string()]).await;
             if let Some(route) = own.lines().next().filter(|r| !r.is_empty()) {
                 let words: Vec<&str> = std::iter::once("replace").chain(route.split_whitespace()).collect();
@@ -115,6 +130,12 @@ impl DockerEngine {
             wait_for_sshd(&name, host_port).await?;
         }
         Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
+    }
+
+    /// Whether the container is on the network.
+    async fn joined(&self, container: &str, network: &str) -> bool {
+        let node = self.docker.inspect_container(container, None::<InspectContainerOptions>).await.ok();
+        node.and_then(|c| c.network_settings?.networks).is_some_and(|n| n.contains_key(network))
     }
 
     /// Attach a container to a network at a fixed address.
