@@ -22,6 +22,12 @@ fn failing(exam: &Exam) -> (Vec<String>, Value) {
     (failing, grades[0].clone())
 }
 
+/// The checks not passing, with their status and error (a test's message).
+fn not_passing(grade: &Value) -> String {
+    let checks = grade["checks"].as_array().unwrap().iter().filter(|c| c["status"] != "pass");
+    checks.map(|c| format!("{} {}: {}", c["id"], c["status"], c["evidence"]["error"])).collect::<Vec<_>>().join("; ")
+}
+
 #[test]
 fn each_built_in_fault_breaks_its_checks_and_its_revert_repairs_them() {
     let Some(exam) = Exam::new("faults") else { return };
@@ -50,7 +56,8 @@ fn each_built_in_fault_breaks_its_checks_and_its_revert_repairs_them() {
         let id = injected.split_whitespace().nth(2).unwrap().to_string();
         assert_eq!(failing(&exam).0, breaks, "{kind} on {node}: {injected}");
         exam.ok(&["fault", "revert", &id, "--session", &exam.session, "--candidate", "c01"]);
-        assert_eq!(failing(&exam).0, Vec::<String>::new(), "after reverting {kind}");
+        let (after, grade) = failing(&exam);
+        assert_eq!(after, Vec::<String>::new(), "after reverting {kind}: {}", not_passing(&grade));
     }
 
     // A trainer draws faults at random from the scenario's catalogue.
