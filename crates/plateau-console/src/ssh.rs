@@ -170,9 +170,12 @@ impl russh::server::Handler for Connection {
         let shell = match opened {
             Ok(shell) => shell,
             Err(e) => {
-                let text = match e.to_string().contains("access is closed") {
-                    true => "Votre accès est fermé (l'épreuve n'a pas commencé, ou le temps est écoulé).".to_string(),
-                    false => format!("La session n'a pas pu s'ouvrir : {e}"),
+                // Asked, not read from the error's wording.
+                let text = match seat.ctx.access_open(&seat.candidate).await {
+                    Ok(false) => {
+                        "Votre accès est fermé (l'épreuve n'a pas commencé, ou le temps est écoulé).".to_string()
+                    }
+                    _ => format!("La session n'a pas pu s'ouvrir : {e}"),
                 };
                 tokio::spawn(async move { say_and_close(&handle, channel, &text).await });
                 return Ok(());
