@@ -13,14 +13,19 @@ fn base() -> String {
 /// Apply `edit` (replace `from` by `to`, or append when `from` is empty) and
 /// expect a diagnostic `code` whose place in the file contains `at`.
 fn check(from: &str, to: &str, code: &str, at: &str) {
-    let mut text = base();
+    check_in("tai-small.toml", from, to, code, at)
+}
+
+/// `check`, on another shipped scenario.
+fn check_in(file: &str, from: &str, to: &str, code: &str, at: &str) {
+    let mut text = std::fs::read_to_string(root().join("scenarios").join(file)).unwrap();
     if from.is_empty() {
         text.push_str(to);
     } else {
-        assert!(text.contains(from), "tai-small.toml no longer contains {from:?}");
+        assert!(text.contains(from), "{file} no longer contains {from:?}");
         text = text.replacen(from, to, 1);
     }
-    let report = match Scenario::parse("tai-small.toml", &text) {
+    let report = match Scenario::parse(file, &text) {
         Ok(_) => panic!("{code}: the edit {from:?} → {to:?} was accepted"),
         Err(report) => report,
     };
@@ -40,6 +45,44 @@ fn identifiers_references_and_the_framework() {
     check("depends_on = [\"dhcp\", \"router\"]", "depends_on = [\"ws\"]", "self-dependency", "ws");
     check("", "\n[grading]\nthresholds = { CP99 = 0.5 }\n", "unknown-unit", "CP99");
     check("", "\n[grading]\nthreshold = 1.5\n", "bad-threshold", "1.5");
+    check("", "\n[grading]\nnot_examined = [\"CP8.9\"]\n", "unknown-criterion", "CP8.9");
+    // tai-small's router-ssh-blocked evidences CP8.2.
+    check("", "\n[grading]\nnot_examined = [\"CP8.2\"]\n", "examined-criterion", "CP8.2");
+    // What the platform keeps for the jury: a criterion of the exam, said.
+    check("", "\n[grading.material]\n\"CP3.9\" = \"les tickets\"\n", "unknown-criterion", "les tickets");
+    check(
+        "",
+        "\n[grading]\nnot_examined = [\"CP8.6\"]\nmaterial = { \"CP8.6\" = \"x\" }\n",
+        "material-not-examined",
+        "x",
+    );
+    check("", "\n[grading.material]\n\"CP8.6\" = \" \"\n", "empty-material", "\" \"");
+}
+
+#[test]
+fn what_the_candidate_hands_in_is_read_where_the_brief_says() {
+    let report = "path = \"/home/technicien/compte-rendu.md\"";
+    check_in("tai-2023-full.toml", report, "path = \"compte-rendu.md\"", "relative-path", "compte-rendu.md");
+}
+
+#[test]
+fn help_desk_checks_name_what_the_tool_holds() {
+    let ccp1 = "tai-2023-ccp1.toml";
+    let printer_ticket = "subject = \"Imprimante disparue\"\nqueue = \"Support\"";
+    check_in(ccp1, printer_ticket, "subject = \"Imprimante disparue\"\nqueue = \"Réseau\"", "unknown-queue", "Réseau");
+    check_in(ccp1, "catalog = \"Parc informatique\"", "catalog = \"Inventaire\"", "unknown-catalog", "Inventaire");
+    // A fault's user's call goes to the help desk's tool, in one of its queues.
+    let call = "request = { node = \"helpdesk\", queue = \"Support\"";
+    check_in(ccp1, call, "request = { node = \"ws\", queue = \"Support\"", "request-not-to-helpdesk", "ws");
+    check_in(ccp1, call, "request = { node = \"helpdesk\", queue = \"Accueil\"", "unknown-queue", "Accueil");
+    check_in(ccp1, "\"Emplacement\" = \"Accueil\"", "\"Bureau\" = \"Accueil\"", "unknown-asset-field", "Accueil");
+    check_in(
+        ccp1,
+        "catalog = \"Parc informatique\"\n",
+        "catalog = \"Parc informatique\"\nfilled = [\"Garantie\"]\n",
+        "unknown-asset-field",
+        "Garantie",
+    );
 }
 
 #[test]
@@ -95,6 +138,13 @@ fn nodes_and_their_access() {
     check(
         "id = \"router\"\nrole = \"router\"",
         "id = \"router\"\nrole = \"router\"\ndesktop = true",
+        "no-desktop",
+        "true",
+    );
+    // An existing machine's screen is out of Plateau's reach (a VM's is QEMU's).
+    check(
+        "id = \"internet\"\nrole = \"internet\"\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\" }",
+        "id = \"internet\"\nrole = \"internet\"\nbackend = \"static\"\naddress = \"192.0.2.7\"\ndesktop = true\ninterfaces = [{ network = \"wan\", host = 10 }]\ngrader = { via = \"ssh\", user = \"root\", password = \"x\" }",
         "no-desktop",
         "true",
     );
@@ -207,4 +257,56 @@ fn a_criterion_outside_the_graded_blocks_is_a_warning_and_the_file_is_used() {
     assert!(warnings.contains("warning[criterion-outside-blocks]"), "{warnings}");
     assert!(warnings.contains("`CP1.1` belongs to block `CCP1`"), "{warnings}");
     assert!(Scenario::parse("tai-small.toml", &base()).unwrap().warnings().is_empty());
+}
+
+/// Apply an edit that leaves the file valid and expect the warning `code`
+/// whose place contains `at`, with `said` in its rendering.
+fn check_warning(from: &str, to: &str, code: &str, at: &str, said: &str) {
+    let text = base();
+    assert!(text.contains(from), "tai-small.toml no longer contains {from:?}");
+    let text = text.replacen(from, to, 1);
+    let scenario = Scenario::parse("tai-small.toml", &text).expect("a warning does not refuse the file");
+    let Some(d) = scenario.warnings().diagnostics.iter().find(|d| d.code == code) else {
+        panic!("{code}: not reported\n{}", scenario.warnings().render(false))
+    };
+    let span = d.span.clone().unwrap_or_else(|| panic!("{code}: no place in the file"));
+    assert!(text[span].contains(at), "{code}: not at {at:?}");
+    let rendered = scenario.warnings().render(false);
+    assert!(rendered.contains(said), "{code}: {rendered}");
+}
+
+#[test]
+fn scripts_and_services_are_the_roles_own() {
+    // A domain controller's program in a step on the router.
+    check_warning(
+        "inject = [{ node = \"dhcp\", run = \"plateau-service stop kea-dhcp4\" }]",
+        "inject = [{ node = \"router\", run = \"samba-tool user disable bob\" }]",
+        "program-not-on-role",
+        "samba-tool",
+        "runs `samba-tool` on `router`, whose role (router) has no `samba-tool`",
+    );
+    // A remote command quoted for ssh is the other machine's: not judged here.
+    let quoted = base().replacen(
+        "inject = [{ node = \"dhcp\", run = \"plateau-service stop kea-dhcp4\" }]",
+        "inject = [{ node = \"router\", run = \"ssh dc 'samba-tool user disable bob'\" }]",
+        1,
+    );
+    assert!(Scenario::parse("tai-small.toml", &quoted).unwrap().warnings().is_empty());
+    // A service the role does not have.
+    check_warning(
+        "id = \"ws-address\"",
+        "id = \"ws-nginx\"\ntitle = \"x\"\ncriteria = [\"CP4.4\"]\npoints = 0\nkind = \"service_running\"\nnode = \"dhcp\"\nservice = \"nginx\"\n\n[[checks]]\nid = \"ws-address\"",
+        "unknown-service",
+        "nginx",
+        "`dhcp` (a dhcp-server) has no service `nginx`",
+    );
+    // No reference solution: nothing proves the checks can pass.
+    let unsolved = base();
+    let unsolved = &unsolved[..unsolved.find("[[solution]]").unwrap()];
+    let scenario = Scenario::parse("tai-small.toml", unsolved).unwrap();
+    assert!(
+        scenario.warnings().render(false).contains("warning[no-solution]"),
+        "{}",
+        scenario.warnings().render(false)
+    );
 }

@@ -16,6 +16,7 @@ RUN mkdir -p /etc/initramfs-tools/conf.d && echo MODULES=list > /etc/initramfs-t
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY vm-init /usr/local/sbin/plateau-vm-init
 COPY vm-channel /etc/plateau/start.d/95-vm-channel
+COPY vm-screen /etc/plateau/start.d/96-vm-screen
 # A machine keeps asking for a lease every 15 s (the default backs off to
 # minutes: the candidate who just fixed the DHCP server would wait).
 RUN printf 'timeout 30;\nretry 15;\n' >> /etc/dhcp/dhclient.conf

@@ -36,6 +36,7 @@ async fn main() {
         seed: None,
         port_base: 40000,
         access_host: "exam.example".into(),
+        gateway: None,
     };
     workspace.up(request, &Silent).await.unwrap();
     let ctx = workspace.session("bench").unwrap();
@@ -51,6 +52,7 @@ async fn main() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut cookie = None;
     for _ in 0..100 {

@@ -31,6 +31,7 @@ fn percentile(samples: &mut [f64], p: f64) -> f64 {
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn sign_in(base: &str, name: &str) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = format!("name={name}&password=candidat-2026");
     let answer = client

@@ -18,6 +18,7 @@ async fn main() {
         seed: None,
         port_base: 40000,
         access_host: "exam.example".into(),
+        gateway: None,
     };
     workspace.up(request, &Silent).await.expect("up");
     let ctx = workspace.session("demo").expect("session");

@@ -79,6 +79,9 @@ pub fn candidate(
                                     (evidence(check))
                                 }
                             }
+                            @if let Some(material) = &c.material {
+                                div.material { "Pièces : " (material) }
+                            }
                         }
                         td class=(class) { (word) }
                         td {

@@ -104,6 +104,7 @@ pub(crate) fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
         Verdict::NotMet => "non acquis",
         Verdict::Undetermined => "à apprécier par le jury",
         Verdict::JuryOnly => "apprécié par le jury",
+        Verdict::NotExamined => "non évalué dans cette épreuve",
     };
     (plateau_exam::verdict_token(v), word)
 }
@@ -242,7 +243,20 @@ fn faults_text(seat: &Seat) -> Markup {
                     FaultEffect::Present => span.fail { "(présente)" },
                     FaultEffect::NotObserved => span.muted { "(effet non observé)" },
                 }
+                @if let Some(number) = f.fault.ticket { " · ticket n° " (number) " " (ticket_state(f)) }
             }
+        }
+    }
+}
+
+/// Where a fault's ticket stands in the help desk's tool, in the last grade.
+fn ticket_state(f: &plateau_exam::FaultSeen) -> Markup {
+    html! {
+        @match f.ticket {
+            Some(Status::Pass) => span.repaired { "(traité dans l'outil)" },
+            Some(Status::Fail) => span.fail { "(pas encore traité)" },
+            Some(Status::Error) => span.muted { "(illisible)" },
+            None => span.muted { "(pas encore évalué)" },
         }
     }
 }
@@ -405,6 +419,7 @@ pub fn faults(
                             @for f in &seat.faults {
                                 div {
                                     strong { (f.fault.title) } " (" (f.fault.fault) "), injectée à " (time_of(&f.fault.injected_at))
+                                    @if let Some(ticket) = f.fault.ticket { ", signalée par le ticket n° " (ticket) " " (ticket_state(f)) }
                                     br;
                                     @match f.effect {
                                         FaultEffect::Repaired => span.repaired { "réparée par le candidat" },

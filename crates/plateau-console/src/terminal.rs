@@ -251,6 +251,7 @@ pub(crate) fn timeline(
             @for fault in timeline {
                 h3 {
                     (fault.title) " — injectée à " (pages::time_of(&fault.injected_at))
+                    @if let Some(ticket) = fault.ticket { ", signalée par le ticket n° " (ticket) }
                     @match &fault.reverted_at { Some(at) => { ", rétablie à " (pages::time_of(at)) }, None => { ", en cours" } }
                 }
                 (lines_table(&fault.lines, "Aucune commande saisie par la passerelle pendant cette panne."))

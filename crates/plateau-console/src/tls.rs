@@ -38,7 +38,7 @@ impl Tls {
         }
         let key =
             PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, format!("not a PEM private key ({e})")))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Mismatch(e.to_string()))?

@@ -31,6 +31,7 @@ impl Room {
             seed: None,
             port_base: 40000,
             access_host: "exam.example".into(),
+            gateway: None,
         };
         workspace.up(request, &Silent).await.unwrap();
         workspace.session("mem").unwrap().grade(None, 4, &Silent).await.unwrap();
@@ -118,6 +119,9 @@ async fn a_jury_sees_its_own_candidates_only_and_records_decisions_with_its_name
     assert_eq!(status, StatusCode::OK);
     assert!(grid.contains("CP7.1") && grid.contains("Enregistrer la décision"), "{grid}");
     assert!(grid.contains("<summary>Preuves (") && grid.contains("<pre>$ "), "each check's evidence: {grid}");
+    // A criterion left to the jury names what the platform kept for it.
+    let cp95 = &grid[grid.find("<tr id=\"CP9.5\">").expect("CP9.5 on the grid")..];
+    assert!(cp95[..cp95.find("</tr>").unwrap()].contains("Pièces : le compte rendu remis"), "{cp95}");
     // The form suggests no verdict: the first option, selected, is none.
     let form = &grid[grid.find("<select name=\"verdict\"").expect("a decision form")..];
     let first = &form[..form.find("</option>").unwrap()];

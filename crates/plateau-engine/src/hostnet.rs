@@ -7,6 +7,16 @@
 //! on its own bridge, tagged `plateau:<session>:<candidate>` so that `down`
 //! removes exactly its own rules. Nothing crosses bridges.
 //!
+//! The same rule also heads Docker's `DOCKER-ISOLATION-STAGE-1`: each time
+//! *any* network is created (another session's `up`, a test), Docker 20.10
+//! deletes and re-inserts its jumps at the top of `FORWARD`
+//! (`EnsureJumpRule`: `-D`, then `-I`), and for that instant `DOCKER-USER`
+//! is not jumped to while the isolation chain is, whose internal-network
+//! rule drops everything addressed off the bridge's subnet: a DNS query from
+//! a candidate's workstation to the platform's internet, lost, made a
+//! passing check fail (CI, faults.rs). One of the two chains is always
+//! jumped to, so the rule in both keeps a candidate's LAN whole.
+//!
 //! The engine's own address on each bridge would let candidates open
 //! connections to the host's services; an `INPUT` rule drops new connections
 //! from the bridge (replies to the controller's own probes still pass, and so
@@ -18,6 +28,7 @@ use tokio::process::Command;
 use crate::Error;
 
 const CHAIN: &str = "DOCKER-USER";
+const ISOLATION_CHAIN: &str = "DOCKER-ISOLATION-STAGE-1";
 const HOST_CHAIN: &str = "INPUT";
 
 fn tag(session: &str, candidate: &str) -> String {
@@ -38,6 +49,11 @@ pub async fn isolate_bridge(bridge: &str, session: &str, candidate: &str) -> Res
     let tag = tag(session, candidate);
     let within = ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", &tag, "-j", "ACCEPT"];
     ensure_rule(CHAIN, &within).await?;
+    // Docker's own chain: absent when Docker does not manage iptables, and
+    // then nothing of Docker's drops the bridge's traffic either.
+    if iptables(&["-S", ISOLATION_CHAIN]).await?.status.success() {
+        ensure_rule(ISOLATION_CHAIN, &within).await?;
+    }
     let to_host =
         ["-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", &tag, "-j", "DROP"];
     ensure_rule(HOST_CHAIN, &to_host).await?;
@@ -80,10 +96,10 @@ pub async fn remove_rules(session: &str, candidate: Option<&str>) -> Result<usiz
         None => format!("--comment \"plateau:{session}:"),
     };
     let mut removed = 0;
-    for chain in [CHAIN, HOST_CHAIN] {
+    for chain in [CHAIN, ISOLATION_CHAIN, HOST_CHAIN] {
         let listing = iptables(&["-S", chain]).await?;
         if !listing.status.success() {
-            // No such chain (no DOCKER-USER without Docker): nothing of ours there.
+            // No such chain (none of Docker's without Docker): nothing of ours there.
             continue;
         }
         for line in String::from_utf8_lossy(&listing.stdout).lines().filter(|l| l.contains(&needle)) {

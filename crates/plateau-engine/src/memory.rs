@@ -130,6 +130,7 @@ impl MemoryEngine {
                 host_keys,
                 put_back: Vec::new(),
                 found: None,
+                unchecked: None,
             });
         }
         self.state().open.insert((session.name.clone(), candidate.to_string()));

@@ -25,6 +25,9 @@ pub enum Resizer {
         docker: Docker,
         exec: String,
     },
+    /// A terminal whose window the task carrying it resizes (an SSH
+    /// channel into a machine's guest): sizes are sent to it.
+    Requests(tokio::sync::mpsc::Sender<(u16, u16)>),
     /// A terminal without a window to resize (the in-memory runtime's).
     Fixed,
 }
@@ -36,6 +39,11 @@ impl Resizer {
                 .resize_exec(exec, ResizeExecOptions { width: cols.max(1), height: rows.max(1) })
                 .await
                 .map_err(|e| Error::Node { container: exec.clone(), message: format!("resize: {e}") }),
+            Resizer::Requests(sizes) => {
+                // The carrier gone, the terminal has ended: nothing to resize.
+                let _ = sizes.send((cols.max(1), rows.max(1))).await;
+                Ok(())
+            }
             Resizer::Fixed => Ok(()),
         }
     }

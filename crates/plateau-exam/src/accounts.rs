@@ -82,6 +82,32 @@ fn now() -> i64 {
     crate::clock::now()
 }
 
+impl crate::SessionCtx {
+    /// The candidate's console account (named by their id), made or made
+    /// again at `up` when the session goes through the seat gateway; its
+    /// password is drawn from the session's secret, so every run prints the
+    /// same one on their sheet. Returns it.
+    pub(crate) fn console_account(&self, candidate: &plateau_state::CandidateRecord) -> Result<String> {
+        let generated = plateau_scenario::model::Variant { password: Some(12), ..Default::default() };
+        let secret = self.db().session_secret(self.name())?;
+        let around = plateau_scenario::vars::Around { secret: &secret, ..Default::default() };
+        let password = plateau_scenario::vars::draw(
+            &generated,
+            &self.record.seed,
+            "console-account",
+            &plateau_scenario::Candidate {
+                id: candidate.id.clone(),
+                name: candidate.plan.candidate.name.clone(),
+                index: candidate.plan.candidate.index,
+            },
+            around,
+        );
+        let candidates = [candidate.id.clone()];
+        self.workspace.add_account(&candidate.id, Role::Candidate, &password, Some(self.name()), &candidates)?;
+        Ok(password)
+    }
+}
+
 impl Workspace {
     /// Create or replace an account; juries and candidates name their
     /// session and candidates.

@@ -132,6 +132,7 @@ impl SessionCtx {
             name: self.record.name.clone(),
             scenario_hash: self.record.scenario_hash.clone(),
             grader_key: Some(plateau_grade::executor::public_key_line(&grader_key).map_err(Error::Grader)?),
+            relays_on_loopback: self.db().gateway(&self.record.name)?.is_some(),
         })
     }
 

@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use plateau_grade::checks::sh;
 use plateau_grade::generic::generic_fault;
 use plateau_grade::steps::run_steps;
 use plateau_results::{CandidateGrade, Status};
+use plateau_scenario::model::{Request, Step};
 use plateau_state::{ActiveFault, CandidateRecord, ScheduledFault};
 use serde_json::json;
 
@@ -53,6 +55,8 @@ pub enum FaultDone {
     Injected {
         id: String,
         breaks: Vec<String>,
+        /// The ticket its user's request opened in the help desk's tool.
+        ticket: Option<u64>,
     },
     Scheduled {
         at: i64,
@@ -178,6 +182,14 @@ impl SessionCtx {
         // fault seen can later be called repaired.
         let before = if measured { Some(self.grade_one(candidate).await?) } else { None };
         run_steps(&reach, &fault.inject, Duration::from_secs(60)).await?;
+        // The user's call comes once the fault is there, as in a help desk.
+        // A call that fails leaves the fault in place: it is recorded all the
+        // same (so `fault revert` can repair it), and the failure is said.
+        let call = match &fault.request {
+            Some(request) => Some(open_ticket(&reach, request).await),
+            None => None,
+        };
+        let ticket = call.as_ref().and_then(|c| c.as_ref().ok().copied());
         let after = self.grade_one(candidate).await?;
         let (breaks, observed) = match before {
             Some(before) => {
@@ -200,13 +212,21 @@ impl SessionCtx {
                 revert: fault.revert.clone(),
                 injected_at: String::new(),
                 observed,
+                ticket,
             },
         )?;
         self.audit(
             "fault.inject",
-            json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks, "observed": observed }),
+            json!({ "candidate": candidate.id, "fault": fault.id, "breaks": breaks, "observed": observed, "ticket": ticket }),
         )?;
-        Ok(FaultDone::Injected { id: fault.id, breaks })
+        if let Some(Err(why)) = call {
+            refuse!(
+                "{} is injected (`plateau fault revert {}` repairs it), but its user's call opened no ticket: {why}",
+                fault.id,
+                fault.id
+            );
+        }
+        Ok(FaultDone::Injected { id: fault.id, breaks, ticket })
     }
 
     /// Repair a present fault as the scenario says, on one candidate or all.
@@ -270,13 +290,53 @@ fn report(progress: &dyn Progress, outcome: &FaultOutcome) {
     }
 }
 
-/// "injected F (breaks: a, b)", "F scheduled (…)", "reverted F".
+/// "injected F (breaks: a, b; ticket #7)", "F scheduled (…)", "reverted F".
 pub fn describe(fault: &str, done: &FaultDone) -> String {
     match done {
-        FaultDone::Injected { id, breaks } => {
-            format!("injected {id} (breaks: {})", if breaks.is_empty() { "no check".into() } else { breaks.join(", ") })
+        FaultDone::Injected { id, breaks, ticket } => {
+            let broken = if breaks.is_empty() { "no check".into() } else { breaks.join(", ") };
+            let opened = ticket.map(|t| format!("; ticket #{t}")).unwrap_or_default();
+            format!("injected {id} (breaks: {broken}{opened})")
         }
         FaultDone::Scheduled { .. } => format!("{fault} scheduled (injected by `plateau exam run`)"),
         FaultDone::Reverted => format!("reverted {fault}"),
+    }
+}
+
+/// Open the user's call as a ticket on the help desk node (its
+/// `plateau-request`, as the grader); the ticket's number, or why not.
+pub(crate) async fn open_ticket(
+    reach: &impl plateau_grade::checks::Reach,
+    request: &Request,
+) -> std::result::Result<u64, String> {
+    let words: Vec<String> =
+        [&request.queue, &request.from, &request.subject, &request.text].iter().map(|w| sh(w)).collect();
+    let step = Step { node: request.node.clone(), run: format!("plateau-request {}", words.join(" ")) };
+    let opened = run_steps(reach, &[step], Duration::from_secs(60)).await.map_err(|e| e.to_string())?;
+    let said = opened.first().map(|a| a.output.as_str()).unwrap_or_default();
+    ticket_number(said).ok_or_else(|| format!("the tool named no ticket: {}", said.trim()))
+}
+
+/// The ticket number `plateau-request` printed (its last line of digits).
+fn ticket_number(output: &str) -> Option<u64> {
+    output.lines().rev().find_map(|line| line.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_opened_is_read_from_the_tools_answer() {
+        assert_eq!(ticket_number("7\n"), Some(7));
+        assert_eq!(ticket_number("warning: slow\n12\n"), Some(12));
+        assert_eq!(ticket_number("plateau-request: `x`: 400 Bad Request"), None);
+    }
+
+    #[test]
+    fn an_injection_names_the_ticket_it_opened() {
+        let done =
+            FaultDone::Injected { id: "printer-paused".into(), breaks: vec!["ws-printer".into()], ticket: Some(5) };
+        assert_eq!(describe("printer-paused", &done), "injected printer-paused (breaks: ws-printer; ticket #5)");
     }
 }

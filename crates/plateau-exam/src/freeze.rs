@@ -345,7 +345,12 @@ impl SessionCtx {
                                 read.at_deadline.insert(node.node.clone(), plateau_grade::integrity::findings(&found));
                             }
                             None if vm => {
-                                let why = "its disk at the deadline was not compared with the role's".to_string();
+                                let why = match &node.unchecked {
+                                    Some(reason) => {
+                                        format!("its disk at the deadline was not compared with the role's ({reason})")
+                                    }
+                                    None => "its disk at the deadline was not compared with the role's".to_string(),
+                                };
                                 read.unread.insert(node.node.clone(), why);
                             }
                             None => {}
@@ -382,7 +387,7 @@ impl SessionCtx {
                 &why,
             );
             grade.basis = Some(basis);
-            self.record_grade(&record, grade, &[])?;
+            self.record_grade(&record, grade, &[], Vec::new())?;
             out.push((id, Err(plateau_grade::Error::Access(why))));
         }
         Ok(out)

@@ -11,8 +11,8 @@ use plateau_engine::platform::{FsChange, Session};
 use plateau_grade::grade::{Injected, SETTLE_LIMIT, apply_overrides, distrust, fault_states, grade, settle};
 use plateau_grade::integrity;
 use plateau_report::{Report, ScenarioInfo};
-use plateau_results::{Basis, CandidateGrade, GradeKind, Override, Verdict, verdict_token};
-use plateau_scenario::model::Backend;
+use plateau_results::{Basis, CandidateGrade, CheckResult, GradeKind, Override, Verdict, verdict_token};
+use plateau_scenario::model::{Backend, Check};
 use plateau_state::{CandidateRecord, OverrideRecord};
 use serde_json::json;
 
@@ -114,6 +114,7 @@ impl SessionCtx {
         let ids: Vec<String> = candidates.iter().map(|g| g.record.id.clone()).collect();
         for (i, grading) in candidates.into_iter().enumerate() {
             let credentials = self.credentials(&grading.record)?;
+            let tickets = self.intervention_tickets(&grading.record)?;
             let (engine, session, scenario, slots) =
                 (engine.clone(), session.clone(), self.scenario.clone(), slots.clone());
             tasks.spawn(async move {
@@ -139,19 +140,26 @@ impl SessionCtx {
                         let suspects = integrity(&session, &grading, now, &reach, &mut grade);
                         distrust(&mut grade, &suspects, framework, blocks, rules);
                         grade.basis = Some(grading.basis.clone());
-                        Ok((grade, reach.first_seen_keys()))
+                        let tickets = tickets.iter().map(|(fault, check)| async {
+                            (fault.clone(), plateau_grade::grade::run_check(check, &reach).await)
+                        });
+                        let tickets = futures_util::future::join_all(tickets).await;
+                        Ok((grade, reach.first_seen_keys(), tickets))
                     }
                     Err(e) => Err(e),
                 };
                 (i, grading.record, result)
             });
         }
-        type Outcome = std::result::Result<(CandidateGrade, Vec<(String, String)>), plateau_grade::Error>;
+        type Outcome = std::result::Result<
+            (CandidateGrade, Vec<(String, String)>, Vec<(String, CheckResult)>),
+            plateau_grade::Error,
+        >;
         let mut outcomes: Vec<Option<(CandidateRecord, Outcome)>> = (0..ids.len()).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
             let (i, record, result) = joined.expect("grading task panicked");
             progress.done(match &result {
-                Ok((g, _)) => format!("{} graded {} / {}", g.id, plateau_report::number(g.score), g.max_score),
+                Ok((g, _, _)) => format!("{} graded {} / {}", g.id, plateau_report::number(g.score), g.max_score),
                 Err(e) => format!("{} cannot be graded: {e}", ids[i]),
             });
             outcomes[i] = Some((record, result));
@@ -160,7 +168,7 @@ impl SessionCtx {
         let mut out = Vec::new();
         for (candidate, outcome) in outcomes.into_iter().flatten() {
             let graded = match outcome {
-                Ok((grade, first_seen)) => Ok(self.record_grade(&candidate, grade, &first_seen)?),
+                Ok((grade, first_seen, tickets)) => Ok(self.record_grade(&candidate, grade, &first_seen, tickets)?),
                 Err(e) => Err(e),
             };
             out.push((candidate.id.clone(), graded));
@@ -168,13 +176,28 @@ impl SessionCtx {
         Ok(out)
     }
 
-    /// Pin host keys seen first, attach the faults present and the jury's
-    /// decisions, store the grade and audit it with its SHA-256.
+    /// The tickets the user calls of a candidate's present faults opened,
+    /// as checks of the tool: `(fault, check)`.
+    fn intervention_tickets(&self, candidate: &CandidateRecord) -> Result<Vec<(String, Check)>> {
+        let present = self.db().active_faults(self.name(), &candidate.id)?;
+        Ok(present
+            .into_iter()
+            .filter_map(|f| {
+                let fault = candidate.plan.faults.iter().find(|p| p.id == f.fault)?;
+                Some((f.fault, fault.ticket_check(f.ticket?)?))
+            })
+            .collect())
+    }
+
+    /// Pin host keys seen first, attach the faults present (with their
+    /// tickets as graded in the tool) and the jury's decisions, store the
+    /// grade and audit it with its SHA-256.
     pub(crate) fn record_grade(
         &self,
         candidate: &CandidateRecord,
         mut grade: CandidateGrade,
         first_seen: &[(String, String)],
+        mut tickets: Vec<(String, CheckResult)>,
     ) -> Result<CandidateGrade> {
         let name = &self.record.name;
         for (node, key) in first_seen {
@@ -193,6 +216,9 @@ impl SessionCtx {
             })
             .collect();
         grade.faults = fault_states(&active, &grade.checks);
+        for state in &mut grade.faults {
+            state.ticket = tickets.iter().position(|(f, _)| *f == state.id).map(|i| tickets.swap_remove(i).1);
+        }
         for (state, was) in grade.faults.iter().zip(&active) {
             if state.observed && !was.observed {
                 self.db().fault_observed(name, &candidate.id, &state.id)?;

@@ -51,7 +51,7 @@ pub use watch::Round;
 pub use plateau_images::ImageState;
 pub use plateau_report::Report;
 pub use plateau_results::{CandidateGrade, CheckResult, FaultEffect, GradeKind, Status, Verdict, verdict_token};
-pub use plateau_state::{AuditEntry, Breach};
+pub use plateau_state::{AuditEntry, Breach, GatewayAddress};
 
 /// The web console runs operations in spawned tasks: their futures must be `Send`
 /// (no database guard held across an `.await`). A compile-time check.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use plateau_engine::platform::{CandidateUp, Forward, NodeStatus, Outcome, Removed, Session};
 use plateau_scenario::model::Backend;
 use plateau_scenario::{Candidate, Scenario};
-use plateau_state::{CandidateRecord, SessionRecord};
+use plateau_state::{CandidateRecord, GatewayAddress, SessionRecord};
 use serde::Serialize;
 use serde_json::json;
 
@@ -45,6 +45,10 @@ pub struct UpRequest {
     pub port_base: u16,
     /// Host name or address printed on the access sheets.
     pub access_host: String,
+    /// Candidates come in through the seat gateway (every session
+    /// recorded): each gets a console account, their sheet says where, and
+    /// the relays are published on the host's loopback only.
+    pub gateway: Option<GatewayAddress>,
 }
 
 /// One candidate after `up`.
@@ -97,8 +101,22 @@ impl Workspace {
         };
         let engine = self.connect().await?;
         let store = self.store()?;
+        // The platform's secrets (passwords, keys) live in the database that
+        // made it: a session this database does not know, whose containers
+        // exist, was made by another one; going on would change the
+        // candidates' passwords under them.
+        if store.session(&request.session).is_err() && !engine.status(&request.session, None).await?.is_empty() {
+            refuse!(
+                "session `{}` exists on the engine but was made by another state database: use that one, or                  `plateau down --session {}` first",
+                request.session,
+                request.session
+            );
+        }
         store.ensure_session(&record)?;
         let record = store.session(&request.session)?;
+        if let Some(gateway) = &request.gateway {
+            store.put_gateway(&request.session, gateway)?;
+        }
         let ctx = SessionCtx::new(self, store, record)?;
         // Subnets are drawn around the networks already on the engine; one
         // taken meanwhile (another session brought up at the same moment)
@@ -107,7 +125,9 @@ impl Workspace {
         let (records, results) = loop {
             attempts += 1;
             let taken = engine.subnets_held(&request.session).await?;
-            let plans = scenario.plan_around(&ctx.record.seed, &candidates, &taken).map_err(Error::Invalid)?;
+            let plans = scenario
+                .plan_around(&ctx.record.seed, &ctx.db().session_secret(ctx.name())?, &candidates, &taken)
+                .map_err(Error::Invalid)?;
             let records: Vec<CandidateRecord> = plans
                 .into_iter()
                 .map(|plan| CandidateRecord {
@@ -133,7 +153,11 @@ impl Workspace {
                     ctx.pin_host_keys(&up)?;
                     let counts = summarize(&up);
                     ctx.audit("up", json!({ "candidate": up.candidate, "nodes": counts }))?;
-                    sheet::write(&dir, &scenario, &request.session, &request.access_host, r)?;
+                    let ways = match &request.gateway {
+                        Some(gateway) => Some((gateway, ctx.console_account(r)?)),
+                        None => None,
+                    };
+                    sheet::write(&dir, &scenario, &request.session, &request.access_host, ways, r)?;
                     Ok((up.seconds, counts))
                 }
                 Err(e) => Err(e.to_string()),
@@ -191,7 +215,8 @@ pub struct NodeRow {
 
 /// The name of a candidate's node's container.
 fn container_name(session: &str, candidate: &str, node: &str) -> String {
-    Session { name: session.into(), scenario_hash: String::new(), grader_key: None }.container_name(candidate, node)
+    Session { name: session.into(), scenario_hash: String::new(), grader_key: None, relays_on_loopback: false }
+        .container_name(candidate, node)
 }
 
 /// Where `plateau shell` opens an operator's shell on a node.

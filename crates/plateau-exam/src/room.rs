@@ -51,6 +51,9 @@ pub struct FaultSeen {
     /// Where it stands in the last grade taken since it was injected
     /// (`Present` before any).
     pub effect: FaultEffect,
+    /// Its ticket's grade in the help desk's tool, in that grade (`Pass`:
+    /// handled), when its user's call opened one.
+    pub ticket: Option<plateau_results::Status>,
 }
 
 impl SessionCtx {
@@ -108,7 +111,8 @@ impl SessionCtx {
                     let seen = latest.as_ref().and_then(|g| g.faults.iter().find(|f| f.id == fault.fault));
                     let seen = seen.filter(|f| f.injected_at == fault.injected_at);
                     let effect = seen.map_or(FaultEffect::Present, |f| f.effect());
-                    FaultSeen { fault, effect }
+                    let ticket = seen.and_then(|f| f.ticket.as_ref()).map(|t| t.status);
+                    FaultSeen { fault, effect, ticket }
                 })
                 .collect();
             let grade = latest.map(|g| GradeSummary {

@@ -10,13 +10,17 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use plateau_grade::checks::sh;
+use plateau_grade::grade::run_check;
 use plateau_grade::steps::run_steps;
 use plateau_results::{CandidateGrade, CheckResult, Status};
+use plateau_scenario::model::{Check, Step};
 use plateau_scenario::{Candidate, Scenario};
 use plateau_state::{CandidateRecord, SessionRecord, Store};
 
 use crate::context::{SessionCtx, Workspace, scenario_hash};
 use crate::error::{Error, Result, refuse};
+use crate::faults::open_ticket;
 use crate::progress::Progress;
 use crate::solve::Solved;
 
@@ -55,6 +59,9 @@ struct Column {
     /// Checks expected to fail; every other check must pass.
     failing: BTreeSet<String>,
     grade: CandidateGrade,
+    /// A fault's ticket (of its user's call) graded in this state: the
+    /// fault's id, the result, and whether it should be handled by now.
+    ticket: Option<(String, CheckResult, bool)>,
 }
 
 pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Result<TestReport> {
@@ -86,8 +93,10 @@ pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Res
     }
     // Drawn around the networks on the engine (other tests, other sessions).
     let taken = engine.subnets_held(ctx.name()).await?;
-    let plan =
-        scenario.plan_around(&ctx.record.seed, &Candidate::numbered(1), &taken).map_err(Error::Invalid)?.remove(0);
+    let plan = scenario
+        .plan_around(&ctx.record.seed, &ctx.db().session_secret(ctx.name())?, &Candidate::numbered(1), &taken)
+        .map_err(Error::Invalid)?
+        .remove(0);
     let candidate = CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan };
     ctx.db().put_candidate(ctx.name(), &candidate)?;
     let outcome = ctx.prove(&candidate, progress).await;
@@ -115,17 +124,23 @@ impl SessionCtx {
         let all: BTreeSet<String> = candidate.plan.checks.iter().map(|c| c.id.clone()).collect();
         let mut columns = Vec::new();
         progress.note("== grading the untouched platform".into());
-        columns.push(Column { label: "untouched".into(), failing: all, grade: self.grade_one(candidate).await? });
+        columns.push(Column {
+            label: "untouched".into(),
+            failing: all,
+            grade: self.grade_one(candidate).await?,
+            ticket: None,
+        });
         progress.note("== applying the reference solution through the candidate's access".into());
-        if let Solved::StepFailed { step, node, exit_code } = self.apply_solution(candidate, progress).await? {
+        if let Solved::StepFailed { step, node, exit_code, said } = self.apply_solution(candidate, progress).await? {
             refuse!(
-                "the reference solution failed on the platform: step {step} on {node} ended with exit code {exit_code}"
+                "the reference solution failed on the platform: step {step} on {node} ended with exit code {exit_code}\n{said}"
             );
         }
         columns.push(Column {
             label: "solved".into(),
             failing: BTreeSet::new(),
             grade: self.grade_one(candidate).await?,
+            ticket: None,
         });
         // The grade a jury signs: the solved platform frozen as at a
         // deadline, re-created from its snapshots with what it ran, graded.
@@ -137,23 +152,83 @@ impl SessionCtx {
             refuse!("the solved platform could not be frozen: {} failed: {}", failed.step, failed.error);
         }
         let record = self.grade_of_record(&candidate.id)?.expect("a frozen candidate has a grade of record");
-        columns.push(Column { label: "solved, of record".into(), failing: BTreeSet::new(), grade: record });
+        columns.push(Column {
+            label: "solved, of record".into(),
+            failing: BTreeSet::new(),
+            grade: record,
+            ticket: None,
+        });
         let reach = self.reach(candidate).await?;
         for fault in &candidate.plan.faults {
             progress.note(format!("== fault {}: inject", fault.id));
             run_steps(&reach, &fault.inject, Duration::from_secs(60)).await?;
+            // Its user's call, as `fault inject` makes it: a ticket not handled yet.
+            let ticket = match &fault.request {
+                Some(request) => {
+                    let number = open_ticket(&reach, request).await.map_err(|why| {
+                        Error::Refused(format!("fault {}: its user's call opened no ticket: {why}", fault.id))
+                    })?;
+                    fault.ticket_check(number).map(|check| (number, check))
+                }
+                None => None,
+            };
             let failing = fault.breaks.iter().cloned().collect();
-            columns.push(Column { label: fault.id.clone(), failing, grade: self.grade_one(candidate).await? });
+            let grade = self.grade_one(candidate).await?;
+            let open = match &ticket {
+                Some((_, check)) => Some((fault.id.clone(), run_check(check, &reach).await, false)),
+                None => None,
+            };
+            columns.push(Column { label: fault.id.clone(), failing, grade, ticket: open });
             progress.note(format!("== fault {}: revert", fault.id));
             run_steps(&reach, &fault.revert, Duration::from_secs(60)).await?;
+            let handled = match &ticket {
+                Some((number, check)) => {
+                    progress.note(format!("== fault {}: its ticket #{number} handled as a technician", fault.id));
+                    run_steps(&reach, &[handle_ticket(&candidate.plan, check, *number)?], Duration::from_secs(60))
+                        .await?;
+                    Some((fault.id.clone(), run_check(check, &reach).await, true))
+                }
+                None => None,
+            };
             columns.push(Column {
                 label: format!("{} reverted", fault.id),
                 failing: BTreeSet::new(),
                 grade: self.grade_reverted(candidate).await?,
+                ticket: handled,
             });
         }
         Ok(columns)
     }
+}
+
+/// The reference technician's handling of a fault's ticket, on the help
+/// desk node through the tool's API as the candidate's first technician
+/// account: taken, a comment on what was done, resolved.
+fn handle_ticket(plan: &plateau_scenario::CandidatePlan, check: &Check, number: u64) -> Result<Step> {
+    let node = check.node.clone().unwrap_or_default();
+    let account = plan
+        .nodes
+        .iter()
+        .find(|n| n.id == node)
+        .and_then(|n| n.env.get("PLATEAU_HELPDESK_TECHNICIANS"))
+        .and_then(|accounts| accounts.split_whitespace().next().map(str::to_string));
+    let Some(account) = account else {
+        refuse!(
+            "the help desk node `{node}` has no technician account (`PLATEAU_HELPDESK_TECHNICIANS`) to handle a ticket"
+        )
+    };
+    let api = format!("http://127.0.0.1/REST/2.0/ticket/{number}");
+    let curl = format!("curl -sSf -u {} -o /dev/null", sh(&account));
+    let json = "-H 'Content-Type: application/json'";
+    let run = [
+        format!("{curl} -X PUT {json} -d '{{\"Status\":\"open\"}}' {api}"),
+        format!(
+            "{curl} -H 'Content-Type: text/plain; charset=UTF-8' --data-binary 'Panne trouvée et réparée.' {api}/comment"
+        ),
+        format!("{curl} -X PUT {json} -d '{{\"Status\":\"resolved\"}}' {api}"),
+    ]
+    .join(" && ");
+    Ok(Step { node, run })
 }
 
 /// How long a reverted platform is given to serve again (a service just
@@ -211,9 +286,35 @@ fn matrix(scenario: &Scenario, columns: &[Column]) -> (String, Vec<String>) {
         }
         out.push('\n');
     }
+    // A fault's ticket: not handled while the fault is on, handled once
+    // repaired; graded only in those two states.
+    for fault in scenario.file().faults.iter().filter(|f| f.request.is_some()) {
+        let _ = write!(out, "| {}: ticket |", fault.id);
+        for c in columns {
+            let cell = match &c.ticket {
+                Some((id, result, handled)) if *id == fault.id => {
+                    let expected = if *handled { Status::Pass } else { Status::Fail };
+                    if result.status == expected {
+                        plateau_report::status_word(result.status).to_string()
+                    } else {
+                        unexpected.push(format!("{} / {}: ticket {}", c.label, fault.id, why(result)));
+                        format!("{}!", plateau_report::status_word(result.status))
+                    }
+                }
+                _ => "·".to_string(),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    let tickets = if scenario.file().faults.iter().any(|f| f.request.is_some()) {
+        "; a fault's ticket: not handled while it is on, handled once repaired). `·`: not graded in this state."
+    } else {
+        ")."
+    };
     let _ = writeln!(
         out,
-        "\n`!`: not what this state should show (untouched: every check fails; solved and reverted: every check passes; a fault: exactly its `breaks` fail)."
+        "\n`!`: not what this state should show (untouched: every check fails; solved and reverted: every check passes; a fault: exactly its `breaks` fail{tickets}"
     );
     (out, unexpected)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plateau_scenario::Scenario;
 use plateau_scenario::model::PhaseKind;
-use plateau_state::{CandidateRecord, private};
+use plateau_state::{CandidateRecord, GatewayAddress, private};
 
 use crate::Error;
 
@@ -22,6 +22,10 @@ struct Texts {
     keep: &'static str,
     recorded: &'static str,
     brief: &'static str,
+    console: &'static str,
+    ssh: &'static str,
+    other_nodes: &'static str,
+    machines: &'static str,
 }
 
 const FR: Texts = Texts {
@@ -37,6 +41,10 @@ const FR: Texts = Texts {
     recorded: "Les sessions ouvertes depuis votre page de la console (terminal, bureau) ou par la passerelle SSH de \
                Plateau sont enregistrées pour le jury : ce qui s'affiche et les commandes saisies.",
     brief: "Cahier des charges",
+    console: "Console (terminal et bureau dans le navigateur)",
+    ssh: "SSH",
+    other_nodes: "autres machines",
+    machines: "Votre compte sur les machines (sudo, verrouillage d'écran)",
 };
 
 const EN: Texts = Texts {
@@ -52,14 +60,25 @@ const EN: Texts = Texts {
     recorded: "Sessions opened from your console page (terminal, desktop) or through Plateau's SSH gateway are \
                recorded for the jury: what shows and the commands entered.",
     brief: "Brief",
+    console: "Console (terminal and desktop in the browser)",
+    ssh: "SSH",
+    other_nodes: "other machines",
+    machines: "Your account on the machines (sudo, screen lock)",
 };
 
 fn texts(language: &str) -> &'static Texts {
     if language.starts_with("en") { &EN } else { &FR }
 }
 
-/// The sheet as Markdown.
-pub fn markdown(scenario: &Scenario, session: &str, host: &str, record: &CandidateRecord) -> String {
+/// The sheet as Markdown. `gateway`: the seat gateway's addresses and the
+/// candidate's console password, when they come in that way.
+pub fn markdown(
+    scenario: &Scenario,
+    session: &str,
+    host: &str,
+    gateway: Option<(&GatewayAddress, String)>,
+    record: &CandidateRecord,
+) -> String {
     let file = scenario.file();
     let t = texts(&file.scenario.language);
     let plan = &record.plan;
@@ -68,13 +87,35 @@ pub fn markdown(scenario: &Scenario, session: &str, host: &str, record: &Candida
         "**{}** : {} ({})  \n**{}** : {}\n\n",
         t.candidate, plan.candidate.name, plan.candidate.id, t.session, session
     );
-    if let Some(access) = plan.access.first() {
-        md += &format!("## {}\n\n", t.connection);
-        md += &format!(
-            "| | |\n| --- | --- |\n| {} | `ssh -p {} {}@{}` |\n",
-            t.command, record.ssh_port, access.user, host
-        );
-        md += &format!("| {} | `{}` |\n| {} | `{}` |\n\n", t.login, access.user, t.password, access.password);
+    match (plan.access.first(), gateway) {
+        (Some(access), Some((gateway, password))) => {
+            let id = &plan.candidate.id;
+            md += &format!("## {}\n\n| | |\n| --- | --- |\n", t.connection);
+            if let Some(url) = &gateway.console {
+                md += &format!("| {} | <{url}> |\n", t.console);
+            }
+            if let Some(ssh) = &gateway.ssh {
+                let (ssh_host, port) = ssh.rsplit_once(':').unwrap_or((ssh.as_str(), "22"));
+                md += &format!("| {} | `ssh -p {port} {id}@{ssh_host}` |\n", t.ssh);
+                for other in plan.access.iter().skip(1) {
+                    md += &format!(
+                        "| {} : {} | `ssh -p {port} {id}+{}@{ssh_host}` |\n",
+                        t.ssh, t.other_nodes, other.node
+                    );
+                }
+            }
+            md += &format!("| {} | `{id}` |\n| {} | `{password}` |\n\n", t.login, t.password);
+            md += &format!("{} : `{}` / `{}`\n\n", t.machines, access.user, access.password);
+        }
+        (Some(access), None) => {
+            md += &format!("## {}\n\n", t.connection);
+            md += &format!(
+                "| | |\n| --- | --- |\n| {} | `ssh -p {} {}@{}` |\n",
+                t.command, record.ssh_port, access.user, host
+            );
+            md += &format!("| {} | `{}` |\n| {} | `{}` |\n\n", t.login, access.user, t.password, access.password);
+        }
+        (None, _) => {}
     }
     if let Some(phase) = file.phases.iter().find(|p| p.kind == PhaseKind::Preparatory) {
         md += &format!("**{}** : {}\n\n", t.duration, phase.duration);
@@ -106,12 +147,13 @@ pub fn write(
     scenario: &Scenario,
     session: &str,
     host: &str,
+    gateway: Option<(&GatewayAddress, String)>,
     record: &CandidateRecord,
 ) -> Result<(), Error> {
     // One sheet per candidate, each holding only their own password: the
     // operator's eyes only until handed out.
     let base = dir.join("access").join(&record.id);
-    let md = markdown(scenario, session, host, record);
+    let md = markdown(scenario, session, host, gateway, record);
     let (md_path, html_path) = (base.with_extension("md"), base.with_extension("html"));
     private::write(&md_path, md.as_bytes()).map_err(Error::io(&md_path))?;
     let title = format!("{} — {}", texts(&scenario.file().scenario.language).title, record.plan.candidate.name);

@@ -20,8 +20,9 @@ use crate::progress::Progress;
 pub enum Solved {
     /// Every step ran; how many.
     Applied { steps: usize },
-    /// Step `step` (1-based) on `node` ended with `exit_code`.
-    StepFailed { step: usize, node: String, exit_code: i64 },
+    /// Step `step` (1-based) on `node` ended with `exit_code`; the last
+    /// lines it wrote (its error, most often).
+    StepFailed { step: usize, node: String, exit_code: i64, said: String },
 }
 
 impl SessionCtx {
@@ -60,7 +61,9 @@ impl SessionCtx {
             }
             if out.exit_code != 0 {
                 ssh.close().await;
-                return Ok(Solved::StepFailed { step: i + 1, node: step.node.clone(), exit_code: out.exit_code });
+                let lines: Vec<&str> = out.stdout.lines().chain(out.stderr.lines()).collect();
+                let said = lines[lines.len().saturating_sub(8)..].join("\n");
+                return Ok(Solved::StepFailed { step: i + 1, node: step.node.clone(), exit_code: out.exit_code, said });
             }
             progress.done(format!("step {} on {}", i + 1, step.node));
         }

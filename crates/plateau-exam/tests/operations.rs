@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use plateau_engine::platform::{ChangeKind, FsChange};
 use plateau_engine::{Engine, ExecOutput, MemoryEngine, Op};
 use plateau_exam::{
-    FaultDone, FaultEffect, Injection, PhaseState, Pick, Roster, SessionCtx, Silent, Status, UpRequest, Workspace,
+    FaultDone, FaultEffect, Injection, PhaseState, Pick, Role, Roster, SessionCtx, Silent, Status, UpRequest, Workspace,
 };
 
 const SCENARIO: &str = include_str!("memory.toml");
@@ -69,6 +69,7 @@ fn up_request(dir: &tempfile::TempDir, candidates: usize) -> UpRequest {
         seed: None,
         port_base: 40000,
         access_host: "exam.example".into(),
+        gateway: None,
     }
 }
 
@@ -109,6 +110,39 @@ async fn up_records_the_session_and_hands_each_candidate_a_sheet() {
     assert_eq!(exam.actions(), ["up", "up"]);
     // The scenario file is gone; the session still opens from the stored text.
     assert_eq!(exam.session().scenario.id(), "memory");
+}
+
+/// Through the seat gateway: each candidate's sheet gives the console and
+/// the SSH gateway with a console account of their own, never the relay's
+/// direct (unrecorded) command; a re-run prints the same password.
+#[tokio::test]
+async fn up_through_the_gateway_gives_each_candidate_a_console_account_on_their_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace =
+        Workspace::new(dir.path().join("state.db"), "centre").with_engine(Engine::Memory(engine(Arc::default())));
+    let gateway = plateau_exam::GatewayAddress {
+        console: Some("https://exam.example:8443".into()),
+        ssh: Some("exam.example:2222".into()),
+    };
+    let request = || UpRequest { gateway: Some(gateway.clone()), ..up_request(&dir, 2) };
+    workspace.up(request(), &Silent).await.unwrap();
+    let sheets = workspace.session_dir("mem").join("access");
+    let sheet = |c: &str| std::fs::read_to_string(sheets.join(format!("{c}.md"))).unwrap();
+    let first = sheet("c02");
+    assert!(first.contains("<https://exam.example:8443>"), "{first}");
+    assert!(first.contains("`ssh -p 2222 c02@exam.example`"), "{first}");
+    assert!(!first.contains("ssh -p 40002"), "the relay's direct way in: {first}");
+    assert!(first.contains("Votre compte sur les machines"), "{first}");
+    // The password on the sheet signs c02 in, as c02 and nobody else.
+    let password = |sheet: &str| {
+        let row = sheet.lines().find(|l| l.starts_with("| Mot de passe |")).unwrap().to_string();
+        row.split('`').nth(1).unwrap().to_string()
+    };
+    let account = workspace.check_password("c02", &password(&first)).unwrap().expect("c02 signs in");
+    assert_eq!((account.role, account.candidates.clone()), (Role::Candidate, vec!["c02".to_string()]));
+    assert_ne!(password(&first), password(&sheet("c01")));
+    workspace.up(request(), &Silent).await.unwrap();
+    assert_eq!(sheet("c02"), first, "a re-run hands out the same sheet");
 }
 
 #[tokio::test]
@@ -189,7 +223,7 @@ async fn a_fault_breaks_its_checks_and_the_candidates_repair_shows_in_the_grade(
     let outcomes = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
     assert_eq!(
         outcomes[0].result,
-        Ok(FaultDone::Injected { id: "smbd-stopped".into(), breaks: vec!["share-up".into()] })
+        Ok(FaultDone::Injected { id: "smbd-stopped".into(), breaks: vec!["share-up".into()], ticket: None })
     );
     let again = ctx.inject(Some("c01"), &inject, &Silent).await.unwrap();
     assert!(again[0].result.as_ref().unwrap_err().contains("already present"), "{again:?}");

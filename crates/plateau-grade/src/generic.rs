@@ -151,6 +151,7 @@ pub fn generic_fault(kind: &str, node: &PlannedNode, params: &BTreeMap<String, S
         revert: vec![Step { node: node.id.clone(), run: revert }],
         breaks: Vec::new(),
         criteria: Vec::new(),
+        request: None,
     })
 }
 

@@ -56,6 +56,10 @@ impl Reach for Platform {
         self.roles.iter().find(|(_, r)| r.spec().directory).map(|(id, _)| id.as_str())
     }
 
+    fn role(&self, id: &str) -> Option<Role> {
+        self.roles.iter().find(|(node, _)| node == id).map(|(_, role)| *role)
+    }
+
     fn link(&self, network: &str) -> Option<&str> {
         self.links.get(network).map(String::as_str)
     }
@@ -279,6 +283,7 @@ pub fn fault_states(active: &[Injected], checks: &[CheckResult]) -> Vec<FaultSta
                 checks: f.breaks.clone(),
                 observed,
                 repaired: observed && f.breaks.iter().all(passes),
+                ticket: None,
             }
         })
         .collect()
@@ -324,7 +329,12 @@ pub fn roll_up(framework: &Framework, blocks: &[String], grading: &Grading, chec
                     criterion: criterion.id.clone(),
                     text: criterion.text.clone(),
                     checks: evidencing.iter().map(|c| c.id.clone()).collect(),
-                    verdict: criterion_verdict(&evidencing),
+                    verdict: if grading.not_examined.contains(&criterion.id) {
+                        Verdict::NotExamined
+                    } else {
+                        criterion_verdict(&evidencing)
+                    },
+                    material: grading.material.get(&criterion.id).cloned(),
                     jury: None,
                 });
             }
@@ -516,8 +526,16 @@ mod tests {
                 "CCP3=undetermined", // 8 of 17: below half, and the error could tip it
             ],
         );
-        let strict = Grading { threshold: 0.5, thresholds: [("CP7".to_string(), 0.75)].into() };
+        let strict = Grading { threshold: 0.5, thresholds: [("CP7".to_string(), 0.75)].into(), ..Grading::default() };
         check(&checks, strict, &["CP7"], &["CP7=partial"]);
+        // An exam without VPN or Wi-Fi: those criteria are not the jury's to judge.
+        let without = Grading { not_examined: vec!["CP8.3".into(), "CP8.4".into()], ..Grading::default() };
+        check(
+            &checks,
+            without,
+            &["CP8.3", "CP8.4", "CP8.5", "CP8"],
+            &["CP8.3=not-examined", "CP8.4=not-examined", "CP8.5=jury-only", "CP8=undetermined"],
+        );
     }
 
     #[test]

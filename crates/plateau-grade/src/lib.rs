@@ -12,5 +12,6 @@ pub mod probe;
 pub use plateau_results as result;
 pub mod steps;
 pub mod targets;
+pub mod tls;
 
 pub use error::Error;

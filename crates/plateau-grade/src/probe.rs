@@ -70,7 +70,7 @@ pub async fn ping(host: &str, timeout: Duration) -> Result<(i64, String), Error>
 /// A client for probes: no proxy (the platform is not behind the host's), and
 /// lab certificates accepted (they are self-signed).
 fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+    crate::tls::http_client()
         .timeout(timeout)
         .no_proxy()
         .danger_accept_invalid_certs(true)

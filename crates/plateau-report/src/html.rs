@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use plateau_results::{CandidateGrade, FaultEffect, GradeKind, Verdict};
+use plateau_results::{CandidateGrade, FaultEffect, GradeKind, Status, Verdict};
 
 use crate::{Report, Texts, esc, number};
 
@@ -18,7 +18,7 @@ th, td { border: 1px solid #999; padding: 3px 5px; vertical-align: top; text-ali
 th { background: #eee; } td.n { text-align: right; white-space: nowrap; }
 .met, .pass { color: #0a5b20; font-weight: bold; } .not-met, .fail { color: #a0141e; font-weight: bold; }
 .partial { color: #7a5200; font-weight: bold; } .undetermined, .error { color: #5a2a8a; font-weight: bold; }
-.jury-only { color: #555; font-style: italic; }
+.jury-only, .not-examined { color: #555; font-style: italic; }
 .meta td { border: none; padding: 1px 8px 1px 0; } .blank { height: 2.2em; }
 pre { white-space: pre-wrap; font-size: 8.5pt; margin: 2px 0; background: #f6f6f6; padding: 3px; }
 details summary { cursor: pointer; }
@@ -136,11 +136,14 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
             let title = candidate.competences.iter().find(|u| u.id == c.competence).map_or("", |u| u.title.as_str());
             let _ = writeln!(h, "<tr><th colspan=\"4\">{} — {}</th></tr>", esc(&c.competence), esc(title));
         }
-        let checks = if c.checks.is_empty() {
+        let mut checks = if c.checks.is_empty() {
             format!("<span class=\"jury-only\">{}</span>", t.no_check)
         } else {
             esc(&c.checks.join(", "))
         };
+        if let Some(material) = &c.material {
+            let _ = write!(checks, "<br><small>{}{}</small>", t.material, esc(material));
+        }
         let jury = match &c.jury {
             Some(o) => format!(
                 "{}<br><small>{} — {} ({})</small>",
@@ -214,16 +217,41 @@ pub fn grid(report: &Report, candidate: &CandidateGrade) -> String {
     h.push_str("</table>\n");
 
     if !candidate.faults.is_empty() {
-        let _ = write!(h, "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th></tr>\n", t.faults, t.fault, t.status);
+        // The tickets of the faults that arrived as a user's call.
+        let tickets = candidate.faults.iter().any(|f| f.ticket.is_some());
+        let ticket_head = if tickets { format!("<th>{}</th>", t.ticket) } else { String::new() };
+        let _ = write!(
+            h,
+            "<h2>{}</h2>\n<table>\n<tr><th>{}</th><th>{}</th>{ticket_head}</tr>\n",
+            t.faults, t.fault, t.status
+        );
         for f in &candidate.faults {
             let (class, word) = match f.effect() {
                 FaultEffect::Repaired => ("pass", t.repaired),
                 FaultEffect::Present => ("fail", t.not_repaired),
                 FaultEffect::NotObserved => ("error", t.not_observed),
             };
+            let ticket = match &f.ticket {
+                _ if !tickets => String::new(),
+                None => "<td></td>".to_string(),
+                Some(ticket) => {
+                    let word = match ticket.status {
+                        Status::Pass => t.ticket_handled,
+                        Status::Fail => t.ticket_not_handled,
+                        Status::Error => t.error,
+                    };
+                    let said: Vec<String> =
+                        ticket.evidence.assertions.iter().map(|a| format!("{}: {}", a.what, a.actual)).collect();
+                    format!(
+                        "<td class=\"{}\">{word}<br><small>{}</small></td>",
+                        crate::status_word(ticket.status),
+                        esc(&said.join(" · "))
+                    )
+                }
+            };
             let _ = writeln!(
                 h,
-                "<tr><td><b>{}</b> — {}<br><small>{}</small></td><td class=\"{class}\">{word}</td></tr>",
+                "<tr><td><b>{}</b> — {}<br><small>{}</small></td><td class=\"{class}\">{word}</td>{ticket}</tr>",
                 esc(&f.id),
                 esc(&f.title),
                 esc(&f.checks.join(", "))

@@ -50,6 +50,9 @@ pub struct Intervention {
     pub injected_at: String,
     /// `None` while the fault is still on.
     pub reverted_at: Option<String>,
+    /// The ticket its user's request opened in the help desk's tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
     pub lines: Vec<EnteredLine>,
 }
 
@@ -349,5 +352,66 @@ mod tests {
         assert!(
             en.contains("<html lang=\"en\">") && en.contains("could not be checked") && en.contains("Jury signatures")
         );
+    }
+
+    #[test]
+    fn a_criterion_not_examined_or_left_to_the_jury_says_so_on_the_grid() {
+        let mut r = report();
+        let criterion = |id: &str, verdict: Verdict| CriterionResult {
+            framework: "tai-2023".into(),
+            block: "CCP3".into(),
+            competence: "CP8".into(),
+            criterion: id.into(),
+            text: format!("critère {id}"),
+            checks: vec![],
+            verdict,
+            material: None,
+            jury: None,
+        };
+        let mut with_material = criterion("CP8.6", Verdict::JuryOnly);
+        with_material.material = Some("la chronologie des commandes <tapées>".into());
+        r.candidates[0].criteria =
+            vec![criterion("CP8.3", Verdict::NotExamined), criterion("CP8.5", Verdict::JuryOnly), with_material];
+        let fr = grid(&r, &r.candidates[0]);
+        assert!(fr.contains("<span class=\"not-examined\">non évalué dans cette épreuve</span>"), "{fr}");
+        assert!(fr.contains("<span class=\"jury-only\">apprécié par le jury</span>"), "{fr}");
+        // The jury's own observation, and one on what the platform kept.
+        assert!(
+            fr.contains(
+                "<td><b>CP8.5</b> critère CP8.5</td><td><span class=\"jury-only\">observé par le jury</span></td>"
+            ),
+            "{fr}"
+        );
+        assert!(
+            fr.contains(
+                "observé par le jury</span><br><small>pièces : la chronologie des commandes &lt;tapées&gt;</small>"
+            ),
+            "{fr}"
+        );
+    }
+
+    #[test]
+    fn a_faults_ticket_shows_beside_it_on_the_grid() {
+        let mut r = report();
+        let mut ticket = r.candidates[1].checks[0].clone();
+        ticket.evidence.assertions[0].what = "status".into();
+        ticket.evidence.assertions[0].actual = "new".into();
+        let fault = |id: &str, ticket: Option<CheckResult>| FaultState {
+            id: id.into(),
+            title: format!("panne {id}"),
+            injected_at: "2026-11-22T08:30:00Z".into(),
+            checks: vec!["a".into()],
+            observed: true,
+            repaired: false,
+            ticket,
+        };
+        r.candidates[1].faults = vec![fault("f1", Some(ticket)), fault("f2", None)];
+        let fr = grid(&r, &r.candidates[1]);
+        assert!(fr.contains("<th>Ticket</th>"), "{fr}");
+        assert!(fr.contains("<td class=\"fail\">non traité<br><small>status: new</small></td>"), "{fr}");
+        assert!(fr.contains("<td class=\"fail\">non résolue</td><td></td></tr>"), "a fault without a ticket: {fr}");
+        r.candidates[1].faults.truncate(0);
+        r.candidates[1].faults.push(fault("f2", None));
+        assert!(!grid(&r, &r.candidates[1]).contains("<th>Ticket</th>"), "no column without a ticket");
     }
 }

@@ -84,6 +84,8 @@ pub enum Verdict {
     Undetermined,
     /// No platform state shows it: observed by the jury (interview, attitude).
     JuryOnly,
+    /// This exam does not examine it (the scenario says so): not to judge.
+    NotExamined,
 }
 
 /// A jury's decision, stored beside the automatic verdict, never replacing it.
@@ -106,6 +108,11 @@ pub struct CriterionResult {
     /// Checks evidencing it.
     pub checks: Vec<String>,
     pub verdict: Verdict,
+    /// What the platform keeps for the jury to judge it on (the scenario's
+    /// `grading.material`); none on a criterion no check evidences: the
+    /// jury's own observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<String>,
     pub jury: Option<Override>,
 }
 
@@ -173,7 +180,8 @@ impl CandidateGrade {
                 }
             }
         };
-        for check in &mut self.checks {
+        let tickets = self.faults.iter_mut().filter_map(|f| f.ticket.as_mut());
+        for check in self.checks.iter_mut().chain(tickets) {
             for action in &mut check.evidence.actions {
                 hide(&mut action.sent);
                 hide(&mut action.output);
@@ -280,6 +288,11 @@ pub struct FaultState {
     /// Whether the candidate repaired it: its effect was seen, and every one
     /// of those checks passes again.
     pub repaired: bool,
+    /// The ticket its user's call opened in the help desk's tool, read there:
+    /// passes when a technician resolved it with an action written down.
+    /// Worth no points: evidence for the jury's grading of the intervention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<CheckResult>,
 }
 
 fn seen_before() -> bool {
@@ -331,6 +344,7 @@ pub fn verdict_token(verdict: Verdict) -> &'static str {
         Verdict::NotMet => "not-met",
         Verdict::Undetermined => "undetermined",
         Verdict::JuryOnly => "jury-only",
+        Verdict::NotExamined => "not-examined",
     }
 }
 

@@ -12,11 +12,15 @@ pub struct CriterionCoverage<'s> {
     pub checks: Vec<(&'s str, u32)>,
     /// Faults whose repair the jury judges on this criterion.
     pub faults: Vec<&'s str>,
+    /// The scenario says this exam does not examine it (`grading.not_examined`).
+    pub not_examined: bool,
+    /// What the platform keeps for the jury to judge it on (`grading.material`).
+    pub material: Option<&'s str>,
 }
 
 impl CriterionCoverage<'_> {
     pub fn jury_only(&self) -> bool {
-        self.checks.is_empty()
+        self.checks.is_empty() && !self.not_examined
     }
 }
 
@@ -43,6 +47,8 @@ impl Scenario {
                     .filter(|fault| fault.criteria.contains(&criterion.criterion.id))
                     .map(|fault| fault.id.as_str())
                     .collect(),
+                not_examined: self.file().grading.not_examined.contains(&criterion.criterion.id),
+                material: self.file().grading.material.get(&criterion.criterion.id).map(String::as_str),
             })
             .filter(|row| block_in_scope(blocks, &row.criterion.block.id) || !row.checks.is_empty())
             .collect()

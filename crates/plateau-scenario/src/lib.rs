@@ -104,21 +104,23 @@ impl Scenario {
     /// Each candidate's platform for a session seed. The same seed and
     /// candidates always give the same plans.
     pub fn plan(&self, seed: &str, candidates: &[Candidate]) -> Result<Vec<CandidatePlan>, Report> {
-        self.plan_around(seed, candidates, &[])
+        self.plan_around(seed, "", candidates, &[])
     }
 
     /// `plan` on an engine where other networks hold `taken`: drawn subnets
     /// keep clear of them (the same seed, candidates and taken subnets give
     /// the same plans), and a subnet written in the file that overlaps one
-    /// is an error at its line.
+    /// is an error at its line. `secret` (the session's) goes into the
+    /// passwords and keys drawn, and nothing else.
     pub fn plan_around(
         &self,
         seed: &str,
+        secret: &str,
         candidates: &[Candidate],
         taken: &[TakenSubnet],
     ) -> Result<Vec<CandidatePlan>, Report> {
         let subnets: Vec<ipnet::Ipv4Net> = taken.iter().map(|t| t.subnet).collect();
-        let around = vars::Around { taken: &subnets, candidates: candidates.len() };
+        let around = vars::Around { taken: &subnets, candidates: candidates.len(), secret };
         let mut sink = Sink { spans: &self.spans, source: &self.source, diagnostics: Vec::new() };
         let mut plans = Vec::with_capacity(candidates.len());
         for candidate in candidates {

@@ -70,11 +70,22 @@ pub struct Grading {
     /// Per competence or block id, e.g. `{ CP7 = 0.75 }`.
     #[serde(default)]
     pub thresholds: BTreeMap<String, f64>,
+    /// Criteria of the scenario's blocks this exam does not examine (an exam
+    /// without VPN or Wi-Fi: `["CP8.3", "CP8.4"]`): the grid says so instead
+    /// of leaving them to the jury.
+    #[serde(default)]
+    pub not_examined: Vec<String>,
+    /// What the platform keeps for the jury to judge a criterion on, per
+    /// criterion id, in the grid's language: `{ "CP9.5" = "le compte rendu
+    /// remis et les tickets des pannes" }`. A criterion no check evidences
+    /// and without material is the jury's own observation.
+    #[serde(default)]
+    pub material: BTreeMap<String, String>,
 }
 
 impl Default for Grading {
     fn default() -> Self {
-        Grading { threshold: half(), thresholds: BTreeMap::new() }
+        Grading { threshold: half(), thresholds: BTreeMap::new(), not_examined: Vec::new(), material: BTreeMap::new() }
     }
 }
 
@@ -260,6 +271,9 @@ pub enum Role {
     Printer,
     /// The help desk's ticketing and asset tool (Request Tracker).
     Helpdesk,
+    /// A company's web server (nginx): an intranet, a site published
+    /// through the router.
+    WebServer,
     /// Stand-in for the outside world: DNS, HTTP, a public-looking address.
     Internet,
     /// The grader's probe inside a candidate network.
@@ -275,7 +289,7 @@ pub fn token<T: Serialize>(value: &T) -> String {
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::DomainController,
         Role::DhcpServer,
         Role::Router,
@@ -285,6 +299,7 @@ impl Role {
         Role::FileServer,
         Role::Printer,
         Role::Helpdesk,
+        Role::WebServer,
         Role::Internet,
         Role::Probe,
     ];
@@ -482,6 +497,56 @@ pub struct Fault {
     /// shown in the coverage table beside the criteria no check evidences.
     #[serde(default)]
     pub criteria: Vec<String>,
+    /// The user's call that reports it: a ticket opened in the help desk's
+    /// tool once the fault is in place; the fault's record keeps its number.
+    pub request: Option<Request>,
+}
+
+/// A user's request arriving at the service desk (a `helpdesk` node).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The `helpdesk` node whose tool takes it.
+    pub node: String,
+    /// The queue it arrives in.
+    pub queue: String,
+    /// The user's address.
+    pub from: String,
+    pub subject: String,
+    /// The user's words.
+    pub text: String,
+}
+
+impl Fault {
+    /// The intervention's ticket, as the grader reads it once the fault's
+    /// user call opened ticket `number`: resolved by a technician in the
+    /// tool, with at least one action written down (whatever queue it went
+    /// to: escalating is handling it too). Worth no points: the jury grades
+    /// the intervention; this is its evidence.
+    pub fn ticket_check(&self, number: u64) -> Option<Check> {
+        let request = self.request.as_ref()?;
+        Some(Check {
+            id: format!("{}:ticket", self.id),
+            title: request.subject.clone(),
+            criteria: Vec::new(),
+            points: 0,
+            node: Some(request.node.clone()),
+            from: None,
+            timeout: None,
+            retries: 0,
+            partial: false,
+            kind: CheckKind::Ticket(crate::checks::helpdesk::Ticket {
+                subject: request.subject.clone(),
+                number: Some(number),
+                requestor: None,
+                queue: None,
+                min_priority: None,
+                owned: false,
+                status: "resolved".into(),
+                actions: 1,
+            }),
+        })
+    }
 }
 
 /// A command run on a node.

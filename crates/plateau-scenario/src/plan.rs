@@ -117,8 +117,9 @@ impl CandidatePlan {
 /// The image a node runs: its own, or its role's.
 pub fn image_for(node: &Node) -> String {
     let prefix = if node.backend == Backend::Vm { "vm-" } else { "" };
+    // A VM's desktop is its own screen (QEMU's VNC): the same guest image.
     let role_image = match node.role.spec().desktop_image {
-        Some(desktop) if node.desktop => desktop,
+        Some(desktop) if node.desktop && node.backend == Backend::Container => desktop,
         _ => node.role.image_name(),
     };
     node.image.clone().unwrap_or_else(|| format!("plateau/{prefix}{role_image}"))
@@ -244,7 +245,7 @@ fn variables(file: &ScenarioFile, seed: &str, candidate: &Candidate, around: var
         if let Variable::Variant(spec) = v {
             values.insert(name.clone(), vars::draw(spec, seed, name, candidate, around));
             if spec.wireguard_keypair == Some(true) {
-                let (private, public) = vars::wireguard_keypair(seed, name, candidate);
+                let (private, public) = vars::wireguard_keypair(seed, name, candidate, around);
                 values.insert(format!("{name}.private"), private);
                 values.insert(format!("{name}.public"), public);
             }

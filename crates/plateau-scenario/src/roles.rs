@@ -120,8 +120,12 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         directory: true,
         memory: 1024 * MIB,
         disk: 512 * MIB,
-        summary: "Samba Active Directory domain controller: LDAP, Kerberos and the domain's DNS; \
-                  provisioned for the scenario's realm when the node starts, with the Administrator password the scenario sets",
+        summary: "Samba Active Directory domain controller: LDAP, Kerberos and the domain's DNS. Its node's \
+                  environment sets the domain: `PLATEAU_REALM` (default `AGENCE.LAN`; another realm \
+                  re-provisions at start, seconds), `PLATEAU_DOMAIN` (the NetBIOS workgroup, default the realm's \
+                  first label: `AGENCE`), `PLATEAU_ADMIN_PASSWORD` (Administrator's, default `Plateau-Admin1`), \
+                  `PLATEAU_SEED_USERS` (`login` or `login!` for a disabled account, space-separated, created once \
+                  with `PLATEAU_SEED_PASSWORD`)",
         packages: &["samba", "samba-ad-dc", "samba-ad-provision", "winbind", "krb5-user", "ldb-tools", "smbclient"],
         tools: &["samba-tool", "wbinfo", "smbclient", "kinit", "klist", "ldbsearch"],
         services: &[("sshd", true), ("samba", true)],
@@ -234,13 +238,32 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
     const HELPDESK: RoleSpec = RoleSpec {
         memory: 384 * MIB,
         summary: "the help desk's tool: Request Tracker 5 (tickets and assets, SQLite), its web interface on \
-                  port 80 (in French for a French browser) and its REST 2 API (`/REST/2.0`); the \
-                  administrator `root` gets the password of `PLATEAU_ADMIN_PASSWORD` at first start",
+                  port 80 (in French for a French browser) and its REST 2 API (`/REST/2.0`). At first start: \
+                  the administrator `root` gets the password of `PLATEAU_ADMIN_PASSWORD`, the candidate's \
+                  accounts of `PLATEAU_HELPDESK_TECHNICIANS` (`NAME:PASSWORD ...`) a technician's rights, \
+                  the queues of `PLATEAU_HELPDESK_QUEUES` (`Name,Name`) are made, and the requests of \
+                  `PLATEAU_HELPDESK_TICKETS` (lines `QUEUE | FROM | SUBJECT | TEXT`) arrive, and the \
+                  asset register is an empty catalog (`PLATEAU_HELPDESK_CATALOG`, \
+                  \"Parc informatique\") with the fields of `PLATEAU_HELPDESK_ASSET_FIELDS` \
+                  (`Numéro de série,Adresse MAC,Utilisateur,Emplacement`); \
+                  `plateau-request QUEUE FROM SUBJECT TEXT` makes one arrive later (what a fault's \
+                  `request` runs). The \
+                  grader reads the tool as its own account `plateau-grader`",
         packages: &["request-tracker5", "rt5-db-sqlite", "rt5-clients"],
-        tools: &["rt", "rt-passwd-5"],
+        tools: &["rt", "rt-passwd-5", "plateau-request"],
         services: &[("sshd", true), ("rt", true)],
         files: &["/etc/request-tracker5/RT_SiteConfig.d/"],
         ..row(Role::Helpdesk, "helpdesk")
+    };
+    const WEBSERVER: RoleSpec = RoleSpec {
+        summary: "web server: nginx serving /var/www/html (Debian's welcome page until the candidate \
+                  publishes a site); every request's path is also logged to /var/log/plateau/http.log \
+                  (`/etc/nginx/conf.d/plateau-log.conf`), where an `http_get` check's `served_by` finds it",
+        packages: &["nginx"],
+        tools: &["nginx"],
+        services: &[("sshd", true), ("nginx", true)],
+        files: &["/etc/nginx/sites-available/", "/etc/nginx/sites-enabled/", "/var/www/"],
+        ..row(Role::WebServer, "webserver")
     };
     const INTERNET: RoleSpec = RoleSpec {
         summary: "\"the internet\" as seen from the platform: a DNS server (dnsmasq) and a web site (busybox httpd)",
@@ -269,6 +292,7 @@ pub(crate) fn spec(role: Role) -> &'static RoleSpec {
         Role::FileServer => &FILESERVER,
         Role::Printer => &PRINTER,
         Role::Helpdesk => &HELPDESK,
+        Role::WebServer => &WEBSERVER,
         Role::Internet => &INTERNET,
         Role::Probe => &PROBE,
     }

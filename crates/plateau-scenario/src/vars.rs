@@ -107,11 +107,24 @@ pub fn subnet_count(block: Ipv4Net, prefix: u8) -> Option<u64> {
 }
 
 /// What a session's draw keeps clear of: the subnets that other sessions and
-/// other networks hold on the engine, and how many candidates share the draw.
+/// other networks hold on the engine, and how many candidates share the draw;
+/// and the session's secret.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Around<'a> {
     pub taken: &'a [Ipv4Net],
     pub candidates: usize,
+    /// Mixed into the draw of secrets only (passwords, WireGuard keys): a
+    /// candidate who knows the scenario and the seed (the session's name
+    /// by default, on their sheet) cannot draw another candidate's password.
+    /// Empty for a preview (`plateau plan`).
+    pub secret: &'a str,
+}
+
+impl Around<'_> {
+    /// The seed secrets are drawn from.
+    fn secret_seed(&self, seed: &str) -> String {
+        if self.secret.is_empty() { seed.to_string() } else { format!("{seed}\0{}", self.secret) }
+    }
 }
 
 /// Whether two subnets share an address.
@@ -156,10 +169,10 @@ pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate, a
         return format!("{}:{}", prefix.to_lowercase(), tail.join(":"));
     }
     if let Some(length) = spec.password {
-        return password(&digest(seed, variable, &candidate.id), length as usize);
+        return password(&digest(&around.secret_seed(seed), variable, &candidate.id), length as usize);
     }
     if spec.wireguard_keypair == Some(true) {
-        return wireguard_keypair(seed, variable, candidate).1;
+        return wireguard_keypair(seed, variable, candidate, around).1;
     }
     unreachable!("a validated variant has a generator")
 }
@@ -168,9 +181,9 @@ pub fn draw(spec: &Variant, seed: &str, variable: &str, candidate: &Candidate, a
 /// `wg pubkey` print them: the private key is the (clamped) digest of the
 /// seed, the variable and the candidate, so a session's plans stay
 /// reproducible and each candidate's key is their own.
-pub fn wireguard_keypair(seed: &str, variable: &str, candidate: &Candidate) -> (String, String) {
+pub fn wireguard_keypair(seed: &str, variable: &str, candidate: &Candidate, around: Around) -> (String, String) {
     use base64::Engine;
-    let mut private = digest(seed, &format!("{variable}.wireguard"), &candidate.id);
+    let mut private = digest(&around.secret_seed(seed), &format!("{variable}.wireguard"), &candidate.id);
     private[0] &= 248;
     private[31] = (private[31] & 127) | 64;
     let public = curve25519_dalek::montgomery::MontgomeryPoint::mul_base_clamped(private).to_bytes();
@@ -217,7 +230,8 @@ mod tests {
         let public = curve25519_dalek::montgomery::MontgomeryPoint::mul_base_clamped(alice).to_bytes();
         assert_eq!(b64.encode(public), "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
         let all = candidates(3);
-        let pairs: Vec<(String, String)> = all.iter().map(|c| wireguard_keypair("s", "vpn", c)).collect();
+        let pairs: Vec<(String, String)> =
+            all.iter().map(|c| wireguard_keypair("s", "vpn", c, Around::default())).collect();
         for (private, public) in &pairs {
             let key: [u8; 32] = b64.decode(private).unwrap().try_into().unwrap();
             assert_eq!((key[0] & 7, key[31] & 0xc0), (0, 0x40), "clamped as wg genkey does");
@@ -225,7 +239,28 @@ mod tests {
             assert_eq!(&b64.encode(derived), public);
         }
         assert_ne!(pairs[0], pairs[1], "each candidate has their own");
-        assert_eq!(pairs[0], wireguard_keypair("s", "vpn", &all[0]), "the same seed gives the same key");
+        assert_eq!(
+            pairs[0],
+            wireguard_keypair("s", "vpn", &all[0], Around::default()),
+            "the same seed gives the same key"
+        );
+    }
+
+    /// The seed is public (the session's name by default, on every sheet):
+    /// a session's passwords and keys need its secret too; nothing else does.
+    #[test]
+    fn secrets_are_drawn_with_the_session_secret_and_nothing_else_is() {
+        let c = &candidates(2)[1];
+        let password = Variant { password: Some(12), ..Default::default() };
+        let range = Variant { range: Some([1, 1000]), ..Default::default() };
+        let preview = Around::default();
+        let session = Around { secret: "k", ..Default::default() };
+        let other = Around { secret: "l", ..Default::default() };
+        assert_ne!(draw(&password, "s", "pw", c, preview), draw(&password, "s", "pw", c, session));
+        assert_ne!(draw(&password, "s", "pw", c, session), draw(&password, "s", "pw", c, other));
+        assert_eq!(draw(&password, "s", "pw", c, session), draw(&password, "s", "pw", c, session));
+        assert_ne!(wireguard_keypair("s", "vpn", c, preview), wireguard_keypair("s", "vpn", c, session));
+        assert_eq!(draw(&range, "s", "n", c, preview), draw(&range, "s", "n", c, session));
     }
 
     fn candidates(n: usize) -> Vec<Candidate> {
@@ -261,7 +296,7 @@ mod tests {
         let spec = Variant { subnet_in: Some("10.20.0.0/16".into()), prefix: Some(24), ..Default::default() };
         let room = candidates(16);
         let drawn = |taken: &[Ipv4Net]| -> Vec<Ipv4Net> {
-            let around = Around { taken, candidates: room.len() };
+            let around = Around { taken, candidates: room.len(), secret: "" };
             room.iter().map(|c| draw(&spec, "seed", "lan", c, around).parse().unwrap()).collect()
         };
         let free = drawn(&[]);

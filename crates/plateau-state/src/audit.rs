@@ -101,6 +101,17 @@ impl Store {
 }
 
 impl Store {
+    /// A session's secret: what its passwords and keys are drawn with
+    /// besides its (public) seed. Derived from the audit key, kept outside
+    /// the database: the same for every run of the session, known to no
+    /// candidate.
+    pub fn session_secret(&self, session: &str) -> Result<String, Error> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.audit_key()?).expect("HMAC takes any key length");
+        mac.update(b"plateau session secret\0");
+        mac.update(session.as_bytes());
+        Ok(hex(&mac.finalize().into_bytes()))
+    }
+
     /// Append an entry; returns its hash (the new head). The transaction
     /// takes the write lock first (`BEGIN IMMEDIATE`): two processes appending
     /// at once wait for each other (busy timeout) instead of one failing with

@@ -7,12 +7,14 @@ use std::path::Path;
 mod accounts;
 mod audit;
 mod deadlines;
+mod faults;
 pub mod private;
 mod typed;
 
 pub use accounts::{AccountRecord, WebSession};
 pub use audit::{AuditEntry, Breach, GENESIS, sha256};
 pub use deadlines::Deadline;
+pub use faults::{ActiveFault, ScheduledFault};
 pub use typed::{FaultWindow, TypedLine};
 
 use plateau_scenario::CandidatePlan;
@@ -30,6 +32,14 @@ pub enum Error {
     Mismatch(String),
     #[error("audit key {0}")]
     AuditKey(String),
+}
+
+/// Where a session's candidates reach the seat gateway (recorded, graded
+/// ways in): the console's address and the SSH gateway's `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GatewayAddress {
+    pub console: Option<String>,
+    pub ssh: Option<String>,
 }
 
 /// A session as recorded.
@@ -78,6 +88,11 @@ CREATE TABLE IF NOT EXISTS grader_keys (
   session TEXT PRIMARY KEY REFERENCES sessions(name) ON DELETE CASCADE,
   private_key TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS gateways (
+  session TEXT PRIMARY KEY REFERENCES sessions(name) ON DELETE CASCADE,
+  console TEXT,
+  ssh TEXT
+);
 CREATE TABLE IF NOT EXISTS host_keys (
   session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
   candidate TEXT NOT NULL,
@@ -120,7 +135,8 @@ CREATE TABLE IF NOT EXISTS faults (
   revert TEXT NOT NULL,
   injected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   reverted_at TEXT,
-  observed INTEGER NOT NULL DEFAULT 1
+  observed INTEGER NOT NULL DEFAULT 1,
+  ticket INTEGER
 );
 CREATE TABLE IF NOT EXISTS audit (
   session TEXT NOT NULL,
@@ -143,34 +159,6 @@ CREATE TABLE IF NOT EXISTS overrides (
   PRIMARY KEY (session, candidate, criterion)
 );
 ";
-
-/// A fault present on a platform.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActiveFault {
-    pub fault: String,
-    pub title: String,
-    /// The checks it breaks (declared by the scenario, or measured at injection).
-    pub breaks: Vec<String>,
-    /// How to repair it (what `fault revert` runs).
-    pub revert: Vec<plateau_scenario::model::Step>,
-    /// Set by the database.
-    pub injected_at: String,
-    /// One of its checks was seen not passing since it was injected.
-    pub observed: bool,
-}
-
-/// A fault to inject later (`fault inject --at`), run by `exam run`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduledFault {
-    pub id: i64,
-    pub candidate: String,
-    pub fault: String,
-    pub node: Option<String>,
-    /// `KEY=VALUE` parameters of a built-in fault.
-    pub params: Vec<(String, String)>,
-    /// Unix seconds.
-    pub at: i64,
-}
 
 /// A jury's decision on one criterion, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,10 +193,12 @@ impl Store {
         conn.execute_batch(accounts::SCHEMA).map_err(fail)?;
         conn.execute_batch(typed::SCHEMA).map_err(fail)?;
         // Databases made before a column was kept gain it: the scenario
-        // text, and whether a fault's effect was seen (old faults: as seen).
+        // text, whether a fault's effect was seen (old faults: as seen), the
+        // ticket a fault's request opened.
         for (table, column, definition) in [
             ("sessions", "scenario_text", "TEXT NOT NULL DEFAULT ''"),
             ("faults", "observed", "INTEGER NOT NULL DEFAULT 1"),
+            ("faults", "ticket", "INTEGER"),
         ] {
             let query = format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'");
             if !conn.prepare(&query).and_then(|mut s| s.exists([])).map_err(fail)? {
@@ -330,6 +320,28 @@ impl Store {
         Ok(key)
     }
 
+    /// Record that the session's candidates come in through the seat
+    /// gateway, at these addresses (as candidates type them).
+    pub fn put_gateway(&self, session: &str, gateway: &GatewayAddress) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO gateways (session, console, ssh) VALUES (?1, ?2, ?3)",
+                params![session, gateway.console, gateway.ssh],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Where the session's candidates come in, if through the seat gateway.
+    pub fn gateway(&self, session: &str) -> Result<Option<GatewayAddress>, Error> {
+        self.conn
+            .query_row("SELECT console, ssh FROM gateways WHERE session = ?1", [session], |r| {
+                Ok(GatewayAddress { console: r.get(0)?, ssh: r.get(1)? })
+            })
+            .optional()
+            .map_err(self.fail())
+    }
+
     /// Pin a node's SSH host keys (replacing earlier ones: a re-created node has new keys).
     pub fn put_host_keys(&self, session: &str, candidate: &str, node: &str, keys: &[String]) -> Result<(), Error> {
         self.conn
@@ -415,111 +427,6 @@ impl Store {
                     comment: r.get(2)?,
                     by: r.get(3)?,
                     at: r.get(4)?,
-                })
-            })
-            .map_err(self.fail())?;
-        rows.collect::<Result<_, _>>().map_err(self.fail())
-    }
-
-    pub fn schedule_fault(&self, session: &str, f: &ScheduledFault) -> Result<(), Error> {
-        let params = serde_json::to_string(&f.params).expect("strings serialize");
-        self.conn
-            .execute(
-                "INSERT INTO scheduled_faults (session, candidate, fault, node, params, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, f.candidate, f.fault, f.node, params, f.at],
-            )
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    /// Scheduled faults not injected yet, soonest first.
-    pub fn pending_faults(&self, session: &str) -> Result<Vec<ScheduledFault>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT rowid, candidate, fault, node, params, at FROM scheduled_faults \
-                 WHERE session = ?1 AND done = 0 ORDER BY at, rowid",
-            )
-            .map_err(self.fail())?;
-        let rows = stmt
-            .query_map([session], |r| {
-                let params: String = r.get(4)?;
-                Ok(ScheduledFault {
-                    id: r.get(0)?,
-                    candidate: r.get(1)?,
-                    fault: r.get(2)?,
-                    node: r.get(3)?,
-                    params: serde_json::from_str(&params).unwrap_or_default(),
-                    at: r.get(5)?,
-                })
-            })
-            .map_err(self.fail())?;
-        rows.collect::<Result<_, _>>().map_err(self.fail())
-    }
-
-    pub fn scheduled_fault_done(&self, id: i64) -> Result<(), Error> {
-        self.conn.execute("UPDATE scheduled_faults SET done = 1 WHERE rowid = ?1", [id]).map_err(self.fail())?;
-        Ok(())
-    }
-
-    /// Record that a fault was injected into a candidate's platform, with
-    /// the checks it breaks.
-    pub fn fault_injected(&self, session: &str, candidate: &str, fault: &ActiveFault) -> Result<(), Error> {
-        let breaks = serde_json::to_string(&fault.breaks).expect("strings serialize");
-        let revert = serde_json::to_string(&fault.revert).expect("steps serialize");
-        self.conn
-            .execute(
-                "INSERT INTO faults (session, candidate, fault, title, breaks, revert, observed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![session, candidate, fault.fault, fault.title, breaks, revert, fault.observed],
-            )
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    /// Record that a present fault's effect was seen (one of its checks not passing).
-    pub fn fault_observed(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
-        self.conn
-            .execute(
-                "UPDATE faults SET observed = 1 \
-                 WHERE session = ?1 AND candidate = ?2 AND fault = ?3 AND reverted_at IS NULL",
-                params![session, candidate, fault],
-            )
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    /// Record that a trainer reverted a fault (a candidate's repair is seen by grading).
-    pub fn fault_reverted(&self, session: &str, candidate: &str, fault: &str) -> Result<(), Error> {
-        self.conn
-            .execute(
-                "UPDATE faults SET reverted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-                 WHERE session = ?1 AND candidate = ?2 AND fault = ?3 AND reverted_at IS NULL",
-                params![session, candidate, fault],
-            )
-            .map_err(self.fail())?;
-        Ok(())
-    }
-
-    /// Faults injected and not reverted, oldest first.
-    pub fn active_faults(&self, session: &str, candidate: &str) -> Result<Vec<ActiveFault>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT fault, title, breaks, injected_at, revert, observed FROM faults \
-                 WHERE session = ?1 AND candidate = ?2 AND reverted_at IS NULL ORDER BY rowid",
-            )
-            .map_err(self.fail())?;
-        let rows = stmt
-            .query_map(params![session, candidate], |r| {
-                let (breaks, revert): (String, String) = (r.get(2)?, r.get(4)?);
-                Ok(ActiveFault {
-                    fault: r.get(0)?,
-                    title: r.get(1)?,
-                    breaks: serde_json::from_str(&breaks).unwrap_or_default(),
-                    revert: serde_json::from_str(&revert).unwrap_or_default(),
-                    injected_at: r.get(3)?,
-                    observed: r.get(5)?,
                 })
             })
             .map_err(self.fail())?;

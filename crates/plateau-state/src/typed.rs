@@ -41,6 +41,8 @@ pub struct FaultWindow {
     pub title: String,
     pub injected_at: String,
     pub reverted_at: Option<String>,
+    /// The ticket its user's request opened, when it came as one.
+    pub ticket: Option<u64>,
 }
 
 impl Store {
@@ -99,13 +101,19 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT fault, title, injected_at, reverted_at FROM faults \
+                "SELECT fault, title, injected_at, reverted_at, ticket FROM faults \
                  WHERE session = ?1 AND candidate = ?2 ORDER BY rowid",
             )
             .map_err(self.fail())?;
         let rows = stmt
             .query_map(params![session, candidate], |r| {
-                Ok(FaultWindow { fault: r.get(0)?, title: r.get(1)?, injected_at: r.get(2)?, reverted_at: r.get(3)? })
+                Ok(FaultWindow {
+                    fault: r.get(0)?,
+                    title: r.get(1)?,
+                    injected_at: r.get(2)?,
+                    reverted_at: r.get(3)?,
+                    ticket: r.get(4)?,
+                })
             })
             .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())

@@ -108,7 +108,8 @@ fn list(t: Target) -> Result<u8> {
         println!("  {id:<22} {what}  {params}");
     }
     for (candidate, f) in &catalogue.present {
-        println!("{candidate}: {} present since {} (breaks: {})", f.fault, f.injected_at, f.breaks.join(", "));
+        let ticket = f.ticket.map(|t| format!("; ticket #{t}")).unwrap_or_default();
+        println!("{candidate}: {} present since {} (breaks: {}{ticket})", f.fault, f.injected_at, f.breaks.join(", "));
     }
     Ok(status::OK)
 }

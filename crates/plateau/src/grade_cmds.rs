@@ -150,7 +150,13 @@ pub async fn grade_cmd(args: GradeArgs) -> Result<u8> {
                     FaultEffect::Present => "still present",
                     FaultEffect::NotObserved => "effect not observed",
                 };
-                println!("{:<10} fault {} ({}): {state}", "", f.id, f.title);
+                let ticket = match f.ticket.as_ref().map(|t| t.status) {
+                    Some(Status::Pass) => "; its ticket handled in the tool",
+                    Some(Status::Fail) => "; its ticket not handled yet",
+                    Some(Status::Error) => "; its ticket could not be read",
+                    None => "",
+                };
+                println!("{:<10} fault {} ({}): {state}{ticket}", "", f.id, f.title);
             }
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use plateau_exam::{Roster, SessionCtx, ShellWay, Solved, UpRequest, Workspace};
+use plateau_exam::{GatewayAddress, Roster, SessionCtx, ShellWay, Solved, UpRequest, Workspace};
 
 use crate::render::Render;
 use crate::status;
@@ -58,6 +58,15 @@ pub struct UpArgs {
     /// Host name or address printed on the access sheets.
     #[arg(long, default_value = "127.0.0.1")]
     access_host: String,
+    /// Candidates come in through the seat gateway (`plateau serve`), every
+    /// session recorded: the console's address as candidates type it. Each
+    /// candidate gets a console account (their id, a password on their
+    /// sheet), and the relays are published on the host's loopback only.
+    #[arg(long, value_name = "URL")]
+    console: Option<String>,
+    /// The SSH gateway's address as candidates type it (`plateau serve --ssh`), with `--console` or alone.
+    #[arg(long, value_name = "HOST:PORT")]
+    ssh_gateway: Option<String>,
     /// Containers created or started at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -155,6 +164,8 @@ pub async fn up(args: UpArgs) -> Result<u8> {
         seed: args.seed,
         port_base: args.port_base,
         access_host: args.access_host.clone(),
+        gateway: (args.console.is_some() || args.ssh_gateway.is_some())
+            .then(|| GatewayAddress { console: args.console.clone(), ssh: args.ssh_gateway.clone() }),
     };
     let workspace = args.state.workspace().with_concurrency(args.concurrency);
     let report = workspace.up(request, &Render::bar_only()).await?;
@@ -225,7 +236,8 @@ pub async fn solve(args: CandidateArgs) -> Result<u8> {
             println!("{}: reference solution applied ({steps} step(s))", args.candidate);
             Ok(status::OK)
         }
-        Solved::StepFailed { step, node, exit_code } => {
+        Solved::StepFailed { step, node, exit_code, .. } => {
+            // Its output went by above, as every step's does.
             eprintln!("solution step {step} on {node} ended with exit code {exit_code}");
             Ok(status::INVALID)
         }

@@ -25,17 +25,24 @@ pub struct ValidateArgs {
 #[derive(Args)]
 pub struct PlanArgs {
     /// The scenario file.
-    #[arg(value_name = "SCENARIO")]
-    file: PathBuf,
+    #[arg(value_name = "SCENARIO", required_unless_present = "session", conflicts_with = "session")]
+    file: Option<PathBuf>,
     /// Number of candidates (named c01, c02, ...).
-    #[arg(long, short = 'n', conflicts_with = "roster", required_unless_present = "roster")]
+    #[arg(long, short = 'n', conflicts_with = "roster", required_unless_present_any = ["roster", "session"])]
     candidates: Option<usize>,
     /// CSV file of candidates with the columns `id` and `name`.
     #[arg(long, value_name = "CSV")]
     roster: Option<PathBuf>,
-    /// Session seed: the same seed always draws the same variants.
+    /// Session seed: the same seed always draws the same variants (a
+    /// preview: a session's passwords are drawn with its secret too).
     #[arg(long, default_value = "0")]
     seed: String,
+    /// The plans a session's `up` made, as recorded (its passwords too):
+    /// instead of a scenario file.
+    #[arg(long, conflicts_with_all = ["candidates", "roster"])]
+    session: Option<String>,
+    #[command(flatten)]
+    state: crate::platform_cmds::StateArgs,
     /// Print the full plans as JSON.
     #[arg(long)]
     json: bool,
@@ -125,20 +132,30 @@ pub fn validate(args: ValidateArgs) -> Result<u8> {
 }
 
 pub fn plan(args: PlanArgs) -> Result<u8> {
-    let Some(scenario) = load_or_report(&args.file)? else { return Ok(status::INVALID) };
-    let candidates = crate::platform_cmds::roster(args.roster.as_deref(), args.candidates)?.candidates()?;
-    let plans = match scenario.plan(&args.seed, &candidates) {
-        Ok(p) => p,
-        Err(report) => {
-            eprint!("{}", report.render(color()));
-            return Ok(status::INVALID);
+    let (scenario, seed, plans) = match (&args.session, &args.file) {
+        (Some(session), _) => {
+            let ctx = args.state.session(session)?;
+            let plans = ctx.candidates()?.into_iter().map(|c| c.plan).collect();
+            (ctx.scenario.as_ref().clone(), ctx.record.seed.clone(), plans)
         }
+        (None, Some(file)) => {
+            let Some(scenario) = load_or_report(file)? else { return Ok(status::INVALID) };
+            let candidates = crate::platform_cmds::roster(args.roster.as_deref(), args.candidates)?.candidates()?;
+            match scenario.plan(&args.seed, &candidates) {
+                Ok(plans) => (scenario, args.seed.clone(), plans),
+                Err(report) => {
+                    eprint!("{}", report.render(color()));
+                    return Ok(status::INVALID);
+                }
+            }
+        }
+        (None, None) => unreachable!("clap requires a scenario or a session"),
     };
     if args.json {
-        let out = json!({ "scenario": scenario.id(), "seed": args.seed, "candidates": plans });
+        let out = json!({ "scenario": scenario.id(), "seed": seed, "candidates": plans });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{} — seed {:?}, {} candidate(s)\n", scenario.file().scenario.title, args.seed, plans.len());
+        println!("{} — seed {:?}, {} candidate(s)\n", scenario.file().scenario.title, seed, plans.len());
         for p in &plans {
             print_plan(p);
             if let (true, Some(brief)) = (args.brief, &p.brief) {
@@ -269,7 +286,8 @@ pub fn coverage(args: CoverageArgs) -> Result<u8> {
 }
 
 /// The coverage table of a scenario: every criterion of its blocks, with the
-/// checks that evidence it or "jury only"; then its faults and what they break.
+/// checks that evidence it or what the jury judges it on; then its faults
+/// and what they break.
 fn coverage_markdown(scenario: &Scenario, path: &Path) -> String {
     use std::fmt::Write as _;
     let file = scenario.file();
@@ -296,10 +314,19 @@ fn coverage_markdown(scenario: &Scenario, path: &Path) -> String {
                 competence, row.criterion.competence.title, row.criterion.block.id
             );
         }
-        let mut evidence = if row.jury_only() {
-            "jury only".to_string()
+        let mut evidence = if row.not_examined {
+            "not examined in this exam".to_string()
+        } else if row.jury_only() {
+            match row.material {
+                Some(material) => format!("jury, on: {material}"),
+                None => "jury's own observation".to_string(),
+            }
         } else {
-            row.checks.iter().map(|(id, points)| format!("`{id}` ({points} pts)")).collect::<Vec<_>>().join(", ")
+            let checks = row.checks.iter().map(|(id, points)| format!("`{id}` ({points} pts)")).collect::<Vec<_>>();
+            match row.material {
+                Some(material) => format!("{}; the jury's material: {material}", checks.join(", ")),
+                None => checks.join(", "),
+            }
         };
         if row.faults.len() > 1 && row.faults.len() == file.faults.len() {
             let _ = write!(evidence, "; judged on every fault of the jury phase");
@@ -309,12 +336,21 @@ fn coverage_markdown(scenario: &Scenario, path: &Path) -> String {
         }
         let _ = writeln!(out, "| {} | {} | {} |", row.criterion.criterion.id, row.criterion.criterion.text, evidence);
     }
-    let checked = rows.iter().filter(|r| !r.jury_only()).count();
+    let checked = rows.iter().filter(|r| !r.checks.is_empty()).count();
+    let jury = rows.iter().filter(|r| r.jury_only()).count();
+    let on_material = rows.iter().filter(|r| r.jury_only() && r.material.is_some()).count();
+    let _ = write!(
+        out,
+        "\n{checked} of {} criteria are evidenced by checks; {jury} are for the jury to judge \
+         ({on_material} on material the platform keeps, {} on the jury's own observation)",
+        rows.len(),
+        jury - on_material,
+    );
+    let not_examined = rows.len() - checked - jury;
     let _ = writeln!(
         out,
-        "\n{checked} of {} criteria are evidenced by checks; {} are for the jury to judge.",
-        rows.len(),
-        rows.len() - checked
+        "{}.",
+        if not_examined > 0 { format!("; {not_examined} are not examined in this exam") } else { String::new() }
     );
     if !file.faults.is_empty() {
         let _ = writeln!(

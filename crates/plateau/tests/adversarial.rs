@@ -42,7 +42,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exam, Snapshots, address, eventually, plans, root, sh, statuses};
+use common::{Exam, Snapshots, address, eventually, plans, sh, statuses};
 use serde_json::{Value, json};
 
 /// The two checks added to the small scenario for these cases.
@@ -143,13 +143,11 @@ fn integrity_paths(grade: &Value) -> Vec<(String, String, bool)> {
 fn root_candidates_cannot_forge_or_bend_a_verdict() {
     let Some(exam) = Exam::new("adversary") else { return };
     let _snapshots = Snapshots(exam.session.clone());
-    let scenario = exam.state.path().join("tai-small-more.toml");
-    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
-    let text = text.replacen("total_points = 20", "total_points = 22", 1) + MORE_CHECKS;
-    std::fs::write(&scenario, text).unwrap();
-    let scenario = scenario.display().to_string();
+    let scenario = exam.scenario("scenarios/tai-small.toml", |text| {
+        text.replacen("total_points = 20", "total_points = 22", 1) + MORE_CHECKS
+    });
     exam.ok(&["up", &scenario, "--session", &exam.session, "-n", "3", "--port-base", "34100"]);
-    let plans = plans(&exam, "3");
+    let plans = plans(&exam);
     let c = |id: &str, node: &str| exam.container(id, node);
 
     // Every node its own host key: two nodes of one candidate, one node of two.

@@ -166,10 +166,16 @@ fn the_full_tai_scenario_checks_every_task_a_platform_can_show() {
         "CP4.4", "CP4.5", "CP6.3", "CP6.4", "CP6.5", "CP7.2", "CP7.4", "CP8.2", "CP8.3", "CP8.4", "CP9.1", "CP9.2",
         "CP9.3",
     ] {
-        assert!(!row(id).contains("jury only"), "{}", row(id));
+        assert!(!row(id).contains("| jury"), "{}", row(id));
     }
-    // What no platform state shows stays with the jury, and the faults are judged there.
-    assert!(row("CP1.1").ends_with("| jury only |"), "{}", row("CP1.1"));
+    // The service desk's work is read in its tool: requests and the asset register.
+    for (id, check) in [("CP1.3", "ticket-new-user"), ("CP1.7", "asset-ws"), ("CP2.5", "compte-rendu")] {
+        assert!(row(id).contains(check), "{}", row(id));
+    }
+    // What no check proves stays with the jury, who is told what material to judge it on;
+    // the faults are judged there.
+    assert!(row("CP1.4").contains("| jury, on: les réponses à l'utilisateur dans les tickets"), "{}", row("CP1.4"));
+    assert!(table.contains("| jury's own observation |"), "{table}");
     assert!(row("CP3.3").contains("judged on every fault of the jury phase"), "{}", row("CP3.3"));
     assert!(table.contains("| `trust-broken` |"), "{table}");
 }
@@ -264,7 +270,7 @@ async fn the_console_serves_https_with_the_centres_certificate() {
             .unwrap(),
     );
     let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
-    let client = reqwest::Client::builder()
+    let client = plateau_grade::tls::http_client()
         .add_root_certificate(root)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -290,7 +296,8 @@ async fn the_console_serves_https_with_the_centres_certificate() {
         .unwrap();
     let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("; Secure"), "the cookie never travels in clear: {cookie}");
-    let plain = reqwest::Client::new().get(format!("http://{listen}/connexion")).send().await;
+    let plain =
+        plateau_grade::tls::http_client().build().unwrap().get(format!("http://{listen}/connexion")).send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "no plain HTTP on the TLS port");
 }
 

@@ -7,33 +7,11 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exam, eventually, root};
+use common::{Exam, Running, Ssh, eventually, free_port, wait_for_port};
 use fantoccini::{Client, ClientBuilder, Locator};
-
-/// A child process killed on drop (the console, the WebDriver).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "{what} does not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn add_account(exam: &Exam, name: &str, password: &str, extra: &[&str]) {
     let mut args = vec!["accounts", "add", name];
@@ -226,7 +204,9 @@ async fn exam_day_in_the_browser_for_every_role() {
     browser.screenshot("grille").await;
 
     // The printable grid, as PDF, says what the jury decided.
-    let pdf = reqwest::Client::new()
+    let pdf = plateau_grade::tls::http_client()
+        .build()
+        .unwrap()
         .get(format!("{}{room}/c/c01/grille.pdf", browser.base))
         .header("cookie", browser.cookie().await)
         .send()
@@ -310,40 +290,57 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     // The freeze's snapshots outlive `down`: removed after the test.
     let _snapshots = common::Snapshots(exam.session.clone());
     // The small exam, its workstation with a desktop.
-    let scenario = exam.state.path().join("tai-small-bureau.toml");
-    let text = std::fs::read_to_string(root().join("scenarios/tai-small.toml")).unwrap();
-    let text = text.replacen(
-        "id = \"ws\"\nrole = \"workstation\"\n",
-        "id = \"ws\"\nrole = \"workstation\"\ndesktop = true\n",
-        1,
-    );
-    assert!(text.contains("desktop = true"));
-    std::fs::write(&scenario, text).unwrap();
-    let scenario = scenario.display().to_string();
-    exam.ok(&["up", &scenario, "--session", &exam.session, "-n", "2", "--port-base", "42400"]);
+    let scenario = exam.scenario("scenarios/tai-small.toml", |text| {
+        let text = text.replacen(
+            "id = \"ws\"\nrole = \"workstation\"\n",
+            "id = \"ws\"\nrole = \"workstation\"\ndesktop = true\n",
+            1,
+        );
+        assert!(text.contains("desktop = true"));
+        text
+    });
+    // Through the seat gateway: each candidate's sheet gives the SSH
+    // gateway and a console account of their own; the relays are published
+    // on the host's loopback only (the room reaches nothing unrecorded).
+    let ssh_port = free_port();
+    let gateway = format!("127.0.0.1:{ssh_port}");
+    exam.ok(&[
+        "up",
+        &scenario,
+        "--session",
+        &exam.session,
+        "-n",
+        "2",
+        "--port-base",
+        "42400",
+        "--ssh-gateway",
+        &gateway,
+    ]);
     let session = exam.session.clone();
-    add_account(
-        &exam,
-        "c01",
-        "candidat-un-2026",
-        &["--role", "candidate", "--session", &session, "--candidates", "c01"],
-    );
+    let sheet_password = |c: &str| {
+        let sheet = std::fs::read_to_string(exam.state.path().join(&session).join(format!("access/{c}.md"))).unwrap();
+        assert!(sheet.contains(&format!("`ssh -p {ssh_port} {c}@127.0.0.1`")), "{sheet}");
+        assert!(sheet.contains(&format!("`ssh -p {ssh_port} {c}+dhcp@127.0.0.1`")), "{sheet}");
+        let row = sheet.lines().find(|l| l.starts_with("| Mot de passe |")).unwrap().to_string();
+        row.split('`').nth(1).unwrap().to_string()
+    };
+    let (p1, p2) = (sheet_password("c01"), sheet_password("c02"));
+    let relay = exam.container("c01", "access");
+    let bound = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{json .HostConfig.PortBindings}}", &relay])
+        .output()
+        .unwrap();
+    let bound = String::from_utf8_lossy(&bound.stdout).into_owned();
+    assert!(bound.contains("\"HostIp\":\"127.0.0.1\"") && bound.contains("42401"), "{bound}");
     add_account(&exam, "formateur", "formateur-2026", &["--role", "trainer", "--session", &session]);
     add_account(&exam, "jury1", "jury-un-2026", &["--role", "jury", "--session", &session, "--candidates", "c01"]);
-    add_account(
-        &exam,
-        "c02",
-        "candidat-deux-2026",
-        &["--role", "candidate", "--session", &session, "--candidates", "c02"],
-    );
     exam.ok(&["exam", "start", "--session", &session, "--duration", "1h"]);
-    let ssh_port = free_port();
     let (_console, _driver, candidate) = console_and_browser(&exam, &["--ssh", &format!("127.0.0.1:{ssh_port}")]).await;
     wait_for_port(ssh_port, "the SSH gateway");
     let terminal = format!("/s/{session}/terminal/c01/ws");
 
     // The candidate opens their workstation's terminal and works in it.
-    candidate.sign_in("c01", "candidat-un-2026").await;
+    candidate.sign_in("c01", &p1).await;
     candidate.open(&format!("/s/{session}/terminal/c02/ws")).await;
     assert!(candidate.text("main").await.contains("Accès refusé"), "another candidate's terminal");
     candidate.open(&terminal).await;
@@ -376,7 +373,7 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     // their browser (a tab of its own); the trainer looks over their shoulder.
     let desktop = format!("/s/{session}/bureau/c01/ws");
     let seat = browser(candidate.driver_port, &candidate.base).await;
-    seat.sign_in("c01", "candidat-un-2026").await;
+    seat.sign_in("c01", &p1).await;
     seat.open(&format!("/s/{session}/bureau/c02/ws")).await;
     assert!(seat.text("main").await.contains("Accès refusé"), "another candidate's desktop");
     seat.open(&desktop).await;
@@ -396,16 +393,27 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     // SSH through the gateway: the console account's password, the entry
     // node by default or the one named; one shell per connection.
     assert!(Ssh::connect(ssh_port, "c01", "mauvais").await.is_err(), "a wrong password");
-    assert!(Ssh::connect(ssh_port, "c01+srv", "candidat-un-2026").await.is_err(), "a node without access");
-    let mut by_ssh = Ssh::connect(ssh_port, "c01", "candidat-un-2026").await.unwrap();
+    assert!(Ssh::connect(ssh_port, "c01+srv", &p1).await.is_err(), "a node without access");
+    let mut by_ssh = Ssh::connect(ssh_port, "c01", &p1).await.unwrap();
     by_ssh.send("echo $(hostname)-par-ssh\n").await;
     by_ssh.until("pc-c01-par-ssh", 20).await;
     assert!(by_ssh.seen.starts_with("Plateau : votre session est enregistrée"), "{}", by_ssh.seen);
-    let mut on_dhcp = Ssh::connect(ssh_port, "c01+dhcp", "candidat-un-2026").await.unwrap();
+    let mut on_dhcp = Ssh::connect(ssh_port, "c01+dhcp", &p1).await.unwrap();
     on_dhcp.send("echo $((6*7))-sur-$(hostname)\n").await;
     on_dhcp.until("42-sur-", 20).await;
     assert!(!on_dhcp.seen.contains("42-sur-pc-c01"), "the DHCP server, not the workstation: {}", on_dhcp.seen);
-    let mut other = Ssh::connect(ssh_port, "c02", "candidat-deux-2026").await.unwrap();
+    // The trainer looks over the shoulder of an SSH session too (no
+    // browser terminal is open on the DHCP server), read-only.
+    trainer.open(&format!("/s/{session}/terminal/c01/dhcp")).await;
+    trainer.until_shows("#etat-terminal", "lecture seule", 30).await;
+    on_dhcp.send("echo suivi-en-direct\n").await;
+    trainer.until_line("suivi-en-direct", 20).await;
+    trainer.type_in_terminal("echo INTRUS-SSH\n").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    on_dhcp.send("echo fin-du-suivi\n").await;
+    on_dhcp.until("fin-du-suivi", 20).await;
+    assert!(!on_dhcp.seen.contains("INTRUS-SSH"), "a viewer's keys reached the SSH session: {}", on_dhcp.seen);
+    let mut other = Ssh::connect(ssh_port, "c02", &p2).await.unwrap();
     other.send("echo $(hostname)-par-ssh\n").await;
     other.until("pc-c02-par-ssh", 20).await;
 
@@ -451,7 +459,7 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     for ssh in [&mut by_ssh, &mut on_dhcp, &mut other] {
         ssh.until_closed(10).await;
     }
-    let mut late = Ssh::connect(ssh_port, "c02", "candidat-deux-2026").await.unwrap();
+    let mut late = Ssh::connect(ssh_port, "c02", &p2).await.unwrap();
     late.until("Votre accès est fermé", 10).await;
     late.until_closed(10).await;
     seat.until_shows("#etat-bureau", "l'accès est fermé", 10).await;
@@ -478,68 +486,4 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     candidate.client.close().await.unwrap();
     trainer.client.close().await.unwrap();
     seat.client.close().await.unwrap();
-}
-
-/// A candidate's SSH session through the gateway (a real SSH client, russh).
-struct Ssh {
-    channel: russh::Channel<russh::client::Msg>,
-    seen: String,
-    _handle: russh::client::Handle<AnyHostKey>,
-}
-
-struct AnyHostKey;
-impl russh::client::Handler for AnyHostKey {
-    type Error = russh::Error;
-    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-impl Ssh {
-    /// Signed in with a PTY and a shell; `Err` when the password is refused.
-    async fn connect(port: u16, user: &str, password: &str) -> Result<Ssh, String> {
-        let config = std::sync::Arc::new(russh::client::Config::default());
-        let mut handle =
-            russh::client::connect(config, ("127.0.0.1", port), AnyHostKey).await.map_err(|e| e.to_string())?;
-        let auth = handle.authenticate_password(user, password).await.map_err(|e| e.to_string())?;
-        if !auth.success() {
-            return Err(format!("{user}: refused"));
-        }
-        let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
-        channel.request_pty(true, "xterm", 100, 30, 0, 0, &[]).await.map_err(|e| e.to_string())?;
-        channel.request_shell(true).await.map_err(|e| e.to_string())?;
-        Ok(Ssh { channel, seen: String::new(), _handle: handle })
-    }
-
-    async fn send(&mut self, keys: &str) {
-        self.channel.data(keys.replace('\n', "\r").as_bytes()).await.unwrap();
-    }
-
-    /// Read until `text` shows; fail the test after `seconds`.
-    async fn until(&mut self, text: &str, seconds: u64) {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        while !self.seen.contains(text) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.channel.wait()).await {
-                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the SSH session ended before {text:?}: {}", self.seen),
-                Err(_) => panic!("{text:?} never showed over SSH in {seconds} s: {}", self.seen),
-            }
-        }
-    }
-
-    /// Wait until the gateway closes the session; fail the test after `seconds`.
-    async fn until_closed(&mut self, seconds: u64) {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.channel.wait()).await {
-                Ok(Some(russh::ChannelMsg::Close) | None) => return,
-                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
-                Ok(Some(_)) => {}
-                Err(_) => panic!("the SSH session still open after {seconds} s: {}", self.seen),
-            }
-        }
-    }
 }

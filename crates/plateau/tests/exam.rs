@@ -30,7 +30,7 @@ fn the_deadline_freezes_the_candidate_even_across_a_controller_restart() {
     let Some(exam) = Exam::new("clock") else { return };
     let snapshots = Snapshots(exam.session.clone());
     exam.up("1", "33700");
-    let password = plans(&exam, "1")[0]["access"][0]["password"].as_str().unwrap().to_string();
+    let password = plans(&exam)[0]["access"][0]["password"].as_str().unwrap().to_string();
 
     let started = Instant::now();
     exam.ok(&["exam", "start", "--session", &exam.session, "--duration", "25s"]);

@@ -35,7 +35,7 @@ fn statuses(grade: &Value) -> Vec<(String, String)> {
 fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_reports_say_so() {
     let Some(exam) = Exam::new("grade") else { return };
     exam.up("2", "33000");
-    let plans = plans(&exam, "2");
+    let plans = plans(&exam);
 
     // c01 works through their access: the scenario's reference solution is
     // typed in their SSH session (published port, candidate account).

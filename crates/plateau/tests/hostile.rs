@@ -161,9 +161,13 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     }
     others_unharmed("the disk filler");
 
-    // The deadline: every candidate is cut off and snapshotted, on time.
+    // The deadline: every candidate is cut off on time (the audit's
+    // `late_ms` below) and snapshotted; the supervisor then grades the frozen
+    // states and ends. The tools that hang (600 s) hold none of it: it ends
+    // long before them, however slowly a busy host grades.
+    let hung_for = Duration::from_secs(600);
     while supervisor.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline + Duration::from_secs(90) {
+        if Instant::now() > deadline + hung_for / 2 {
             let _ = supervisor.kill();
             break;
         }
@@ -173,7 +177,7 @@ fn one_candidate_cannot_hurt_the_others_or_the_clock() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
     let late = Instant::now().saturating_duration_since(deadline);
-    assert!(late < Duration::from_secs(60), "the supervisor ended {late:?} after the deadline:\n{said}");
+    assert!(late < hung_for / 2, "the supervisor ended {late:?} after the deadline:\n{said}");
     for c in ["c01", "c02"] {
         assert!(said.contains(&format!("{c}: access cut, 4 node(s) snapshotted")), "{c} not frozen:\n{said}");
     }

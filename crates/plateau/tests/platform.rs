@@ -40,7 +40,16 @@ fn three_candidates_up_isolated_with_their_own_dhcp_then_reset_and_down() {
 
     // Real DHCP: each candidate configures their own Kea; their workstation
     // gets a lease from that server, inside their own pool.
-    let plans = plans(&exam, "3");
+    let plans = plans(&exam);
+    // The session's name (the default seed) is on every sheet and the
+    // scenario may be public: planning it again does not give c02's
+    // password; c02's sheet has the one recorded.
+    let preview = exam.ok(&["plan", "scenarios/tai-small.toml", "-n", "3", "--seed", &exam.session, "--json"]);
+    let preview: serde_json::Value = serde_json::from_str(&preview).unwrap();
+    let password = |plan: &serde_json::Value| plan["access"][0]["password"].as_str().unwrap().to_string();
+    assert_ne!(password(&preview["candidates"][1]), password(&plans[1]), "a password drawn from the public seed");
+    let sheet = std::fs::read_to_string(exam.state.path().join(&exam.session).join("access/c02.md")).unwrap();
+    assert!(sheet.contains(&format!("`{}`", password(&plans[1]))), "{sheet}");
     for plan in &plans {
         let c = plan["candidate"]["id"].as_str().unwrap();
         let lan = plan["networks"].as_array().unwrap().iter().find(|n| n["id"] == "lan").unwrap();

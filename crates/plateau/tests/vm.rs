@@ -11,10 +11,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exam, Snapshots, root, statuses};
+use common::{Exam, Running, Snapshots, Ssh, free_port, root, statuses, wait_for_port};
 
 const SCENARIO: &str = "scenarios/tai-2023-vm.toml";
 const PORT_BASE: &str = "34200";
@@ -49,15 +49,157 @@ fn integrity_paths(grade: &serde_json::Value) -> Vec<(String, String, bool)> {
 }
 
 /// What a script prints in c01's guest, run by a trainer's `plateau shell`.
+/// A shell that could not connect (CI once saw the guest's SSH close a
+/// connection before its banner just after a restore said it was ready) is
+/// tried again for a minute, then named: an empty answer is never taken for
+/// the guest's.
 fn in_guest(exam: &Exam, script: &str) -> String {
-    let mut shell = exam
-        .command(&["shell", "--session", &exam.session, "--candidate", "c01", "ws"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    shell.stdin.take().unwrap().write_all(format!("{script}\nexit\n").as_bytes()).unwrap();
-    String::from_utf8_lossy(&shell.wait_with_output().unwrap().stdout).into_owned()
+    let start = Instant::now();
+    loop {
+        let mut shell = exam
+            .command(&["shell", "--session", &exam.session, "--candidate", "c01", "ws"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        shell.stdin.take().unwrap().write_all(format!("{script}\nexit\n").as_bytes()).unwrap();
+        let out = shell.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        let unconnected =
+            ["kex_exchange_identification", "Connection closed", "Connection reset", "Connection refused"];
+        if out.status.success() || !unconnected.iter().any(|u| said.contains(u)) {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the trainer's shell into the guest never connected: {said}"
+        );
+        eprintln!("the trainer's shell did not connect, again in 2 s: {}", said.trim());
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The VM's screen as the seat gateway gets it: the engine runs the node's
+/// `plateau-desktop` (QEMU's VNC socket) and carries RFB both ways; no
+/// password, since only the engine reaches the socket.
+struct Screen {
+    child: std::process::Child,
+    width: u16,
+    height: u16,
+}
+
+impl Screen {
+    fn open(container: &str) -> Screen {
+        use std::io::Read;
+        let mut child = Command::new("docker")
+            .args(["exec", "-i", container, "plateau-desktop", "technicien"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut version = [0u8; 12];
+        child.stdout.as_mut().unwrap().read_exact(&mut version).unwrap();
+        assert_eq!(&version, b"RFB 003.008\n", "not an RFB server");
+        let mut screen = Screen { child, width: 0, height: 0 };
+        screen.send(&version);
+        let types = screen.read(1)[0] as usize;
+        assert!(screen.read(types).contains(&1), "QEMU's VNC asks for no password on its socket");
+        screen.send(&[1]);
+        assert_eq!(screen.read(4), [0, 0, 0, 0], "security handshake");
+        screen.send(&[1]); // shared: a trainer may look at the same time
+        let init = screen.read(24);
+        screen.width = u16::from_be_bytes([init[0], init[1]]);
+        screen.height = u16::from_be_bytes([init[2], init[3]]);
+        assert_eq!(init[4], 32, "QEMU's default pixel format is 32 bits");
+        let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+        screen.read(name_len);
+        screen.send(&[2, 0, 0, 1, 0, 0, 0, 0]); // raw encoding only
+        screen
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.child.stdin.as_mut().unwrap().write_all(bytes).unwrap();
+    }
+
+    fn read(&mut self, n: usize) -> Vec<u8> {
+        use std::io::Read;
+        let mut buf = vec![0u8; n];
+        self.child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    /// How many colours the whole screen shows now (one: nothing drawn).
+    fn colours(&mut self) -> usize {
+        let [w0, w1] = self.width.to_be_bytes();
+        let [h0, h1] = self.height.to_be_bytes();
+        self.send(&[3, 0, 0, 0, 0, 0, w0, w1, h0, h1]);
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            match self.read(1)[0] {
+                0 => break,
+                2 => continue, // a bell
+                3 => {
+                    let head = self.read(7);
+                    self.read(u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize);
+                }
+                other => panic!("RFB message {other} not asked for"),
+            }
+        }
+        let rects = self.read(3);
+        for _ in 0..u16::from_be_bytes([rects[1], rects[2]]) {
+            let head = self.read(12);
+            let (w, h) = (u16::from_be_bytes([head[4], head[5]]), u16::from_be_bytes([head[6], head[7]]));
+            for pixel in self.read(w as usize * h as usize * 4).chunks(4) {
+                seen.insert(pixel.to_vec());
+            }
+        }
+        seen.len()
+    }
+
+    /// Keys pressed and released as a keyboard does (US layout, the guest's
+    /// console keymap; shifted for capitals), `\n` as Return.
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            let shifted = c.is_ascii_uppercase();
+            let keysym = if c == '\n' { 0xff0d } else { c as u32 };
+            if shifted {
+                self.key(0xffe1, true);
+            }
+            self.key(keysym, true);
+            self.key(keysym, false);
+            if shifted {
+                self.key(0xffe1, false);
+            }
+        }
+    }
+
+    fn key(&mut self, keysym: u32, down: bool) {
+        let mut event = vec![4, down as u8, 0, 0];
+        event.extend_from_slice(&keysym.to_be_bytes());
+        self.send(&event);
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until c01's guest's first console shows `text` (read from the
+/// console's own memory, `/dev/vcs1`, by the trainer's shell).
+fn until_on_screen(exam: &Exam, text: &str, seconds: u64) {
+    let start = Instant::now();
+    loop {
+        let screen = in_guest(exam, "cat /dev/vcs1; echo");
+        if screen.contains(text) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(seconds), "`{text}` never on the VM's screen: {screen}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// The host PID of the QEMU process that runs a VM node's guest.
@@ -94,7 +236,21 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     std::thread::sleep(Duration::from_secs(3));
     Command::new("kill").args(["-9", &first.id().to_string()]).status().unwrap();
     first.wait().unwrap();
-    let again = exam.ok(&["up", SCENARIO, "--session", &exam.session, "-n", "1", "--port-base", PORT_BASE]);
+    // Through the seat gateway (its sheet, its console account).
+    let ssh_port = free_port();
+    let gateway = format!("127.0.0.1:{ssh_port}");
+    let again = exam.ok(&[
+        "up",
+        SCENARIO,
+        "--session",
+        &exam.session,
+        "-n",
+        "1",
+        "--port-base",
+        PORT_BASE,
+        "--ssh-gateway",
+        &gateway,
+    ]);
     assert!(again.contains("c01"), "{again}");
     let image = Command::new("docker").args(["inspect", "-f", "{{.Config.Image}}", &ws]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&image.stdout).trim(), "plateau/vm-workstation:latest");
@@ -195,9 +351,50 @@ fn a_vm_workstation_boots_is_graded_over_ssh_freezes_restores_and_leaves_nothing
     // The same bending at the deadline: the grade of record's guest boots
     // with its initrd's put-back (the role's disk beside the candidate's),
     // so the real programs grade it, as solved as it was.
+    // The candidate's SSH through the seat gateway is a shell in the guest
+    // (SSH with a PTY, as their account, through the engine's tunnel),
+    // recorded on the controller, and cut by the freeze.
+    let sheet = std::fs::read_to_string(exam.state.path().join(&exam.session).join("access/c01.md")).unwrap();
+    let row = sheet.lines().find(|l| l.starts_with("| Mot de passe |")).unwrap();
+    let password = row.split('`').nth(1).unwrap().to_string();
+    // The candidate's account on the machines (the console's is the one above).
+    let machine = sheet.lines().find(|l| l.starts_with("Votre compte sur les machines")).unwrap();
+    let machine_password = machine.split('`').nth(3).unwrap().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = exam.command(&["serve", "--listen", &listen, "--ssh", &gateway]).stdout(Stdio::null()).spawn();
+    let _console = Running(serve.unwrap());
+    wait_for_port(ssh_port, "the SSH gateway");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut by_ssh = runtime.block_on(Ssh::connect(ssh_port, "c01", &password)).unwrap();
+    runtime.block_on(async {
+        by_ssh.send("echo $(hostname)-dans-la-vm $(cat /sys/class/dmi/id/sys_vendor)\n").await;
+        by_ssh.until("pc-c01-dans-la-vm QEMU", 60).await;
+    });
+    // The desktop of a VM is its own screen (QEMU's VNC, on a socket in the
+    // node's container): a login there, and what the candidate types on it
+    // is typed in the guest, as their account.
+    let mut screen = Screen::open(&ws);
+    until_on_screen(&exam, "login:", 120);
+    assert!(screen.colours() >= 2, "the login prompt is not drawn on the screen the gateway carries");
+    screen.type_text("technicien\n");
+    until_on_screen(&exam, "Password:", 30);
+    screen.type_text(&format!("{machine_password}\n"));
+    until_on_screen(&exam, "technicien@pc-c01", 60);
+    screen.type_text("touch /tmp/par-l-ecran\n");
+    let start = Instant::now();
+    while !in_guest(&exam, "stat -c %U /tmp/par-l-ecran 2>/dev/null").contains("technicien") {
+        assert!(start.elapsed() < Duration::from_secs(30), "what was typed on the VM's screen never ran");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    drop(screen);
     in_guest(&exam, &format!("echo 'changed at the last minute' > /root/last-change; {BEND}"));
     let frozen_out = exam.ok(&["exam", "freeze", "--session", &exam.session]);
     assert!(frozen_out.contains("c01"), "{frozen_out}");
+    runtime.block_on(by_ssh.until_closed(20));
+    let recordings = exam.state.path().join(&exam.session).join("recordings/c01");
+    let recorded: Vec<String> =
+        std::fs::read_dir(&recordings).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert!(recorded.iter().any(|r| r.contains("pc-c01-dans-la-vm")), "the VM's shell recorded: {recorded:?}");
     let frozen = exam.signed("c01");
     assert_eq!(frozen["basis"]["kind"], "record");
     assert_eq!(statuses(&frozen), statuses(&solved), "{}", serde_json::to_string_pretty(&frozen).unwrap());

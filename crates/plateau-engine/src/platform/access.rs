@@ -99,12 +99,14 @@ impl DockerEngine {
         }
         let name = session.container_name(candidate, ACCESS_NODE);
         if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
+            // An existing relay keeps its binding: its port is the one on the sheet.
+            let host_ip = if session.relays_on_loopback { "127.0.0.1" } else { "0.0.0.0" };
             let host_config = HostConfig {
                 init: Some(true),
                 network_mode: Some(access_net.clone()),
                 port_bindings: Some(HashMap::from([(
                     RELAY_PORT.to_string(),
-                    Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some(host_port.to_string()) }]),
+                    Some(vec![PortBinding { host_ip: Some(host_ip.into()), host_port: Some(host_port.to_string()) }]),
                 )])),
                 // A relay is one socat per connection: small and bounded.
                 ..limited(&RELAY_LIMITS)

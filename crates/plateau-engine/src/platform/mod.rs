@@ -18,6 +18,7 @@ mod addressing;
 mod deadline;
 mod layer;
 mod provision;
+mod qmp;
 mod snapshot;
 mod status;
 mod vm;
@@ -25,8 +26,9 @@ mod vm;
 use addressing::{engine_gateway, parking_addresses};
 pub(crate) use layer::under;
 use provision::{create_error, limited};
+pub use qmp::{QmpCommand, qmp_replies};
 pub(crate) use status::free_space;
-pub use vm::{Forward, LABEL_VM, QmpCommand, qmp_replies};
+pub use vm::{Forward, LABEL_VM};
 
 pub const LABEL_SESSION: &str = "org.plateau.session";
 pub const LABEL_CANDIDATE: &str = "org.plateau.candidate";
@@ -49,6 +51,9 @@ pub struct Session {
     /// The grader's public key (an `authorized_keys` line), for the VMs
     /// Plateau creates: they are graded over SSH.
     pub grader_key: Option<String>,
+    /// Candidates come in through the seat gateway (recorded): relays are
+    /// published on the host's loopback only, out of the room's reach.
+    pub relays_on_loopback: bool,
 }
 
 impl Session {
@@ -107,6 +112,9 @@ pub struct NodeOutcome {
     /// when not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<Vec<FsChange>>,
+    /// Why a restored VM's disk was not compared, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
 }
 
 /// How a candidate reaches their platform.

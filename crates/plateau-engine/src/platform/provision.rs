@@ -207,18 +207,26 @@ impl DockerEngine {
             // `vm::vm_env`); its host keys are pinned for the grader's SSH.
             self.wait_ready(&name, vm::VM_READY_LIMIT).await?;
             let host_keys = self.guest_host_keys(&name).await?;
-            let (put_back, found) = match repair.is_some() && outcome == Outcome::Created {
-                // Not compared: graded all the same, named unverified.
+            let (put_back, found, unchecked) = match repair.is_some() && outcome == Outcome::Created {
+                // Not compared: graded all the same, named unverified (and why).
                 true => match self.guest_put_back(&name).await {
-                    Ok(checked) => (checked.put_back, Some(checked.found)),
+                    Ok(checked) => (checked.put_back, Some(checked.found), None),
                     Err(e) => {
                         tracing::warn!(container = %name, "{e}");
-                        (put_back, None)
+                        (put_back, None, Some(e.to_string()))
                     }
                 },
-                false => (put_back, None),
+                false => (put_back, None, None),
             };
-            return Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back, found });
+            return Ok(NodeOutcome {
+                node: node.id.clone(),
+                container: name,
+                outcome,
+                host_keys,
+                put_back,
+                found,
+                unchecked,
+            });
         }
         // A node re-created with its state at the deadline brings back its
         // own routes; any other gets the plan's gateway.
@@ -249,7 +257,15 @@ impl DockerEngine {
             true => self.host_keys(&name).await?,
             false => Vec::new(),
         };
-        Ok(NodeOutcome { node: node.id.clone(), container: name, outcome, host_keys, put_back, found: None })
+        Ok(NodeOutcome {
+            node: node.id.clone(),
+            container: name,
+            outcome,
+            host_keys,
+            put_back,
+            found: None,
+            unchecked: None,
+        })
     }
 
     /// The SSH host keys of a node the candidate logs into (made at its
@@ -538,6 +554,6 @@ mod tests {
             }
             seen.extend(level.iter().cloned());
         }
-        assert_eq!(seen.len(), 10, "{levels:?}");
+        assert_eq!(seen.len(), 11, "{levels:?}");
     }
 }

@@ -13,7 +13,6 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::DeviceMapping;
 use futures_util::StreamExt;
 use plateau_scenario::{CandidatePlan, PlannedNode};
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::exec::exec;
@@ -99,6 +98,9 @@ pub(super) fn vm_env(
     if put_back {
         cmdline.push("plateau.putback=1".to_string());
     }
+    if node.desktop {
+        cmdline.push("plateau.screen=1".to_string());
+    }
     let nics: Vec<String> = nics.iter().map(|n| format!("{}={}", n.container_address, n.mac)).collect();
     let mut env = vec![
         format!("PLATEAU_VM_NICS={}", nics.join(" ")),
@@ -108,6 +110,9 @@ pub(super) fn vm_env(
     ];
     if put_back {
         env.push("PLATEAU_VM_PUT_BACK=1".to_string());
+    }
+    if node.desktop {
+        env.push("PLATEAU_VM_SCREEN=1".to_string());
     }
     env
 }
@@ -170,102 +175,10 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// A command of QEMU's monitor protocol (QMP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "execute")]
-pub enum QmpCommand {
-    #[serde(rename = "qmp_capabilities")]
-    Capabilities,
-    /// Stop the guest's CPUs; QEMU flushes its disks first.
-    #[serde(rename = "stop")]
-    Stop,
-    #[serde(rename = "cont")]
-    Cont,
-    #[serde(rename = "query-status")]
-    QueryStatus,
-    /// Keys pressed together on the guest's keyboard (released after).
-    #[serde(rename = "send-key")]
-    SendKeys { arguments: Chord },
-}
-
-/// Keys of `send-key`, by QEMU's key codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Chord {
-    keys: [Key; 3],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-struct Key {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    data: &'static str,
-}
-
-impl QmpCommand {
-    /// Alt+SysRq+S: the guest's kernel writes every dirty page to its disks
-    /// (its "emergency sync"), whatever runs in the guest.
-    pub const SYSRQ_SYNC: QmpCommand = QmpCommand::SendKeys {
-        arguments: Chord {
-            keys: [
-                Key { kind: "qcode", data: "alt" },
-                Key { kind: "qcode", data: "sysrq" },
-                Key { kind: "qcode", data: "s" },
-            ],
-        },
-    };
-}
-
 /// What the guest's kernel prints on its console once an emergency sync is done.
 const SYNC_DONE: &str = "Emergency Sync complete";
 /// How long a guest's emergency sync may take (its dirty pages, under TCG).
 const GUEST_SYNC_LIMIT: Duration = Duration::from_secs(30);
-
-/// One message from QMP.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum QmpReply {
-    Greeting {
-        #[serde(rename = "QMP")]
-        qmp: serde_json::Value,
-    },
-    Return {
-        #[serde(rename = "return")]
-        value: serde_json::Value,
-    },
-    Error {
-        error: QmpError,
-    },
-    Event {
-        event: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct QmpError {
-    pub class: String,
-    pub desc: String,
-}
-
-/// The replies to `commands` in a QMP exchange (greeting and events left out),
-/// an error for the first one QEMU refused.
-pub fn qmp_replies(transcript: &str, commands: &[QmpCommand]) -> Result<Vec<serde_json::Value>, String> {
-    let mut values = Vec::new();
-    for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        match serde_json::from_str::<QmpReply>(line) {
-            Ok(QmpReply::Return { value }) => values.push(value),
-            Ok(QmpReply::Error { error }) => {
-                let command = commands.get(values.len()).map_or("?".into(), |c| format!("{c:?}"));
-                return Err(format!("QMP refused {command}: {} ({})", error.desc, error.class));
-            }
-            Ok(QmpReply::Greeting { .. } | QmpReply::Event { .. }) => {}
-            Err(e) => return Err(format!("QMP said something unexpected ({e}): {line}")),
-        }
-    }
-    if values.len() < commands.len() {
-        return Err(format!("QMP answered {} of {} commands", values.len(), commands.len()));
-    }
-    Ok(values)
-}
 
 impl DockerEngine {
     /// How this host runs guests: `PLATEAU_VM_ACCEL` when set, else KVM when
@@ -479,18 +392,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn qmp_commands_are_what_qemu_reads() {
-        let sent: Vec<String> = [QmpCommand::Capabilities, QmpCommand::Stop, QmpCommand::QueryStatus]
-            .iter()
-            .map(|c| serde_json::to_string(c).unwrap())
-            .collect();
-        assert_eq!(
-            sent,
-            [r#"{"execute":"qmp_capabilities"}"#, r#"{"execute":"stop"}"#, r#"{"execute":"query-status"}"#]
-        );
-    }
-
-    #[test]
     fn a_restored_guest_tells_what_its_initrd_found_and_put_back() {
         let channel = "found added /usr/local/bin/curl\r\nput-back /usr/local/bin/curl\r\n\
                        found modified /root/.bashrc\r\nchecked\r\nhostkey ssh-ed25519 AAAA\r\nready\r\n";
@@ -511,34 +412,6 @@ mod tests {
     }
 
     #[test]
-    fn a_guest_is_asked_to_sync_with_alt_sysrq_s() {
-        assert_eq!(
-            serde_json::to_string(&QmpCommand::SYSRQ_SYNC).unwrap(),
-            r#"{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"alt"},{"type":"qcode","data":"sysrq"},{"type":"qcode","data":"s"}]}}"#
-        );
-    }
-
-    #[test]
-    fn a_qmp_exchange_gives_each_commands_reply_and_names_a_refusal() {
-        // As QEMU 7.2 prints it (greeting, replies, an event between them).
-        let transcript = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7"}, "capabilities": ["oob"]}}
-{"return": {}}
-{"timestamp": {"seconds": 1764160000, "microseconds": 1}, "event": "STOP"}
-{"return": {}}
-{"return": {"status": "paused", "singlestep": false, "running": false}}
-"#;
-        let all = [QmpCommand::Capabilities, QmpCommand::Stop, QmpCommand::QueryStatus];
-        let replies = qmp_replies(transcript, &all).unwrap();
-        assert_eq!(replies[2]["status"], "paused");
-        let refused = "{\"QMP\": {}}\n{\"return\": {}}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n";
-        assert_eq!(
-            qmp_replies(refused, &[QmpCommand::Capabilities, QmpCommand::Cont]).unwrap_err(),
-            "QMP refused Cont: no (GenericError)"
-        );
-        assert!(qmp_replies("{\"QMP\": {}}\n", &[QmpCommand::Capabilities]).is_err(), "no reply is an error");
-    }
-
-    #[test]
     fn the_guest_gets_its_planned_mac_its_account_and_the_graders_key_on_its_command_line() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/tai-2023-vm.toml");
         let scenario =
@@ -549,6 +422,7 @@ mod tests {
             name: "s".into(),
             scenario_hash: String::new(),
             grader_key: Some("ssh-ed25519 AAAAkey plateau-grader".into()),
+            relays_on_loopback: false,
         };
         let nic = guest_nic(&session, &plan, ws, 0, "10.0.0.9".parse().unwrap());
         assert_eq!((nic.mac.as_str(), nic.how.as_str()), (ws.interfaces[0].mac.as_deref().unwrap(), "dhcp"));
@@ -560,11 +434,17 @@ mod tests {
             format!("plateau.nic={},dhcp", ws.interfaces[0].mac.as_deref().unwrap()),
             "plateau.key=ssh-ed25519,AAAAkey".to_string(),
             format!("plateau.user=technicien,{password}"),
+            // Its desktop: a screen for QEMU's VNC, and a login on it.
+            "plateau.screen=1".to_string(),
         ] {
             assert!(cmdline.split(' ').any(|w| w == expected), "{expected} not in {cmdline}");
         }
         assert!(env.contains(&"PLATEAU_VM_MEMORY=768".to_string()), "{env:?}");
         assert!(env.contains(&format!("PLATEAU_VM_NICS=10.0.0.9={}", ws.interfaces[0].mac.as_deref().unwrap())));
+        assert!(env.contains(&"PLATEAU_VM_SCREEN=1".to_string()), "{env:?}");
+        let headless = PlannedNode { desktop: false, ..ws.clone() };
+        let env = vm_env(&session, &plan, &headless, &[], false);
+        assert!(!env.iter().any(|e| e.contains("SCREEN") || e.contains("plateau.screen")), "{env:?}");
     }
 
     #[test]
@@ -577,7 +457,8 @@ mod tests {
         let scenario = plateau_scenario::Scenario::parse("vm.toml", &text).unwrap();
         let plan = scenario.plan("seed", &plateau_scenario::Candidate::numbered(1)).unwrap().remove(0);
         let ws = plan.node("ws").unwrap();
-        let session = Session { name: "s".into(), scenario_hash: String::new(), grader_key: None };
+        let session =
+            Session { name: "s".into(), scenario_hash: String::new(), grader_key: None, relays_on_loopback: false };
         let address = ws.interfaces[0].address.unwrap();
         let nic = guest_nic(&session, &plan, ws, 0, address);
         let gateway = plan.network("lan").unwrap().gateway.unwrap();

@@ -97,6 +97,9 @@ type Seat = (String, String, String);
 #[derive(Clone, Default)]
 pub struct Gateway {
     live: Arc<Mutex<HashMap<Seat, Arc<LiveTerminal>>>>,
+    /// Shells of the candidate's own, one per SSH connection, oldest first:
+    /// watched when no browser terminal is open on the seat.
+    own: Arc<Mutex<HashMap<Seat, Vec<Arc<LiveTerminal>>>>>,
     /// Held while a seat's shell is being opened: two tabs opened at once
     /// share one shell, never two.
     opening: Arc<Mutex<HashMap<Seat, Arc<tokio::sync::Mutex<()>>>>>,
@@ -121,7 +124,7 @@ impl Gateway {
         if let Some(live) = self.get(&key) {
             return Ok(live);
         }
-        self.start(ctx, candidate, node, size, Some(key), "browser").await
+        self.start(ctx, candidate, node, size, Shared::Yes, "browser").await
     }
 
     /// A login shell of the candidate's own on `node`, shared with no one
@@ -135,17 +138,17 @@ impl Gateway {
         size: (u16, u16),
         via: &str,
     ) -> Result<Arc<LiveTerminal>> {
-        self.start(ctx, candidate, node, size, None, via).await
+        self.start(ctx, candidate, node, size, Shared::No, via).await
     }
 
-    /// Open a shell and its recording; `key` names it for viewers who join.
+    /// Open a shell and its recording, registered for viewers who join.
     async fn start(
         &self,
         ctx: &Arc<SessionCtx>,
         candidate: &str,
         node: &str,
         size: (u16, u16),
-        key: Option<Seat>,
+        shared: Shared,
         via: &str,
     ) -> Result<Arc<LiveTerminal>> {
         let plan = ctx.candidate(candidate)?.plan;
@@ -157,8 +160,7 @@ impl Gateway {
         if !engine.access_open(&session, candidate).await? {
             refuse!("{candidate}'s access is closed (the exam has not started, or their time is up)");
         }
-        let container = session.container_name(candidate, node);
-        let terminal = engine.open_terminal(&container, &entry.user, size).await?;
+        let (terminal, tunnel) = self::terminal(ctx, &plan, entry, size).await?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let file = format!("{node}-{}.cast", started.as_millis());
         let path = ctx.recordings_dir(candidate).join(&file);
@@ -179,10 +181,17 @@ impl Gateway {
             ended,
             hands: Mutex::default(),
         });
-        if let Some(key) = &key {
-            self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), live.clone());
+        let key = (ctx.name().to_string(), candidate.to_string(), node.to_string());
+        match shared {
+            Shared::Yes => {
+                self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), live.clone());
+            }
+            Shared::No => {
+                self.own.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().push(live.clone());
+            }
         }
         let run = Run {
+            _tunnel: tunnel,
             ctx: ctx.clone(),
             live: live.clone(),
             recording,
@@ -192,14 +201,34 @@ impl Gateway {
             flushed: std::time::Instant::now(),
         };
         let gateway = self.clone();
+        let live_ended = live.clone();
         tokio::spawn(async move {
             run.pump(terminal, keys_rx).await;
             let _ = ended_tx.send(true);
-            if let Some(key) = key {
-                gateway.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-            }
+            gateway.forget(&key, &live_ended, shared);
         });
         Ok(live)
+    }
+
+    /// A shell that ended leaves the registry.
+    fn forget(&self, key: &Seat, ended: &Arc<LiveTerminal>, shared: Shared) {
+        match shared {
+            Shared::Yes => {
+                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                if live.get(key).is_some_and(|t| Arc::ptr_eq(t, ended)) {
+                    live.remove(key);
+                }
+            }
+            Shared::No => {
+                let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(shells) = own.get_mut(key) {
+                    shells.retain(|t| !Arc::ptr_eq(t, ended));
+                    if shells.is_empty() {
+                        own.remove(key);
+                    }
+                }
+            }
+        }
     }
 
     fn get(&self, key: &Seat) -> Option<Arc<LiveTerminal>> {
@@ -222,14 +251,64 @@ impl Gateway {
         self.desktop_hands.lock().unwrap_or_else(|p| p.into_inner()).contains(&(seat, account.to_string()))
     }
 
-    /// The candidate's terminal on `node` if one is open (a viewer's).
+    /// The candidate's terminal on `node` if one is open, for a viewer: the
+    /// browser's, else their latest SSH session there.
     pub fn find(&self, session: &str, candidate: &str, node: &str) -> Option<Arc<LiveTerminal>> {
-        self.get(&(session.to_string(), candidate.to_string(), node.to_string()))
+        let key = (session.to_string(), candidate.to_string(), node.to_string());
+        self.get(&key).or_else(|| {
+            let own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+            own.get(&key)?.iter().rev().find(|t| !*t.ended.borrow()).cloned()
+        })
     }
+}
+
+/// Whether viewers and the candidate's other tabs share a shell (the
+/// browser's), or it is one connection's own (SSH).
+#[derive(Clone, Copy)]
+enum Shared {
+    Yes,
+    No,
+}
+
+/// A login shell of the candidate's account on their entry node: through
+/// the engine (a TTY of its own) on a container; on a VM, SSH into the
+/// guest with the candidate's account through the engine's tunnel to its
+/// management NIC (the host keys pinned at `up` only), the tunnel returned
+/// to live as long as the shell.
+async fn terminal(
+    ctx: &SessionCtx,
+    plan: &plateau_scenario::CandidatePlan,
+    entry: &plateau_scenario::PlannedAccess,
+    (cols, rows): (u16, u16),
+) -> Result<(plateau_engine::terminal::Terminal, Option<plateau_engine::platform::Forward>)> {
+    let engine = ctx.engine().await?;
+    let session = ctx.engine_session()?;
+    let candidate = plan.candidate.id.as_str();
+    let on_vm = plan.node(&entry.node).is_some_and(|n| n.backend == plateau_scenario::model::Backend::Vm);
+    if !on_vm {
+        let container = session.container_name(candidate, &entry.node);
+        return Ok((engine.open_terminal(&container, &entry.user, (cols, rows)).await?, None));
+    }
+    let tunnel = engine.forward(&session, candidate, &entry.node, 22).await?;
+    let pinned = ctx.db().host_keys(ctx.name(), candidate, &entry.node)?;
+    let login = plateau_grade::executor::SshExecutor::new(
+        tunnel.address.ip().to_string(),
+        tunnel.address.port(),
+        entry.user.clone(),
+        plateau_grade::executor::SshAuth::Password(entry.password.clone()),
+        &pinned,
+    );
+    let terminal = login
+        .terminal(cols, rows)
+        .await
+        .map_err(|e| Error::Grader(plateau_grade::Error::Access(format!("{}: {e}", entry.node))))?;
+    Ok((terminal, Some(tunnel)))
 }
 
 /// One terminal's work: bytes both ways, the recording, the lines entered.
 struct Run {
+    /// The engine's tunnel to a VM's guest, open while the shell runs.
+    _tunnel: Option<plateau_engine::platform::Forward>,
     ctx: Arc<SessionCtx>,
     live: Arc<LiveTerminal>,
     recording: Recording,
@@ -400,6 +479,7 @@ impl SessionCtx {
                 title: fault.title,
                 injected_at: fault.injected_at,
                 reverted_at: fault.reverted_at,
+                ticket: fault.ticket,
                 lines: lines.into_iter().map(entered).collect(),
             });
         }

@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use plateau_scenario::model::{Access, BackupTool, Check, CheckKind, PortState, RecordType, WifiSecurity};
+use plateau_scenario::model::{Access, BackupTool, Check, CheckKind, PortState, RecordType, Role, WifiSecurity};
 
 use crate::probe;
 
@@ -21,6 +21,8 @@ use crate::result::{Action, Assertion, excerpt, millis};
 mod backup;
 mod dhcp;
 mod directory;
+mod document;
+mod helpdesk;
 mod network;
 mod print;
 mod smb;
@@ -34,6 +36,8 @@ pub trait Reach: Sync {
     fn node(&self, id: &str) -> Option<&Executor>;
     /// The node that answers for the domain (its role's spec says so).
     fn directory(&self) -> Option<&str>;
+    /// A node's role.
+    fn role(&self, id: &str) -> Option<Role>;
     /// The controller's link into a candidate network: the host interface
     /// DHCP probes are sent on.
     fn link(&self, network: &str) -> Option<&str>;
@@ -167,6 +171,9 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
         CheckKind::PackageInstalled(k) => system::package_installed(k, &cx, seen).await,
         CheckKind::FileContains(k) => system::file_contains(k, &cx, seen).await,
         CheckKind::Command(k) => system::command(k, &cx, seen).await,
+        CheckKind::Ticket(k) => helpdesk::ticket(k, &cx, seen).await,
+        CheckKind::Asset(k) => helpdesk::asset(k, &cx, seen).await,
+        CheckKind::Document(k) => document::document(k, &cx, seen).await,
     }
 }
 

@@ -227,20 +227,43 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
     if let Some(text) = contains {
         seen.expect("page contains", text.clone(), excerpt(body.trim(), 80), body.contains(text.as_str()));
     }
-    if let Some(server) = served_by {
+    if let Some(server) = served_by
+        && code == 0
+    {
+        // No page at all: the check fails on that already.
+        seen.expect("answered by", server.clone(), "nobody (no page came back)", false);
+    } else if let Some(server) = served_by {
         // A path nobody can know before this grading, asked the same way;
         // whatever answers, only the server's own log says it was the one.
         let path = format!("/.plateau-probe-{:016x}", rand::random::<u64>());
         let probe = reqwest::Url::parse(url)
             .and_then(|u| u.join(&path))
             .map_err(|e| Unable::Setup(format!("`{url}` is not a URL: {e}")))?;
-        let _ = http(probe.as_str(), client, cx.timeout, seen).await?;
+        // The page came back but this did not: it proves nothing of who
+        // serves the page (a network that dropped it for a moment): `error`,
+        // never "another server".
+        if let Err(attempt) = http(probe.as_str(), client, cx.timeout, seen).await? {
+            return Err(Unable::Probe(format!(
+                "the one-off request for {path} got no answer ({}): which server answers is not proven",
+                attempt.shown()
+            )));
+        }
         let on = cx.reach.node(server).ok_or_else(|| Unable::Setup(format!("node `{server}` has no grader access")))?;
         let command = format!("grep -c -F -- {} /var/log/plateau/http.log", sh(&format!("url:{path}")));
         let out = seen.run(on, &command, cx.timeout).await?;
         let served = match (out.exit_code, out.stdout.trim()) {
             (0, _) => true,
-            (1, "0") => false,
+            // The internet stand-in's log is the platform's own: a request
+            // it did not log went elsewhere. A candidate's web server logs
+            // where its sites say: a site of theirs that logs elsewhere
+            // proves nothing either way.
+            (1, "0") if cx.reach.role(server) == Some(Role::Internet) => false,
+            (1, "0") => {
+                return Err(Unable::Probe(format!(
+                    "the one-off request for {path} is not in {server}'s /var/log/plateau/http.log: another server \
+                     answered, or the site logs elsewhere (its own `access_log`)"
+                )));
+            }
             _ => return Err(Unable::Probe(format!("{server}'s web server log was not read: {}", out.stderr.trim()))),
         };
         let seen_there = if served { format!("{server} (its log has {path})") } else { "another server".to_string() };
@@ -401,7 +424,7 @@ fn unproven_why(said: &str) -> String {
 
 /// A page followed by its status code on the last line (curl's `-w`, or
 /// the PowerShell script's last output); status 0 when there is none.
-fn body_and_status(text: &str) -> (u16, String) {
+pub(super) fn body_and_status(text: &str) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
     (code.trim().parse::<u16>().unwrap_or(0), body.to_string())
 }
@@ -422,6 +445,97 @@ fn four_lists(stdout: &str) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A platform of one node, `ws`, whose commands the test answers.
+    struct Scripted(Executor);
+
+    impl Reach for Scripted {
+        fn node(&self, id: &str) -> Option<&Executor> {
+            ["ws", "internet", "web"].contains(&id).then_some(&self.0)
+        }
+        fn directory(&self) -> Option<&str> {
+            None
+        }
+        fn role(&self, id: &str) -> Option<Role> {
+            match id {
+                "internet" => Some(Role::Internet),
+                "web" => Some(Role::WebServer),
+                _ => None,
+            }
+        }
+        fn link(&self, _: &str) -> Option<&str> {
+            None
+        }
+    }
+
+    fn scripted(answer: impl Fn(&str) -> plateau_engine::ExecOutput + Send + Sync + 'static) -> Scripted {
+        let engine = plateau_engine::MemoryEngine::answering(move |_, command| answer(command));
+        Scripted(Executor::Docker(crate::executor::DockerExecutor::new(plateau_engine::Engine::Memory(engine), "ws")))
+    }
+
+    fn out(exit_code: i64, stdout: &str, stderr: &str) -> plateau_engine::ExecOutput {
+        plateau_engine::ExecOutput { exit_code, stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    /// `http_get` with `served_by`: the page from ws, then a one-off path
+    /// the witness's log must hold. Its status, or the grader's error.
+    async fn served_by(witness: &str, page_answered: bool, probe_answered: bool, logged: bool) -> String {
+        let platform = scripted(move |command| {
+            if command.contains("plateau-probe-") && command.starts_with("curl") {
+                if probe_answered {
+                    out(0, "not found\n404", "")
+                } else {
+                    out(28, "", "curl: (28) Connection timed out")
+                }
+            } else if command.starts_with("curl") && !page_answered {
+                out(6, "\n000", "curl: (6) Could not resolve host: www.exemple.test")
+            } else if command.starts_with("curl") {
+                out(0, "Plateau\n200", "")
+            } else if command.starts_with("grep -c") {
+                if logged { out(0, "1\n", "") } else { out(1, "0\n", "") }
+            } else {
+                out(127, "", "not scripted")
+            }
+        });
+        let check: Check = serde_json::from_value(serde_json::json!({
+            "id": "web", "title": "web", "criteria": [], "node": "ws", "kind": "http_get",
+            "url": "http://www.exemple.test/", "served_by": witness, "contains": "Plateau",
+        }))
+        .unwrap();
+        let mut seen = Seen::default();
+        match super::super::evaluate(&check, &platform, Duration::from_secs(3), &mut seen).await {
+            Ok(()) if seen.assertions.iter().all(|a| a.ok) => "pass".into(),
+            Ok(()) => {
+                format!("fail: {:?}", seen.assertions.iter().filter(|a| !a.ok).map(|a| &a.actual).collect::<Vec<_>>())
+            }
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// Who serves the page is proven by the witness's log, and only a
+    /// one-off request that was answered can prove it either way.
+    #[tokio::test]
+    async fn served_by_passes_on_the_log_and_an_unanswered_request_proves_nothing() {
+        assert_eq!(served_by("internet", true, true, true).await, "pass");
+        let elsewhere = served_by("internet", true, true, false).await;
+        assert!(elsewhere.starts_with("fail: [\"another server\"]"), "{elsewhere}");
+        let dropped = served_by("internet", true, false, false).await;
+        assert!(dropped.starts_with("error: the one-off request for /.plateau-probe-"), "{dropped}");
+        // No page at all (the candidate's DNS): a failure of the check.
+        let no_page = served_by("internet", false, false, false).await;
+        assert!(no_page.starts_with("fail: ") && no_page.contains("nobody (no page came back)"), "{no_page}");
+    }
+
+    /// A candidate's web server logs where their sites say: the one-off
+    /// path found there proves it served the page, its absence proves
+    /// nothing (a site with its own `access_log`).
+    #[tokio::test]
+    async fn a_candidates_web_server_proves_only_what_its_log_holds() {
+        assert_eq!(served_by("web", true, true, true).await, "pass");
+        let unlogged = served_by("web", true, true, false).await;
+        assert!(unlogged.starts_with("error: the one-off request for /.plateau-probe-"), "{unlogged}");
+        assert!(unlogged.contains("or the site logs elsewhere"), "{unlogged}");
+    }
 
     #[test]
     fn nc_tells_through_stopped_and_unproven() {

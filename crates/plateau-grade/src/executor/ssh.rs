@@ -12,6 +12,8 @@ use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg, PublicKey, Publi
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Mutex;
 
+use plateau_engine::terminal::{Resizer, Terminal};
+
 use super::{ExecError, Execute, Output, Shell};
 
 /// How the grader logs in.
@@ -161,6 +163,46 @@ impl SshExecutor {
         // all) when the command is still running.
         let _ = tokio::time::timeout(Duration::from_secs(1), channel.close()).await;
         collected.map_err(late)?.map_err(protocol)
+    }
+
+    /// A login shell on a PTY of `cols`×`rows` (a candidate's terminal on a
+    /// machine reached over SSH: a VM's guest). A connection of its own,
+    /// closed when the shell ends or the terminal is dropped.
+    pub async fn terminal(&self, cols: u16, rows: u16) -> Result<Terminal, ExecError> {
+        let protocol = |e: russh::Error| ExecError::Protocol { target: self.target(), message: e.to_string() };
+        let handle = self.connect().await?;
+        let channel = handle.channel_open_session().await.map_err(protocol)?;
+        let modes = [(russh::Pty::IUTF8, 1)];
+        channel.request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &modes).await.map_err(protocol)?;
+        channel.request_shell(true).await.map_err(protocol)?;
+        let (mut read, write) = channel.split();
+        let input = Box::pin(write.make_writer());
+        let (output_tx, output_rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, plateau_engine::Error>>(256);
+        let (sizes, mut resize) = tokio::sync::mpsc::channel::<(u16, u16)>(8);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = read.wait() => match message {
+                        Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                            if output_tx.send(Ok(data.to_vec())).await.is_err() {
+                                break;
+                            }
+                        }
+                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
+                        Some(_) => {}
+                    },
+                    size = resize.recv() => match size {
+                        Some((cols, rows)) => {
+                            let _ = write.window_change(cols.into(), rows.into(), 0, 0).await;
+                        }
+                        None => break,
+                    },
+                }
+            }
+            let _ = handle.disconnect(Disconnect::ByApplication, "", "fr").await;
+        });
+        let output = futures_util::stream::unfold(output_rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+        Ok(Terminal { output: Box::pin(output), input, size: Resizer::Requests(sizes) })
     }
 
     /// The host key the node presented, when nothing was pinned for it yet:

@@ -50,6 +50,7 @@ impl WinRmExecutor {
             },
             ..WinrmConfig::default()
         };
+        crate::tls::install();
         let client = WinrmClient::new(config, WinrmCredentials::new(name, password, domain))
             .map_err(|e| ExecError::Protocol { target: host.clone(), message: e.to_string() })?;
         Ok(WinRmExecutor { host, port, https, user: user.to_string(), client, one_at_a_time: Default::default() })

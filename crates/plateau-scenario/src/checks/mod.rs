@@ -15,6 +15,8 @@ use crate::model::{Os, Role};
 pub mod backup;
 pub mod dhcp;
 pub mod directory;
+pub mod document;
+pub mod helpdesk;
 pub mod network;
 pub mod print;
 pub mod smb;
@@ -119,6 +121,15 @@ catalogue! {
     FileContains(system::FileContains),
     /// Escape hatch: a command with typed expectations.
     Command(system::Command),
+    /// A user's request handled in the service desk's tool (the `helpdesk`
+    /// role): qualified, documented and resolved through the tool.
+    Ticket(helpdesk::Ticket),
+    /// A machine recorded in the service desk's asset register with the
+    /// fields the brief asks for, through the tool.
+    Asset(helpdesk::Asset),
+    /// A document the candidate hands in (a compte rendu, a procedure):
+    /// present where the brief says, with its sections; its hash kept.
+    Document(document::Document),
 }
 
 impl CheckKind {

@@ -109,11 +109,11 @@ pub struct HttpGet {
     #[serde(default = "http_ok")]
     pub status: u16,
     pub contains: Option<String>,
-    /// The node whose web server must have answered (an `internet` node,
-    /// which logs every request): the grader also asks for a one-off path
-    /// the same way and finds it in that server's log, so a page served by
-    /// a server of the candidate's on the way (a local copy, a name pinned
-    /// in `/etc/hosts`) does not pass.
+    /// The node whose web server must have answered (an `internet` or a
+    /// `web-server` node, which log every request): the grader also asks
+    /// for a one-off path the same way and finds it in that server's log,
+    /// so a page served by another server on the way (a local copy, a name
+    /// pinned in `/etc/hosts`, a copy on the router) does not pass.
     pub served_by: Option<String>,
 }
 

@@ -140,6 +140,16 @@ pub(super) fn check_rules(check: &Check, path: &str, names: &Names<'_>, sink: &m
                 if right_role {
                     tools_found(kind, check.kind.spec().tools, id, node, "runs", &npath, sink);
                 }
+                match &check.kind {
+                    CheckKind::Command(c) => {
+                        let what = format!("check `{}`", check.id);
+                        super::programs::programs_found(&c.run, node, &what, &format!("{path}.run"), sink);
+                    }
+                    CheckKind::ServiceRunning(s) => service_known(&s.service, node, &format!("{path}.service"), sink),
+                    CheckKind::Ticket(t) if right_role => super::helpdesk::ticket_known(t, node, path, sink),
+                    CheckKind::Asset(a) if right_role => super::helpdesk::asset_known(a, node, path, sink),
+                    _ => {}
+                }
             }
         }
         (None, Runs::Probe) => {
@@ -159,15 +169,31 @@ pub(super) fn check_rules(check: &Check, path: &str, names: &Names<'_>, sink: &m
     if let CheckKind::Reach(reach) = &check.kind {
         reach_rules(reach, path, sink);
     }
+    if let CheckKind::Document(document) = &check.kind
+        && !document.path.starts_with('/')
+    {
+        sink.at(
+            &format!("{path}.path"),
+            "relative-path",
+            format!("`{}` is read where the brief says to put it: a path from the root", document.path),
+            "not absolute",
+            Some(format!("e.g. `/home/technicien/{}`", document.path.trim_start_matches("./"))),
+        );
+    }
     if let CheckKind::HttpGet(crate::checks::network::HttpGet { served_by: Some(server), .. }) = &check.kind {
         let spath = format!("{path}.served_by");
-        if reference(server, &spath, "node", nodes, sink) && nodes[server.as_str()].role != Role::Internet {
+        if reference(server, &spath, "node", nodes, sink)
+            && !matches!(nodes[server.as_str()].role, Role::Internet | Role::WebServer)
+        {
             sink.at(
                 &spath,
                 "served-by-unlogged",
-                format!("`{server}` keeps no log of the pages it serves: only an `internet` node does"),
-                "not an internet node",
-                Some("name the scenario's `internet` node, or remove `served_by`".into()),
+                format!("`{server}` keeps no log of the pages it serves: only `internet` and `web-server` nodes do"),
+                "not a web server",
+                Some(
+                    "name the node whose web server must answer (`internet` or `web-server`), or remove `served_by`"
+                        .into(),
+                ),
             );
         }
     }
@@ -233,6 +259,26 @@ fn tools_found(kind: &str, tools: &[&str], id: &str, node: &Node, how: &str, pat
             )),
         );
     }
+}
+
+/// A service a check looks for is one the node's role defines (Plateau's
+/// images: what `plateau-service` manages); others' are unknown to Plateau.
+fn service_known(service: &str, node: &Node, path: &str, sink: &mut Sink<'_>) {
+    if node.backend == Backend::Static || node.os != Os::Linux || node.image.is_some() {
+        return;
+    }
+    let services = node.role.spec().services;
+    if services.iter().any(|(name, _)| *name == service) {
+        return;
+    }
+    let names: Vec<String> = services.iter().map(|(name, _)| format!("`{name}`")).collect();
+    sink.warn(
+        path,
+        "unknown-service",
+        format!("`{}` (a {}) has no service `{service}`", node.id, token(&node.role)),
+        "not a service of this role",
+        Some(format!("its services: {} (`plateau roles`)", names.join(", "))),
+    );
 }
 
 /// A `reach` target names one destination; a denial needs a positive control.

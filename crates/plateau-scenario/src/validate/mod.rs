@@ -11,6 +11,8 @@ use crate::model::*;
 use crate::shape::{SpanIndex, suggest};
 
 mod checks;
+mod helpdesk;
+mod programs;
 mod variables;
 
 use checks::{Names, check_rules, known_criteria};
@@ -97,6 +99,7 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
         );
     }
     grading_rules(&file.grading, framework, sink);
+    not_examined_rules(file, framework, sink);
     crate::limits::limit_rules(&file.limits, "limits", sink);
     for (name, variable) in &file.variables {
         if let Variable::Variant(v) = variable {
@@ -166,6 +169,9 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
             reference(id, &format!("{path}.breaks[{j}]"), "check", &checks, sink);
         }
         known_criteria(&fault.criteria, &path, framework, &file.scenario.blocks, sink);
+        if let Some(request) = &fault.request {
+            helpdesk::request_known(request, &format!("{path}.request"), &nodes, sink);
+        }
         for (part, steps) in [("inject", &fault.inject), ("revert", &fault.revert)] {
             if steps.is_empty() {
                 sink.at(
@@ -180,13 +186,35 @@ pub(crate) fn validate(file: &ScenarioFile, sink: &mut Sink<'_>) {
                 let step_path = format!("{path}.{part}[{j}].node");
                 if reference(&step.node, &step_path, "node", &nodes, sink) {
                     needs_grader(nodes[step.node.as_str()], &step_path, sink);
+                    let what = format!("fault `{}` ({part})", fault.id);
+                    programs::programs_found(
+                        &step.run,
+                        nodes[step.node.as_str()],
+                        &what,
+                        &format!("{path}.{part}[{j}].run"),
+                        sink,
+                    );
                 }
             }
         }
     }
+    if file.solution.is_empty() && !file.checks.is_empty() {
+        sink.warn(
+            "scenario",
+            "no-solution",
+            "the scenario has no reference solution: `plateau scenario test` cannot show its checks pass when the work is done".into(),
+            "here",
+            Some("add `[[solution]]` steps, typed through the candidate's own access as an expert candidate would".into()),
+        );
+    }
     for (i, step) in file.solution.iter().enumerate() {
         let path = format!("solution[{i}].node");
-        if reference(&step.node, &path, "node", &nodes, sink) && !candidate_nodes.contains(step.node.as_str()) {
+        if !reference(&step.node, &path, "node", &nodes, sink) {
+            continue;
+        }
+        let node = nodes[step.node.as_str()];
+        programs::programs_found(&step.run, node, "the reference solution", &format!("solution[{i}].run"), sink);
+        if !candidate_nodes.contains(step.node.as_str()) {
             sink.at(
                 &path,
                 "solution-outside-access",
@@ -441,13 +469,20 @@ fn node_rules(node: &Node, path: &str, nodes: &HashMap<&str, &Node>, networks: &
             Some("use `backend = \"vm\"` with the centre's image (`plateau images import-vm`), or `\"static\"` with an `address`".into()),
         );
     }
-    if node.desktop && (node.role.spec().desktop_image.is_none() || node.backend != Backend::Container) {
+    // A container has a desktop when its role has a desktop image; a VM's is its
+    // own screen; an existing machine's screen is out of the engine's reach.
+    let has_desktop = match node.backend {
+        Backend::Container => node.role.spec().desktop_image.is_some(),
+        Backend::Vm => true,
+        Backend::Static => false,
+    };
+    if node.desktop && !has_desktop {
         let roles: Vec<&str> =
             Role::ALL.iter().filter(|r| r.spec().desktop_image.is_some()).map(|r| r.image_name()).collect();
         sink.at(
             &format!("{path}.desktop"),
             "no-desktop",
-            format!("`{}` cannot have a desktop: only a container {} has one", node.id, roles.join(", ")),
+            format!("`{}` cannot have a desktop: only a VM or a container {} has one", node.id, roles.join(", ")),
             "here",
             Some("remove `desktop = true`, or put it on the workstation the candidate sits at".into()),
         );
@@ -495,6 +530,59 @@ fn grading_rules(grading: &Grading, framework: Option<&Framework>, sink: &mut Si
                     Some(suggest(unit, known.into_iter(), "competences and blocks")),
                 );
             }
+        }
+    }
+}
+
+/// Criteria the exam does not examine are criteria of the framework, and no
+/// check evidences them (the grid cannot say both). Material for the jury
+/// names a criterion of the framework the exam examines, and says something.
+fn not_examined_rules(file: &ScenarioFile, framework: Option<&Framework>, sink: &mut Sink<'_>) {
+    let Some(framework) = framework else { return };
+    let unknown = |id: &str, path: &str, sink: &mut Sink<'_>| {
+        let known = framework.criteria().map(|c| c.criterion.id.as_str());
+        sink.at(
+            path,
+            "unknown-criterion",
+            format!("`{}` has no criterion `{id}`", framework.id),
+            "unknown criterion",
+            Some(suggest(id, known, "criteria")),
+        );
+    };
+    for (id, material) in &file.grading.material {
+        let path = format!("grading.material.{id}");
+        if framework.criterion(id).is_none() {
+            unknown(id, &path, sink);
+        } else if file.grading.not_examined.contains(id) {
+            sink.at(
+                &path,
+                "material-not-examined",
+                format!("`{id}` is marked not examined, and has material for the jury"),
+                "not examined",
+                Some(format!("remove `{id}` from `grading.not_examined`, or from `grading.material`")),
+            );
+        } else if material.trim().is_empty() {
+            sink.at(
+                &path,
+                "empty-material",
+                format!("the material for `{id}` is empty"),
+                "empty",
+                Some("say what the jury judges it on, e.g. \"les tickets des pannes\"".into()),
+            );
+        }
+    }
+    for (i, id) in file.grading.not_examined.iter().enumerate() {
+        let path = format!("grading.not_examined[{i}]");
+        if framework.criterion(id).is_none() {
+            unknown(id, &path, sink);
+        } else if let Some(check) = file.checks.iter().find(|c| c.criteria.contains(id)) {
+            sink.at(
+                &path,
+                "examined-criterion",
+                format!("`{id}` is marked not examined, and check `{}` evidences it", check.id),
+                "evidenced by a check",
+                Some(format!("remove `{id}` from `grading.not_examined`, or from the check's `criteria`")),
+            );
         }
     }
 }

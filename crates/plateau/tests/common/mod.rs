@@ -12,6 +12,11 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Every node's disk budget in a test (tests write little): `exam start`
+/// refuses a session whose budgets, twice, do not fit the engine's free
+/// disk, and a CI machine may have a few GiB free.
+pub const TEST_DISK_BUDGET: &str = "\n[limits]\ndisk = \"128m\"\n";
+
 /// A session of the small scenario, with its own database; removed on drop.
 pub struct Exam {
     pub session: String,
@@ -85,6 +90,18 @@ impl Exam {
         serde_json::from_str::<serde_json::Value>(&self.ok(&args)).unwrap()[0].clone()
     }
 
+    /// A project scenario as a test runs it, written into this exam's state:
+    /// `edit`ed, and with every node's disk budget at `TEST_DISK_BUDGET`
+    /// unless the edit sets `[limits]` itself. Its path, for `up`.
+    pub fn scenario(&self, project_scenario: &str, edit: impl FnOnce(String) -> String) -> String {
+        let text = edit(std::fs::read_to_string(root().join(project_scenario)).unwrap());
+        let text = if text.contains("\n[limits]\n") { text } else { text + TEST_DISK_BUDGET };
+        let name = Path::new(project_scenario).file_name().unwrap();
+        let path = self.state.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
     pub fn container(&self, candidate: &str, node: &str) -> String {
         format!("plateau-{}-{candidate}-{node}", self.session)
     }
@@ -93,14 +110,18 @@ impl Exam {
         serde_json::from_str(&self.ok(&["status", "--session", &self.session, "--json"])).unwrap()
     }
 
-    /// Labelled objects of this session left on the engine.
+    /// Labelled objects of this session left on the engine, and its host
+    /// firewall rules (tagged `plateau:SESSION:CANDIDATE`).
     pub fn leftovers(&self) -> usize {
         let label = format!("label=org.plateau.session={}", self.session);
         let count = |args: &[&str]| {
             let out = Command::new("docker").args(args).output().unwrap();
             String::from_utf8_lossy(&out.stdout).lines().count()
         };
-        count(&["ps", "-aq", "--filter", &label]) + count(&["network", "ls", "-q", "--filter", &label])
+        let tag = format!("plateau:{}:", self.session);
+        let rules = Command::new("iptables-save").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let rules = rules.unwrap_or_default().lines().filter(|l| l.contains(&tag)).count();
+        count(&["ps", "-aq", "--filter", &label]) + count(&["network", "ls", "-q", "--filter", &label]) + rules
     }
 }
 
@@ -162,9 +183,9 @@ pub fn eventually(container: &str, script: &str, seconds: u64, what: &str) -> St
     }
 }
 
-/// The candidate's plan, from `plateau plan` with the session's seed (its name).
-pub fn plans(exam: &Exam, n: &str) -> Vec<serde_json::Value> {
-    let out = exam.ok(&["plan", "scenarios/tai-small.toml", "-n", n, "--seed", &exam.session, "--json"]);
+/// The candidates' plans as the session's `up` recorded them.
+pub fn plans(exam: &Exam) -> Vec<serde_json::Value> {
+    let out = exam.ok(&["plan", "--session", &exam.session, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v["candidates"].as_array().unwrap().clone()
 }
@@ -179,4 +200,90 @@ pub fn address(plan: &serde_json::Value, node: &str, network: &str) -> String {
 pub fn statuses(grade: &serde_json::Value) -> Vec<(String, String)> {
     let checks = grade["checks"].as_array().unwrap();
     checks.iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect()
+}
+
+/// A child process stopped when the test ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what} does not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A candidate's SSH session through the gateway (a real SSH client, russh).
+pub struct Ssh {
+    channel: russh::Channel<russh::client::Msg>,
+    pub seen: String,
+    _handle: russh::client::Handle<AnyHostKey>,
+}
+
+pub struct AnyHostKey;
+impl russh::client::Handler for AnyHostKey {
+    type Error = russh::Error;
+    async fn check_server_key(&mut self, _: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+impl Ssh {
+    /// Signed in with a PTY and a shell; `Err` when the password is refused.
+    pub async fn connect(port: u16, user: &str, password: &str) -> Result<Ssh, String> {
+        let config = std::sync::Arc::new(russh::client::Config::default());
+        let mut handle =
+            russh::client::connect(config, ("127.0.0.1", port), AnyHostKey).await.map_err(|e| e.to_string())?;
+        let auth = handle.authenticate_password(user, password).await.map_err(|e| e.to_string())?;
+        if !auth.success() {
+            return Err(format!("{user}: refused"));
+        }
+        let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+        channel.request_pty(true, "xterm", 100, 30, 0, 0, &[]).await.map_err(|e| e.to_string())?;
+        channel.request_shell(true).await.map_err(|e| e.to_string())?;
+        Ok(Ssh { channel, seen: String::new(), _handle: handle })
+    }
+
+    pub async fn send(&mut self, keys: &str) {
+        self.channel.data(keys.replace('\n', "\r").as_bytes()).await.unwrap();
+    }
+
+    /// Read until `text` shows; fail the test after `seconds`.
+    pub async fn until(&mut self, text: &str, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the SSH session ended before {text:?}: {}", self.seen),
+                Err(_) => panic!("{text:?} never showed over SSH in {seconds} s: {}", self.seen),
+            }
+        }
+    }
+
+    /// Wait until the gateway closes the session; fail the test after `seconds`.
+    pub async fn until_closed(&mut self, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(russh::ChannelMsg::Close) | None) => return,
+                Ok(Some(russh::ChannelMsg::Data { data })) => self.seen.push_str(&String::from_utf8_lossy(&data)),
+                Ok(Some(_)) => {}
+                Err(_) => panic!("the SSH session still open after {seconds} s: {}", self.seen),
+            }
+        }
+    }
 }
