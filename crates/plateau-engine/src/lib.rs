@@ -1,5 +1,6 @@
 //! Plateau's container runtime on the Docker engine.
 
+pub mod certs;
 pub mod doctor;
 mod exec;
 pub use exec::CLEAN_PATH;
@@ -7,6 +8,7 @@ mod hostnet;
 mod memory;
 pub mod platform;
 mod runtime;
+pub mod site;
 pub mod terminal;
 
 pub use exec::ExecOutput;
@@ -29,6 +31,9 @@ pub const LABEL_OWNER: &str = "org.plateau.owner";
 pub enum Error {
     #[error("the Docker engine is not reachable ({0}); is dockerd running and /var/run/docker.sock readable?")]
     Engine(String),
+    /// An engine of the site file: said with its id and address.
+    #[error("engine `{id}` ({address}) is not reachable: {message}")]
+    SiteEngine { id: String, address: String, message: String },
     #[error("image `{image}` is not built; run `{command}`")]
     MissingImage { image: String, command: String },
     #[error("network {name}: {message}")]

@@ -2,6 +2,7 @@
 
 mod audit_cmds;
 mod console_cmds;
+mod engine_cmds;
 mod exam_cmds;
 mod fault_cmds;
 mod grade_cmds;
@@ -78,6 +79,9 @@ enum Command {
     Serve(console_cmds::ServeArgs),
     /// Manage the console's accounts.
     Accounts(console_cmds::AccountsArgs),
+    /// The centre's Docker engines (site file `plateau.toml`): list them,
+    /// make the certificates a remote engine needs.
+    Engines(engine_cmds::EnginesArgs),
     /// Show what this Docker engine allows and which scenario features work here.
     Doctor {
         #[arg(long)]
@@ -109,6 +113,7 @@ async fn main() -> ExitCode {
         Command::Scenario(args) => scenario_test::scenario(args).await,
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,
+        Command::Engines(args) => engine_cmds::engines(args).await,
         Command::Doctor { json } => image_cmds::doctor(json).await,
         Command::Up(args) => platform_cmds::up(args).await,
         Command::Status(args) => platform_cmds::status(args).await,
