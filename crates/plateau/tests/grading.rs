@@ -237,6 +237,7 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
 /// credentials, as an exam centre's existing PCs are.
 struct Existing {
     name: String,
+    _removed_on_drop: common::Container,
 }
 
 impl Existing {
@@ -246,8 +247,9 @@ impl Existing {
             .args(["run", "-d", "--name", &name, "--hostname", "poste-17", "plateau/workstation:latest"])
             .output()
             .unwrap();
+        // Removed on drop even when it was created but did not start.
+        let existing = Existing { _removed_on_drop: common::Container(name.clone()), name };
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        let existing = Existing { name };
         existing.exec("for i in $(seq 100); do test -f /run/plateau-ready && exit 0; sleep 0.1; done; exit 1");
         existing.exec("useradd -m -s /bin/bash inspecteur && echo 'inspecteur:Insp-2026!' | chpasswd");
         existing
@@ -264,12 +266,6 @@ impl Existing {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Existing {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
     }
 }
 

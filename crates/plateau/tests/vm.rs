@@ -453,6 +453,7 @@ fn a_centres_own_disk_is_imported_once_and_booted_from_its_disk() {
         .args(["--device", "/dev/net/tun", "-e", "PLATEAU_VM_ACCEL=tcg", "plateau/vm-plateau-test-disk:latest"])
         .output()
         .unwrap();
+    let container = common::Container(name.clone());
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let qmp = r#"printf '%s' '{"execute":"qmp_capabilities"}{"execute":"query-status"}' | socat -t 2 - UNIX-CONNECT:/run/vm/qmp.sock"#;
     let started = Instant::now();
@@ -466,7 +467,7 @@ fn a_centres_own_disk_is_imported_once_and_booted_from_its_disk() {
     };
     let args = Command::new("docker").args(["exec", &name, "ps", "-eo", "args"]).output().unwrap();
     let args = String::from_utf8_lossy(&args.stdout).into_owned();
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    drop(container);
     let _ = Command::new("docker").args(["rmi", "-f", "plateau/vm-plateau-test-disk:latest"]).output();
     let tags = Command::new("docker").args(["images", "-q", "plateau/vm-plateau-test-disk"]).output().unwrap();
     for id in String::from_utf8_lossy(&tags.stdout).lines() {

@@ -212,6 +212,16 @@ impl Drop for Running {
     }
 }
 
+/// A container a test ran itself with `docker run`, removed when the test
+/// ends, pass or fail (also one that was created but failed to start).
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
