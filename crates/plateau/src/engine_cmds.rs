@@ -55,8 +55,7 @@ async fn list(site: Option<PathBuf>, json: bool) -> Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&overviews)?);
     } else {
-        let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header([
+        let mut table = crate::render::table(&[
             "engine",
             "address",
             "state",

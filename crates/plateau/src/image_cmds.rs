@@ -87,8 +87,7 @@ pub async fn images(args: ImagesArgs) -> Result<u8> {
 }
 
 async fn list(dir: &std::path::Path) -> Result<()> {
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(["image", "tag", "state", "size"]);
+    let mut table = crate::render::table(&["image", "tag", "state", "size"]);
     let mut missing = 0;
     for row in plateau_exam::list_images(dir).await? {
         let (state, size) = match row.state {
@@ -121,13 +120,7 @@ pub async fn doctor(json: bool) -> Result<u8> {
         "Docker engine {} (API {}), storage driver {}, cgroup {}",
         report.engine_version, report.api_version, report.storage_driver, report.cgroup_version
     );
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header([
-        "capability",
-        "here",
-        "seen",
-        "what it means",
-    ]);
+    let mut table = crate::render::table(&["capability", "here", "seen", "what it means"]);
     for f in &report.findings {
         table.add_row([
             f.name.clone(),

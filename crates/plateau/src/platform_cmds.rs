@@ -191,15 +191,7 @@ pub async fn status(args: StatusArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(status::OK);
     }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header([
-        "session",
-        "candidate",
-        "ssh port",
-        "node",
-        "state",
-        "health",
-    ]);
+    let mut table = crate::render::table(&["session", "candidate", "ssh port", "node", "state", "health"]);
     for r in &rows {
         table.add_row([
             r.session.clone(),

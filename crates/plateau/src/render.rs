@@ -111,3 +111,10 @@ impl Drop for Render {
         }
     }
 }
+
+/// A table as every command prints one: compact UTF-8 borders, this header.
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(header);
+    table
+}

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use plateau_scenario::model::token;
 use plateau_scenario::{CandidatePlan, Report, Scenario, framework};
 use serde_json::json;
@@ -172,16 +171,14 @@ fn print_plan(p: &CandidatePlan) {
         let vars: Vec<String> = p.variables.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         println!("variables: {}", vars.join(", "));
     }
-    let mut nets = Table::new();
-    nets.load_preset(UTF8_FULL_CONDENSED).set_header(["network", "subnet", "gateway", "dns", "dhcp pool"]);
+    let mut nets = crate::render::table(&["network", "subnet", "gateway", "dns", "dhcp pool"]);
     for n in &p.networks {
         let opt = |a: Option<std::net::Ipv4Addr>| a.map_or("-".to_string(), |a| a.to_string());
         let pool = n.dhcp_pool.map_or("-".to_string(), |[a, b]| format!("{a} – {b}"));
         nets.add_row([n.id.clone(), n.subnet.to_string(), opt(n.gateway), opt(n.dns), pool]);
     }
     println!("{nets}");
-    let mut nodes = Table::new();
-    nodes.load_preset(UTF8_FULL_CONDENSED).set_header(["node", "hostname", "role", "image", "addresses", "limits"]);
+    let mut nodes = crate::render::table(&["node", "hostname", "role", "image", "addresses", "limits"]);
     for n in &p.nodes {
         let addrs: Vec<String> = n
             .interfaces

@@ -36,9 +36,7 @@ pub async fn watch(args: WatchArgs) -> Result<u8> {
     loop {
         round += 1;
         let result = ctx.watch_round(args.practice).await?;
-        let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        table.set_header(["candidate", "score", "passed", "progress", "faults", "limits"]);
+        let mut table = crate::render::table(&["candidate", "score", "passed", "progress", "faults", "limits"]);
         for (id, graded) in &result.graded {
             // The candidate's latest limit event: `limit.disk` until resumed.
             let limits = result
