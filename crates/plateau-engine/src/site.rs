@@ -150,6 +150,15 @@ impl Site {
             ids.push(id);
             let url = engine.url.get_ref();
             let address = if let Some(socket) = url.strip_prefix("unix://") {
+                if let Some(tls) = &engine.tls {
+                    problems.push(problem(
+                        "tls-on-socket",
+                        format!("`{url}` is a local socket: `tls` would not be used"),
+                        tls.span(),
+                        "not used",
+                        "remove `tls`, or write the engine's `tcp://HOST:2376` address if it is remote",
+                    ));
+                }
                 Some(Address::Socket(PathBuf::from(socket)))
             } else if let Some(host_port) = url.strip_prefix("tcp://") {
                 match &engine.tls {
@@ -437,6 +446,11 @@ memory = "lots"
 [[engines]]
 id = "Salle B"
 url = "unix:///run/docker.sock"
+
+[[engines]]
+id = "salle-c"
+url = "unix:///run/docker.sock"
+tls = "certs/client"
 "#,
         ), @r"
                 engine-without-tls@4: `tcp://10.0.0.12:2375` is reached over TCP without TLS: whoever reaches that port is root on its host
@@ -444,6 +458,7 @@ url = "unix:///run/docker.sock"
                 bad-engine-url@8: `ssh://root@host` is not an engine address
                 bad-size@9: `lots` is not a size
                 bad-id@12: `Salle B` is not an engine id
+                tls-on-socket@18: `unix:///run/docker.sock` is a local socket: `tls` would not be used
         ");
         insta::assert_snapshot!(
             check("[[engines]]\nid = \"a\"\nurl = \"unix:///x\"\nport = 3\n"),
