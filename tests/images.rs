@@ -486,7 +486,7 @@ fn a_drawn_wireguard_key_pair_is_what_wg_computes() {
         return;
     }
     images_built();
-    let candidate = plateau_scenario::Candidate { id: "c07".into(), name: "C7".into(), index: 6 };
+    let candidate = plateau_scenario::Candidate { id: "c07".into(), name: "C7".into(), index: 6, engine: None };
     let (private, public) =
         plateau_scenario::vars::wireguard_keypair("exam-2026", "vpn_key", &candidate, Default::default());
     let script = format!("echo {private} | wg pubkey");

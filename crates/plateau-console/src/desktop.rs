@@ -20,6 +20,13 @@ use crate::{Console, Refusal, check_csrf, open_session, pages, signed_in};
 
 include!(concat!(env!("OUT_DIR"), "/novnc.rs"));
 
+/// noVNC is some forty modules: one that never arrives leaves the page on
+/// "connexion…" with no error to show. The page is loaded again when the
+/// desktop's script has not started in time (`desktop.js` says it has).
+const LOAD_WATCHDOG: &str = "setTimeout(() => { if (!window.plateauBureau) { \
+    document.getElementById('etat-bureau').textContent = 'chargement incomplet, nouvel essai…'; \
+    location.reload(); } }, 20000);";
+
 /// The nodes of a candidate's platform that have a desktop.
 pub(crate) fn desktops(ctx: &plateau_exam::SessionCtx, candidate: &str) -> Result<Vec<String>, Refusal> {
     let plan = ctx.candidate(candidate)?.plan;
@@ -73,6 +80,7 @@ pub(crate) async fn page(
         div id="bureau" data-stream=(stream) data-writer=(if user { "oui" } else { "non" })
             style="height: 75vh; background: #333" {}
         script type="module" src="/static/desktop.js" {}
+        script { (maud::PreEscaped(LOAD_WATCHDOG)) }
     };
     Ok(pages::session_page(&title, &account, &csrf, &session, body).into_response())
 }

@@ -50,7 +50,7 @@ pub struct Console {
     gateway: plateau_exam::gateway::Gateway,
 }
 
-type EngineSeen = std::collections::HashMap<String, (std::time::Instant, Option<Vec<plateau_exam::NodeStatus>>)>;
+type EngineSeen = std::collections::HashMap<String, (std::time::Instant, plateau_exam::EngineNodes)>;
 
 /// How long the engine's report of a session's nodes is reused.
 const ENGINE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -81,13 +81,13 @@ impl Console {
         let nodes = match seen.get(ctx.name()) {
             Some((at, nodes)) if at.elapsed() < ENGINE_FRESH => nodes.clone(),
             _ => {
-                let nodes = ctx.engine_nodes().await;
+                let nodes = ctx.engine_nodes().await?;
                 seen.insert(ctx.name().to_string(), (std::time::Instant::now(), nodes.clone()));
                 nodes
             }
         };
         drop(seen);
-        ctx.room_with(nodes.as_deref())
+        ctx.room_with(&nodes)
     }
 
     /// After an action, the next page asks the engine again.

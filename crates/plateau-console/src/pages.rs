@@ -199,7 +199,7 @@ fn node_state(state: &str, health: &str) -> &'static str {
 fn nodes_text(seat: &Seat) -> Markup {
     let running = seat.nodes.iter().filter(|(_, s, h)| s == "running" && h != "unhealthy").count();
     html! {
-        @if seat.access_open.is_none() { span.muted { "moteur injoignable" } }
+        @if seat.access_open.is_none() { span.muted { "moteur « " (seat.engine) " » injoignable" } }
         @else {
             (running) " / " (seat.nodes.len()) " en marche"
             @for (node, state, health) in seat.nodes.iter().filter(|(_, s, h)| s != "running" || h == "unhealthy") {

@@ -5,6 +5,9 @@
 // reason (the access was cut) is the end.
 import RFB from '/static/novnc/core/rfb.js';
 
+// Every module arrived: the page's load watchdog stands down.
+window.plateauBureau = true;
+
 const box = document.getElementById('bureau');
 const state = document.getElementById('etat-bureau');
 const writer = box.dataset.writer === 'oui';
@@ -12,6 +15,7 @@ const clipboard = document.getElementById('presse-papiers');
 const send = document.getElementById('envoyer-presse-papiers');
 let rfb = null;
 let wait = 500;
+const CONNECT_LIMIT = 15000;
 
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
@@ -20,13 +24,21 @@ function connect() {
   rfb.scaleViewport = true;
   rfb.resizeSession = writer;
   rfb.focusOnClick = writer;
+  // A desktop that has not answered the handshake in time (a node busy,
+  // its desktop restarting) is asked again rather than waited on forever.
+  const late = setTimeout(() => {
+    state.textContent = 'pas de réponse, nouvel essai…';
+    rfb.disconnect();
+  }, CONNECT_LIMIT);
   rfb.addEventListener('connect', () => {
+    clearTimeout(late);
     wait = 500;
     state.textContent = writer ? 'connecté' : 'connecté (lecture seule)';
     box.dataset.connected = 'oui';
     if (writer) rfb.focus();
   });
   rfb.addEventListener('disconnect', () => {
+    clearTimeout(late);
     box.dataset.connected = 'non';
     // After the socket's own close event, which carries the reason.
     setTimeout(() => {

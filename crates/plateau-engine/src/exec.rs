@@ -69,3 +69,26 @@ pub async fn exec(docker: &Docker, container: &str, cmd: &[&str], limit: Duratio
         limit,
     })?
 }
+
+/// Write one file (`mode`) into a container, created, running or paused,
+/// through the engine's archive API.
+pub async fn upload(docker: &Docker, container: &str, path: &str, content: &[u8], mode: u32) -> Result<(), Error> {
+    let fail = |message: String| Error::Node { container: container.to_string(), message };
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(mode);
+    header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    tar.append_data(&mut header, path.trim_start_matches('/'), content).map_err(|e| fail(format!("archive: {e}")))?;
+    let bytes = tar.into_inner().map_err(|e| fail(format!("archive: {e}")))?;
+    put_archive(docker, container, "/", bytes).await
+}
+
+/// Unpack a tar archive at `at` in a container.
+pub async fn put_archive(docker: &Docker, container: &str, at: &str, tar: Vec<u8>) -> Result<(), Error> {
+    let options = bollard::query_parameters::UploadToContainerOptions { path: at.to_string(), ..Default::default() };
+    docker
+        .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(|e| Error::Node { container: container.to_string(), message: format!("writing into it: {e}") })
+}

@@ -60,6 +60,8 @@ pub struct MemoryState {
     pub put_back: Vec<(String, Vec<String>)>,
     /// Free disk the runtime reports (unknown when `None`).
     pub free_disk: Option<u64>,
+    /// Memory the runtime reports (unknown when `None`).
+    pub memory: Option<u64>,
     /// Container name → the SSH host keys it presents: made when it is
     /// created (one per creation), which a test may then rewrite as a root
     /// candidate would.
@@ -133,7 +135,11 @@ impl MemoryEngine {
                 unchecked: None,
             });
         }
-        self.state().open.insert((session.name.clone(), candidate.to_string()));
+        // As the engine's relay: opened when made, left as it is after
+        // (closed by the clock, or stopped by an engine restart).
+        if nodes.iter().all(|n| n.outcome == Outcome::Created) {
+            self.state().open.insert((session.name.clone(), candidate.to_string()));
+        }
         let access = plan.access.first().map(|a| Access {
             node: a.node.clone(),
             host_port: port,
@@ -174,7 +180,7 @@ impl Runtime for MemoryEngine {
         state.containers.retain(|name, _| !name.starts_with(&prefix));
         state.host_keys.retain(|name, _| !name.starts_with(&prefix));
         state.open.retain(|(s, c)| !(s == session && candidate.is_none_or(|only| only == c)));
-        Ok(Removed { containers: before - state.containers.len(), networks: 0, rules: 0 })
+        Ok(Removed { containers: before - state.containers.len(), ..Default::default() })
     }
     async fn status(&self, session: &str, candidate: Option<&str>) -> Result<Vec<NodeStatus>, Error> {
         let prefix = prefix(session, None);
@@ -257,6 +263,32 @@ impl Runtime for MemoryEngine {
         state.snapshots.retain(|image| !image.starts_with(&prefix));
         Ok(before - state.snapshots.len())
     }
+    /// A `docker save` file with its manifest and no layers.
+    async fn save_snapshots(&self, session: &str, to: &std::path::Path) -> Result<Vec<String>, Error> {
+        let prefix = format!("plateau-snapshot/{session}-");
+        let names: Vec<String> = self.state().snapshots.iter().filter(|i| i.starts_with(&prefix)).cloned().collect();
+        let manifest = serde_json::json!([{ "RepoTags": names }]).to_string();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(manifest.len() as u64);
+        header.set_mode(0o644);
+        let file = std::fs::File::create(to).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut tar = tar::Builder::new(file);
+        tar.append_data(&mut header, "manifest.json", manifest.as_bytes())
+            .and_then(|()| tar.finish())
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(names)
+    }
+    async fn load_images(&self, from: &std::path::Path) -> Result<(), Error> {
+        let file = std::fs::File::open(from).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut archive = tar::Archive::new(file);
+        for entry in archive.entries().map_err(|e| Error::Engine(e.to_string()))? {
+            let entry = entry.map_err(|e| Error::Engine(e.to_string()))?;
+            let saved: serde_json::Value = serde_json::from_reader(entry).map_err(|e| Error::Engine(e.to_string()))?;
+            let names = saved[0]["RepoTags"].as_array().cloned().unwrap_or_default();
+            self.state().snapshots.extend(names.iter().filter_map(|n| n.as_str().map(str::to_string)));
+        }
+        Ok(())
+    }
     async fn restore(
         &self,
         session: &Session,
@@ -293,6 +325,9 @@ impl Runtime for MemoryEngine {
     }
     async fn free_disk(&self) -> Result<Option<u64>, Error> {
         Ok(self.state().free_disk)
+    }
+    async fn memory_total(&self) -> Result<Option<u64>, Error> {
+        Ok(self.state().memory)
     }
     async fn disk_usage(&self, session: &str) -> Result<Vec<NodeDisk>, Error> {
         let nodes = Runtime::status(self, session, None).await?;

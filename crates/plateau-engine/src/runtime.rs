@@ -64,6 +64,14 @@ pub trait Runtime: Send + Sync {
     /// Remove a session's snapshot images (a throwaway session's: `down`
     /// keeps them, for appeals); how many.
     fn remove_snapshots(&self, session: &str) -> impl Future<Output = Result<usize, Error>> + Send;
+    /// Save a session's snapshot images into one `docker save` file; their names.
+    fn save_snapshots(
+        &self,
+        session: &str,
+        to: &std::path::Path,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// Load a `docker save` file (an archive's snapshots) into the runtime.
+    fn load_images(&self, from: &std::path::Path) -> impl Future<Output = Result<(), Error>> + Send;
     /// Re-create a platform from its snapshots, copying `put_back` (per
     /// node, paths) from each node's role image before it starts.
     fn restore(
@@ -88,6 +96,8 @@ pub trait Runtime: Send + Sync {
         candidate: &str,
         network: &str,
     ) -> impl Future<Output = Result<String, Error>> + Send;
+    /// The memory of the runtime's host, if known.
+    fn memory_total(&self) -> impl Future<Output = Result<Option<u64>, Error>> + Send;
     /// Free space where the runtime keeps containers and images, if known.
     fn free_disk(&self) -> impl Future<Output = Result<Option<u64>, Error>> + Send;
     /// What each node of a session has written to its own disk.
@@ -145,6 +155,11 @@ impl Engine {
         Ok(Engine::Docker(DockerEngine::connect(concurrency).await?))
     }
 
+    /// An engine of the site file.
+    pub async fn connect_to(spec: &crate::site::EngineSpec, concurrency: usize) -> Result<Engine, Error> {
+        Ok(Engine::Docker(DockerEngine::connect_to(spec, concurrency).await?))
+    }
+
     pub async fn up_candidate(&self, session: &Session, plan: &CandidatePlan, port: u16) -> Result<CandidateUp, Error> {
         dispatch!(self.up_candidate(session, plan, port))
     }
@@ -181,6 +196,12 @@ impl Engine {
     pub async fn remove_snapshots(&self, session: &str) -> Result<usize, Error> {
         dispatch!(self.remove_snapshots(session))
     }
+    pub async fn save_snapshots(&self, session: &str, to: &std::path::Path) -> Result<Vec<String>, Error> {
+        dispatch!(self.save_snapshots(session, to))
+    }
+    pub async fn load_images(&self, from: &std::path::Path) -> Result<(), Error> {
+        dispatch!(self.load_images(from))
+    }
     pub async fn restore(
         &self,
         session: &Session,
@@ -212,6 +233,9 @@ impl Engine {
     pub async fn free_disk(&self) -> Result<Option<u64>, Error> {
         dispatch!(self.free_disk())
     }
+    pub async fn memory_total(&self) -> Result<Option<u64>, Error> {
+        dispatch!(self.memory_total())
+    }
     pub async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
         dispatch!(self.hold(session, candidate, node))
     }
@@ -220,6 +244,49 @@ impl Engine {
     }
     pub async fn forward(&self, session: &Session, candidate: &str, node: &str, port: u16) -> Result<Forward, Error> {
         dispatch!(self.forward(session, candidate, node, port))
+    }
+
+    /// Whether the runtime's platforms are on this host's networks (the
+    /// in-memory one's are wherever its tests say).
+    pub fn on_this_host(&self) -> bool {
+        match self {
+            Engine::Docker(e) => e.on_this_host(),
+            Engine::Memory(_) => true,
+        }
+    }
+
+    /// Its id in the site file (an in-memory runtime's: `memory`).
+    pub fn id(&self) -> &str {
+        match self {
+            Engine::Docker(e) => e.id(),
+            Engine::Memory(_) => "memory",
+        }
+    }
+
+    /// Where the ports it publishes are reached from here.
+    pub fn published_on(&self) -> &str {
+        match self {
+            Engine::Docker(e) => e.published_on(),
+            Engine::Memory(_) => "127.0.0.1",
+        }
+    }
+
+    /// Run the controller's program beside this engine's platforms, when
+    /// they are on another host (see `on_this_host`).
+    pub async fn agent(&self, args: &[&str], limit: Duration) -> Result<crate::HostOutput, Error> {
+        match self {
+            Engine::Docker(e) => e.agent(args, limit).await,
+            Engine::Memory(_) => Err(Error::Host("an in-memory runtime has no agent".into())),
+        }
+    }
+
+    /// Bring images to `to` as this engine holds them (Docker to Docker;
+    /// in-memory runtimes hold no images); the names sent.
+    pub async fn send_images(&self, to: &Engine, images: &[String]) -> Result<Vec<String>, Error> {
+        match (self, to) {
+            (Engine::Docker(from), Engine::Docker(to)) => from.send_images(to, images).await,
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Run a command as root in one of a candidate's nodes.
@@ -272,6 +339,12 @@ impl Runtime for DockerEngine {
     async fn remove_snapshots(&self, session: &str) -> Result<usize, Error> {
         DockerEngine::remove_snapshots(self, session).await
     }
+    async fn save_snapshots(&self, session: &str, to: &std::path::Path) -> Result<Vec<String>, Error> {
+        DockerEngine::save_snapshots(self, session, to).await
+    }
+    async fn load_images(&self, from: &std::path::Path) -> Result<(), Error> {
+        DockerEngine::load_images(self, from).await
+    }
     async fn restore(
         &self,
         session: &Session,
@@ -302,6 +375,9 @@ impl Runtime for DockerEngine {
     }
     async fn free_disk(&self) -> Result<Option<u64>, Error> {
         DockerEngine::free_disk(self).await
+    }
+    async fn memory_total(&self) -> Result<Option<u64>, Error> {
+        DockerEngine::memory_total(self).await
     }
     async fn hold(&self, session: &Session, candidate: &str, node: &str) -> Result<Hold, Error> {
         DockerEngine::hold(self, session, candidate, node).await

@@ -313,7 +313,7 @@ impl EngineSpec {
         overview
     }
 
-    fn unreachable(&self, why: impl std::fmt::Display) -> Error {
+    pub(crate) fn unreachable(&self, why: impl std::fmt::Display) -> Error {
         match self.address {
             Address::Default => Error::Engine(why.to_string()),
             _ => Error::SiteEngine { id: self.id.clone(), address: self.address.url(), message: why.to_string() },

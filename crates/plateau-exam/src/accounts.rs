@@ -99,6 +99,7 @@ impl crate::SessionCtx {
                 id: candidate.id.clone(),
                 name: candidate.plan.candidate.name.clone(),
                 index: candidate.plan.candidate.index,
+                engine: None,
             },
             around,
         );

@@ -106,10 +106,15 @@ impl SessionCtx {
         }
         self.check_free_disk().await?;
         let candidates = self.candidates()?;
-        let engine = self.engine().await?;
         let session = &self.engine_session()?;
-        let opens =
-            candidates.iter().map(|c| async move { (c.id.clone(), engine.set_access(session, &c.id, true).await) });
+        // A candidate whose engine cannot be reached is one whose access did not open.
+        let opens = candidates.iter().map(|c| async move {
+            let opened = match self.engine_for(c).await {
+                Ok(engine) => engine.set_access(session, &c.id, true).await.map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            (c.id.clone(), opened)
+        });
         let not_open: Vec<(String, String)> = futures_util::future::join_all(opens)
             .await
             .into_iter()
@@ -139,7 +144,7 @@ impl SessionCtx {
         }
         self.candidate(candidate)?;
         let ends_at = now() + length.as_secs() as i64;
-        self.engine().await?.set_access(&self.engine_session()?, candidate, true).await?;
+        self.engine_of(candidate).await?.set_access(&self.engine_session()?, candidate, true).await?;
         self.db().set_deadline(self.name(), candidate, JURY, ends_at, false)?;
         self.audit("exam.open-jury", json!({ "candidate": candidate, "ends_at": at(ends_at) }))?;
         Ok(ends_at)

@@ -1,17 +1,19 @@
 //! The two handles every operation starts from: a `Workspace` (where a
-//! centre keeps its sessions, and who acts) and a `SessionCtx` (one recorded
-//! session: its database, record, scenario as stored at `up`, and engine).
+//! centre keeps its sessions, its engines, and who acts) and a `SessionCtx`
+//! (one recorded session: its database, record, scenario as stored at `up`,
+//! and the engines its candidates are on).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use plateau_engine::Engine;
 use plateau_engine::platform::Session;
+use plateau_engine::site::Site;
 use plateau_grade::targets::Credentials;
 use plateau_scenario::Scenario;
 use plateau_state::{CandidateRecord, SessionRecord, Store};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 
@@ -24,27 +26,58 @@ pub struct Workspace {
     pub actor: String,
     /// Containers created or started at once by one engine handle.
     pub concurrency: usize,
-    /// The runtime to use instead of connecting to the local Docker engine
-    /// (the in-memory one in unit tests).
-    pub engine: Option<Engine>,
+    /// The centre's engines (its site file; this host's alone without one).
+    pub site: Site,
+    /// Runtimes to use instead of connecting, by engine id (in-memory ones
+    /// in unit tests).
+    pub runtimes: BTreeMap<String, Engine>,
 }
 
 impl Workspace {
     pub fn new(state: impl Into<PathBuf>, actor: impl Into<String>) -> Workspace {
-        Workspace { state: state.into(), actor: actor.into(), concurrency: 8, engine: None }
+        Workspace {
+            state: state.into(),
+            actor: actor.into(),
+            concurrency: 8,
+            site: Site::local(),
+            runtimes: BTreeMap::new(),
+        }
     }
 
+    /// One runtime for this host's engine (the only one without a site file).
     pub fn with_engine(mut self, engine: Engine) -> Workspace {
-        self.engine = Some(engine);
+        self.runtimes.insert(plateau_state::LOCAL_ENGINE.into(), engine);
         self
     }
 
-    /// The given runtime, or the local Docker engine.
-    pub(crate) async fn connect(&self) -> Result<Engine> {
-        match &self.engine {
-            Some(engine) => Ok(engine.clone()),
-            None => Ok(Engine::connect(self.concurrency).await?),
+    /// The centre's engines, and runtimes standing in for some of them.
+    pub fn with_site(mut self, site: Site, runtimes: BTreeMap<String, Engine>) -> Workspace {
+        self.site = site;
+        self.runtimes.extend(runtimes);
+        self
+    }
+
+    /// The engine of the site with this id.
+    pub(crate) async fn connect_to(&self, id: &str) -> Result<Engine> {
+        if let Some(engine) = self.runtimes.get(id) {
+            return Ok(engine.clone());
         }
+        let Some(spec) = self.site.engines.iter().find(|e| e.id == id) else {
+            let listed: Vec<&str> = self.site.engines.iter().map(|e| e.id.as_str()).collect();
+            return Err(Error::Refused(format!(
+                "engine `{id}` holds platforms of this database but the site file does not list it (it lists: {}); \
+                 put it back in the site file (`--site`, or `plateau.toml` here)",
+                listed.join(", ")
+            )));
+        };
+        Ok(Engine::connect_to(spec, self.concurrency).await?)
+    }
+
+    /// Every engine of the site, each connected or with why not.
+    pub(crate) async fn connect_all(&self) -> Vec<(String, Result<Engine>)> {
+        let ids: Vec<String> = self.site.engines.iter().map(|e| e.id.clone()).collect();
+        let connected = futures_util::future::join_all(ids.iter().map(|id| self.connect_to(id))).await;
+        ids.into_iter().zip(connected).collect()
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Workspace {
@@ -80,7 +113,9 @@ pub struct SessionCtx {
     pub record: SessionRecord,
     pub scenario: Arc<Scenario>,
     pub(crate) workspace: Workspace,
-    engine: OnceCell<Engine>,
+    /// Engines connected so far, by id: each on first use (reports and the
+    /// clock never need one).
+    engines: tokio::sync::Mutex<BTreeMap<String, Engine>>,
 }
 
 impl SessionCtx {
@@ -91,7 +126,7 @@ impl SessionCtx {
             record,
             scenario,
             workspace: workspace.clone(),
-            engine: OnceCell::new(),
+            engines: tokio::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -115,9 +150,36 @@ impl SessionCtx {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The engine, connected on first use (reports and the clock never need it).
-    pub(crate) async fn engine(&self) -> Result<&Engine> {
-        self.engine.get_or_try_init(|| self.workspace.connect()).await
+    /// The engine with this id, connected on first use.
+    pub(crate) async fn engine_on(&self, id: &str) -> Result<Engine> {
+        let mut engines = self.engines.lock().await;
+        if let Some(engine) = engines.get(id) {
+            return Ok(engine.clone());
+        }
+        let engine = self.workspace.connect_to(id).await?;
+        engines.insert(id.to_string(), engine.clone());
+        Ok(engine)
+    }
+
+    /// The engine a candidate's platform is on.
+    pub(crate) async fn engine_for(&self, candidate: &CandidateRecord) -> Result<Engine> {
+        self.engine_on(&candidate.engine).await
+    }
+
+    /// The engine of a candidate named by id.
+    pub(crate) async fn engine_of(&self, candidate: &str) -> Result<Engine> {
+        self.engine_for(&self.candidate(candidate)?).await
+    }
+
+    /// The ids of the engines the session's candidates are on, in the site's order.
+    pub(crate) fn engine_ids(&self) -> Result<Vec<String>> {
+        let used: std::collections::BTreeSet<String> = self.candidates()?.into_iter().map(|c| c.engine).collect();
+        let mut ids: Vec<String> =
+            self.workspace.site.engines.iter().map(|e| e.id.clone()).filter(|id| used.contains(id)).collect();
+        // Engines the site file no longer lists come last: asking them says so.
+        let unlisted: Vec<String> = used.into_iter().filter(|id| !ids.contains(id)).collect();
+        ids.extend(unlisted);
+        Ok(ids)
     }
 
     /// Append an action to the session's audit log; the new head.
@@ -167,9 +229,8 @@ impl SessionCtx {
     pub(crate) async fn reach(&self, candidate: &CandidateRecord) -> Result<plateau_grade::grade::Platform> {
         let credentials = self.credentials(candidate)?;
         let session = self.engine_session()?;
-        plateau_grade::targets::platform(self.engine().await?, &session, &candidate.plan, &credentials)
-            .await
-            .map_err(Error::Grader)
+        let engine = self.engine_for(candidate).await?;
+        plateau_grade::targets::platform(&engine, &session, &candidate.plan, &credentials).await.map_err(Error::Grader)
     }
 }
 

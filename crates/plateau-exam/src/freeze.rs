@@ -12,6 +12,7 @@ use plateau_scenario::model::Backend;
 use plateau_state::{CandidateRecord, Deadline};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tracing::Instrument;
 
 use plateau_results::{Basis, GradeKind};
 
@@ -82,24 +83,35 @@ impl SessionCtx {
     /// candidate is audited and reported, never stops the others, and is
     /// tried again by the supervisor (the database says where each one is).
     pub(crate) async fn freeze(&self, due: &[Deadline], progress: &dyn Progress) -> Result<FreezeReport> {
-        let engine = self.engine().await?;
         let session = self.engine_session()?;
         let mut report = FreezeReport::default();
+        // Each candidate's engine; one that cannot be reached fails its own
+        // candidates' steps (tried again), never the others'.
         let mut plans = Vec::new();
         for d in due {
-            plans.push((d.clone(), self.candidate(&d.candidate)?));
+            let record = self.candidate(&d.candidate)?;
+            let engine = self.engine_for(&record).await.map_err(|e| e.to_string());
+            plans.push((d.clone(), record, engine));
         }
 
         // The cut: every due access closed and every node halted (paused),
         // all at once, timed when done: nothing the candidate started runs on.
-        let to_cut = plans.iter().filter(|(d, _)| d.cut_at.is_none());
+        let to_cut = plans.iter().filter(|(d, _, _)| d.cut_at.is_none());
         let session = &session;
-        let cuts = to_cut.map(|(d, c)| async move {
-            let (closed, halted) =
-                tokio::join!(engine.set_access(session, &c.id, false), engine.halt(session, &c.plan));
-            (d, closed.and(halted), now_millis())
+        let cuts = to_cut.map(|(d, c, engine)| async move {
+            let result = match engine {
+                Ok(engine) => {
+                    let (closed, halted) =
+                        async { tokio::join!(engine.set_access(session, &c.id, false), engine.halt(session, &c.plan)) }
+                            .instrument(tracing::info_span!("freeze: cut"))
+                            .await;
+                    closed.and(halted).map_err(|e| e.to_string())
+                }
+                Err(why) => Err(why.clone()),
+            };
+            (d, result, now_millis())
         });
-        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _)| d.cut_at.is_some()).map(|(d, _)| d).collect();
+        let mut cut: Vec<&Deadline> = plans.iter().filter(|(d, _, _)| d.cut_at.is_some()).map(|(d, _, _)| d).collect();
         for (d, result, at_ms) in futures_util::future::join_all(cuts).await {
             match result {
                 Ok(notes) => {
@@ -118,18 +130,28 @@ impl SessionCtx {
                     }
                     cut.push(d);
                 }
-                Err(e) => report.failed.push(self.freeze_failed(d, "cut", e.to_string(), progress)?),
+                Err(e) => report.failed.push(self.freeze_failed(d, "cut", e, progress)?),
             }
         }
+
+        // Cut earlier, its engine unreachable now: the snapshot waits for it.
+        let mut reachable = Vec::new();
+        for d in cut {
+            match &plans.iter().find(|(p, _, _)| p.candidate == d.candidate).expect("planned").2 {
+                Ok(_) => reachable.push(d),
+                Err(why) => report.failed.push(self.freeze_failed(d, "snapshot", why.clone(), progress)?),
+            }
+        }
+        let cut = reachable;
 
         let tag = |phase: &str| format!("{}-{}", if phase == PREPARATION { "freeze" } else { phase }, now());
         // Futures made up front by a named `async fn`: a closure returning an
         // async block trips the compiler's `Send` inference in a stream.
         let snapshots: Vec<_> = cut
             .iter()
-            .map(|d| {
-                let plan = &plans.iter().find(|(p, _)| p.candidate == d.candidate).expect("planned").1.plan;
-                snapshot_one(engine, session, d, plan, tag(&d.phase))
+            .filter_map(|d| {
+                let (_, record, engine) = plans.iter().find(|(p, _, _)| p.candidate == d.candidate).expect("planned");
+                Some(snapshot_one(engine.as_ref().ok()?, session, d, &record.plan, tag(&d.phase)))
             })
             .collect();
         let mut frozen = Vec::new();
@@ -238,7 +260,7 @@ impl SessionCtx {
                 (node.clone(), paths.collect())
             })
             .collect();
-        let engine = self.engine().await?;
+        let engine = self.engine_for(record).await?;
         Ok(engine.restore(&self.engine_session()?, &record.plan, &frozen.tag, record.ssh_port, &put_back).await?)
     }
 
@@ -456,9 +478,10 @@ async fn snapshot_one<'a>(
                 findings.insert(node.id.clone(), watched);
             }
         }
-        Ok((engine.snapshot(session, plan, &tag).await?, findings))
+        let snapshot = engine.snapshot(session, plan, &tag).instrument(tracing::info_span!("freeze: snapshot")).await?;
+        Ok((snapshot, findings))
     };
-    (deadline, result.await, tag)
+    (deadline, result.instrument(tracing::info_span!("freeze: candidate")).await, tag)
 }
 
 /// Platforms re-created at once for grades of record.
@@ -471,6 +494,6 @@ async fn restore_one(
     record: CandidateRecord,
     frozen: crate::freeze::FrozenState,
 ) -> (CandidateRecord, crate::freeze::FrozenState, Result<plateau_engine::platform::CandidateUp>) {
-    let result = ctx.restore_frozen(&record, &frozen).await;
+    let result = ctx.restore_frozen(&record, &frozen).instrument(tracing::info_span!("record: re-create")).await;
     (record, frozen, result)
 }

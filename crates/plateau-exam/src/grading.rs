@@ -3,12 +3,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use std::collections::BTreeMap;
 
 use plateau_engine::Engine;
 use plateau_engine::platform::{FsChange, Session};
-use plateau_grade::grade::{Injected, SETTLE_LIMIT, apply_overrides, distrust, fault_states, grade, settle};
+use plateau_grade::grade::{
+    Injected, LIVE_SETTLE_LIMIT, SETTLE_LIMIT, apply_overrides, distrust, fault_states, grade, settle,
+};
 use plateau_grade::integrity;
 use plateau_report::{Report, ScenarioInfo};
 use plateau_results::{Basis, CandidateGrade, CheckResult, GradeKind, Override, Verdict, verdict_token};
@@ -106,7 +109,6 @@ impl SessionCtx {
         concurrency: usize,
         progress: &dyn Progress,
     ) -> Result<Vec<Graded>> {
-        let engine = self.engine().await?.clone();
         let session = self.engine_session()?;
         progress.stage("candidates graded", candidates.len());
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
@@ -115,27 +117,44 @@ impl SessionCtx {
         for (i, grading) in candidates.into_iter().enumerate() {
             let credentials = self.credentials(&grading.record)?;
             let tickets = self.intervention_tickets(&grading.record)?;
-            let (engine, session, scenario, slots) =
-                (engine.clone(), session.clone(), self.scenario.clone(), slots.clone());
+            // An engine that cannot be reached fails its own candidates only.
+            let engine =
+                self.engine_for(&grading.record).await.map_err(|e| plateau_grade::Error::Access(e.to_string()));
+            let (session, scenario, slots) = (session.clone(), self.scenario.clone(), slots.clone());
             tasks.spawn(async move {
                 let _slot = slots.acquire().await.expect("semaphore open");
                 let plan = &grading.record.plan;
-                let result = match plateau_grade::targets::platform(&engine, &session, plan, &credentials).await {
-                    Ok(reach) => {
+                let reached = match &engine {
+                    Ok(engine) => {
+                        plateau_grade::targets::platform(engine, &session, plan, &credentials)
+                            .instrument(tracing::info_span!("grade: reach the platform"))
+                            .await
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                let result = match (reached, engine) {
+                    (Ok(reach), Ok(engine)) => {
                         let file = scenario.file();
                         let (framework, blocks, rules) = (scenario.framework(), &file.scenario.blocks, &file.grading);
                         // Live, the nodes' changes are read while the checks run; a
                         // frozen state's after them (a change made while it
                         // was graded counts).
+                        let checks = grade(plan, framework, blocks, rules, &reach)
+                            .instrument(tracing::info_span!("grade: every check"));
+                        let changes = read_changes(&engine, &session, plan, &reach)
+                            .instrument(tracing::info_span!("grade: integrity read"));
                         let (mut grade, now) = if grading.frozen.is_some() {
-                            let mut grade = grade(plan, framework, blocks, rules, &reach).await;
-                            settle(plan, framework, blocks, rules, &reach, &mut grade, SETTLE_LIMIT).await;
-                            (grade, read_changes(&engine, &session, plan, &reach).await)
+                            let mut grade = checks.await;
+                            settle(plan, framework, blocks, rules, &reach, &mut grade, SETTLE_LIMIT)
+                                .instrument(tracing::info_span!("grade: settle (errors again)"))
+                                .await;
+                            (grade, changes.await)
                         } else {
-                            tokio::join!(
-                                grade(plan, framework, blocks, rules, &reach),
-                                read_changes(&engine, &session, plan, &reach)
-                            )
+                            let (mut grade, now) = tokio::join!(checks, changes);
+                            settle(plan, framework, blocks, rules, &reach, &mut grade, LIVE_SETTLE_LIMIT)
+                                .instrument(tracing::info_span!("grade: settle (errors again)"))
+                                .await;
+                            (grade, now)
                         };
                         let suspects = integrity(&session, &grading, now, &reach, &mut grade);
                         distrust(&mut grade, &suspects, framework, blocks, rules);
@@ -146,7 +165,7 @@ impl SessionCtx {
                         let tickets = futures_util::future::join_all(tickets).await;
                         Ok((grade, reach.first_seen_keys(), tickets))
                     }
-                    Err(e) => Err(e),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
                 };
                 (i, grading.record, result)
             });
@@ -525,6 +544,15 @@ fn integrity(
                 continue;
             }
         };
+        // A machine Plateau did not create was read with its own package
+        // manager, which whoever is root there controls: what it shows is
+        // listed, but its silence proves nothing.
+        if plan.node(&node).is_some_and(|n| !n.backend.created()) {
+            let why = "a machine Plateau did not create: read with its own package manager, which its root user \
+                       controls (a change found is listed, none found is not a proof); nothing is put back \
+                       before the grade of record";
+            grade.unverified.push(plateau_results::Unverified { node: node.clone(), why: why.to_string() });
+        }
         grade.integrity.extend(integrity::report(&node, &found, seen_now, &[]));
         let bent: Vec<&str> =
             found.iter().filter(|c| integrity::bends_the_grader(c)).map(|c| c.path.as_str()).collect();

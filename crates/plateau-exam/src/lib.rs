@@ -10,6 +10,7 @@
 //! long work through a [`Progress`]; every change is audited here.
 
 mod accounts;
+mod archive;
 mod audit;
 mod clock;
 mod context;
@@ -22,6 +23,7 @@ mod grading;
 mod images;
 mod limits;
 mod pdf;
+mod placing;
 mod platform;
 mod progress;
 mod room;
@@ -31,6 +33,7 @@ mod solve;
 mod watch;
 
 pub use accounts::{Account, Role, SignedIn};
+pub use archive::{Archived, ArchivedCandidate, Finding, Manifest, Restored, Verification};
 pub use audit::Verified;
 pub use clock::{JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at, parse_duration};
 pub use context::{SessionCtx, Workspace, scenario_hash};
@@ -43,9 +46,12 @@ pub use images::{ImageRow, build_images, build_vm_image, doctor, import_vm_image
 pub use limits::{DiskEvent, LimitEvent};
 pub use plateau_engine::platform::NodeStatus;
 pub use plateau_engine::site::{Overview, Site};
-pub use platform::{CandidateReady, GuestShell, NodeRow, Roster, ShellWay, UpReport, UpRequest};
+/// The agent's side of a probe sent beside another host's engine (`plateau probe`).
+pub use plateau_grade::prober::answer as answer_probe;
+pub use plateau_state::LOCAL_ENGINE;
+pub use platform::{CandidateReady, GuestShell, NodeRow, Roster, ShellWay, UNREACHABLE, UpReport, UpRequest};
 pub use progress::{Event, Progress, Recorded, Silent};
-pub use room::{FaultSeen, GradeSummary, Seat};
+pub use room::{EngineNodes, FaultSeen, GradeSummary, Seat};
 pub use scenario_test::{SCENARIO_TEST_SEED, TestReport, TestRequest, scenario_test};
 pub use solve::Solved;
 pub use watch::Round;

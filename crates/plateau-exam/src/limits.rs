@@ -43,7 +43,22 @@ impl SessionCtx {
     /// writes nothing and is left to the trainer. One node that cannot be
     /// stopped is said, and never keeps the others from being checked.
     pub async fn enforce_disk(&self, progress: &dyn Progress) -> Result<Vec<DiskEvent>> {
-        let engine = self.engine().await?;
+        let mut events = Vec::new();
+        for id in self.engine_ids()? {
+            match self.engine_on(&id).await {
+                Ok(engine) => events.extend(self.enforce_disk_on(&engine, progress).await?),
+                Err(e) => progress.warn(format!("engine `{id}`: its nodes' disks cannot be measured: {e}")),
+            }
+        }
+        Ok(events)
+    }
+
+    /// `enforce_disk` on the nodes the session has on one engine.
+    async fn enforce_disk_on(
+        &self,
+        engine: &plateau_engine::Engine,
+        progress: &dyn Progress,
+    ) -> Result<Vec<DiskEvent>> {
         let candidates = self.candidates()?;
         let held: Vec<(String, String)> = engine
             .status(self.name(), None)
@@ -106,7 +121,7 @@ impl SessionCtx {
         if record.plan.node(node).is_none() {
             refuse!("{candidate} has no node `{node}`");
         }
-        self.engine().await?.release(&self.engine_session()?, candidate, node).await?;
+        self.engine_for(&record).await?.release(&self.engine_session()?, candidate, node).await?;
         self.audit("limit.resume", json!({ "candidate": candidate, "node": node, "reason": reason }))?;
         Ok(())
     }
@@ -116,20 +131,35 @@ impl SessionCtx {
         Ok(limit_events_in(self.db().audit_log(self.name())?))
     }
 
-    /// Refuse to start an exam the host's disk cannot hold.
+    /// Refuse to start an exam an engine's disk cannot hold; each engine's
+    /// free space (the least of them, if known).
     pub(crate) async fn check_free_disk(&self) -> Result<Option<u64>> {
-        let budgets: u64 = self.candidates()?.iter().flat_map(|c| c.plan.nodes.iter()).map(|n| n.limits().disk).sum();
-        let needed = disk_needed(budgets);
-        match self.engine().await?.free_disk().await? {
-            Some(free) if free < needed => refuse!(
-                "the engine's disk has {} free; this session needs {} (its nodes' disk budgets, {}, twice: \\
-                 what candidates write and its snapshots, plus 1 GiB): free space, or lower `[limits] disk`",
-                show_size(free),
-                show_size(needed),
-                show_size(budgets)
-            ),
-            free => Ok(free),
+        let candidates = self.candidates()?;
+        let mut least: Option<u64> = None;
+        let ids = self.engine_ids()?;
+        let several = ids.len() > 1;
+        for id in ids {
+            let budgets: u64 = candidates
+                .iter()
+                .filter(|c| c.engine == id)
+                .flat_map(|c| c.plan.nodes.iter())
+                .map(|n| n.limits().disk)
+                .sum();
+            let needed = disk_needed(budgets);
+            let engine = if several { format!("engine `{id}`") } else { "the engine".to_string() };
+            match self.engine_on(&id).await?.free_disk().await? {
+                Some(free) if free < needed => refuse!(
+                    "{engine}'s disk has {} free; the session needs {} there (its nodes' disk budgets, {}, \
+                     twice: what candidates write and its snapshots, plus 1 GiB): free space, or lower `[limits] disk`",
+                    show_size(free),
+                    show_size(needed),
+                    show_size(budgets)
+                ),
+                Some(free) => least = Some(least.map_or(free, |l| l.min(free))),
+                None => {}
+            }
         }
+        Ok(least)
     }
 }
 

@@ -43,7 +43,8 @@ pub struct UpRequest {
     pub seed: Option<String>,
     /// Candidate i's SSH access is published on host port `port_base + i`.
     pub port_base: u16,
-    /// Host name or address printed on the access sheets.
+    /// Host name or address printed on the access sheets of the candidates
+    /// on this host's engine (a remote engine's candidates get its own host).
     pub access_host: String,
     /// Candidates come in through the seat gateway (every session
     /// recorded): each gets a console account, their sheet says where, and
@@ -56,6 +57,10 @@ pub struct UpRequest {
 pub struct CandidateReady {
     pub id: String,
     pub ssh_port: u16,
+    /// Where their SSH entry is reached (`ssh -p PORT HOST`).
+    pub access_host: String,
+    /// The engine their platform was placed on.
+    pub engine: String,
     /// `Ok`: seconds it took and what happened to its nodes ("3 created, 1 kept").
     pub outcome: std::result::Result<(f64, String), String>,
 }
@@ -99,13 +104,19 @@ impl Workspace {
             seed: request.seed.clone().unwrap_or_else(|| request.session.clone()),
             scenario_text: request.text.clone(),
         };
-        let engine = self.connect().await?;
+        let engines = self.engines().await;
         let store = self.store()?;
         // The platform's secrets (passwords, keys) live in the database that
         // made it: a session this database does not know, whose containers
         // exist, was made by another one; going on would change the
         // candidates' passwords under them.
-        if store.session(&request.session).is_err() && !engine.status(&request.session, None).await?.is_empty() {
+        let mut elsewhere = false;
+        if store.session(&request.session).is_err() {
+            for engine in engines.connected.values() {
+                elsewhere |= !engine.status(&request.session, None).await?.is_empty();
+            }
+        }
+        if elsewhere {
             refuse!(
                 "session `{}` exists on the engine but was made by another state database: use that one, or                  `plateau down --session {}` first",
                 request.session,
@@ -118,36 +129,60 @@ impl Workspace {
             store.put_gateway(&request.session, gateway)?;
         }
         let ctx = SessionCtx::new(self, store, record)?;
-        // Subnets are drawn around the networks already on the engine; one
-        // taken meanwhile (another session brought up at the same moment)
-        // is drawn again: only the candidate who drew it moves.
+        // Subnets are drawn around the networks already on every engine
+        // (each is unique across the site); one taken meanwhile (another
+        // session brought up at the same moment) is drawn again: only the
+        // candidate who drew it moves.
         let mut attempts = 0;
         let (records, results) = loop {
             attempts += 1;
-            let taken = engine.subnets_held(&request.session).await?;
+            let mut taken = Vec::new();
+            for engine in engines.connected.values() {
+                taken.extend(engine.subnets_held(&request.session).await?);
+            }
             let plans = scenario
                 .plan_around(&ctx.record.seed, &ctx.db().session_secret(ctx.name())?, &candidates, &taken)
                 .map_err(Error::Invalid)?;
+            let placed = ctx.candidates()?.into_iter().map(|c| (c.id, c.engine)).collect();
+            let mut engine_of = self.place(&request.session, &candidates, &plans, &placed, &engines).await?;
+            // The gateway reaches relays published on this host's loopback only.
+            let far = engine_of.iter().find(|(_, e)| engines.connected.get(*e).is_some_and(|e| !e.on_this_host()));
+            if let (Some(_), Some((candidate, engine))) = (&request.gateway, far) {
+                refuse!(
+                    "{candidate} is placed on engine `{engine}`, another host's: the seat gateway reaches only \
+                     this host's engine so far; pin the session's candidates to it (roster column `engine`), \
+                     or give them SSH access without `--console`/`--ssh-gateway`"
+                );
+            }
             let records: Vec<CandidateRecord> = plans
                 .into_iter()
                 .map(|plan| CandidateRecord {
                     id: plan.candidate.id.clone(),
                     ssh_port: request.port_base + plan.candidate.index as u16 + 1,
+                    engine: engine_of.remove(&plan.candidate.id).expect("every candidate placed"),
                     plan,
                 })
                 .collect();
             for r in &records {
                 ctx.db().put_candidate(&request.session, r)?;
             }
+            self.send_images(&records, &engines, progress).await?;
             let results = ctx.up_all(&records, progress).await?;
             let raced = results.iter().any(|r| matches!(r, Err(plateau_engine::Error::SubnetTaken { .. })));
             if !raced || attempts == 3 {
                 break (records, results);
             }
         };
+        ctx.reopen_running_access(&records, &results).await?;
         let dir = self.session_dir(&request.session);
         let mut report = UpReport { candidates: Vec::new(), sheets: dir.join("access") };
         for (r, result) in records.iter().zip(results) {
+            // Their SSH entry is published on their engine's host: this
+            // host's as the centre names it, or a remote engine's own.
+            let access_host = match engines.connected.get(&r.engine) {
+                Some(engine) if !engine.on_this_host() => engine.published_on().to_string(),
+                _ => request.access_host.clone(),
+            };
             let outcome = match result {
                 Ok(up) => {
                     ctx.pin_host_keys(&up)?;
@@ -157,12 +192,18 @@ impl Workspace {
                         Some(gateway) => Some((gateway, ctx.console_account(r)?)),
                         None => None,
                     };
-                    sheet::write(&dir, &scenario, &request.session, &request.access_host, ways, r)?;
+                    sheet::write(&dir, &scenario, &request.session, &access_host, ways, r)?;
                     Ok((up.seconds, counts))
                 }
                 Err(e) => Err(e.to_string()),
             };
-            report.candidates.push(CandidateReady { id: r.id.clone(), ssh_port: r.ssh_port, outcome });
+            report.candidates.push(CandidateReady {
+                id: r.id.clone(),
+                ssh_port: r.ssh_port,
+                access_host,
+                engine: r.engine.clone(),
+                outcome,
+            });
         }
         Ok(report)
     }
@@ -170,44 +211,121 @@ impl Workspace {
     /// Remove every container, network and host rule of a session (by their
     /// labels: the database may be gone already) and forget its platforms.
     /// Grades, overrides and the audit log stay.
+    /// On every engine of the site: one that cannot be reached while it
+    /// holds platforms of the session keeps the session on record (a re-run
+    /// finishes it); one that holds none is passed over.
     pub async fn down(&self, session: &str) -> Result<Removed> {
-        let removed = self.connect().await?.down(session, None).await?;
-        if let Ok(store) = self.store() {
+        let store = self.store().ok();
+        let holding: std::collections::BTreeSet<String> = store
+            .as_ref()
+            .and_then(|s| s.candidates(session).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.engine)
+            .collect();
+        let archived = match &store {
+            Some(store) => store.audit_log(session)?.iter().any(|e| e.action == "archive"),
+            None => false,
+        };
+        let mut removed = Removed::default();
+        let mut not_reached = Vec::new();
+        for (id, engine) in self.connect_all().await {
+            let done = async {
+                let engine = engine?;
+                let mut here = engine.down(session, None).await?;
+                // An archived session's snapshots are kept in its archive:
+                // they go with its platforms (an appeal loads them back).
+                if archived {
+                    here.snapshots = engine.remove_snapshots(session).await?;
+                }
+                Ok::<_, Error>(here)
+            };
+            match done.await {
+                Ok(here) => {
+                    removed.containers += here.containers;
+                    removed.networks += here.networks;
+                    removed.rules += here.rules;
+                    removed.snapshots += here.snapshots;
+                }
+                Err(e) if holding.contains(&id) => not_reached.push(format!("engine `{id}`: {e}")),
+                Err(_) => {}
+            }
+        }
+        if !not_reached.is_empty() {
+            refuse!(
+                "session `{session}` is still on record: {} (what the other engines held is removed); \
+                 `plateau down` again once it can be reached",
+                not_reached.join("; ")
+            );
+        }
+        if let Some(store) = store {
             store.remove_session(session)?;
             store.audit(
                 session,
                 &self.actor,
                 "down",
-                &json!({ "containers": removed.containers, "networks": removed.networks }),
+                &json!({ "containers": removed.containers, "networks": removed.networks, "snapshots": removed.snapshots }),
             )?;
         }
         Ok(removed)
     }
 
-    /// Every node of one session (or of all), as the engine reports them.
+    /// Every node of one session (or of all), as each engine reports them;
+    /// the nodes of candidates on an engine that cannot be reached are
+    /// there too, `unreachable`, with why.
     pub async fn status(&self, session: Option<&str>) -> Result<Vec<NodeRow>> {
         let store = self.store()?;
         let sessions = match session {
             Some(s) => vec![s.to_string()],
             None => store.sessions()?,
         };
-        let engine = self.connect().await?;
+        let engines = self.engines().await;
         let mut rows = Vec::new();
         for session in &sessions {
-            let ports: HashMap<String, u16> =
-                store.candidates(session).unwrap_or_default().into_iter().map(|c| (c.id, c.ssh_port)).collect();
-            for node in engine.status(session, None).await? {
-                rows.push(NodeRow { session: session.clone(), ssh_port: ports.get(&node.candidate).copied(), node });
+            let candidates = store.candidates(session).unwrap_or_default();
+            let ports: HashMap<String, u16> = candidates.iter().map(|c| (c.id.clone(), c.ssh_port)).collect();
+            for (id, why) in &engines.unreachable {
+                for c in candidates.iter().filter(|c| &c.engine == id) {
+                    for node in &c.plan.nodes {
+                        rows.push(NodeRow {
+                            session: session.clone(),
+                            engine: id.clone(),
+                            ssh_port: Some(c.ssh_port),
+                            node: NodeStatus {
+                                candidate: c.id.clone(),
+                                node: node.id.clone(),
+                                container: container_name(session, &c.id, &node.id),
+                                state: UNREACHABLE.into(),
+                                health: why.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+            for (id, engine) in &engines.connected {
+                for node in engine.status(session, None).await? {
+                    rows.push(NodeRow {
+                        session: session.clone(),
+                        engine: id.clone(),
+                        ssh_port: ports.get(&node.candidate).copied(),
+                        node,
+                    });
+                }
             }
         }
         Ok(rows)
     }
 }
 
+/// The state `status` gives the nodes of an engine it cannot reach.
+pub const UNREACHABLE: &str = "unreachable";
+
 /// One node in `status`.
 #[derive(Debug, Serialize)]
 pub struct NodeRow {
     pub session: String,
+    /// The engine it runs on (the site file's id).
+    pub engine: String,
     pub ssh_port: Option<u16>,
     #[serde(flatten)]
     pub node: NodeStatus,
@@ -260,7 +378,7 @@ impl SessionCtx {
                  reach it with its own tools; `docker exec -it {container} sh` opens its QEMU container"
             );
         }
-        let engine = self.engine().await?;
+        let engine = self.engine_for(&record).await?;
         let forward = engine.forward(&self.engine_session()?, candidate, node, 22).await?;
         let files = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
         let alias = format!("{}-{candidate}-{node}", self.record.name);
@@ -288,12 +406,13 @@ impl SessionCtx {
         records: &[CandidateRecord],
         progress: &dyn Progress,
     ) -> Result<Vec<Result<CandidateUp, plateau_engine::Error>>> {
-        let engine = self.engine().await?.clone();
         let session = self.engine_session()?;
         progress.stage("candidates ready", records.len());
+        // Every engine at once: each bounds its own creations.
         let mut tasks = tokio::task::JoinSet::new();
         for (i, r) in records.iter().enumerate() {
-            let (engine, session, plan, port) = (engine.clone(), session.clone(), r.plan.clone(), r.ssh_port);
+            let engine = self.engine_for(r).await?;
+            let (session, plan, port) = (session.clone(), r.plan.clone(), r.ssh_port);
             tasks.spawn(async move { (i, engine.up_candidate(&session, &plan, port).await) });
         }
         let mut results: Vec<Option<Result<CandidateUp, _>>> = (0..records.len()).map(|_| None).collect();
@@ -327,10 +446,40 @@ impl SessionCtx {
         Ok(())
     }
 
+    /// After `up`, the access of a candidate whose phase runs is open again
+    /// (an engine that restarted stopped their relay), unless a trainer
+    /// closed it; said on the record.
+    async fn reopen_running_access(
+        &self,
+        records: &[CandidateRecord],
+        results: &[std::result::Result<CandidateUp, plateau_engine::Error>],
+    ) -> Result<()> {
+        let deadlines = self.db().deadlines(self.name())?;
+        let log = self.db().audit_log(self.name())?;
+        let session = self.engine_session()?;
+        for (r, result) in records.iter().zip(results) {
+            let running =
+                deadlines.iter().any(|d| d.candidate == r.id && d.cut_at.is_none() && d.ends_at > crate::clock::now());
+            let closed_by_hand = log
+                .iter()
+                .rfind(|e| e.action.starts_with("access.") && e.detail.contains(&format!("\"{}\"", r.id)))
+                .is_some_and(|e| e.action == "access.close");
+            if result.is_err() || !running || closed_by_hand {
+                continue;
+            }
+            let engine = self.engine_for(r).await?;
+            if !engine.access_open(&session, &r.id).await? {
+                engine.set_access(&session, &r.id, true).await?;
+                self.audit("access.open", json!({ "candidate": r.id, "why": "up: their phase runs" }))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Give one candidate a fresh platform; seconds taken and the nodes' outcomes.
     pub async fn reset(&self, candidate: &str) -> Result<(f64, String)> {
         let record = self.candidate(candidate)?;
-        let engine = self.engine().await?;
+        let engine = self.engine_for(&record).await?;
         let started = std::time::Instant::now();
         engine.down(&self.record.name, Some(candidate)).await?;
         let up = engine.up_candidate(&self.engine_session()?, &record.plan, record.ssh_port).await?;
@@ -341,14 +490,13 @@ impl SessionCtx {
 
     /// Open or close candidates' access to their platform (it keeps running).
     pub async fn set_access(&self, only: Option<&str>, open: bool) -> Result<Vec<String>> {
-        let ids: Vec<String> = self.some_candidates(only)?.into_iter().map(|c| c.id).collect();
-        let engine = self.engine().await?;
+        let candidates = self.some_candidates(only)?;
         let session = self.engine_session()?;
-        for id in &ids {
-            engine.set_access(&session, id, open).await?;
-            self.audit(if open { "access.open" } else { "access.close" }, json!({ "candidate": id }))?;
+        for c in &candidates {
+            self.engine_for(c).await?.set_access(&session, &c.id, open).await?;
+            self.audit(if open { "access.open" } else { "access.close" }, json!({ "candidate": c.id }))?;
         }
-        Ok(ids)
+        Ok(candidates.into_iter().map(|c| c.id).collect())
     }
 }
 

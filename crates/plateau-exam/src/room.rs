@@ -12,16 +12,22 @@ use crate::context::SessionCtx;
 use crate::error::Result;
 use crate::limits::LimitEvent;
 
+/// Each engine of a session and what it reports of the session's nodes;
+/// `None` when it could not be asked.
+pub type EngineNodes = std::collections::BTreeMap<String, Option<Vec<NodeStatus>>>;
+
 /// One candidate as the room shows them.
 #[derive(Debug, Clone)]
 pub struct Seat {
     pub id: String,
     pub name: String,
+    /// The engine their platform is on (the site file's id).
+    pub engine: String,
     /// The latest phase (preparation, then the jury's), if started.
     pub phase: Option<PhaseRow>,
     /// Extra time granted, in seconds (every `extend` on the record).
     pub extra: i64,
-    /// Whether the candidate's access is open; `None` when the engine
+    /// Whether the candidate's access is open; `None` when their engine
     /// could not be asked.
     pub access_open: Option<bool>,
     /// `(node, state, health)` as the engine reports them.
@@ -57,22 +63,28 @@ pub struct FaultSeen {
 }
 
 impl SessionCtx {
-    /// The room now. The engine is asked once; when it cannot be, access
-    /// and nodes are unknown and the rest is still shown.
+    /// The room now. Each engine is asked once; the candidates of one that
+    /// cannot be have their access and nodes unknown, and the rest is still shown.
     pub async fn room(&self) -> Result<Vec<Seat>> {
-        let nodes = self.engine_nodes().await;
-        self.room_with(nodes.as_deref())
+        let nodes = self.engine_nodes().await?;
+        self.room_with(&nodes)
     }
 
-    /// Every node of the session as the engine reports them (relays
-    /// included), or `None` when the engine cannot be asked.
-    pub async fn engine_nodes(&self) -> Option<Vec<NodeStatus>> {
-        self.engine().await.ok()?.status(self.name(), None).await.ok()
+    /// Every node of the session as each of its engines reports them
+    /// (relays included), all engines at once.
+    pub async fn engine_nodes(&self) -> Result<EngineNodes> {
+        let ids = self.engine_ids()?;
+        let asked = ids.iter().map(|id| async move {
+            let engine = self.engine_on(id).await.ok()?;
+            engine.status(self.name(), None).await.ok()
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        Ok(ids.into_iter().zip(answers).collect())
     }
 
-    /// The room with the engine's report already in hand (a console with
-    /// many viewers asks the engine once for all of them).
-    pub fn room_with(&self, nodes: Option<&[NodeStatus]>) -> Result<Vec<Seat>> {
+    /// The room with the engines' reports already in hand (a console with
+    /// many viewers asks them once for all of them).
+    pub fn room_with(&self, nodes: &EngineNodes) -> Result<Vec<Seat>> {
         let phases = self.phases()?;
         // One read of the audit log: extensions and limit events both come from it.
         let audit = self.db().audit_log(self.name())?;
@@ -87,7 +99,7 @@ impl SessionCtx {
                 .filter(|d| d["candidate"] == id.as_str())
                 .filter_map(|d| d["seconds"].as_i64())
                 .sum();
-            let (access_open, own) = match nodes {
+            let (access_open, own) = match nodes.get(&candidate.engine).and_then(Option::as_ref) {
                 Some(all) => {
                     let own: Vec<_> = all.iter().filter(|n| n.candidate == id).collect();
                     let access = own.iter().find(|n| n.node == plateau_engine::platform::ACCESS_NODE);
@@ -131,6 +143,7 @@ impl SessionCtx {
                     .cloned(),
                 limits: limits.iter().filter(|l| l.candidate == id).cloned().collect(),
                 name: candidate.plan.candidate.name,
+                engine: candidate.engine,
                 id,
                 extra,
                 access_open,

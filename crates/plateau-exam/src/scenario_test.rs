@@ -16,7 +16,7 @@ use plateau_grade::steps::run_steps;
 use plateau_results::{CandidateGrade, CheckResult, Status};
 use plateau_scenario::model::{Check, Step};
 use plateau_scenario::{Candidate, Scenario};
-use plateau_state::{CandidateRecord, SessionRecord, Store};
+use plateau_state::{CandidateRecord, LOCAL_ENGINE, SessionRecord, Store};
 
 use crate::context::{SessionCtx, Workspace, scenario_hash};
 use crate::error::{Error, Result, refuse};
@@ -82,7 +82,8 @@ pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Res
     let ctx = SessionCtx::new(&workspace, store, record)?;
     // A platform of this session on the engine is what an interrupted run
     // left (its state was a temporary file): "untouched" starts anew.
-    let engine = ctx.engine().await?;
+    // This host's engine: a scenario is proven where its author runs it.
+    let engine = ctx.engine_on(LOCAL_ENGINE).await?;
     let left = engine.down(ctx.name(), None).await?;
     engine.remove_snapshots(ctx.name()).await?;
     if left.containers + left.networks > 0 {
@@ -97,11 +98,11 @@ pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Res
         .plan_around(&ctx.record.seed, &ctx.db().session_secret(ctx.name())?, &Candidate::numbered(1), &taken)
         .map_err(Error::Invalid)?
         .remove(0);
-    let candidate = CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan };
+    let candidate =
+        CandidateRecord { id: plan.candidate.id.clone(), ssh_port: request.port, plan, engine: LOCAL_ENGINE.into() };
     ctx.db().put_candidate(ctx.name(), &candidate)?;
     let outcome = ctx.prove(&candidate, progress).await;
     if !request.keep {
-        let engine = ctx.engine().await?;
         engine.down(ctx.name(), None).await?;
         // The solved state's snapshots: this session is thrown away.
         engine.remove_snapshots(ctx.name()).await?;
@@ -118,8 +119,11 @@ pub async fn scenario_test(request: TestRequest, progress: &dyn Progress) -> Res
 impl SessionCtx {
     async fn prove(&self, candidate: &CandidateRecord, progress: &dyn Progress) -> Result<Vec<Column>> {
         progress.note(format!("== provisioning one candidate of {}", self.scenario.id()));
-        let up =
-            self.engine().await?.up_candidate(&self.engine_session()?, &candidate.plan, candidate.ssh_port).await?;
+        let up = self
+            .engine_for(candidate)
+            .await?
+            .up_candidate(&self.engine_session()?, &candidate.plan, candidate.ssh_port)
+            .await?;
         self.pin_host_keys(&up)?;
         let all: BTreeSet<String> = candidate.plan.checks.iter().map(|c| c.id.clone()).collect();
         let mut columns = Vec::new();

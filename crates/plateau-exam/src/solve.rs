@@ -42,8 +42,10 @@ impl SessionCtx {
             refuse!("the scenario has no `[[solution]]`");
         }
         let pinned = self.db().host_keys(&self.record.name, &candidate.id, &entry.node)?;
+        // Their entry is published on their engine's host.
+        let engine = self.engine_for(candidate).await?;
         let ssh = SshExecutor::new(
-            "127.0.0.1",
+            engine.published_on(),
             candidate.ssh_port,
             entry.user.clone(),
             SshAuth::Password(entry.password.clone()),

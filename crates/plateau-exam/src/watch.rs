@@ -46,7 +46,7 @@ impl SessionCtx {
             plateau_grade::checks::sh(&practice_text(grade)),
             plateau_grade::checks::sh(&entry.user)
         );
-        let Ok(engine) = self.engine().await else { return };
+        let Ok(engine) = self.engine_for(candidate).await else { return };
         let session = self.engine_session();
         if let Ok(session) = session {
             let _ = engine

@@ -258,7 +258,7 @@ async fn a_fault_whose_effect_was_never_seen_is_not_called_repaired() {
     let grade = ctx.grade(None, 1, &Silent).await.unwrap().remove(0).1.unwrap();
     assert_eq!(grade.checks[0].status, Status::Pass);
     assert_eq!(grade.faults[0].effect(), FaultEffect::NotObserved, "{:?}", grade.faults);
-    let seat = ctx.room_with(None).unwrap().remove(0);
+    let seat = ctx.room_with(&Default::default()).unwrap().remove(0);
     assert_eq!(seat.faults[0].effect, FaultEffect::NotObserved, "the trainer's page says so too");
 }
 
@@ -335,7 +335,7 @@ async fn a_frozen_state_that_cannot_be_graded_stands_as_such_never_as_a_live_gra
     assert!(basis.failure.as_deref().unwrap_or_default().contains("not re-created"), "{basis:?}");
     assert_eq!(signed.score, 0.0);
     assert!(signed.checks.iter().all(|c| c.status == Status::Error), "{:?}", signed.checks);
-    let seat = ctx.room_with(None).unwrap().remove(0);
+    let seat = ctx.room_with(&Default::default()).unwrap().remove(0);
     assert!(seat.grade.unwrap().failure.is_some(), "the room says so");
     let grid = plateau_report::grid(&ctx.report(Some("c01")).unwrap(), &signed);
     assert!(grid.contains("Note de référence non produite"), "the grid says so");
@@ -637,4 +637,129 @@ async fn a_desktop_viewer_who_only_looks_sends_it_nothing_and_every_viewer_is_cu
     assert!(refused.to_string().contains("access is closed"), "{refused}");
     let actions = exam.actions();
     assert_eq!(actions.iter().filter(|a| *a == "desktop.close").count(), 2, "{actions:?}");
+}
+
+/// A centre with two engines: each candidate's platform whole on one of
+/// them, spread by the memory its nodes declare; every verb goes to the
+/// engine that holds the candidate; losing one engine costs only its own
+/// candidates, and the session stays on record until that engine is back.
+#[tokio::test]
+async fn with_two_engines_each_platform_is_whole_on_one_and_every_verb_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_text = |b_url: &str| {
+        format!(
+            "[[engines]]\nid = \"salle-a\"\nurl = \"unix:///nonexistent/a.sock\"\nmemory = \"16g\"\n\n\
+             [[engines]]\nid = \"salle-b\"\nurl = \"{b_url}\"\nmemory = \"16g\"\n"
+        )
+    };
+    let site = |b_url: &str| plateau_exam::Site::parse("plateau.toml", &site_text(b_url), dir.path()).unwrap();
+    let (a, b) = (engine(Arc::default()), engine(Arc::default()));
+    let runtimes = |with_b: bool| {
+        let mut r = std::collections::BTreeMap::from([("salle-a".to_string(), Engine::Memory(a.clone()))]);
+        if with_b {
+            r.insert("salle-b".to_string(), Engine::Memory(b.clone()));
+        }
+        r
+    };
+    let state = dir.path().join("state.db");
+    let both = Workspace::new(&state, "centre").with_site(site("unix:///nonexistent/b.sock"), runtimes(true));
+    let report = both.up(up_request(&dir, 3), &Silent).await.unwrap();
+    let placed: Vec<(&str, &str)> = report.candidates.iter().map(|c| (c.id.as_str(), c.engine.as_str())).collect();
+    assert_eq!(placed, [("c01", "salle-a"), ("c02", "salle-b"), ("c03", "salle-a")]);
+    let holds = |m: &MemoryEngine| -> Vec<String> { m.state().containers.keys().cloned().collect() };
+    assert_eq!(holds(&a), ["plateau-mem-c01-srv", "plateau-mem-c01-ws", "plateau-mem-c03-srv", "plateau-mem-c03-ws"]);
+    assert_eq!(holds(&b), ["plateau-mem-c02-srv", "plateau-mem-c02-ws"]);
+
+    // A re-run converges: nobody moves, whatever the memory left says now.
+    let again = both.up(up_request(&dir, 3), &Silent).await.unwrap();
+    assert_eq!(
+        again.candidates.iter().map(|c| c.engine.as_str()).collect::<Vec<_>>(),
+        ["salle-a", "salle-b", "salle-a"]
+    );
+
+    // Grading, the clock and the freeze go to each candidate's own engine.
+    let ctx = both.session("mem").unwrap();
+    b.state().execs.clear();
+    let graded = ctx.grade(Some("c02"), 4, &Silent).await.unwrap();
+    assert_eq!(graded[0].1.as_ref().unwrap().score, 3.0);
+    assert!(b.state().execs.iter().all(|(container, _)| container.starts_with("plateau-mem-c02-")));
+    assert!(!b.state().execs.is_empty(), "c02 is graded on salle-b");
+    ctx.start(Some("1h")).await.unwrap();
+    assert_eq!((a.state().open.len(), b.state().open.len()), (2, 1));
+
+    // salle-b is lost: its candidate's seat says so, the others' do not.
+    let without_b = Workspace::new(&state, "centre").with_site(site("unix:///nonexistent/b.sock"), runtimes(false));
+    let ctx = without_b.session("mem").unwrap();
+    let seats = ctx.room().await.unwrap();
+    let seen: Vec<(&str, &str, Option<bool>)> =
+        seats.iter().map(|s| (s.id.as_str(), s.engine.as_str(), s.access_open)).collect();
+    assert_eq!(seen, [("c01", "salle-a", Some(true)), ("c02", "salle-b", None), ("c03", "salle-a", Some(true))]);
+    let graded = ctx.grade(None, 4, &Silent).await.unwrap();
+    assert!(graded[0].1.is_ok() && graded[2].1.is_ok(), "{graded:?}");
+    let lost = graded[1].1.as_ref().unwrap_err().to_string();
+    assert!(lost.contains("engine `salle-b`") && lost.contains("not reachable"), "{lost}");
+    // The freeze cuts and snapshots salle-a's candidates; c02's waits for its engine.
+    let frozen = ctx.freeze_now(None, &Silent).await.unwrap();
+    let ids = |v: Vec<String>| v;
+    assert_eq!(ids(frozen.frozen.iter().map(|f| f.candidate.clone()).collect()), ["c01", "c03"]);
+    assert_eq!(ids(frozen.failed.iter().map(|f| f.candidate.clone()).collect()), ["c02"]);
+    assert_eq!(a.state().snapshots.len(), 4);
+
+    // `down` removes what salle-a holds and keeps the session on record.
+    let refused = without_b.down("mem").await.unwrap_err().to_string();
+    assert!(refused.contains("still on record") && refused.contains("salle-b"), "{refused}");
+    assert!(a.state().containers.is_empty());
+    assert!(without_b.session("mem").is_ok(), "the session is still on record");
+    // Once salle-b is back, `down` finishes.
+    both.down("mem").await.unwrap();
+    assert!(b.state().containers.is_empty());
+    assert!(both.session("mem").is_err());
+}
+
+/// The roster's `engine` column pins a candidate; a pin the site cannot
+/// honour is refused before anything is created, naming the candidate.
+#[tokio::test]
+async fn the_roster_pins_candidates_to_engines_or_says_why_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = plateau_exam::Site::parse(
+        "plateau.toml",
+        "[[engines]]\nid = \"salle-a\"\nurl = \"unix:///x/a.sock\"\n\n[[engines]]\nid = \"salle-b\"\nurl = \"unix:///x/b.sock\"\n",
+        dir.path(),
+    )
+    .unwrap();
+    let (a, b) = (engine(Arc::default()), engine(Arc::default()));
+    let runtimes = std::collections::BTreeMap::from([
+        ("salle-a".to_string(), Engine::Memory(a.clone())),
+        ("salle-b".to_string(), Engine::Memory(b.clone())),
+    ]);
+    let workspace = Workspace::new(dir.path().join("state.db"), "centre").with_site(site, runtimes);
+    let roster = |text: &str| UpRequest {
+        roster: Roster::Csv { name: "salle.csv".into(), text: text.into() },
+        ..up_request(&dir, 1)
+    };
+    let refused = workspace.up(roster("id,name,engine\nalice,Alice,salle-z\n"), &Silent).await.unwrap_err();
+    assert!(refused.to_string().contains("alice: the roster places it on engine `salle-z`"), "{refused}");
+    assert!(a.state().containers.is_empty() && b.state().containers.is_empty(), "nothing was created");
+    let report = workspace.up(roster("id,name,engine\nalice,Alice,salle-b\nbob,Bob,\n"), &Silent).await.unwrap();
+    let placed: Vec<(&str, &str)> = report.candidates.iter().map(|c| (c.id.as_str(), c.engine.as_str())).collect();
+    assert_eq!(placed, [("alice", "salle-b"), ("bob", "salle-a")]);
+}
+
+/// An engine that restarted mid-exam stopped the relays: a re-run of `up`
+/// opens again the access of every candidate whose phase runs, on the
+/// record, but never one a trainer closed by hand.
+#[tokio::test]
+async fn up_mid_exam_reopens_the_access_the_engine_lost_but_not_one_a_trainer_closed() {
+    let exam = Exam::up(2).await;
+    let ctx = exam.session();
+    ctx.start(Some("1h")).await.unwrap();
+    ctx.set_access(Some("c02"), false).await.unwrap();
+    // The engine restarts: every relay stops.
+    exam.memory.state().open.clear();
+    let report = exam.workspace.up(up_request(&exam._dir, 2), &Silent).await.unwrap();
+    assert_eq!(report.failed(), 0);
+    let open: Vec<String> = exam.memory.state().open.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(open, ["c01"], "c02's access was closed by hand and stays so");
+    let reopened = exam.workspace.audit_log("mem").unwrap().into_iter().filter(|e| e.action == "access.open").count();
+    assert_eq!(reopened, 1, "the reopening is on the record");
 }

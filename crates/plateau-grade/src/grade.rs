@@ -28,6 +28,8 @@ pub struct Platform {
     pub links: HashMap<String, String>,
     /// The engine's tunnels into VM guests, open while the platform is graded.
     pub forwards: Vec<plateau_engine::platform::Forward>,
+    /// Where probes into its networks go from.
+    pub prober: crate::prober::Prober,
 }
 
 impl Platform {
@@ -62,6 +64,10 @@ impl Reach for Platform {
 
     fn link(&self, network: &str) -> Option<&str> {
         self.links.get(network).map(String::as_str)
+    }
+
+    fn prober(&self) -> &crate::prober::Prober {
+        &self.prober
     }
 }
 
@@ -208,6 +214,10 @@ fn score(checks: &[CheckResult]) -> f64 {
 
 /// How long a platform just re-created from snapshots may take to settle.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(120);
+/// How long a live grade looks again at the checks it could not look at: a
+/// loaded host (a room graded at once, other work beside it) makes a
+/// command outlast its limit now and then, which is no verdict.
+pub const LIVE_SETTLE_LIMIT: Duration = Duration::from_secs(10);
 const SETTLE_PAUSE: Duration = Duration::from_secs(5);
 
 /// A platform just re-created from its snapshots is still starting (a
@@ -290,7 +300,8 @@ pub fn fault_states(active: &[Injected], checks: &[CheckResult]) -> Vec<FaultSta
 }
 
 async fn numbered(i: usize, check: &Check, reach: &impl Reach) -> (usize, CheckResult) {
-    (i, run_check(check, reach).await)
+    use tracing::Instrument;
+    (i, run_check(check, reach).instrument(tracing::info_span!("check", kind = check.kind.spec().name)).await)
 }
 
 pub struct RolledUp {

@@ -71,14 +71,18 @@ pub fn put_back(change: &FsChange) -> bool {
 /// The watched changes of one node, leaves only (a directory is listed
 /// when it is the change itself, not because something under it changed).
 pub fn findings(changes: &[FsChange]) -> Vec<FsChange> {
-    let mut watched: Vec<FsChange> = changes.iter().filter(|c| watched(&c.path)).cloned().collect();
-    watched.sort();
-    let parent_of_another = |i: usize| {
-        let dir = format!("{}/", watched[i].path);
-        watched[i].kind == ChangeKind::Modified && watched.iter().any(|o| o.path.starts_with(&dir))
+    // A directory marked modified because something in it changed is not a
+    // change of its own, even when that something is not watched (the
+    // engine's init, bind-mounted at `/usr/sbin/docker-init` on storage
+    // drivers without an init layer, marks `/usr/sbin` modified).
+    let parent_of_another = |c: &FsChange| {
+        let dir = format!("{}/", c.path);
+        c.kind == ChangeKind::Modified && changes.iter().any(|o| o.path.starts_with(&dir))
     };
-    let keep: Vec<bool> = (0..watched.len()).map(|i| !parent_of_another(i)).collect();
-    watched.into_iter().zip(keep).filter_map(|(c, k)| k.then_some(c)).collect()
+    let mut found: Vec<FsChange> =
+        changes.iter().filter(|c| watched(&c.path) && !parent_of_another(c)).cloned().collect();
+    found.sort();
+    found
 }
 
 /// A node's findings as the grid shows them: `seen` says when; the paths in
@@ -262,9 +266,14 @@ mod tests {
             change("/etc/ld.so.preload", ChangeKind::Added),
             change("/usr/lib/evil", ChangeKind::Added),
             change("/var/log/plateau/kea.log", ChangeKind::Added),
+            // `docker diff` of an untouched container on the vfs driver.
+            change("/usr/sbin", ChangeKind::Modified),
+            change("/usr/sbin/docker-init", ChangeKind::Added),
+            // A directory whose own metadata changed stays.
+            change("/usr/libexec", ChangeKind::Modified),
         ]);
         let paths: Vec<&str> = found.iter().map(|c| c.path.as_str()).collect();
-        assert_eq!(paths, ["/etc/ld.so.preload", "/usr/bin/wbinfo", "/usr/lib/evil"]);
+        assert_eq!(paths, ["/etc/ld.so.preload", "/usr/bin/wbinfo", "/usr/lib/evil", "/usr/libexec"]);
     }
 
     #[test]

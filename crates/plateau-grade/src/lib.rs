@@ -9,6 +9,7 @@ pub mod generic;
 pub mod grade;
 pub mod integrity;
 pub mod probe;
+pub mod prober;
 pub use plateau_results as result;
 pub mod steps;
 pub mod targets;

@@ -17,7 +17,7 @@ use hickory_resolver::proto::rr::{RData, RecordType as HickoryType};
 use plateau_scenario::model::RecordType;
 use tokio::net::{TcpStream, UdpSocket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Port {
     Open,
     /// Refused: nothing listens, or a firewall rejects.
@@ -104,7 +104,7 @@ pub async fn http_get(url: &str, timeout: Duration) -> Result<(u16, String), Err
 
 /// Ask `server` (an address) for `name`; the answers as text.
 /// What a DNS server said: its records, or why there are none.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DnsReply {
     pub records: Vec<String>,
     /// Why nothing came back (timeout, SERVFAIL, ...); `None` for an answer, even an empty one.
@@ -149,7 +149,7 @@ pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration
 }
 
 /// What a DHCP server offered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Offer {
     pub address: Ipv4Addr,
     pub server: Option<Ipv4Addr>,
@@ -189,10 +189,16 @@ pub fn probe_mac(check_id: &str) -> [u8; 6] {
     [0x02, 0x70, b[0], b[1], b[2], b[3]]
 }
 
+/// How often a DHCP probe sends its DISCOVER again while it waits.
+const DISCOVER_AGAIN: Duration = Duration::from_secs(1);
+
 /// Broadcast a DISCOVER for `mac` on the host interface `link` and wait for
 /// the matching OFFER. The broadcast flag asks the server to answer by
 /// broadcast, since the probe has no address on offer. No REQUEST follows:
-/// the server keeps no lease.
+/// the server keeps no lease. The DISCOVER is sent again every
+/// `DISCOVER_AGAIN` until the timeout, as a client retransmits: a first
+/// packet lost (a server still starting, a bridge port still learning) is
+/// not "no offer", and "no offer" is decided within one timeout.
 pub async fn dhcp_discover(link: &str, mac: [u8; 6], timeout: Duration) -> Result<Option<Offer>, Error> {
     let socket = dhcp_socket(link).map_err(|e| Error::Probe(format!("DHCP probe socket on {link}: {e}")))?;
     let xid: u32 = rand::random();
@@ -208,18 +214,25 @@ pub async fn dhcp_discover(link: &str, mac: [u8; 6], timeout: Duration) -> Resul
     discover.encode(&mut Encoder::new(&mut packet)).map_err(|e| Error::Probe(e.to_string()))?;
     let broadcast = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, 67));
     let wait = async {
-        socket
-            .send_to(&packet, broadcast)
-            .await
-            .map_err(|e| Error::Probe(format!("sending DISCOVER on {link}: {e}")))?;
         let mut buf = vec![0u8; 1500];
+        let mut again = tokio::time::interval(DISCOVER_AGAIN);
         loop {
-            let (n, _) = socket.recv_from(&mut buf).await.map_err(|e| Error::Probe(e.to_string()))?;
-            let Ok(reply) = Message::decode(&mut Decoder::new(&buf[..n])) else { continue };
-            if reply.xid() != xid || reply.opts().msg_type() != Some(MessageType::Offer) {
-                continue;
+            tokio::select! {
+                _ = again.tick() => {
+                    socket
+                        .send_to(&packet, broadcast)
+                        .await
+                        .map_err(|e| Error::Probe(format!("sending DISCOVER on {link}: {e}")))?;
+                }
+                received = socket.recv_from(&mut buf) => {
+                    let (n, _) = received.map_err(|e| Error::Probe(e.to_string()))?;
+                    let Ok(reply) = Message::decode(&mut Decoder::new(&buf[..n])) else { continue };
+                    if reply.xid() != xid || reply.opts().msg_type() != Some(MessageType::Offer) {
+                        continue;
+                    }
+                    return Ok(Some(offer_of(&reply)));
+                }
             }
-            return Ok(Some(offer_of(&reply)));
         }
     };
     match tokio::time::timeout(timeout, wait).await {
@@ -283,7 +296,7 @@ pub fn parse_nmap_offer(text: &str) -> Option<Offer> {
 }
 
 /// What a printer said to IPP Get-Printer-Attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrinterAttributes {
     pub state: String,
     pub accepting_jobs: Option<bool>,

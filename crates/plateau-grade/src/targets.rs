@@ -11,6 +11,7 @@ use plateau_scenario::{CandidatePlan, PlannedNode};
 
 use crate::executor::{DockerExecutor, Executor, SshAuth, SshExecutor, WinRmAuth, WinRmExecutor};
 use crate::grade::Platform;
+use crate::prober::Prober;
 
 /// What the grader holds to log in.
 pub struct Credentials {
@@ -39,6 +40,14 @@ pub async fn platform(
         // A VM Plateau created is reached through the engine's tunnel to
         // its management NIC: no address of the candidate's networks.
         let (address, port) = if node.backend == Backend::Vm {
+            if !engine.on_this_host() {
+                return Err(Error::Access(format!(
+                    "node `{}`: a VM on engine `{}`, another host's: its tunnel opens on that host, \
+                     which the grader does not reach yet",
+                    node.id,
+                    engine.id()
+                )));
+            }
             let port = grader.port.unwrap_or(if via == Via::Winrm { 5985 } else { 22 });
             let forward = engine
                 .forward(session, candidate, &node.id, port)
@@ -96,7 +105,14 @@ pub async fn platform(
             links.insert(net.id.clone(), link);
         }
     }
-    Ok(Platform { roles: plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect(), executors, links, forwards })
+    // Another host's candidate networks are reached only from that host.
+    let prober = if engine.on_this_host() {
+        Prober::Here
+    } else {
+        Prober::Beside { engine: Box::new(engine.clone()), id: engine.id().into() }
+    };
+    let roles = plan.nodes.iter().map(|n| (n.id.clone(), n.role)).collect();
+    Ok(Platform { roles, executors, links, forwards, prober })
 }
 
 /// Who the grader logs in as over SSH: on a VM of a role's image, the

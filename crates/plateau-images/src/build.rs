@@ -18,6 +18,10 @@ use crate::{Error, LABEL_HASH, LABEL_ROLE, Result};
 /// Debian release of every image.
 const SUITE: &str = "bookworm";
 
+/// Images built at once: a build mostly waits on the package mirror, the
+/// disk and one core; two keep a 2-core engine busy.
+const BUILDS_AT_ONCE: usize = 2;
+
 /// What a build reports as it goes.
 #[derive(Debug, Clone)]
 pub enum BuildEvent<'a> {
@@ -126,20 +130,45 @@ impl Builder {
 
     /// Build the named images (all when empty) and their parents, skipping
     /// every image whose content hash is already built.
+    /// Images whose parent is built go `BUILDS_AT_ONCE` at a time.
     pub async fn build(&self, names: &[String], on_event: &mut dyn FnMut(BuildEvent<'_>)) -> Result<Vec<BuildOutcome>> {
+        use futures_util::stream::FuturesUnordered;
+        let mut pending = self.catalog.with_parents(names)?;
+        let mut unfinished: Vec<String> = pending.iter().map(|s| s.name.clone()).collect();
+        let events = std::sync::Mutex::new(on_event);
+        let mut running = FuturesUnordered::new();
         let mut outcomes = Vec::new();
-        for spec in self.catalog.with_parents(names)? {
-            let started = Instant::now();
-            let rebuild = self.needs_build(spec, on_event).await?;
-            if rebuild {
-                match &spec.parent {
-                    None => self.build_base(spec, on_event).await?,
-                    Some(parent) => self.build_role(spec, &self.catalog.get(parent)?.tag(), on_event).await?,
-                }
+        loop {
+            while running.len() < BUILDS_AT_ONCE {
+                let ready = pending.iter().position(|s| s.parent.as_ref().is_none_or(|p| !unfinished.contains(p)));
+                let Some(ready) = ready else { break };
+                running.push(self.build_one(pending.remove(ready), &events));
             }
-            outcomes.push(self.built(spec, started, rebuild, on_event).await?);
+            let Some(outcome) = running.next().await else { break };
+            let outcome = outcome?;
+            unfinished.retain(|name| name != &outcome.image);
+            outcomes.push(outcome);
         }
+        // In the catalogue's order, whichever finished first.
+        outcomes.sort_by_key(|o| self.catalog.images.iter().position(|i| i.name == o.image));
         Ok(outcomes)
+    }
+
+    async fn build_one(
+        &self,
+        spec: &ImageSpec,
+        events: &std::sync::Mutex<&mut dyn FnMut(BuildEvent<'_>)>,
+    ) -> Result<BuildOutcome> {
+        let mut on_event = |event: BuildEvent<'_>| (events.lock().unwrap_or_else(|p| p.into_inner()))(event);
+        let started = Instant::now();
+        let rebuild = self.needs_build(spec, &mut on_event).await?;
+        if rebuild {
+            match &spec.parent {
+                None => self.build_base(spec, &mut on_event).await?,
+                Some(parent) => self.build_role(spec, &self.catalog.get(parent)?.tag(), &mut on_event).await?,
+            }
+        }
+        self.built(spec, started, rebuild, &mut on_event).await
     }
 
     /// Whether `spec` must be built (its content hash is not): says which.

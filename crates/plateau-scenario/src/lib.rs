@@ -73,7 +73,7 @@ impl Scenario {
         let mut sink = Sink { spans: &spans, source, diagnostics: Vec::new() };
         validate::validate(&file, &mut sink);
         if !sink.has_errors() {
-            let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0 };
+            let sample = Candidate { id: "sample".into(), name: "Sample".into(), index: 0, engine: None };
             plan::expand(&file, SAMPLE_SEED, &sample, vars::Around::default(), &mut sink);
         }
         if sink.has_errors() {
@@ -163,7 +163,8 @@ pub fn schema() -> &'static serde_json::Value {
     })
 }
 
-/// Read a roster: CSV with a header line and at least the columns `id` and `name`.
+/// Read a roster: CSV with a header line and at least the columns `id` and
+/// `name`; an `engine` column places candidates on engines of the site file.
 pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, String> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| format!("{file_name}: {e}"))?.clone();
@@ -174,6 +175,8 @@ pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, Strin
             headers.iter().collect::<Vec<_>>().join(", ")
         ));
     };
+    // Optional: the engine (site file id) a candidate's platform must go to.
+    let engine_col = column("engine");
     let mut candidates: Vec<Candidate> = Vec::new();
     for (index, record) in reader.records().enumerate() {
         let line = index + 2;
@@ -187,7 +190,8 @@ pub fn parse_roster(file_name: &str, text: &str) -> Result<Vec<Candidate>, Strin
         if candidates.iter().any(|c| c.id == id) {
             return Err(format!("{file_name}:{line}: candidate id `{id}` appears twice"));
         }
-        candidates.push(Candidate { id, name: record.get(name_col).unwrap_or_default().to_string(), index });
+        let engine = engine_col.and_then(|col| record.get(col)).filter(|e| !e.is_empty()).map(str::to_string);
+        candidates.push(Candidate { id, name: record.get(name_col).unwrap_or_default().to_string(), index, engine });
     }
     if candidates.is_empty() {
         return Err(format!("{file_name}: the roster lists no candidate"));

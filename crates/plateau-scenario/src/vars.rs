@@ -22,6 +22,9 @@ pub struct Candidate {
     pub id: String,
     pub name: String,
     pub index: usize,
+    /// The engine the roster places them on (a centre with several).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 impl Candidate {
@@ -29,7 +32,12 @@ impl Candidate {
     pub fn numbered(count: usize) -> Vec<Candidate> {
         let width = count.to_string().len().max(2);
         (0..count)
-            .map(|i| Candidate { id: format!("c{:0width$}", i + 1), name: format!("Candidat {}", i + 1), index: i })
+            .map(|i| Candidate {
+                id: format!("c{:0width$}", i + 1),
+                name: format!("Candidat {}", i + 1),
+                index: i,
+                engine: None,
+            })
             .collect()
     }
 }

@@ -18,7 +18,7 @@ use crate::{Error, Store};
 /// The hash before a session's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     /// Position in the session's log, from 1.
     pub n: i64,
@@ -51,7 +51,8 @@ pub fn sha256(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes in lowercase hex (digests as the audit log and archives write them).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -65,6 +66,40 @@ fn digest(key: &[u8], session: &str, n: i64, at: &str, actor: &str, action: &str
     hex(&mac.finalize().into_bytes())
 }
 
+/// Recompute a session's chain (from the database or an archive): every
+/// entry must hash to its hash under `key` and follow the one before it.
+pub fn verify_chain(key: &[u8], session: &str, log: &[AuditEntry]) -> Vec<Breach> {
+    let mut breaches = Vec::new();
+    let mut prev = GENESIS.to_string();
+    let mut expected_n = 1;
+    for e in log {
+        if digest(key, session, e.n, &e.at, &e.actor, &e.action, &e.detail, &e.prev) != e.hash {
+            breaches.push(Breach::Edited { n: e.n });
+        } else if e.prev != prev || e.n != expected_n {
+            breaches.push(Breach::Broken { n: e.n });
+        }
+        prev = e.hash.clone();
+        expected_n = e.n + 1;
+    }
+    breaches
+}
+
+/// A text's HMAC-SHA-256 under the audit key, in hex: what binds a file
+/// written outside the database (an archive's manifest) to the centre.
+pub fn seal(key: &[u8], text: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"plateau seal\0");
+    mac.update(text.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// An audit key as kept in its file (see `Store::audit_key_path`).
+pub fn read_audit_key(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().as_bytes().to_vec())
+        .map_err(|e| Error::AuditKey(format!("{}: {e}", path.display())))
+}
+
 impl Store {
     /// Where the audit key lives: `PLATEAU_AUDIT_KEY`, or `audit.key` beside the database.
     pub fn audit_key_path(&self) -> PathBuf {
@@ -76,7 +111,7 @@ impl Store {
 
     /// The audit key; made (random, 0600) only while no log exists yet: a
     /// key lost later is an error, never silently replaced.
-    fn audit_key(&self) -> Result<Vec<u8>, Error> {
+    pub fn audit_key(&self) -> Result<Vec<u8>, Error> {
         let path = self.audit_key_path();
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
@@ -172,20 +207,8 @@ impl Store {
     /// (its SHA-256), and every jury decision the last one an `override`
     /// entry recorded for its criterion (verdict, comment, member).
     pub fn verify_audit(&self, session: &str) -> Result<Vec<Breach>, Error> {
-        let key = self.audit_key()?;
-        let mut breaches = Vec::new();
-        let mut prev = GENESIS.to_string();
-        let mut expected_n = 1;
         let log = self.audit_log(session)?;
-        for e in &log {
-            if digest(&key, session, e.n, &e.at, &e.actor, &e.action, &e.detail, &e.prev) != e.hash {
-                breaches.push(Breach::Edited { n: e.n });
-            } else if e.prev != prev || e.n != expected_n {
-                breaches.push(Breach::Broken { n: e.n });
-            }
-            prev = e.hash.clone();
-            expected_n = e.n + 1;
-        }
+        let mut breaches = verify_chain(&self.audit_key()?, session, &log);
         let details: Vec<(&str, serde_json::Value)> =
             log.iter().filter_map(|e| serde_json::from_str(&e.detail).ok().map(|d| (e.action.as_str(), d))).collect();
         let graded: std::collections::BTreeSet<&str> =

@@ -12,7 +12,7 @@ pub mod private;
 mod typed;
 
 pub use accounts::{AccountRecord, WebSession};
-pub use audit::{AuditEntry, Breach, GENESIS, sha256};
+pub use audit::{AuditEntry, Breach, GENESIS, hex, read_audit_key, seal, sha256, verify_chain};
 pub use deadlines::Deadline;
 pub use faults::{ActiveFault, ScheduledFault};
 pub use typed::{FaultWindow, TypedLine};
@@ -54,13 +54,19 @@ pub struct SessionRecord {
     pub scenario_text: String,
 }
 
-/// A candidate as recorded: their plan and their SSH port on the host.
+/// A candidate as recorded: their plan, their SSH port on the host, and the
+/// engine their platform was placed on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateRecord {
     pub id: String,
     pub ssh_port: u16,
     pub plan: CandidatePlan,
+    /// The site file's id of the engine (`local` without a site file).
+    pub engine: String,
 }
+
+/// The engine of a centre without a site file, and of databases made before placement.
+pub const LOCAL_ENGINE: &str = "local";
 
 pub struct Store {
     pub(crate) conn: Connection,
@@ -199,6 +205,7 @@ impl Store {
             ("sessions", "scenario_text", "TEXT NOT NULL DEFAULT ''"),
             ("faults", "observed", "INTEGER NOT NULL DEFAULT 1"),
             ("faults", "ticket", "INTEGER"),
+            ("candidates", "engine", "TEXT NOT NULL DEFAULT 'local'"),
         ] {
             let query = format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'");
             if !conn.prepare(&query).and_then(|mut s| s.exists([])).map_err(fail)? {
@@ -270,8 +277,9 @@ impl Store {
         let plan = serde_json::to_string(&record.plan).expect("plans serialize");
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO candidates (session, id, position, ssh_port, plan) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![session, record.id, record.plan.candidate.index as i64, record.ssh_port, plan],
+                "INSERT OR REPLACE INTO candidates (session, id, position, ssh_port, plan, engine) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, record.id, record.plan.candidate.index as i64, record.ssh_port, plan, record.engine],
             )
             .map_err(self.fail())?;
         Ok(())
@@ -281,17 +289,19 @@ impl Store {
         self.session(session)?;
         let mut stmt = self
             .conn
-            .prepare("SELECT id, ssh_port, plan FROM candidates WHERE session = ?1 ORDER BY position")
+            .prepare("SELECT id, ssh_port, plan, engine FROM candidates WHERE session = ?1 ORDER BY position")
             .map_err(self.fail())?;
         let rows = stmt
-            .query_map([session], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?)))
+            .query_map([session], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
             .map_err(self.fail())?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, ssh_port, plan) = row.map_err(self.fail())?;
+            let (id, ssh_port, plan, engine) = row.map_err(self.fail())?;
             let plan = serde_json::from_str(&plan)
                 .map_err(|e| Error::Database { path: self.path.clone(), message: format!("plan of {id}: {e}") })?;
-            out.push(CandidateRecord { id, ssh_port, plan });
+            out.push(CandidateRecord { id, ssh_port, plan, engine });
         }
         Ok(out)
     }
@@ -476,11 +486,17 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             store.ensure_session(&session).unwrap();
-            store.put_candidate("exam", &CandidateRecord { id: "c01".into(), ssh_port: 22001, plan: plan() }).unwrap();
+            store
+                .put_candidate(
+                    "exam",
+                    &CandidateRecord { id: "c01".into(), ssh_port: 22001, plan: plan(), engine: "salle-b".into() },
+                )
+                .unwrap();
         }
         let store = Store::open(&path).unwrap();
         store.ensure_session(&session).unwrap();
         assert_eq!(store.candidate("exam", "c01").unwrap().plan, plan());
+        assert_eq!(store.candidate("exam", "c01").unwrap().engine, "salle-b");
         let other = SessionRecord { seed: "t".into(), ..session };
         assert!(matches!(store.ensure_session(&other), Err(Error::Mismatch(_))));
         store.put_grade("exam", "c01", "{\"score\":1}").unwrap();

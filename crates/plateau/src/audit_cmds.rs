@@ -43,13 +43,13 @@ struct AuditTarget {
 pub fn audit(args: AuditArgs) -> Result<u8> {
     match args.action {
         AuditAction::Show(t) => {
-            for e in t.state.workspace().audit_log(&t.session)? {
+            for e in t.state.workspace()?.audit_log(&t.session)? {
                 println!("{:>4} {} {:<10} {:<14} {} {}", e.n, e.at, e.actor, e.action, e.detail, &e.hash[..12]);
             }
             Ok(status::OK)
         }
         AuditAction::Verify(VerifyArgs { target: t, head }) => {
-            let verified = t.state.workspace().verify_audit(&t.session, head.as_deref())?;
+            let verified = t.state.workspace()?.verify_audit(&t.session, head.as_deref())?;
             for b in &verified.breaches {
                 match b {
                     Breach::Edited { n } => println!("entry {n}: edited (its content no longer matches its hash)"),

@@ -87,7 +87,7 @@ impl From<RoleArg> for Role {
 }
 
 pub async fn serve(args: ServeArgs) -> Result<u8> {
-    if args.state.workspace().accounts()?.is_empty() {
+    if args.state.workspace()?.accounts()?.is_empty() {
         bail!(
             "no console account yet: create one first, e.g. `plateau accounts add admin --role operator` (the password is read from standard input)"
         );
@@ -125,17 +125,17 @@ pub fn accounts(args: AccountsArgs) -> Result<u8> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
-            a.state.workspace().add_account(&a.name, a.role.into(), password, a.session.as_deref(), &a.candidates)?;
+            a.state.workspace()?.add_account(&a.name, a.role.into(), password, a.session.as_deref(), &a.candidates)?;
             println!("account {} ready", a.name);
         }
         AccountsAction::Remove { name, state } => {
-            if !state.workspace().remove_account(&name)? {
+            if !state.workspace()?.remove_account(&name)? {
                 bail!("no account `{name}`");
             }
             println!("account {name} removed");
         }
         AccountsAction::List { state } => {
-            for (name, role) in state.workspace().accounts()? {
+            for (name, role) in state.workspace()?.accounts()? {
                 println!("{name:<20} {role}");
             }
         }

@@ -24,6 +24,11 @@ enum ImagesCommand {
     Build {
         /// Image names, e.g. `dc dhcp`; their parent (`base`) comes along.
         images: Vec<String>,
+        /// Only the images these scenarios' machines run (and the access
+        /// relay's), e.g. `--for scenarios/tai-small.toml`: a first exam
+        /// need not wait for every role's image.
+        #[arg(long = "for", value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
         /// Also build these roles' VM images (`plateau/vm-ROLE`: the role's
         /// image with a kernel, as a disk QEMU boots), e.g. `--vm workstation`.
         #[arg(long, value_name = "ROLE")]
@@ -49,7 +54,14 @@ enum ImagesCommand {
 
 pub async fn images(args: ImagesArgs) -> Result<u8> {
     match args.command {
-        ImagesCommand::Build { images, vm, verbose } => {
+        ImagesCommand::Build { mut images, scenarios, mut vm, verbose } => {
+            for path in &scenarios {
+                let scenario = crate::scenario_cmds::load(path)?
+                    .map_err(|report| anyhow::anyhow!("{}", report.render(crate::scenario_cmds::color()).trim_end()))?;
+                let (containers, vms) = images_for(&scenario);
+                images.extend(containers);
+                vm.extend(vms);
+            }
             let render = Render::lines().verbose(verbose);
             render.stage("image build", 0);
             // `--vm ROLE` alone builds what that VM needs, not every image.
@@ -131,4 +143,27 @@ pub async fn doctor(json: bool) -> Result<u8> {
     }
     println!("{table}");
     Ok(status::OK)
+}
+
+/// The images a scenario's machines run, by catalogue name (the access
+/// relay's too), and its VM nodes' roles.
+fn images_for(scenario: &plateau_scenario::Scenario) -> (Vec<String>, Vec<String>) {
+    use plateau_scenario::model::Backend;
+    let mut containers = vec!["access".to_string()];
+    let mut vms = Vec::new();
+    for node in &scenario.file().nodes {
+        let image = plateau_scenario::image_for(node);
+        let Some(name) = image.strip_prefix("plateau/") else { continue };
+        let name = name.split(':').next().unwrap_or(name).to_string();
+        match (node.backend, name.strip_prefix("vm-")) {
+            (Backend::Vm, Some(role)) if node.image.is_none() => vms.push(role.to_string()),
+            (Backend::Container, _) => containers.push(name),
+            _ => {}
+        }
+    }
+    containers.sort();
+    containers.dedup();
+    vms.sort();
+    vms.dedup();
+    (containers, vms)
 }

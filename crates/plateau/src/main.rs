@@ -1,5 +1,6 @@
 //! The `plateau` command: a thin layer over the library crates.
 
+mod archive_cmds;
 mod audit_cmds;
 mod console_cmds;
 mod engine_cmds;
@@ -11,6 +12,7 @@ mod platform_cmds;
 mod render;
 mod scenario_cmds;
 mod scenario_test;
+mod timings;
 mod watch_cmd;
 
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print where the command's time went (each step of `up`, `grade`,
+    /// `reset`, the freeze: times run, total, mean, max) on stderr.
+    #[arg(long, global = true)]
+    timings: bool,
 }
 
 #[derive(Subcommand)]
@@ -49,7 +55,9 @@ enum Command {
     Images(image_cmds::ImagesArgs),
     /// Provision (or reconcile) every candidate's platform of a session.
     Up(platform_cmds::UpArgs),
-    /// Show each candidate's nodes: state and health.
+    /// Show each candidate's nodes, engine by engine: state and health.
+    ///
+    /// Exits 1 when an engine that holds candidates cannot be reached.
     Status(platform_cmds::StatusArgs),
     /// Remove every container and network of a session (and nothing else).
     Down(platform_cmds::SessionArgs),
@@ -75,6 +83,9 @@ enum Command {
     Fault(fault_cmds::FaultArgs),
     /// Show or verify the session's hash-chained audit log.
     Audit(audit_cmds::AuditArgs),
+    /// The appeals archive of a session: create (and free the engine's
+    /// snapshots), verify offline, restore one candidate.
+    Archive(archive_cmds::ArchiveArgs),
     /// Serve the web console (operators, trainers, juries) on 127.0.0.1:8080.
     Serve(console_cmds::ServeArgs),
     /// Manage the console's accounts.
@@ -86,6 +97,16 @@ enum Command {
     Doctor {
         #[arg(long)]
         json: bool,
+    },
+    /// Send one in-network probe from here and print what it saw (JSON):
+    /// what the helper beside another host's engine runs for the grader.
+    #[command(hide = true)]
+    Probe {
+        /// The probe's own time limit, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// The probe, as the grader sends it (JSON).
+        request: String,
     },
 }
 
@@ -100,11 +121,21 @@ pub(crate) mod status {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PLATEAU_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let cli = Cli::parse();
+    let timings = cli.timings.then(timings::Timings::new);
+    // Only Plateau's own spans are timed: the libraries' are not steps.
+    let ours = tracing_subscriber::filter::Targets::new().with_target("plateau", tracing::Level::INFO);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(EnvFilter::from_env("PLATEAU_LOG")),
+        )
+        .with(timings.clone().map(|t| t.with_filter(ours)))
+        .init();
     let result = match cli.command {
         Command::Validate(args) => scenario_cmds::validate(args),
         Command::Plan(args) => scenario_cmds::plan(args),
@@ -115,6 +146,11 @@ async fn main() -> ExitCode {
         Command::Images(args) => image_cmds::images(args).await,
         Command::Engines(args) => engine_cmds::engines(args).await,
         Command::Doctor { json } => image_cmds::doctor(json).await,
+        Command::Probe { timeout_ms, request } => {
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            println!("{}", plateau_exam::answer_probe(&request, timeout).await);
+            Ok(status::OK)
+        }
         Command::Up(args) => platform_cmds::up(args).await,
         Command::Status(args) => platform_cmds::status(args).await,
         Command::Down(args) => platform_cmds::down(args).await,
@@ -123,6 +159,7 @@ async fn main() -> ExitCode {
         Command::Solve(args) => platform_cmds::solve(args).await,
         Command::Access(args) => platform_cmds::access(args).await,
         Command::Audit(args) => audit_cmds::audit(args),
+        Command::Archive(args) => archive_cmds::archive(args).await,
         Command::Serve(args) => console_cmds::serve(args).await,
         Command::Accounts(args) => console_cmds::accounts(args),
         Command::Exam(args) => exam_cmds::exam(args).await,
@@ -132,6 +169,9 @@ async fn main() -> ExitCode {
         Command::Report(args) => grade_cmds::report_cmd(args),
         Command::Override(args) => grade_cmds::override_cmd(args),
     };
+    if let Some(timings) = timings {
+        eprintln!("{}", timings.render());
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => match e.downcast_ref() {

@@ -15,15 +15,20 @@ pub struct StateArgs {
     /// Session database (SQLite).
     #[arg(long, env = "PLATEAU_STATE", default_value = ".plateau/state.db")]
     pub(crate) state: PathBuf,
+    /// The centre's site file: the engines platforms are placed on
+    /// (default: `plateau.toml` here; without one, this host's engine).
+    #[arg(long, env = "PLATEAU_SITE")]
+    pub(crate) site: Option<PathBuf>,
 }
 
 impl StateArgs {
-    pub(crate) fn workspace(&self) -> Workspace {
-        Workspace::new(&self.state, actor())
+    pub(crate) fn workspace(&self) -> Result<Workspace> {
+        let site = plateau_exam::load_site(self.site.as_deref())?;
+        Ok(Workspace::new(&self.state, actor()).with_site(site, Default::default()))
     }
 
     pub(crate) fn session(&self, name: &str) -> Result<SessionCtx> {
-        Ok(self.workspace().session(name)?)
+        Ok(self.workspace()?.session(name)?)
     }
 }
 
@@ -55,7 +60,8 @@ pub struct UpArgs {
     /// Candidate i's SSH access is published on host port BASE + i.
     #[arg(long, default_value_t = 22000)]
     port_base: u16,
-    /// Host name or address printed on the access sheets.
+    /// Host name or address printed on the access sheets (candidates on a
+    /// remote engine of the site file get that engine's own host).
     #[arg(long, default_value = "127.0.0.1")]
     access_host: String,
     /// Candidates come in through the seat gateway (`plateau serve`), every
@@ -167,12 +173,17 @@ pub async fn up(args: UpArgs) -> Result<u8> {
         gateway: (args.console.is_some() || args.ssh_gateway.is_some())
             .then(|| GatewayAddress { console: args.console.clone(), ssh: args.ssh_gateway.clone() }),
     };
-    let workspace = args.state.workspace().with_concurrency(args.concurrency);
+    let workspace = args.state.workspace()?.with_concurrency(args.concurrency);
     let report = workspace.up(request, &Render::bar_only()).await?;
     for c in &report.candidates {
+        // Said only where a site file names engines.
+        let on = if c.engine == plateau_exam::LOCAL_ENGINE { String::new() } else { format!("  on {}", c.engine) };
         match &c.outcome {
             Ok((seconds, counts)) => {
-                println!("{:<10} ready in {seconds:>5.1} s  {counts}  ssh -p {} {}", c.id, c.ssh_port, args.access_host)
+                println!(
+                    "{:<10} ready in {seconds:>5.1} s  {counts}  ssh -p {} {}{on}",
+                    c.id, c.ssh_port, c.access_host
+                )
             }
             Err(e) => eprintln!("{:<10} FAILED: {e}", c.id),
         }
@@ -186,15 +197,18 @@ pub async fn up(args: UpArgs) -> Result<u8> {
 }
 
 pub async fn status(args: StatusArgs) -> Result<u8> {
-    let rows = args.state.workspace().status(args.session.as_deref()).await?;
+    let rows = args.state.workspace()?.status(args.session.as_deref()).await?;
+    let lost = rows.iter().any(|r| r.node.state == plateau_exam::UNREACHABLE);
+    let exit = if lost { status::INVALID } else { status::OK };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(status::OK);
+        return Ok(exit);
     }
-    let mut table = crate::render::table(&["session", "candidate", "ssh port", "node", "state", "health"]);
+    let mut table = crate::render::table(&["session", "engine", "candidate", "ssh port", "node", "state", "health"]);
     for r in &rows {
         table.add_row([
             r.session.clone(),
+            r.engine.clone(),
             r.node.candidate.clone(),
             r.ssh_port.map_or("-".into(), |p| p.to_string()),
             r.node.node.clone(),
@@ -203,15 +217,21 @@ pub async fn status(args: StatusArgs) -> Result<u8> {
         ]);
     }
     println!("{table}");
-    Ok(status::OK)
+    if lost {
+        eprintln!("some engines cannot be reached: their candidates' nodes are unknown (see `plateau engines list`)");
+    }
+    Ok(exit)
 }
 
 pub async fn down(args: SessionArgs) -> Result<u8> {
-    let removed = args.state.workspace().down(&args.session).await?;
+    let removed = args.state.workspace()?.down(&args.session).await?;
     println!(
         "session {}: removed {} container(s), {} network(s), {} host firewall rule(s)",
         args.session, removed.containers, removed.networks, removed.rules
     );
+    if removed.snapshots > 0 {
+        println!("session {}: removed {} snapshot image(s), kept in its archive", args.session, removed.snapshots);
+    }
     Ok(status::OK)
 }
 

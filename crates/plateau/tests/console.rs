@@ -103,15 +103,51 @@ impl Browser {
 
     /// Wait until `css` shows `wanted` (a live page updates by itself).
     async fn until_shows(&self, css: &str, wanted: &str, seconds: u64) -> String {
+        self.shows_within(css, wanted, seconds)
+            .await
+            .unwrap_or_else(|text| panic!("{css} never showed {wanted:?}: {text}"))
+    }
+
+    /// `css`'s text once it shows `wanted`, or the last text it showed
+    /// when `seconds` ran out.
+    async fn shows_within(&self, css: &str, wanted: &str, seconds: u64) -> Result<String, String> {
         let start = Instant::now();
         loop {
             let text = self.text(css).await;
             if text.contains(wanted) {
-                return text;
+                return Ok(text);
             }
-            assert!(start.elapsed() < Duration::from_secs(seconds), "{css} never showed {wanted:?}: {text}");
+            if start.elapsed() >= Duration::from_secs(seconds) {
+                return Err(text);
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Wait until the desktop's state shows `wanted`; when it does not,
+    /// say what the gateway and the node saw (a view that never connects
+    /// is otherwise a bare "connexion…").
+    async fn until_desktop_shows(&self, exam: &Exam, wanted: &str, seconds: u64) {
+        let Err(text) = self.shows_within("#etat-bureau", wanted, seconds).await else { return };
+        let audit = exam.ok(&["audit", "show", "--session", &exam.session]);
+        let audit: Vec<&str> = audit.lines().filter(|l| l.contains(" desktop.")).collect();
+        let node = common::sh(
+            &exam.container("c01", "ws"),
+            "ps -eo pid,ppid,etime,args; tail -n 30 /var/log/plateau/desktop-*.log",
+        );
+        // What the page loaded (a module still on its way is missing).
+        let script = "return [String(window.plateauBureau)].concat(performance.getEntriesByType('resource') \
+                      .map(e => e.name.replace(location.origin, '') + ' ' + e.responseStatus + ' ' \
+                      + Math.round(e.duration) + ' ms')).join('\\n');";
+        let loaded = match self.client.execute(script, vec![]).await {
+            Ok(v) => v.as_str().unwrap_or_default().to_string(),
+            Err(e) => e.to_string(),
+        };
+        panic!(
+            "#etat-bureau never showed {wanted:?}: {text}\ngateway: {audit:#?}\npage (started, then resources):\n{loaded}\nnode:\n{}{}",
+            String::from_utf8_lossy(&node.stdout),
+            String::from_utf8_lossy(&node.stderr)
+        );
     }
 
     async fn sign_in(&self, name: &str, password: &str) {
@@ -377,14 +413,14 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     seat.open(&format!("/s/{session}/bureau/c02/ws")).await;
     assert!(seat.text("main").await.contains("Accès refusé"), "another candidate's desktop");
     seat.open(&desktop).await;
-    seat.until_shows("#etat-bureau", "connecté", 60).await;
+    seat.until_desktop_shows(&exam, "connecté", 60).await;
     let ws = exam.container("c01", "ws");
     let user = eventually(&ws, "ps -o user= -C xfce4-panel", 60, "Xfce's panel runs");
     assert_eq!(user.trim(), "technicien", "the desktop is the candidate's account's");
     seat.until_desktop_drawn(60).await;
     seat.screenshot("bureau").await;
     trainer.open(&desktop).await;
-    trainer.until_shows("#etat-bureau", "lecture seule", 60).await;
+    trainer.until_desktop_shows(&exam, "lecture seule", 60).await;
     // Connected first, drawn when the first screen update arrives.
     trainer.until_desktop_drawn(30).await;
     let log = exam.ok(&["audit", "show", "--session", &session]);
@@ -462,7 +498,7 @@ async fn a_candidates_browser_terminal_and_desktop_are_recorded_watched_read_onl
     let mut late = Ssh::connect(ssh_port, "c02", &p2).await.unwrap();
     late.until("Votre accès est fermé", 10).await;
     late.until_closed(10).await;
-    seat.until_shows("#etat-bureau", "l'accès est fermé", 10).await;
+    seat.until_desktop_shows(&exam, "l'accès est fermé", 10).await;
     candidate.open(&terminal).await;
     assert!(candidate.text("main").await.contains("Votre accès est fermé"), "{}", candidate.text("main").await);
 

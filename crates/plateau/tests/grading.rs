@@ -197,7 +197,7 @@ fn the_configured_candidate_passes_the_untouched_one_fails_with_evidence_and_rep
     // A target that hangs: c01's workstation freezes. Its checks end as
     // `error`, saying why; the rest of c01 and all of c02 are graded.
     let frozen = exam.container("c01", "ws");
-    assert!(Command::new("docker").args(["pause", &frozen]).status().unwrap().success());
+    common::freeze(&frozen);
     let started = Instant::now();
     let hung = grade(&exam);
     let took = started.elapsed();
@@ -341,6 +341,13 @@ package = "libreoffice-writer"
     assert_eq!(from, format!("ssh inspecteur@{address}:22"));
 
     assert_eq!(grades[0]["integrity"], serde_json::json!([]), "a machine as installed shows nothing");
+    // ...read with the machine's own dpkg, which its root user controls: the
+    // grid says that silence is no proof, and that nothing is put back.
+    let unverified = grades[0]["unverified"].as_array().unwrap();
+    assert!(
+        unverified.iter().any(|u| u["node"] == "pc" && u["why"].as_str().unwrap().contains("its root user controls")),
+        "{unverified:?}"
+    );
 
     // Without an image to compare with, the package manager's record is the
     // reference: a program changed on the machine is on the grid, and the
@@ -353,6 +360,13 @@ package = "libreoffice-writer"
     let hostname = |c: &&serde_json::Value| c["path"].as_str().unwrap().ends_with("/bin/hostname");
     assert!(listed.iter().filter(hostname).any(|c| c["change"] == "modified"), "{listed:?}");
     pc.exec("cp /tmp/h /usr/bin/hostname");
+
+    // A function in the grader account's start-up file (bash reads it for a
+    // command over SSH) is not what the grader's command runs.
+    pc.exec("sed -i \"1i dpkg-query() { echo 'install ok installed 1:7.4'; }\" /home/inspecteur/.bashrc");
+    let shadowed = grade(&exam);
+    let office = check(&shadowed[0], "office");
+    assert_eq!(office["status"], "fail", "{office}");
 
     // The key seen first is pinned: a machine that now presents another one
     // (reinstalled, or an impostor at its address) is not graded.

@@ -51,7 +51,7 @@ impl DockerEngine {
         }
         let link_net = session.network_name(candidate, "access-link");
         let link = self.ensure_access_link(&link_net, session.labels(Some(candidate), None)).await?;
-        hostnet::isolate_bridge(&self.bridge(&link_net).await?, &session.name, candidate).await?;
+        hostnet::isolate_bridge(&self.host, &self.bridge(&link_net).await?, &session.name, candidate).await?;
         let relay_addr = Ipv4Addr::from(u32::from(link.network()) + 1);
         let node_addr = Ipv4Addr::from(u32::from(link.network()) + 2);
         let target = session.container_name(candidate, &entry.node);
@@ -73,12 +73,12 @@ impl DockerEngine {
             // then): Docker then refuses the join ("file exists"); again.
             let mut tries = 0;
             loop {
-                let now = hostnet::ip_route(pid, &["show", "default"]).await?;
+                let now = hostnet::ip_route(&self.host, pid, &["show", "default"]).await?;
                 if !now.trim().is_empty() {
                     if own.trim().is_empty() {
                         own = now;
                     }
-                    let _ = hostnet::ip_route(pid, &["del", "default"]).await;
+                    let _ = hostnet::ip_route(&self.host, pid, &["del", "default"]).await;
                 }
                 match self.join(&target, &link_net, node_addr).await {
                     Err(Error::Node { message, .. }) if message.contains("file exists") && tries < 5 => {
@@ -91,14 +91,19 @@ impl DockerEngine {
                     joined => break joined?,
                 }
             }
-            let _ = hostnet::ip_route(pid, &["del", "default", "via", &gateway.to_string()]).await;
+            let _ = hostnet::ip_route(&self.host, pid, &["del", "default", "via", &gateway.to_string()]).await;
             if let Some(route) = own.lines().next().filter(|r| !r.is_empty()) {
                 let words: Vec<&str> = std::iter::once("replace").chain(route.split_whitespace()).collect();
-                hostnet::ip_route(pid, &words).await?;
+                hostnet::ip_route(&self.host, pid, &words).await?;
             }
         }
         let name = session.container_name(candidate, ACCESS_NODE);
-        if self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.is_err() {
+        let existing = self.docker.inspect_container(&name, None::<InspectContainerOptions>).await.ok();
+        // A relay that exists and does not run is an access the clock
+        // closed (or an engine restart stopped): `up` leaves it so, and
+        // has no login to wait for.
+        let closed = existing.as_ref().is_some_and(|c| !c.state.as_ref().and_then(|s| s.running).unwrap_or(false));
+        if existing.is_none() {
             // An existing relay keeps its binding: its port is the one on the sheet.
             let host_ip = if session.relays_on_loopback { "127.0.0.1" } else { "0.0.0.0" };
             let host_config = HostConfig {
@@ -128,8 +133,8 @@ impl DockerEngine {
             self.join(&name, &link_net, relay_addr).await?;
             self.start(&name).await?;
         }
-        if await_login {
-            wait_for_sshd(&name, host_port).await?;
+        if await_login && !closed {
+            wait_for_sshd(&name, &self.published_on, host_port).await?;
         }
         Ok(Access { node: entry.node.clone(), host_port, user: entry.user.clone(), password: entry.password.clone() })
     }
@@ -224,21 +229,25 @@ impl DockerEngine {
                 .and_then(|b| b.first().and_then(|p| p.host_port.clone()))
                 .and_then(|p| p.parse().ok());
             if let Some(port) = port {
-                wait_for_sshd(&name, port).await?;
+                wait_for_sshd(&name, &self.published_on, port).await?;
             }
         }
         Ok(())
     }
 }
 
+const SSHD_WAIT_SECS: u64 = 90;
+
 /// Wait until the candidate's published port answers with an SSH banner
 /// (the relay is listening and the node's sshd answers through it).
-pub(super) async fn wait_for_sshd(relay: &str, host_port: u16) -> Result<(), Error> {
+pub(super) async fn wait_for_sshd(relay: &str, host: &str, host_port: u16) -> Result<(), Error> {
     use tokio::io::AsyncReadExt;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: an engine busy starting a room's platforms (or on a slow
+    // storage driver) takes its time; an answer ends the wait at once.
+    let deadline = Instant::now() + Duration::from_secs(SSHD_WAIT_SECS);
     loop {
         let attempt = async {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", host_port)).await.ok()?;
+            let mut stream = tokio::net::TcpStream::connect((host, host_port)).await.ok()?;
             let mut banner = [0u8; 4];
             stream.read_exact(&mut banner).await.ok()?;
             (&banner == b"SSH-").then_some(())
@@ -249,7 +258,7 @@ pub(super) async fn wait_for_sshd(relay: &str, host_port: u16) -> Result<(), Err
         if Instant::now() > deadline {
             return Err(Error::Node {
                 container: relay.to_string(),
-                message: format!("port {host_port} gives no SSH banner after 30 s"),
+                message: format!("port {host_port} of {host} gives no SSH banner after {SSHD_WAIT_SECS} s"),
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -11,6 +11,8 @@ use bollard::Docker;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::hostnet::HostSide;
+use crate::site::{Address, EngineSpec, Site};
 use crate::{Error, LABEL_OWNER};
 
 mod access;
@@ -19,8 +21,10 @@ mod deadline;
 mod layer;
 mod provision;
 mod qmp;
+mod ready;
 mod snapshot;
 mod status;
+mod transfer;
 mod vm;
 
 use addressing::{engine_gateway, parking_addresses};
@@ -201,31 +205,107 @@ pub struct Removed {
     pub networks: usize,
     /// Host firewall rules (see `hostnet`).
     pub rules: usize,
+    /// Snapshot images (an archived session's only: see `remove_snapshots`).
+    pub snapshots: usize,
 }
+
+/// The bounds of an engine's work at once, across candidates.
+struct Turns {
+    /// Containers created or started.
+    starts: Semaphore,
+    /// Commands run in its containers: a room graded at once queues here,
+    /// and each command's time limit runs from its turn (on a crowded
+    /// host, `samba-tool` after `samba-tool` outlasted its limit and a live
+    /// grade said `error`).
+    commands: Semaphore,
+}
+
+/// Commands in flight per CPU of an engine's host: most of a grader's
+/// commands wait on I/O or a service; a few (`samba-tool`) burn a CPU.
+const COMMANDS_PER_CPU: usize = 4;
 
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
-    /// Bounds the containers created or started at once, across candidates.
-    slots: Arc<Semaphore>,
+    /// What may run on it at once, across candidates.
+    turns: Arc<Turns>,
     /// The engine accepts two networks of one name: shared networks are made
     /// by one task at a time.
     shared_networks: Arc<tokio::sync::Mutex<()>>,
     /// How this host runs VM guests (`kvm` or `tcg`), found at the first VM.
     vm_accel: Arc<tokio::sync::OnceCell<String>>,
+    /// Where the engine's host-side work (firewall rules, routes) runs.
+    host: HostSide,
+    /// Where the controller reaches the ports the engine publishes (relays).
+    published_on: String,
+    /// Its id in the site file.
+    id: String,
 }
 
 impl DockerEngine {
+    /// This host's engine, as Docker's own tools find it.
     pub async fn connect(concurrency: usize) -> Result<DockerEngine, Error> {
-        let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
-        docker.ping().await.map_err(|e| Error::Engine(e.to_string()))?;
+        DockerEngine::connect_to(&Site::local().engines[0], concurrency).await
+    }
+
+    /// An engine of the site file. Its host-side work runs here for an
+    /// engine of this host (reached by its socket), else in the helper
+    /// Plateau keeps on its host.
+    pub async fn connect_to(spec: &EngineSpec, concurrency: usize) -> Result<DockerEngine, Error> {
+        let docker = spec.connect()?;
+        let docker = docker.negotiate_version().await.map_err(|e| spec.unreachable(e))?;
+        docker.ping().await.map_err(|e| spec.unreachable(e))?;
+        // A socket is this host's: its bridges are this host's too.
+        let host = match spec.address {
+            Address::Default | Address::Socket(_) => HostSide::Local,
+            Address::Tls { .. } => HostSide::helper(docker.clone()),
+        };
+        let published_on = match &spec.address {
+            Address::Tls { host_port, .. } => {
+                host_port.rsplit_once(':').map_or(host_port.as_str(), |(host, _)| host).to_string()
+            }
+            _ => "127.0.0.1".to_string(),
+        };
+        let cpus = match (spec.cpus, &host) {
+            (Some(cpus), _) => cpus as usize,
+            (None, HostSide::Local) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            (None, _) => docker.info().await.ok().and_then(|i| i.ncpu).map_or(1, |n| n.max(1) as usize),
+        };
         Ok(DockerEngine {
             docker,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            turns: Arc::new(Turns {
+                starts: Semaphore::new(concurrency.max(1)),
+                commands: Semaphore::new(COMMANDS_PER_CPU * cpus),
+            }),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),
             vm_accel: Arc::new(tokio::sync::OnceCell::new()),
+            host,
+            published_on,
+            id: spec.id.clone(),
         })
+    }
+
+    /// Whether the engine runs on this host: its bridges and node addresses
+    /// are this host's (the grader's probes reach them from here).
+    pub fn on_this_host(&self) -> bool {
+        matches!(self.host, HostSide::Local)
+    }
+
+    /// Its id in the site file.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where the ports it publishes (the candidates' SSH entries) are
+    /// reached: this host's loopback, or a remote engine's own host.
+    pub fn published_on(&self) -> &str {
+        &self.published_on
+    }
+
+    /// Run the controller's program beside the platforms of an engine on
+    /// another host (its helper), within `limit`.
+    pub async fn agent(&self, args: &[&str], limit: std::time::Duration) -> Result<crate::HostOutput, Error> {
+        self.host.agent(args, limit).await
     }
 
     /// Run a command as root in a container of this engine.
@@ -235,6 +315,7 @@ impl DockerEngine {
         cmd: &[&str],
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
+        let _turn = self.turns.commands.acquire().await.expect("never closed");
         crate::exec::exec(&self.docker, container, cmd, limit).await
     }
 

@@ -49,8 +49,12 @@ impl DockerEngine {
             let name = session.network_name(candidate, &net.id);
             let gateway = engine_gateway(plan, &net.id)?;
             self.ensure_network(&name, session.labels(Some(candidate), None), Some((net.subnet, gateway)), true)
+                .instrument(tracing::info_span!("up: network"))
                 .await?;
-            hostnet::isolate_bridge(&self.bridge(&name).await?, &session.name, candidate).await?;
+            let bridge = self.bridge(&name).await?;
+            hostnet::isolate_bridge(&self.host, &bridge, &session.name, candidate)
+                .instrument(tracing::info_span!("up: bridge isolated"))
+                .await?;
         }
         let parking = parking_addresses(plan)?;
         // Only nodes that others wait for are waited for, and the candidate's
@@ -85,7 +89,11 @@ impl DockerEngine {
         }
         let relayed = plan.access.first().filter(|e| plan.node(&e.node).is_some_and(|n| n.backend.created()));
         let access = match relayed {
-            Some(entry) => Some(self.ensure_access(session, plan, entry, host_port, restore.is_none()).await?),
+            Some(entry) => Some(
+                self.ensure_access(session, plan, entry, host_port, restore.is_none())
+                    .instrument(tracing::info_span!("up: access relay"))
+                    .await?,
+            ),
             None => None,
         };
         outcomes.sort_by(|a, b| a.node.cmp(&b.node));
@@ -164,7 +172,13 @@ impl DockerEngine {
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
         let name = session.container_name(candidate, &node.id);
-        let _slot = self.slots.acquire().await.map_err(|e| Error::Engine(e.to_string()))?;
+        let _slot = self
+            .turns
+            .starts
+            .acquire()
+            .instrument(tracing::info_span!("up: wait for a creation slot"))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))?;
         let mut put_back = Vec::new();
         let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
@@ -192,11 +206,16 @@ impl DockerEngine {
                 }
             }
             Err(_) => {
-                self.create_node(session, plan, node, &name, parked, repair.is_some()).await?;
+                self.create_node(session, plan, node, &name, parked, repair.is_some())
+                    .instrument(tracing::info_span!("up: create"))
+                    .await?;
                 if let Some((image, paths)) = repair.as_ref().filter(|(_, paths)| !paths.is_empty()) {
-                    put_back = self.put_back(session, &name, image, paths).await?;
+                    put_back = self
+                        .put_back(session, &name, image, paths)
+                        .instrument(tracing::info_span!("up: put back"))
+                        .await?;
                 }
-                self.start(&name).await?;
+                self.start(&name).instrument(tracing::info_span!("up: start")).await?;
                 Outcome::Created
             }
         };
@@ -231,10 +250,10 @@ impl DockerEngine {
         // A node re-created with its state at the deadline brings back its
         // own routes; any other gets the plan's gateway.
         if matches!(outcome, Outcome::Created | Outcome::Started) && !self.carries_deadline(&node.image).await {
-            self.route_via_plan_gateway(plan, node, &name).await?;
+            self.route_via_plan_gateway(plan, node, &name).instrument(tracing::info_span!("up: route")).await?;
         }
         if wait {
-            self.wait_ready(&name, Duration::from_secs(120)).await?;
+            self.wait_ready(&name, Duration::from_secs(120)).instrument(tracing::info_span!("up: ready")).await?;
         }
         // The candidate's account: made at `up`. A restored node has it as it
         // stood at the deadline (and its lookup may go through a domain
@@ -245,7 +264,9 @@ impl DockerEngine {
                 user = entry.user,
                 password = entry.password
             );
-            let out = exec(&self.docker, &name, &["sh", "-c", &script], Duration::from_secs(30)).await?;
+            let out = exec(&self.docker, &name, &["sh", "-c", &script], Duration::from_secs(30))
+                .instrument(tracing::info_span!("up: candidate account"))
+                .await?;
             if out.exit_code != 0 {
                 return Err(Error::Node {
                     container: name,
@@ -428,7 +449,7 @@ impl DockerEngine {
             .ok()
             .and_then(|c| c.state?.pid)
             .ok_or_else(|| Error::Node { container: name.to_string(), message: "not running".into() })?;
-        hostnet::set_default_route(pid, gateway).await?;
+        hostnet::set_default_route(&self.host, pid, gateway).await?;
         Ok(())
     }
 
@@ -438,29 +459,6 @@ impl DockerEngine {
         let inspected = self.docker.inspect_image(image).await.ok();
         let labels = inspected.and_then(|i| i.config).and_then(|c| c.labels).unwrap_or_default();
         labels.contains_key(super::snapshot::LABEL_RUNTIME)
-    }
-
-    /// Wait until the node's `plateau-init` has started its services and its
-    /// own readiness check passed (`/run/plateau-ready`). Docker's health
-    /// checks run too rarely to wait on: they are for `status`.
-    pub(super) async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
-        let start = Instant::now();
-        loop {
-            // A busy engine may take longer than one poll's limit to run
-            // it: that is "not yet", until the node's own limit.
-            match exec(&self.docker, name, &["test", "-f", "/run/plateau-ready"], Duration::from_secs(10)).await {
-                Ok(out) if out.exit_code == 0 => return Ok(()),
-                Ok(_) | Err(Error::Timeout { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            if start.elapsed() > limit {
-                return Err(Error::Node {
-                    container: name.to_string(),
-                    message: format!("not ready after {} s", limit.as_secs()),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 

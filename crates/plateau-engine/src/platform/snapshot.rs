@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
-    StartContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+    StartContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use plateau_scenario::{CandidatePlan, PlannedNode};
@@ -349,29 +349,9 @@ impl DockerEngine {
         out.map_err(|_| Error::Timeout { container: name.clone(), command: script.join(" "), limit: CAPTURE_LIMIT })?
     }
 
-    /// Write one file into a container (created, running or paused) through
-    /// the engine's archive API.
+    /// Write one file into a container (created, running or paused).
     async fn upload(&self, container: &str, dir: &str, file: &str, content: &[u8]) -> Result<(), Error> {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o600);
-        header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-        let path = format!("{}/{file}", dir.trim_start_matches('/'));
-        tar.append_data(&mut header, path, content)
-            .map_err(|e| Error::Node { container: container.to_string(), message: format!("archive: {e}") })?;
-        let bytes = tar
-            .into_inner()
-            .map_err(|e| Error::Node { container: container.to_string(), message: format!("archive: {e}") })?;
-        self.put_archive(container, "/", bytes).await
-    }
-
-    async fn put_archive(&self, container: &str, at: &str, tar: Vec<u8>) -> Result<(), Error> {
-        let options = UploadToContainerOptions { path: at.to_string(), ..Default::default() };
-        self.docker
-            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
-            .await
-            .map_err(|e| Error::Node { container: container.to_string(), message: format!("writing into it: {e}") })
+        crate::exec::upload(&self.docker, container, &format!("{dir}/{file}"), content, 0o600).await
     }
 
     /// Copy `paths` from `image` (a pristine role image) into a created
@@ -413,10 +393,14 @@ impl DockerEngine {
                 let Some(tar) = self.get_archive(&source, &from).await else { continue };
                 let tar = if from == *path { Ok(tar) } else { renamed(tar, &name) };
                 match tar {
-                    Ok(tar) => match self.put_archive(container, &parent.display().to_string(), tar).await {
-                        Ok(()) => copied = true,
-                        Err(e) => result = Err(e),
-                    },
+                    Ok(tar) => {
+                        match crate::exec::put_archive(&self.docker, container, &parent.display().to_string(), tar)
+                            .await
+                        {
+                            Ok(()) => copied = true,
+                            Err(e) => result = Err(e),
+                        }
+                    }
                     Err(e) => result = Err(Error::Node { container: container.to_string(), message: e }),
                 }
                 break;
@@ -446,15 +430,60 @@ impl DockerEngine {
         Some(tar)
     }
 
-    /// Remove every snapshot image of a session (by its labels), for a
-    /// session that is thrown away (a scenario test); how many.
-    pub async fn remove_snapshots(&self, session: &str) -> Result<usize, Error> {
+    /// Every snapshot image of a session (by its labels), saved through the
+    /// engine's API into one `docker save` file at `to` (streamed: a room's
+    /// snapshots do not fit in memory; layers shared by several images are
+    /// written once). The images saved, by name.
+    pub async fn save_snapshots(&self, session: &str, to: &std::path::Path) -> Result<Vec<String>, Error> {
+        use tokio::io::AsyncWriteExt;
+        let mut names: Vec<String> =
+            self.session_snapshots(session).await?.into_iter().flat_map(|image| image.repo_tags).collect();
+        names.sort();
+        let fail = |message: String| Error::Engine(format!("saving the snapshots of {session}: {message}"));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut file = tokio::fs::File::create(to).await.map_err(|e| fail(format!("{}: {e}", to.display())))?;
+        if !refs.is_empty() {
+            let mut stream = self.docker.export_images(&refs);
+            while let Some(chunk) = stream.next().await {
+                file.write_all(&chunk.map_err(|e| fail(e.to_string()))?).await.map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        file.sync_all().await.map_err(|e| fail(e.to_string()))?;
+        Ok(names)
+    }
+
+    /// Load a `docker save` file into the engine (streamed).
+    pub async fn load_images(&self, from: &std::path::Path) -> Result<(), Error> {
+        let fail = |message: String| Error::Engine(format!("loading {}: {message}", from.display()));
+        let file = tokio::fs::File::open(from).await.map_err(|e| fail(e.to_string()))?;
+        // A read error ends the stream early; the engine then refuses the
+        // truncated archive.
+        let body =
+            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).filter_map(|chunk| async move { chunk.ok() });
+        let options = bollard::query_parameters::ImportImageOptions { quiet: true, ..Default::default() };
+        let mut stream = self.docker.import_image_stream(options, body, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| fail(e.to_string()))?;
+            if let Some(error) = info.error {
+                return Err(fail(error));
+            }
+        }
+        Ok(())
+    }
+
+    async fn session_snapshots(&self, session: &str) -> Result<Vec<bollard::models::ImageSummary>, Error> {
         let filters = HashMap::from([(
             "label".to_string(),
             vec![format!("{LABEL_SESSION}={session}"), LABEL_SNAPSHOT.to_string()],
         )]);
         let options = bollard::query_parameters::ListImagesOptions { filters: Some(filters), ..Default::default() };
-        let images = self.docker.list_images(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))?;
+        self.docker.list_images(Some(options)).await.map_err(|e| Error::Engine(e.to_string()))
+    }
+
+    /// Remove every snapshot image of a session (by its labels), for a
+    /// session that is thrown away (a scenario test); how many.
+    pub async fn remove_snapshots(&self, session: &str) -> Result<usize, Error> {
+        let images = self.session_snapshots(session).await?;
         let mut removed = 0;
         for image in images {
             let options = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };

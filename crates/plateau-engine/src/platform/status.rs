@@ -1,10 +1,11 @@
 //! What exists, by labels: status of a session's nodes, and `down`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bollard::query_parameters::{
-    InspectContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
-    StartContainerOptions,
+    InspectContainerOptions, KillContainerOptions, ListContainersOptions, ListContainersOptionsBuilder,
+    ListNetworksOptions, RemoveContainerOptions, StartContainerOptions,
 };
 
 use plateau_scenario::TakenSubnet;
@@ -77,11 +78,21 @@ impl DockerEngine {
             .collect())
     }
 
-    /// Free space where the engine keeps containers and images, when this
-    /// host can see that directory (a remote engine's cannot).
+    /// Free space where the engine keeps containers and images, read on
+    /// its host.
     pub async fn free_disk(&self) -> Result<Option<u64>, Error> {
         let info = self.docker.info().await.map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(info.docker_root_dir.and_then(|root| free_space(std::path::Path::new(&root))))
+        let Some(root) = info.docker_root_dir else { return Ok(None) };
+        match &self.host {
+            hostnet::HostSide::Local => Ok(free_space(std::path::Path::new(&root))),
+            helper => hostnet::free_space(helper, &root).await,
+        }
+    }
+
+    /// The memory the engine's host has, as the engine reports it.
+    pub async fn memory_total(&self) -> Result<Option<u64>, Error> {
+        let info = self.docker.info().await.map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(info.mem_total.and_then(|m| u64::try_from(m).ok()))
     }
 
     /// Stop one node where it stands: paused, or killed when the kernel's
@@ -93,7 +104,10 @@ impl DockerEngine {
     }
 
     pub(crate) async fn hold_container(&self, name: &str) -> Result<Hold, Error> {
-        const PAUSE_TRIES: usize = 3;
+        // A refusal that came quickly (the engine busy) is worth asking
+        // again; the freezer's own failure comes after seconds of retries
+        // of its own (runc's), and asking again only delays the deadline.
+        const PAUSE_RETRY_WITHIN: Duration = Duration::from_secs(1);
         // A VM's QEMU flushes the guest's disk as it stops its CPUs: the
         // commit that follows reads a consistent disk. Its container is
         // paused all the same (QEMU, not the guest, is what could run on).
@@ -102,13 +116,14 @@ impl DockerEngine {
         {
             tracing::warn!(container = %name, "the guest was not stopped through QMP: {e}");
         }
-        let mut refusal = String::new();
-        for _ in 0..PAUSE_TRIES {
+        let started = std::time::Instant::now();
+        let refusal = loop {
             match self.docker.pause_container(name).await {
                 Ok(()) => return Ok(Hold::Paused),
-                Err(e) => refusal = e.to_string(),
+                Err(e) if started.elapsed() >= PAUSE_RETRY_WITHIN => break e.to_string(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-        }
+        };
         let kill = KillContainerOptions { signal: "SIGKILL".into() };
         match self.docker.kill_container(name, Some(kill)).await {
             Ok(()) => Ok(Hold::Killed),
@@ -141,7 +156,8 @@ impl DockerEngine {
     /// Remove every container and network labelled with the session (and
     /// candidate); nothing else is touched.
     pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
-        let mut removed = Removed { rules: hostnet::remove_rules(session, candidate).await?, ..Default::default() };
+        let mut removed =
+            Removed { rules: hostnet::remove_rules(&self.host, session, candidate).await?, ..Default::default() };
         let mut removals = tokio::task::JoinSet::new();
         for c in self.status(session, candidate).await? {
             let docker = self.docker.clone();
@@ -167,6 +183,18 @@ impl DockerEngine {
                 && self.docker.remove_network(&name).await.is_ok()
             {
                 removed.networks += 1;
+            }
+        }
+        // The helper serves every session on the engine: it goes with the last.
+        if matches!(self.host, hostnet::HostSide::Helper { .. }) && candidate.is_none() {
+            let sessions = HashMap::from([("label".to_string(), vec![LABEL_SESSION.to_string()])]);
+            let left = self
+                .docker
+                .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&sessions).build()))
+                .await
+                .map_err(|e| Error::Engine(e.to_string()))?;
+            if left.is_empty() {
+                hostnet::remove_helper(&self.docker).await;
             }
         }
         Ok(removed)

@@ -39,7 +39,7 @@ impl SessionCtx {
             refuse!("{candidate}'s access is closed (the exam has not started, or their time is up)");
         }
         let container = self.engine_session()?.container_name(candidate, node);
-        let stream = self.engine().await?.open_desktop(&container, &entry.user).await?;
+        let stream = self.engine_of(candidate).await?.open_desktop(&container, &entry.user).await?;
         let what = serde_json::json!({ "candidate": candidate, "node": node, "look_only": look_only });
         self.audit("desktop.open", what)?;
         Ok(Desktop {

@@ -155,7 +155,7 @@ impl Gateway {
         let Some(entry) = plan.access.iter().find(|a| a.node == node) else {
             refuse!("{candidate} has no access to `{node}` (the access sheet lists their ways in)");
         };
-        let engine = ctx.engine().await?;
+        let engine = ctx.engine_of(candidate).await?;
         let session = ctx.engine_session()?;
         if !engine.access_open(&session, candidate).await? {
             refuse!("{candidate}'s access is closed (the exam has not started, or their time is up)");
@@ -281,9 +281,9 @@ async fn terminal(
     entry: &plateau_scenario::PlannedAccess,
     (cols, rows): (u16, u16),
 ) -> Result<(plateau_engine::terminal::Terminal, Option<plateau_engine::platform::Forward>)> {
-    let engine = ctx.engine().await?;
-    let session = ctx.engine_session()?;
     let candidate = plan.candidate.id.as_str();
+    let engine = ctx.engine_of(candidate).await?;
+    let session = ctx.engine_session()?;
     let on_vm = plan.node(&entry.node).is_some_and(|n| n.backend == plateau_scenario::model::Backend::Vm);
     if !on_vm {
         let container = session.container_name(candidate, &entry.node);
@@ -540,7 +540,7 @@ impl SessionCtx {
 
     /// Whether the candidate's access is open now (their relay runs).
     pub async fn access_open(&self, candidate: &str) -> Result<bool> {
-        Ok(self.engine().await?.access_open(&self.engine_session()?, candidate).await?)
+        Ok(self.engine_of(candidate).await?.access_open(&self.engine_session()?, candidate).await?)
     }
 
     /// Every line the candidate entered through the gateway, in order.

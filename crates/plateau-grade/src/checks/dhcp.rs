@@ -9,9 +9,8 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
     let check = cx.check;
     let reach = cx.reach;
     let timeout = cx.timeout;
-    let from = cx.from;
-    let offer = match from {
-        Some(on) => {
+    let offer = match cx.sender() {
+        Sender::Node(on) => {
             let mut args = vec!["broadcast-dhcp-discover.timeout=3s".to_string()];
             if let Some(mac) = mac {
                 args.push(format!("broadcast-dhcp-discover.mac={mac}"));
@@ -21,7 +20,7 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
             let out = seen.run(on, &command, timeout).await?;
             probe::parse_nmap_offer(&out.stdout)
         }
-        None => {
+        Sender::Controller(prober) => {
             let link = reach
                 .link(network)
                 .ok_or_else(|| Unable::Setup(format!("the controller has no link into network `{network}`")))?;
@@ -30,8 +29,9 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
                 None => probe::probe_mac(&check.id),
             };
             seen.start();
-            let offer = probe::dhcp_discover(link, mac, timeout).await?;
+            let offer = prober.dhcp_discover(link, mac, timeout).await?;
             seen.probe(
+                prober,
                 format!("DHCPDISCOVER on {link} from {}", probe::format_mac(mac)),
                 offer.as_ref().map_or("no offer".to_string(), |o| o.to_string()),
             );

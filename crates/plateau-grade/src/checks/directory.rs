@@ -38,25 +38,49 @@ pub(super) async fn ad_password_policy(
     let timeout = cx.timeout;
     let on = cx.node()?;
     let out = seen.run(on, "samba-tool domain passwordsettings show", timeout).await?;
+    let policy = Policy::read(out.exit_code, &out.stdout).map_err(Unable::Probe)?;
     if let Some(want) = min_length {
-        let got = colon_field(&out.stdout, "Minimum password length").and_then(|v| v.parse::<u32>().ok());
         seen.expect(
             "minimum password length",
             format!("≥ {want}"),
-            got.map_or("?".into(), |g| g.to_string()),
-            got.is_some_and(|g| g >= *want),
+            policy.min_length.to_string(),
+            policy.min_length >= *want,
         );
     }
     if let Some(want) = complexity {
-        let got = colon_field(&out.stdout, "Password complexity").unwrap_or_default();
-        seen.expect(
-            "password complexity",
-            if *want { "on" } else { "off" },
-            or_none(got.clone()),
-            (got == "on") == *want,
-        );
+        let shown = |b: bool| if b { "on" } else { "off" };
+        seen.expect("password complexity", shown(*want), shown(policy.complexity), policy.complexity == *want);
     }
     Ok(())
+}
+
+/// The domain's password policy as `samba-tool domain passwordsettings show` prints it.
+#[derive(Debug, PartialEq, Eq)]
+struct Policy {
+    min_length: u32,
+    complexity: bool,
+}
+
+impl Policy {
+    /// Only the tool's own table, printed by a run that succeeded: a tool
+    /// that failed (a database busy or broken, the tool missing) proves no
+    /// policy, weak or strong.
+    fn read(exit_code: i64, out: &str) -> Result<Policy, String> {
+        let unproven = |why: &str| format!("samba-tool did not show the password policy ({why}): {}", out.trim());
+        if exit_code != 0 {
+            return Err(unproven(&format!("exit {exit_code}")));
+        }
+        let min_length = colon_field(out, "Minimum password length").and_then(|v| v.parse::<u32>().ok());
+        let complexity = match colon_field(out, "Password complexity").as_deref() {
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            _ => None,
+        };
+        match (min_length, complexity) {
+            (Some(min_length), Some(complexity)) => Ok(Policy { min_length, complexity }),
+            _ => Err(unproven("no minimum length or complexity")),
+        }
+    }
 }
 
 pub(super) async fn domain_joined(kind: &DomainJoined, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
@@ -190,12 +214,26 @@ mod tests {
         assert!(!a.member_of("Users"), "the container is not a group the user is in");
     }
 
+    const POLICY: &str = "Password information for domain 'DC=agence,DC=lan'\n\nPassword complexity: on\n\
+                          Store plaintext passwords: off\nPassword history length: 24\nMinimum password length: 12\n";
+
     #[test]
-    fn the_password_policy_reads_samba_tools_table() {
-        let out = "Password information for domain 'DC=agence,DC=lan'\n\nPassword complexity: on\n\
-                   Store plaintext passwords: off\nPassword history length: 24\nMinimum password length: 12\n";
-        assert_eq!(colon_field(out, "Minimum password length").as_deref(), Some("12"));
-        assert_eq!(colon_field(out, "Password complexity").as_deref(), Some("on"));
-        assert_eq!(colon_field(out, "Maximum password age (days)"), None);
+    fn the_password_policy_is_samba_tools_table_and_only_that() {
+        let check = |exit: i64, out: &str, expect: Result<(u32, bool), &str>| {
+            let got = Policy::read(exit, out).map(|p| (p.min_length, p.complexity));
+            match (got, expect) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{out}"),
+                (Err(why), Err(start)) => assert!(why.starts_with(start), "{why}"),
+                (got, want) => panic!("{out}: {got:?}, expected {want:?}"),
+            }
+        };
+        check(0, POLICY, Ok((12, true)));
+        check(0, &POLICY.replace("complexity: on", "complexity: off").replace(": 12", ": 7"), Ok((7, false)));
+        let unproven = "samba-tool did not show the password policy";
+        // The table printed by a run that failed (a wrapper) proves nothing.
+        check(1, POLICY, Err(unproven));
+        // Nor does a tool that could not read the database.
+        check(255, "ERROR(ldb): uncaught exception - LDAP client internal error: NT_STATUS_IO_TIMEOUT", Err(unproven));
+        check(0, "", Err(unproven));
     }
 }

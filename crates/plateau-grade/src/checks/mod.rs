@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use plateau_scenario::model::{Access, BackupTool, Check, CheckKind, PortState, RecordType, Role, WifiSecurity};
 
 use crate::probe;
+use crate::prober::Prober;
 
 use crate::executor::{ExecError, Execute, Executor, Output, Shell};
 use crate::result::{Action, Assertion, excerpt, millis};
@@ -41,6 +42,8 @@ pub trait Reach: Sync {
     /// The controller's link into a candidate network: the host interface
     /// DHCP probes are sent on.
     fn link(&self, network: &str) -> Option<&str>;
+    /// Where the controller's probes into the platform's networks go from.
+    fn prober(&self) -> &Prober;
 }
 
 /// What one evaluation saw.
@@ -64,9 +67,9 @@ impl Seen {
         self.assertions.push(Assertion { what: what.into(), expected: expected.into(), actual: actual.into(), ok });
     }
 
-    pub(crate) fn probe(&mut self, sent: String, output: String) {
+    pub(crate) fn probe(&mut self, prober: &Prober, sent: String, output: String) {
         self.actions.push(Action {
-            from: "controller".into(),
+            from: prober.describe(),
             sent,
             exit_code: None,
             output: excerpt(&output, OUTPUT_LIMIT),
@@ -130,7 +133,27 @@ pub(crate) struct Cx<'a, R> {
     pub from: Option<&'a Executor>,
 }
 
+/// Where a probe goes from: a node (its own tools), or the controller's side.
+#[derive(Clone, Copy)]
+pub(crate) enum Sender<'a> {
+    Node(&'a Executor),
+    Controller(&'a Prober),
+}
+
 impl<'a, R: Reach> Cx<'a, R> {
+    /// The check's sender: its `from` node, else the controller.
+    pub fn sender(&self) -> Sender<'a> {
+        self.sender_or(self.from)
+    }
+
+    /// `node`, else the controller.
+    pub fn sender_or(&self, node: Option<&'a Executor>) -> Sender<'a> {
+        match node {
+            Some(on) => Sender::Node(on),
+            None => Sender::Controller(self.reach.prober()),
+        }
+    }
+
     /// The executor of the node the check looks at.
     pub fn node(&self) -> Result<&'a Executor, Unable> {
         let id = self

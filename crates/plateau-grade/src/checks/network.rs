@@ -55,7 +55,7 @@ fn denial(what: &str, attempt: &Attempt) -> Result<bool, Unable> {
 pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let TcpPort { host, port, expect } = kind;
     let what = format!("port {port} of {host}");
-    let attempt = tcp_state(host, *port, cx.from, cx.timeout, seen).await?;
+    let attempt = tcp_state(host, *port, cx.sender(), cx.timeout, seen).await?;
     let (expected, ok) = match expect {
         PortState::Open => ("open", attempt.through()),
         PortState::Closed => ("closed or filtered", denial(&what, &attempt)?),
@@ -68,25 +68,25 @@ pub(super) async fn tcp_port(kind: &TcpPort, cx: &Cx<'_, impl Reach>, seen: &mut
 async fn tcp_state(
     host: &str,
     port: u16,
-    from: Option<&Executor>,
+    from: Sender<'_>,
     timeout: Duration,
     seen: &mut Seen,
 ) -> Result<Attempt, Unable> {
     Ok(match from {
-        Some(on) => {
+        Sender::Node(on) => {
             let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             nc_attempt(out.exit_code, &out.stderr)
         }
-        None => {
+        Sender::Controller(prober) => {
             seen.start();
-            let state = probe::tcp(host, port, timeout).await;
+            let state = prober.tcp(host, port, timeout).await;
             let attempt = match state {
                 Ok(probe::Port::Open) => Attempt::Through(probe::Port::Open.to_string()),
                 Ok(stopped) => Attempt::Stopped(stopped.to_string()),
                 Err(e) => Attempt::Unproven(e.to_string()),
             };
-            seen.probe(format!("TCP connect {host}:{port}"), attempt.shown());
+            seen.probe(prober, format!("TCP connect {host}:{port}"), attempt.shown());
             attempt
         }
     })
@@ -95,25 +95,25 @@ async fn tcp_state(
 pub(super) async fn ping(kind: &Ping, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let Ping { host, reachable } = kind;
     let what = format!("{host} answers ping");
-    let attempt = echo(host, cx.from, cx.timeout, seen).await?;
+    let attempt = echo(host, cx.sender(), cx.timeout, seen).await?;
     let ok = if *reachable { attempt.through() } else { denial(&what, &attempt)? };
     seen.expect(&what, yes_no(*reachable), attempt.shown(), ok);
     Ok(())
 }
 
 /// One echo request to `host`, from a node or from the controller.
-async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut Seen) -> Result<Attempt, Unable> {
+async fn echo(host: &str, from: Sender<'_>, timeout: Duration, seen: &mut Seen) -> Result<Attempt, Unable> {
     let command = format!("ping -c 1 -W {} {}", secs(timeout), sh(host));
     Ok(match from {
-        Some(on) => {
+        Sender::Node(on) => {
             let out = seen.run(on, &command, timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             ping_attempt(out.exit_code, &format!("{}{}", out.stdout, out.stderr))
         }
-        None => {
+        Sender::Controller(prober) => {
             seen.start();
-            let (exit_code, output) = probe::ping(host, timeout).await?;
-            seen.probe(command, output.clone());
+            let (exit_code, output) = prober.ping(host, timeout).await?;
+            seen.probe(prober, command, output.clone());
             ping_attempt(exit_code, &output)
         }
     })
@@ -128,10 +128,10 @@ async fn echo(host: &str, from: Option<&Executor>, timeout: Duration, seen: &mut
 pub(super) async fn reach(kind: &ReachCheck, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let mut outcomes = Vec::new();
     for target in &kind.targets {
-        outcomes.push(reach_one(target, cx.from, cx.timeout, seen).await?);
+        outcomes.push(reach_one(target, cx.sender(), cx.timeout, seen).await?);
     }
     if let Some(control) = &kind.control {
-        let attempt = reach_one(control, cx.from, cx.timeout, seen).await?;
+        let attempt = reach_one(control, cx.sender(), cx.timeout, seen).await?;
         if !attempt.through() {
             return Err(Unable::Probe(format!(
                 "the sender does not reach its control ({}: {}): its denials prove nothing",
@@ -158,7 +158,7 @@ pub(super) async fn reach(kind: &ReachCheck, cx: &Cx<'_, impl Reach>, seen: &mut
 /// One target's attempt.
 async fn reach_one(
     target: &ReachTarget,
-    from: Option<&Executor>,
+    from: Sender<'_>,
     timeout: Duration,
     seen: &mut Seen,
 ) -> Result<Attempt, Unable> {
@@ -177,18 +177,18 @@ async fn reach_one(
 /// controller: the status and the page, or the attempt that got no answer.
 async fn http(
     url: &str,
-    from: Option<&Executor>,
+    from: Sender<'_>,
     timeout: Duration,
     seen: &mut Seen,
 ) -> Result<Result<(u16, String), Attempt>, Unable> {
     Ok(match from {
-        Some(on) if on.shell() == Shell::Posix => {
+        Sender::Node(on) if on.shell() == Shell::Posix => {
             let command = format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url));
             let out = seen.run(on, &command, timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             curl_answer(out.exit_code, &out.stdout, &out.stderr)
         }
-        Some(on) => {
+        Sender::Node(on) => {
             let script = format!(
                 "try {{ $r = Invoke-WebRequest -UseBasicParsing -TimeoutSec {} {}; $r.Content; $r.StatusCode }} catch {{ ''; 0 }}",
                 secs(timeout),
@@ -199,10 +199,10 @@ async fn http(
                 page => Ok(page),
             }
         }
-        None => {
+        Sender::Controller(prober) => {
             seen.start();
-            let (code, body) = probe::http_get(url, timeout).await?;
-            seen.probe(format!("GET {url}"), format!("HTTP {code}\n{body}"));
+            let (code, body) = prober.http_get(url, timeout).await?;
+            seen.probe(prober, format!("GET {url}"), format!("HTTP {code}\n{body}"));
             match code {
                 // reqwest's own words: a timeout or a refused connection is
                 // an answer of the network; anything else proves nothing.
@@ -218,7 +218,7 @@ async fn http(
 
 pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let HttpGet { url, status, contains, served_by } = kind;
-    let client = cx.from.or(cx.node().ok());
+    let client = cx.sender_or(cx.from.or(cx.node().ok()));
     let (code, body, shown) = match http(url, client, cx.timeout, seen).await? {
         Ok((code, body)) => (code, body, code.to_string()),
         Err(attempt) => (0, String::new(), attempt.shown()),
@@ -275,9 +275,8 @@ pub(super) async fn http_get(kind: &HttpGet, cx: &Cx<'_, impl Reach>, seen: &mut
 pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let DnsRecord { name, record, server, expect } = kind;
     let timeout = cx.timeout;
-    let from = cx.from;
-    let answers = match from {
-        Some(on) => {
+    let answers = match cx.sender() {
+        Sender::Node(on) => {
             let at = server.as_ref().map(|s| format!("@{} ", sh(s))).unwrap_or_default();
             let command =
                 format!("dig +short +time={} +tries=1 {at}{} {}", secs(timeout), sh(name), record_name(*record));
@@ -288,14 +287,14 @@ pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: 
             }
             dig_answers(&out.stdout)
         }
-        None => {
+        Sender::Controller(prober) => {
             let server = server
                 .as_deref()
                 .ok_or_else(|| Unable::Setup("a DNS probe from the controller needs `server`".to_string()))?;
             seen.start();
-            let reply = probe::dns(server, name, *record, timeout).await?;
+            let reply = prober.dns(server, name, *record, timeout).await?;
             let shown = reply.failure.clone().unwrap_or_else(|| reply.records.join("\n"));
-            seen.probe(format!("DNS {} {name} @{server}", record_name(*record)), shown);
+            seen.probe(prober, format!("DNS {} {name} @{server}", record_name(*record)), shown);
             reply.records
         }
     };
@@ -465,6 +464,9 @@ mod tests {
         }
         fn link(&self, _: &str) -> Option<&str> {
             None
+        }
+        fn prober(&self) -> &crate::prober::Prober {
+            &crate::prober::Prober::Here
         }
     }
 

@@ -7,22 +7,21 @@ use super::*;
 pub(super) async fn ipp_printer(kind: &IppPrinter, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
     let IppPrinter { uri, test_job } = kind;
     let timeout = cx.timeout;
-    let from = cx.from;
-    let state = match from {
-        Some(on) => {
+    let state = match cx.sender() {
+        Sender::Node(on) => {
             let out = seen.run(on, &format!("ipptool -tv {} get-printer-attributes.test", sh(uri)), timeout).await?;
             (out.exit_code == 0).then(|| "answers".to_string())
         }
-        None => {
+        Sender::Controller(prober) => {
             seen.start();
-            let attrs = probe::ipp_printer(uri, timeout).await?;
-            seen.probe(format!("IPP Get-Printer-Attributes {uri}"), format!("{attrs:?}"));
+            let attrs = prober.ipp_printer(uri, timeout).await?;
+            seen.probe(prober, format!("IPP Get-Printer-Attributes {uri}"), format!("{attrs:?}"));
             attrs.map(|a| a.state)
         }
     };
     seen.expect("printer answers IPP", "yes", state.clone().unwrap_or_else(|| "no".into()), state.is_some());
     if *test_job {
-        let on = from.ok_or_else(|| Unable::Setup("a test job needs `from` (a node with ipptool)".into()))?;
+        let on = cx.from.ok_or_else(|| Unable::Setup("a test job needs `from` (a node with ipptool)".into()))?;
         let out = seen.run(on, &format!("ipptool -tv {} print-job.test", sh(uri)), timeout).await?;
         seen.expect("test job accepted", "yes", yes_no(out.exit_code == 0), out.exit_code == 0);
     }

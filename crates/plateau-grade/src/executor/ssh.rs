@@ -223,12 +223,16 @@ impl SshExecutor {
     }
 }
 
-/// A command as the grader sends it: the system's programs first in its
-/// search path (a stand-in in `/usr/local/bin` is not found before them, as
-/// in a container), and no variable that would
-/// make a shell or the loader read the machine's files first.
+/// A command as the grader sends it: a fresh `/bin/sh` with an empty
+/// environment but a search path with the system's programs first (a
+/// stand-in in `/usr/local/bin` is not found before them, as in a
+/// container). The login shell has read its start-up files by then, but
+/// what they defined (functions, aliases, variables such as `LD_PRELOAD`)
+/// does not reach a program named by its absolute path: a name with a `/`
+/// is never looked up as a function or an alias.
 fn clean(command: &str) -> String {
-    format!("export {}; unset ENV BASH_ENV LD_PRELOAD LD_LIBRARY_PATH; {command}", plateau_engine::CLEAN_PATH)
+    let quoted = command.replace('\'', r"'\''");
+    format!("/usr/bin/env -i {} HOME=\"$HOME\" LANG=C.UTF-8 /bin/sh -c '{quoted}'", plateau_engine::CLEAN_PATH)
 }
 
 impl Execute for SshExecutor {
@@ -248,11 +252,24 @@ impl Execute for SshExecutor {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_grader_runs_the_systems_programs_first() {
+    fn the_grader_runs_the_systems_programs_first_in_a_fresh_shell() {
         assert_eq!(
-            super::clean("curl -s x"),
-            "export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin; \
-             unset ENV BASH_ENV LD_PRELOAD LD_LIBRARY_PATH; curl -s x"
+            super::clean("curl -s 'x y'"),
+            r#"/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin HOME="$HOME" LANG=C.UTF-8 /bin/sh -c 'curl -s '\''x y'\'''"#
         );
+    }
+
+    /// What a login shell makes of it, after start-up files that redefine
+    /// the programs the grader calls.
+    #[test]
+    fn what_the_login_shell_defined_does_not_reach_the_command() {
+        let startup = "probe() { echo forged; }; export -f probe; alias probe='echo forged'; \
+                       export LD_PRELOAD=/nowhere.so BASH_ENV=/nowhere";
+        let command = r#"type probe >/dev/null 2>&1 || echo none; echo "[$LD_PRELOAD$BASH_ENV]"; echo 'it'"'"'s'"#;
+        let out = std::process::Command::new("/bin/bash")
+            .args(["-c", &format!("{startup}; {}", super::clean(command))])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "none\n[]\nit's\n");
     }
 }

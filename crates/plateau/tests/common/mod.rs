@@ -21,6 +21,8 @@ pub const TEST_DISK_BUDGET: &str = "\n[limits]\ndisk = \"128m\"\n";
 pub struct Exam {
     pub session: String,
     pub state: tempfile::TempDir,
+    /// The site file every command reads (`--site`), when not this host's engine alone.
+    pub site: Option<PathBuf>,
 }
 
 impl Exam {
@@ -31,7 +33,11 @@ impl Exam {
         let build =
             Command::new(env!("CARGO_BIN_EXE_plateau")).args(["images", "build"]).current_dir(root()).output().unwrap();
         assert!(build.status.success(), "images: {}", String::from_utf8_lossy(&build.stderr));
-        Some(Exam { session: format!("t{}-{tag}", std::process::id() % 100_000), state: tempfile::tempdir().unwrap() })
+        Some(Exam {
+            session: format!("t{}-{tag}", std::process::id() % 100_000),
+            state: tempfile::tempdir().unwrap(),
+            site: None,
+        })
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -40,6 +46,9 @@ impl Exam {
             .current_dir(root())
             .env("PLATEAU_STATE", self.state.path().join("state.db"))
             .env("NO_COLOR", "1");
+        if let Some(site) = &self.site {
+            cmd.env("PLATEAU_SITE", site);
+        }
         cmd
     }
 
@@ -183,6 +192,22 @@ pub fn eventually(container: &str, script: &str, seconds: u64, what: &str) -> St
     }
 }
 
+/// Pauses a container as a hung machine would be. The cgroup freezer may
+/// refuse on a loaded host ("unable to freeze"): the test's subject is the
+/// hung target, not the freezer, so a refusal is asked again for 20 s.
+pub fn freeze(container: &str) {
+    let start = Instant::now();
+    loop {
+        let out = Command::new("docker").args(["pause", container]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(start.elapsed() < Duration::from_secs(20), "docker pause {container}: {said}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// The candidates' plans as the session's `up` recorded them.
 pub fn plans(exam: &Exam) -> Vec<serde_json::Value> {
     let out = exam.ok(&["plan", "--session", &exam.session, "--json"]);
@@ -200,6 +225,14 @@ pub fn address(plan: &serde_json::Value, node: &str, network: &str) -> String {
 pub fn statuses(grade: &serde_json::Value) -> Vec<(String, String)> {
     let checks = grade["checks"].as_array().unwrap();
     checks.iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect()
+}
+
+/// The checks of a grade that did not pass, whole (evidence included): what
+/// a failed assertion on a score shows, short enough to be read in a CI log.
+pub fn not_passed(grade: &serde_json::Value) -> String {
+    let checks = grade["checks"].as_array().unwrap();
+    let shown: Vec<_> = checks.iter().filter(|c| c["status"] != "pass").collect();
+    serde_json::to_string_pretty(&shown).unwrap()
 }
 
 /// A child process stopped when the test ends.
