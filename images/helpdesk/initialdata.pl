@@ -5,6 +5,7 @@
 #   PLATEAU_HELPDESK_TECHNICIANS  "NAME:PASSWORD ..." the candidate's accounts
 #   PLATEAU_HELPDESK_QUEUES       "Name,Name" the service desk's queues
 #   PLATEAU_GRADER_SECRET         the grader's password (made by start.sh)
+#   PLATEAU_ADMIN_PASSWORD        root's password, when the scenario gives one
 #   PLATEAU_HELPDESK_CATALOG      the asset register's catalog ("Parc informatique")
 #   PLATEAU_HELPDESK_ASSET_FIELDS "Field,Field" what it records of each asset
 #                                 besides its name (serial number, MAC, user, location)
@@ -44,4 +45,16 @@ my @asset_fields = $names->($env->('PLATEAU_HELPDESK_ASSET_FIELDS') || 'Numéro 
     qw(SeeQueue ShowTicket CreateTicket ReplyToTicket CommentOnTicket ModifyTicket OwnTicket TakeTicket StealTicket
        ShowTicketComments Watch WatchAsAdminCc SeeCustomField ModifyCustomField ShowCatalog ShowAsset ModifyAsset CreateAsset),
 );
+
+# Root's password, in this same RT process (`rt-passwd` would load RT a second
+# time, seconds of CPU per help desk in a room booting at once). The loader
+# only logs what fails here: start.sh reads its log.
+@Final = (sub {
+    my $password = $env->('PLATEAU_ADMIN_PASSWORD');
+    return unless length $password;
+    my $root = RT::User->new(RT->SystemUser);
+    $root->Load('root');
+    my ($ok, $message) = $root->SetPassword($password);
+    RT->Logger->error("root's password not set: $message") unless $ok;
+});
 1;

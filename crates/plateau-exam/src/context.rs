@@ -24,7 +24,7 @@ pub struct Workspace {
     pub state: PathBuf,
     /// Recorded in the audit log with every action.
     pub actor: String,
-    /// Containers created or started at once by one engine handle.
+    /// Containers booting at once (creation to ready mark) per engine handle.
     pub concurrency: usize,
     /// The centre's engines (its site file; this host's alone without one).
     pub site: Site,

@@ -73,7 +73,7 @@ pub struct UpArgs {
     /// The SSH gateway's address as candidates type it (`plateau serve --ssh`), with `--console` or alone.
     #[arg(long, value_name = "HOST:PORT")]
     ssh_gateway: Option<String>,
-    /// Containers created or started at once.
+    /// Containers booting at once (from creation to their ready mark), per engine.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     #[command(flatten)]

@@ -211,7 +211,7 @@ pub struct Removed {
 
 /// The bounds of an engine's work at once, across candidates.
 struct Turns {
-    /// Containers created or started.
+    /// Containers booting: created or started, until their ready mark.
     starts: Semaphore,
     /// Commands run in its containers: a room graded at once queues here,
     /// and each command's time limit runs from its turn (on a crowded

@@ -172,7 +172,11 @@ impl DockerEngine {
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
         let name = session.container_name(candidate, &node.id);
-        let _slot = self
+        // A container keeps its turn until it is ready: a room boots
+        // `--concurrency` nodes at a time instead of every node at once (16
+        // full platforms started together pushed the load past 120 and no
+        // DC was ready within its limit).
+        let slot = self
             .turns
             .starts
             .acquire()
@@ -219,9 +223,11 @@ impl DockerEngine {
                 Outcome::Created
             }
         };
-        drop(_slot);
         tracing::info!(container = %name, ?outcome, "node");
         if node.backend == Backend::Vm {
+            // A guest boots for minutes under its own limit: it does not hold
+            // a turn that long.
+            drop(slot);
             // The guest sets its own addresses, routes and accounts (see
             // `vm::vm_env`); its host keys are pinned for the grader's SSH.
             self.wait_ready(&name, vm::VM_READY_LIMIT).await?;
@@ -252,9 +258,18 @@ impl DockerEngine {
         if matches!(outcome, Outcome::Created | Outcome::Started) && !self.carries_deadline(&node.image).await {
             self.route_via_plan_gateway(plan, node, &name).instrument(tracing::info_span!("up: route")).await?;
         }
-        if wait {
-            self.wait_ready(&name, Duration::from_secs(120)).instrument(tracing::info_span!("up: ready")).await?;
+        let booting = matches!(outcome, Outcome::Created | Outcome::Started);
+        if wait || booting {
+            let ready =
+                self.wait_ready(&name, Duration::from_secs(120)).instrument(tracing::info_span!("up: ready")).await;
+            match ready {
+                Err(e) if wait => return Err(e),
+                // Nobody waits for it: its turn ends, `status` tells.
+                Err(e) => tracing::warn!(container = %name, "{e}"),
+                Ok(()) => {}
+            }
         }
+        drop(slot);
         // The candidate's account: made at `up`. A restored node has it as it
         // stood at the deadline (and its lookup may go through a domain
         // whose DC is still starting).
