@@ -1,4 +1,7 @@
-//! `plateau doctor`: what this engine allows, and what scenarios can therefore do.
+//! `plateau doctor`: what an engine allows, and what scenarios can therefore do.
+//! Every capability is probed through the engine (a throwaway container), so
+//! a remote engine is examined as this host's is; what only this host can
+//! see (its free disk, CRIU) is said so for another.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,6 +12,7 @@ use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, 
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::site::EngineSpec;
 use crate::{Error, LABEL_OWNER};
 
 /// One capability of the platform and its consequence for scenarios.
@@ -24,6 +28,8 @@ pub struct Finding {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Its id in the site file.
+    pub engine: String,
     pub engine_version: String,
     pub api_version: String,
     pub storage_driver: String,
@@ -31,50 +37,59 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-/// Probe the engine. Container probes run `probe_image` (a Plateau image);
-/// they are skipped, and say so, when it is not built.
-pub async fn run(probe_image: &str) -> Result<Report, Error> {
-    let docker = Docker::connect_with_local_defaults().map_err(|e| Error::Engine(e.to_string()))?;
-    let docker = docker.negotiate_version().await.map_err(|e| Error::Engine(e.to_string()))?;
-    let version = docker.version().await.map_err(|e| Error::Engine(e.to_string()))?;
-    let info = docker.info().await.map_err(|e| Error::Engine(e.to_string()))?;
+/// Probe one engine of the site. Container probes run `probe_image` (a
+/// Plateau image); they are skipped, and say so, when it is not built there.
+pub async fn run(engine: &EngineSpec, probe_image: &str) -> Result<Report, Error> {
+    let docker = engine.connect()?;
+    let docker = docker.negotiate_version().await.map_err(|e| engine.unreachable(e))?;
+    let this_host = engine.on_this_host();
+    let version = docker.version().await.map_err(|e| engine.unreachable(e))?;
+    let info = docker.info().await.map_err(|e| engine.unreachable(e))?;
     let mut findings = Vec::new();
 
-    let image_ok = docker.inspect_image(probe_image).await.is_ok();
-    let probe = |host: HostConfig, script: &'static str| {
+    // A remote engine that only ran candidates has the helper's image (made
+    // from the same base) even without the base itself.
+    let mut present = None;
+    for image in [probe_image, crate::hostnet::HELPER_IMAGE] {
+        if docker.inspect_image(image).await.is_ok() {
+            present = Some(image);
+            break;
+        }
+    }
+    let probe = |host: HostConfig, script: String| {
         let docker = docker.clone();
         async move {
-            if !image_ok {
-                return (false, format!("not probed: build `{probe_image}` first (`plateau images build`)"));
+            match present {
+                Some(image) => run_probe(&docker, image, host, &script).await,
+                None => (false, format!("not probed: build `{probe_image}` first (`plateau images build`)")),
             }
-            run_probe(&docker, probe_image, host, script).await
         }
     };
     let caps =
         |c: &[&str]| HostConfig { cap_add: Some(c.iter().map(|s| s.to_string()).collect()), ..Default::default() };
 
-    let (ok, detail) = probe(caps(&["NET_ADMIN"]), "ip link set dev lo mtu 65000").await;
+    let (ok, detail) = probe(caps(&["NET_ADMIN"]), "ip link set dev lo mtu 65000".into()).await;
     findings.push(Finding {
         name: "NET_ADMIN".into(),
         available: ok,
         detail,
         consequence: "routers, firewalls (nftables), DHCP servers, VPN and the candidate's own network settings".into(),
     });
-    let (ok, detail) = probe(caps(&["NET_RAW"]), "ping -c1 -W1 127.0.0.1 >/dev/null").await;
+    let (ok, detail) = probe(caps(&["NET_RAW"]), "ping -c1 -W1 127.0.0.1 >/dev/null".into()).await;
     findings.push(Finding {
         name: "NET_RAW".into(),
         available: ok,
         detail,
         consequence: "Kea's raw DHCP sockets, ping checks".into(),
     });
-    let (ok, detail) = probe(caps(&["SYS_ADMIN"]), "true").await;
+    let (ok, detail) = probe(caps(&["SYS_ADMIN"]), "true".into()).await;
     findings.push(Finding {
         name: "SYS_ADMIN".into(),
         available: ok,
         detail,
         consequence: "not required: the DC keeps NT ACLs in xattr_tdb".into(),
     });
-    let (ok, detail) = probe(HostConfig { privileged: Some(true), ..Default::default() }, "true").await;
+    let (ok, detail) = probe(HostConfig { privileged: Some(true), ..Default::default() }, "true".into()).await;
     findings.push(Finding {
         name: "--privileged".into(),
         available: ok,
@@ -90,7 +105,7 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         }]),
         ..Default::default()
     };
-    let (ok, detail) = probe(tun, "test -c /dev/net/tun").await;
+    let (ok, detail) = probe(tun, "test -c /dev/net/tun".into()).await;
     findings.push(Finding {
         name: "/dev/net/tun".into(),
         available: ok,
@@ -98,20 +113,33 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         consequence: "OpenVPN and userspace WireGuard (wireguard-go)".into(),
     });
 
-    findings.push(kernel_module(
-        "wireguard",
-        "WireGuard runs in the kernel",
-        "WireGuard runs as wireguard-go (needs /dev/net/tun)",
-    ));
-    findings.push(kernel_module(
-        "mac80211_hwsim",
-        "Wi-Fi association can be tested with virtual radios",
-        "Wi-Fi is graded from hostapd's configuration only",
-    ));
+    // A container sees its host kernel's modules.
+    for (module, if_loaded, if_not) in [
+        ("wireguard", "WireGuard runs in the kernel", "WireGuard runs as wireguard-go (needs /dev/net/tun)"),
+        (
+            "mac80211_hwsim",
+            "Wi-Fi association can be tested with virtual radios",
+            "Wi-Fi is graded from hostapd's configuration only",
+        ),
+    ] {
+        let (loaded, detail) = probe(HostConfig::default(), format!("test -d /sys/module/{module}")).await;
+        findings.push(Finding {
+            name: format!("{module} kernel module"),
+            available: loaded,
+            detail: match (loaded, detail.as_str()) {
+                (true, _) => "loaded".into(),
+                (false, "exit code 1") => "not loaded on the engine's host".into(),
+                (false, _) => detail,
+            },
+            consequence: if loaded { if_loaded } else { if_not }.into(),
+        });
+    }
     let limited = HostConfig { memory: Some(64 << 20), pids_limit: Some(64), ..Default::default() };
-    let (ok, detail) =
-        probe(limited, "test \"$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)\" = 64")
-            .await;
+    let (ok, detail) = probe(
+        limited,
+        "test \"$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)\" = 64".into(),
+    )
+    .await;
     findings.push(Finding {
         name: "memory and process limits".into(),
         available: ok,
@@ -123,7 +151,7 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
         },
     });
     let quota = HostConfig { storage_opt: Some(HashMap::from([("size".into(), "64M".into())])), ..Default::default() };
-    let (ok, detail) = probe(quota, "true").await;
+    let (ok, detail) = probe(quota, "true".into()).await;
     findings.push(Finding {
         name: "disk quota per container".into(),
         available: ok,
@@ -134,26 +162,20 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
             "the supervisor enforces each node's disk budget: a node over it is paused".into()
         },
     });
-    let root = info.docker_root_dir.clone().unwrap_or_default();
-    let free = crate::platform::free_space(std::path::Path::new(&root));
-    findings.push(Finding {
-        name: "free disk".into(),
-        available: free.is_some_and(|f| f > 10 << 30),
-        detail: match free {
-            Some(bytes) => format!("{:.1} GiB free under {root}", bytes as f64 / (1u64 << 30) as f64),
-            None => format!("{root} is not visible from here"),
-        },
-        consequence: "`exam start` needs twice the candidates' disk budgets (their writes and their snapshots)".into(),
-    });
-    findings.push(vm_finding(&docker).await);
+    findings.push(free_disk(&info, this_host, &probe).await);
+    findings.push(vm_finding(&docker, this_host).await);
     let experimental = info.experimental_build.unwrap_or(false);
-    let criu = std::process::Command::new("criu").arg("check").output();
+    let criu = match this_host {
+        true => std::process::Command::new("criu").arg("check").output(),
+        false => Err(std::io::Error::other("not checked on another host's engine")),
+    };
     let criu_ok = criu.as_ref().is_ok_and(|o| o.status.success());
     findings.push(Finding {
         name: "process checkpoints (CRIU)".into(),
         available: experimental && criu_ok,
         detail: match (&criu, experimental) {
-            (Err(_), _) => "criu is not installed".into(),
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => "criu is not installed".into(),
+            (Err(e), _) => e.to_string(),
             (Ok(o), _) if !o.status.success() => {
                 format!("`criu check` fails: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""))
             }
@@ -165,7 +187,7 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
                       was paused; process memory is not kept"
             .into(),
     });
-    let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1").await;
+    let (ok, detail) = probe(HostConfig::default(), "timeout 20 apt-get update -q >/dev/null 2>&1".into()).await;
     findings.push(Finding {
         name: "Debian mirror from a container".into(),
         available: ok,
@@ -174,6 +196,7 @@ pub async fn run(probe_image: &str) -> Result<Report, Error> {
     });
 
     Ok(Report {
+        engine: engine.id.clone(),
         engine_version: version.version.unwrap_or_default(),
         api_version: version.api_version.unwrap_or_default(),
         storage_driver: info.driver.unwrap_or_default(),
@@ -207,19 +230,40 @@ pub async fn time_guest(docker: &Docker, image: &str, accel: &str, limit: Durati
     ok.then(|| started.elapsed())
 }
 
-/// Whether the host has loaded a kernel module, and what follows either way.
-fn kernel_module(module: &str, if_loaded: &str, if_not: &str) -> Finding {
-    let loaded = std::path::Path::new("/sys/module").join(module).exists();
+/// The disk under the engine's data root: read here on this host; on
+/// another, asked of a container that mounts it (10 GiB or not).
+async fn free_disk<F, Fut>(info: &bollard::models::SystemInfo, this_host: bool, probe: &F) -> Finding
+where
+    F: Fn(HostConfig, String) -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    const ENOUGH: u64 = 10 << 30;
+    let root = info.docker_root_dir.clone().unwrap_or_default();
+    let (available, detail) = match this_host {
+        true => match crate::platform::free_space(std::path::Path::new(&root)) {
+            Some(bytes) => (bytes > ENOUGH, format!("{:.1} GiB free under {root}", bytes as f64 / (1u64 << 30) as f64)),
+            None => (false, format!("{root} is not visible from here")),
+        },
+        false => {
+            let host = HostConfig { binds: Some(vec![format!("{root}:/engine-root:ro")]), ..Default::default() };
+            let script = format!("test \"$(df -Pk /engine-root | awk 'NR == 2 {{ print $4 }}')\" -gt {}", ENOUGH >> 10);
+            match probe(host, script).await {
+                (true, _) => (true, format!("more than 10 GiB free under {root}")),
+                (false, why) if why == "exit code 1" => (false, format!("less than 10 GiB free under {root}")),
+                (false, why) => (false, why),
+            }
+        }
+    };
     Finding {
-        name: format!("{module} kernel module"),
-        available: loaded,
-        detail: if loaded { "loaded".into() } else { "not loaded on this host".into() },
-        consequence: if loaded { if_loaded } else { if_not }.into(),
+        name: "free disk".into(),
+        available,
+        detail,
+        consequence: "`exam start` needs twice the candidates' disk budgets (their writes and their snapshots)".into(),
     }
 }
 
 /// Which accelerator VM nodes get here, and how long a kernel takes to boot.
-async fn vm_finding(docker: &Docker) -> Finding {
+async fn vm_finding(docker: &Docker, this_host: bool) -> Finding {
     let image = "plateau/qemu:latest";
     let name = "VM nodes (QEMU)".to_string();
     let consequence = "VM nodes boot (`backend = \"vm\"`); their image: `plateau images build --vm ROLE`".to_string();
@@ -234,7 +278,9 @@ async fn vm_finding(docker: &Docker) -> Finding {
             return Finding { name, available: false, detail, consequence };
         }
     };
-    let kvm = match std::path::Path::new("/dev/kvm").exists() {
+    // Another host's /dev/kvm is seen by trying it.
+    let kvm_device = !this_host || std::path::Path::new("/dev/kvm").exists();
+    let kvm = match kvm_device {
         true => time_guest(docker, &vm_image, "kvm", KVM_PROBE_LIMIT).await,
         false => None,
     };
@@ -243,7 +289,7 @@ async fn vm_finding(docker: &Docker) -> Finding {
         (Some(k), _) => format!("KVM: a kernel boots in {:.1} s; VMs use KVM", k.as_secs_f64()),
         (None, Some(t)) => format!(
             "{}; TCG (software emulation): a kernel boots in {:.1} s; VMs use TCG (slower to boot and to run)",
-            if std::path::Path::new("/dev/kvm").exists() { "/dev/kvm runs no guest" } else { "no /dev/kvm" },
+            if kvm_device { "/dev/kvm runs no guest" } else { "no /dev/kvm" },
             t.as_secs_f64(),
         ),
         (None, None) => "no guest booted, with KVM or TCG".to_string(),

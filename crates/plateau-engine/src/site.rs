@@ -222,6 +222,11 @@ impl Site {
 }
 
 impl EngineSpec {
+    /// Whether the engine runs on this host: a socket is this host's.
+    pub fn on_this_host(&self) -> bool {
+        matches!(self.address, Address::Default | Address::Socket(_))
+    }
+
     /// A client of this engine's API. Nothing is sent yet.
     pub fn connect(&self) -> Result<Docker, Error> {
         let unreachable = |e: bollard::errors::Error| self.unreachable(causes(&e));

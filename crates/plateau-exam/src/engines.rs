@@ -28,6 +28,15 @@ pub async fn overview(site: &Site) -> Vec<Overview> {
     futures_util::future::join_all(site.engines.iter().map(|engine| engine.overview())).await
 }
 
+/// What each engine of the site allows and which scenario features work
+/// there, examined side by side; an engine that cannot be reached says why.
+pub async fn doctor(site: &Site) -> Vec<(String, Result<plateau_engine::doctor::Report>)> {
+    let examined = site.engines.iter().map(|engine| async move {
+        (engine.id.clone(), plateau_engine::doctor::run(engine, "plateau/base:latest").await.map_err(Error::from))
+    });
+    futures_util::future::join_all(examined).await
+}
+
 /// Make (or reuse) the centre's CA, its client certificate and a server
 /// certificate for `hosts`.
 pub fn make_certs(dir: &Path, hosts: &[String]) -> Result<Made> {

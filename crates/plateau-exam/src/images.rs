@@ -59,8 +59,3 @@ pub async fn prune_images(dir: &Path) -> Result<Vec<String>> {
     let builder = Builder::connect(Catalog::load(dir)?).await?;
     Ok(builder.prune_stale().await?)
 }
-
-/// What this engine allows and which scenario features work here.
-pub async fn doctor() -> Result<plateau_engine::doctor::Report> {
-    Ok(plateau_engine::doctor::run("plateau/base:latest").await?)
-}

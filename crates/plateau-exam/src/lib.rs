@@ -37,12 +37,12 @@ pub use archive::{Archived, ArchivedCandidate, Finding, Manifest, Restored, Veri
 pub use audit::Verified;
 pub use clock::{JURY, PREPARATION, PhaseRow, PhaseState, Started, SupervisorLock, at, parse_duration};
 pub use context::{SessionCtx, Workspace, scenario_hash};
-pub use engines::{SITE_FILE, load_site, make_certs, overview};
+pub use engines::{SITE_FILE, doctor, load_site, make_certs, overview};
 pub use error::{Error, Result};
 pub use faults::{FaultCatalogue, FaultDone, FaultOutcome, Injection, Pick, describe, when_to_unix};
 pub use freeze::{FreezeFailure, FreezeReport, Frozen};
 pub use grading::{Format, Graded};
-pub use images::{ImageRow, build_images, build_vm_image, doctor, import_vm_image, list_images, prune_images};
+pub use images::{ImageRow, build_images, build_vm_image, import_vm_image, list_images, prune_images};
 pub use limits::{DiskEvent, LimitEvent};
 pub use plateau_engine::platform::NodeStatus;
 pub use plateau_engine::site::{Overview, Site};

@@ -22,7 +22,7 @@ enum EnginesCommand {
     List {
         /// The site file (default: `plateau.toml` here; without one, this
         /// host's engine alone).
-        #[arg(long)]
+        #[arg(long, env = "PLATEAU_SITE")]
         site: Option<PathBuf>,
         #[arg(long)]
         json: bool,
@@ -46,6 +46,46 @@ pub async fn engines(args: EnginesArgs) -> Result<u8> {
         EnginesCommand::List { site, json } => list(site, json).await,
         EnginesCommand::Certs { dir, hosts } => certs(&dir, &hosts),
     }
+}
+
+pub async fn doctor(site: Option<PathBuf>, json: bool) -> Result<u8> {
+    let site = plateau_exam::load_site(site.as_deref())?;
+    let examined = plateau_exam::doctor(&site).await;
+    let unreachable = examined.iter().filter(|(_, report)| report.is_err()).count();
+    if json {
+        let reports: Vec<serde_json::Value> = examined
+            .iter()
+            .map(|(engine, report)| match report {
+                Ok(report) => serde_json::to_value(report).unwrap_or_default(),
+                Err(e) => serde_json::json!({ "engine": engine, "unreachable": e.to_string() }),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    for (engine, report) in examined.iter().filter(|_| !json) {
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                println!("Engine {engine}: unreachable: {e}\n");
+                continue;
+            }
+        };
+        println!(
+            "Engine {engine}: Docker {} (API {}), storage driver {}, cgroup {}",
+            report.engine_version, report.api_version, report.storage_driver, report.cgroup_version
+        );
+        let mut table = crate::render::table(&["capability", "here", "seen", "what it means"]);
+        for f in &report.findings {
+            table.add_row([
+                f.name.clone(),
+                if f.available { "yes" } else { "no" }.to_string(),
+                f.detail.clone(),
+                f.consequence.clone(),
+            ]);
+        }
+        println!("{table}\n");
+    }
+    Ok(if unreachable > 0 { status::INVALID } else { status::OK })
 }
 
 async fn list(site: Option<PathBuf>, json: bool) -> Result<u8> {

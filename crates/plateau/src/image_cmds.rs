@@ -122,29 +122,6 @@ async fn list(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn doctor(json: bool) -> Result<u8> {
-    let report = plateau_exam::doctor().await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(status::OK);
-    }
-    println!(
-        "Docker engine {} (API {}), storage driver {}, cgroup {}",
-        report.engine_version, report.api_version, report.storage_driver, report.cgroup_version
-    );
-    let mut table = crate::render::table(&["capability", "here", "seen", "what it means"]);
-    for f in &report.findings {
-        table.add_row([
-            f.name.clone(),
-            if f.available { "yes" } else { "no" }.to_string(),
-            f.detail.clone(),
-            f.consequence.clone(),
-        ]);
-    }
-    println!("{table}");
-    Ok(status::OK)
-}
-
 /// The images a scenario's machines run, by catalogue name (the access
 /// relay's too), and its VM nodes' roles.
 fn images_for(scenario: &plateau_scenario::Scenario) -> (Vec<String>, Vec<String>) {

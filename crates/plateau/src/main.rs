@@ -93,8 +93,15 @@ enum Command {
     /// The centre's Docker engines (site file `plateau.toml`): list them,
     /// make the certificates a remote engine needs.
     Engines(engine_cmds::EnginesArgs),
-    /// Show what this Docker engine allows and which scenario features work here.
+    /// Show what each Docker engine of the site allows and which scenario
+    /// features work there (this host's engine without a site file).
+    ///
+    /// Exits 1 when an engine cannot be reached.
     Doctor {
+        /// The site file (default: `plateau.toml` here; without one, this
+        /// host's engine alone).
+        #[arg(long, env = "PLATEAU_SITE")]
+        site: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -145,7 +152,7 @@ async fn main() -> ExitCode {
         Command::Frameworks(args) => scenario_cmds::frameworks(args),
         Command::Images(args) => image_cmds::images(args).await,
         Command::Engines(args) => engine_cmds::engines(args).await,
-        Command::Doctor { json } => image_cmds::doctor(json).await,
+        Command::Doctor { site, json } => engine_cmds::doctor(site, json).await,
         Command::Probe { timeout_ms, request } => {
             let timeout = std::time::Duration::from_millis(timeout_ms);
             println!("{}", plateau_exam::answer_probe(&request, timeout).await);

@@ -294,6 +294,20 @@ fn candidates_on_two_engines_each_stay_whole_on_their_own() {
         placed(&exam),
         [("c01".into(), "here".into(), "running".into()), ("c02".into(), far.clone(), "running".into())]
     );
+    // `doctor` examines both engines, the far one through its own API.
+    let doctor: Vec<Value> = serde_json::from_str(&exam.ok(&["doctor", "--json"])).unwrap();
+    let found = |report: &Value, name: &str| {
+        let finding = report["findings"].as_array().unwrap().iter().find(|f| f["name"] == name).cloned();
+        finding.map(|f| (f["available"].clone(), f["detail"].as_str().unwrap_or_default().to_string()))
+    };
+    assert_eq!(
+        doctor.iter().map(|r| r["engine"].clone()).collect::<Vec<_>>(),
+        [Value::from("here"), Value::from(far.as_str())]
+    );
+    assert_eq!(found(&doctor[1], "NET_ADMIN"), Some((Value::Bool(true), "ok".into())), "{:#}", doctor[1]);
+    let disk = found(&doctor[1], "free disk").unwrap_or_default().1;
+    assert!(disk.contains("free under"), "the far engine's disk, read there: {disk}");
+
     // The far engine holds c02's platform and its helper, nothing of c01's;
     // c02's firewall rules are on its own host, not here.
     let there = docker_on(&remote, &["ps", "--format", "{{.Names}}"]);

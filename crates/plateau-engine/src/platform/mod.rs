@@ -255,10 +255,10 @@ impl DockerEngine {
         let docker = spec.connect()?;
         let docker = docker.negotiate_version().await.map_err(|e| spec.unreachable(e))?;
         docker.ping().await.map_err(|e| spec.unreachable(e))?;
-        // A socket is this host's: its bridges are this host's too.
-        let host = match spec.address {
-            Address::Default | Address::Socket(_) => HostSide::Local,
-            Address::Tls { .. } => HostSide::helper(docker.clone()),
+        // This host's engine has this host's bridges.
+        let host = match spec.on_this_host() {
+            true => HostSide::Local,
+            false => HostSide::helper(docker.clone()),
         };
         let published_on = match &spec.address {
             Address::Tls { host_port, .. } => {
