@@ -211,8 +211,13 @@ pub struct Removed {
 
 /// The bounds of an engine's work at once, across candidates.
 struct Turns {
-    /// Containers booting: created or started, until their ready mark.
+    /// Containers booting: created or started, until their ready mark
+    /// while others queue for a turn.
     starts: Semaphore,
+    /// Nodes queued for a boot turn: while there are none, a node nobody
+    /// waits for lets go of its turn before it is ready (a platform's `up`
+    /// does not wait for it).
+    queued: std::sync::atomic::AtomicUsize,
     /// Commands run in its containers: a room graded at once queues here,
     /// and each command's time limit runs from its turn (on a crowded
     /// host, `samba-tool` after `samba-tool` outlasted its limit and a live
@@ -275,6 +280,7 @@ impl DockerEngine {
             docker,
             turns: Arc::new(Turns {
                 starts: Semaphore::new(concurrency.max(1)),
+                queued: std::sync::atomic::AtomicUsize::new(0),
                 commands: Semaphore::new(COMMANDS_PER_CPU * cpus),
             }),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),

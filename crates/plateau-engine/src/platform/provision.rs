@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -172,17 +173,15 @@ impl DockerEngine {
     ) -> Result<NodeOutcome, Error> {
         let candidate = plan.candidate.id.as_str();
         let name = session.container_name(candidate, &node.id);
-        // A container keeps its turn until it is ready: a room boots
-        // `--concurrency` nodes at a time instead of every node at once (16
-        // full platforms started together pushed the load past 120 and no
-        // DC was ready within its limit).
-        let slot = self
-            .turns
-            .starts
-            .acquire()
-            .instrument(tracing::info_span!("up: wait for a creation slot"))
-            .await
-            .map_err(|e| Error::Engine(e.to_string()))?;
+        // A container keeps its turn until it is ready, or until nobody
+        // queues for one: a room boots `--concurrency` nodes at a time
+        // instead of every node at once (16 full platforms started together
+        // pushed the load past 120 and no DC was ready within its limit),
+        // and a lone platform's `up` does not wait for nodes nobody needs.
+        self.turns.queued.fetch_add(1, Ordering::SeqCst);
+        let slot = self.turns.starts.acquire().instrument(tracing::info_span!("up: wait for a creation slot")).await;
+        self.turns.queued.fetch_sub(1, Ordering::SeqCst);
+        let slot = slot.map_err(|e| Error::Engine(e.to_string()))?;
         let mut put_back = Vec::new();
         let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
@@ -230,7 +229,7 @@ impl DockerEngine {
             drop(slot);
             // The guest sets its own addresses, routes and accounts (see
             // `vm::vm_env`); its host keys are pinned for the grader's SSH.
-            self.wait_ready(&name, vm::VM_READY_LIMIT).await?;
+            self.wait_ready(&name, vm::VM_READY_LIMIT, || true).await?;
             let host_keys = self.guest_host_keys(&name).await?;
             let (put_back, found, unchecked) = match repair.is_some() && outcome == Outcome::Created {
                 // Not compared: graded all the same, named unverified (and why).
@@ -259,14 +258,16 @@ impl DockerEngine {
             self.route_via_plan_gateway(plan, node, &name).instrument(tracing::info_span!("up: route")).await?;
         }
         let booting = matches!(outcome, Outcome::Created | Outcome::Started);
-        if wait || booting {
+        if wait {
+            self.wait_ready(&name, NODE_READY_LIMIT, || true).instrument(tracing::info_span!("up: ready")).await?;
+        } else if booting {
+            // Nobody waits for it: it holds its turn while others queue for
+            // one, and never fails the platform's `up` (`status` tells).
+            let queued = || self.turns.queued.load(Ordering::SeqCst) > 0;
             let ready =
-                self.wait_ready(&name, Duration::from_secs(120)).instrument(tracing::info_span!("up: ready")).await;
-            match ready {
-                Err(e) if wait => return Err(e),
-                // Nobody waits for it: its turn ends, `status` tells.
-                Err(e) => tracing::warn!(container = %name, "{e}"),
-                Ok(()) => {}
+                self.wait_ready(&name, NODE_READY_LIMIT, queued).instrument(tracing::info_span!("up: turn")).await;
+            if let Err(e) = ready {
+                tracing::warn!(container = %name, "{e}");
             }
         }
         drop(slot);
@@ -494,6 +495,9 @@ pub(super) fn create_error(name: &str, image: &str, e: bollard::errors::Error) -
         Error::Node { container: name.to_string(), message: text }
     }
 }
+
+/// How long a container node may take to mark itself ready.
+const NODE_READY_LIMIT: Duration = Duration::from_secs(120);
 
 /// Nodes grouped so that each group only depends on earlier groups.
 pub(super) fn dependency_levels(nodes: &[PlannedNode]) -> Vec<Vec<&PlannedNode>> {

@@ -41,10 +41,19 @@ impl DockerEngine {
     /// Wait until the node's `plateau-init` has started its services and its
     /// own readiness check passed (`/run/plateau-ready`). Docker's health
     /// checks run too rarely to wait on: they are for `status`.
-    pub(super) async fn wait_ready(&self, name: &str, limit: Duration) -> Result<(), Error> {
+    /// Returns early, without error, once `still_needed` says no.
+    pub(super) async fn wait_ready(
+        &self,
+        name: &str,
+        limit: Duration,
+        still_needed: impl Fn() -> bool,
+    ) -> Result<(), Error> {
         let start = Instant::now();
         let mark = self.ready_mark(name).await;
         loop {
+            if !still_needed() {
+                return Ok(());
+            }
             match &mark {
                 Some(mark) if mark.set() => return Ok(()),
                 Some(_) => {}

@@ -19,6 +19,7 @@ use crate::prober::Prober;
 use crate::executor::{ExecError, Execute, Executor, Output, Shell};
 use crate::result::{Action, Assertion, excerpt, millis};
 
+mod addressing;
 mod backup;
 mod dhcp;
 mod directory;
@@ -180,7 +181,7 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
         CheckKind::HttpGet(k) => network::http_get(k, &cx, seen).await,
         CheckKind::DnsRecord(k) => network::dns_record(k, &cx, seen).await,
         CheckKind::DhcpOffer(k) => dhcp::dhcp_offer(k, &cx, seen).await,
-        CheckKind::IpConfig(k) => network::ip_config(k, &cx, seen).await,
+        CheckKind::IpConfig(k) => addressing::ip_config(k, &cx, seen).await,
         CheckKind::AdUser(k) => directory::ad_user(k, &cx, seen).await,
         CheckKind::AdPasswordPolicy(k) => directory::ad_password_policy(k, &cx, seen).await,
         CheckKind::DomainJoined(k) => directory::domain_joined(k, &cx, seen).await,

@@ -1,11 +1,11 @@
-//! Network kinds: ports, reachability, web pages, DNS records, a node's IP configuration.
+//! Network kinds: ports, reachability, web pages, DNS records.
 //!
 //! Every attempt to get through is read as an [`Attempt`]: through, stopped
 //! on the way, or unproven (the sender's own tool or network failed first).
 //! A denial passes only when stopped; an unproven attempt never passes.
 
 use plateau_scenario::checks::network::{
-    DnsRecord, HttpGet, IpConfig, Ping, Protocol, Reach as ReachCheck, ReachTarget, Reachability, TcpPort,
+    DnsRecord, HttpGet, Ping, Protocol, Reach as ReachCheck, ReachTarget, Reachability, TcpPort,
 };
 
 use super::*;
@@ -309,60 +309,6 @@ pub(super) async fn dns_record(kind: &DnsRecord, cx: &Cx<'_, impl Reach>, seen: 
     Ok(())
 }
 
-pub(super) async fn ip_config(kind: &IpConfig, cx: &Cx<'_, impl Reach>, seen: &mut Seen) -> Result<(), Unable> {
-    let IpConfig { address, gateway, dns, dhcp } = kind;
-    let timeout = cx.timeout;
-    let on = cx.node()?;
-    let windows = on.shell() == Shell::PowerShell;
-    let (addrs, routes, resolvers, leased) = if windows {
-        let out = seen
-                .run(
-                    on,
-                    "(Get-NetIPAddress -AddressFamily IPv4 | Where-Object { $_.IPAddress -ne '127.0.0.1' }).IPAddress -join ' '; \
-                     (Get-NetRoute -DestinationPrefix 0.0.0.0/0 -ErrorAction SilentlyContinue).NextHop -join ' '; \
-                     (Get-DnsClientServerAddress -AddressFamily IPv4).ServerAddresses -join ' '; \
-                     (Get-NetIPAddress -AddressFamily IPv4 -PrefixOrigin Dhcp -ErrorAction SilentlyContinue).IPAddress -join ' '",
-                    timeout,
-                )
-                .await?;
-        four_lists(&out.stdout)
-    } else {
-        let out = seen
-            .run(
-                on,
-                "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' '; echo; \
-                     ip -4 route show default | awk '{print $3}' | tr '\\n' ' '; echo; \
-                     awk '/^nameserver/ {print $2}' /etc/resolv.conf | tr '\\n' ' '; echo; \
-                     ip -4 -o addr show scope global dynamic | awk '{print $4}' | cut -d/ -f1 | tr '\\n' ' '; echo",
-                timeout,
-            )
-            .await?;
-        four_lists(&out.stdout)
-    };
-    match address {
-        Some(want) => seen.expect("address", want.clone(), list(&addrs), addrs.iter().any(|a| a == want)),
-        None => seen.expect("address", "an address", list(&addrs), !addrs.is_empty()),
-    }
-    if let Some(want) = gateway {
-        seen.expect("default gateway", want.clone(), list(&routes), routes.iter().any(|r| r == want));
-    }
-    if let Some(want) = dns {
-        seen.expect("DNS server", want.clone(), list(&resolvers), resolvers.iter().any(|r| r == want));
-    }
-    if let Some(want) = dhcp {
-        // The lease is the outcome a "by DHCP" criterion names: an address
-        // set by hand, even the right one, is not.
-        let leased_ok = match address {
-            Some(a) => leased.iter().any(|l| l == a),
-            None => !leased.is_empty(),
-        };
-        let shown = if leased.is_empty() { "none".to_string() } else { list(&leased) };
-        let (expected, ok) = if *want { ("by DHCP", leased_ok) } else { ("set by hand", !leased_ok) };
-        seen.expect("address leased", expected, shown, ok);
-    }
-    Ok(())
-}
-
 /// `nc -z -v`: connected, refused or dropped on the way, or nothing proven
 /// (no route from the sender, a name that does not resolve, another failure).
 fn nc_attempt(exit_code: i64, stderr: &str) -> Attempt {
@@ -432,13 +378,6 @@ pub(super) fn body_and_status(text: &str) -> (u16, String) {
 /// are dig's own complaints.
 fn dig_answers(stdout: &str) -> Vec<String> {
     stdout.lines().filter(|l| !l.starts_with(";;")).map(|l| l.trim().trim_end_matches('.').to_string()).collect()
-}
-
-/// Four lines of words: addresses, default gateways, DNS servers, addresses leased by DHCP.
-fn four_lists(stdout: &str) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
-    let mut lines = stdout.lines().map(words);
-    let mut next = || lines.next().unwrap_or_default();
-    (next(), next(), next(), next())
 }
 
 #[cfg(test)]
@@ -613,17 +552,5 @@ mod tests {
         check("dc.agence.lan.\n10.20.1.10\n", &["dc.agence.lan", "10.20.1.10"]);
         check(";; communications error to 10.20.1.10#53: timed out\n;; no servers could be reached\n", &[]);
         check("", &[]);
-    }
-
-    #[test]
-    fn ip_config_reads_four_lines_of_words() {
-        let (addrs, routes, dns, leased) = four_lists("10.20.1.50 172.18.0.3 \n10.20.1.1 \n10.20.1.10 \n10.20.1.50 \n");
-        assert_eq!(addrs, ["10.20.1.50", "172.18.0.3"]);
-        assert_eq!(routes, ["10.20.1.1"]);
-        assert_eq!(dns, ["10.20.1.10"]);
-        assert_eq!(leased, ["10.20.1.50"]);
-        // An address set by hand is on the first line only.
-        let none: Vec<String> = vec![];
-        assert_eq!(four_lists("10.20.1.50\n\n"), (vec!["10.20.1.50".to_string()], none.clone(), none.clone(), none));
     }
 }
