@@ -8,6 +8,7 @@ use bollard::query_parameters::{
     ListNetworksOptions, RemoveContainerOptions, StartContainerOptions,
 };
 
+use futures_util::StreamExt;
 use plateau_scenario::TakenSubnet;
 
 use crate::{Error, Hold, hostnet};
@@ -158,17 +159,7 @@ impl DockerEngine {
     pub async fn down(&self, session: &str, candidate: Option<&str>) -> Result<Removed, Error> {
         let mut removed =
             Removed { rules: hostnet::remove_rules(&self.host, session, candidate).await?, ..Default::default() };
-        let mut removals = tokio::task::JoinSet::new();
-        for c in self.status(session, candidate).await? {
-            let docker = self.docker.clone();
-            removals.spawn(async move {
-                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-                docker.remove_container(&c.container, Some(options)).await.is_ok()
-            });
-        }
-        while let Some(done) = removals.join_next().await {
-            removed.containers += usize::from(done.unwrap_or(false));
-        }
+        removed.containers = self.remove_containers(session, candidate).await?;
         let mut filters = vec![format!("{LABEL_SESSION}={session}")];
         if let Some(c) = candidate {
             filters.push(format!("{LABEL_CANDIDATE}={c}"));
@@ -198,6 +189,49 @@ impl DockerEngine {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Containers removed at once: a room's 190 removals sent together kept the
+/// engine busy past its API's limits, and some were left behind.
+const REMOVALS_AT_ONCE: usize = 8;
+
+/// How long `down` waits for containers the engine is still removing.
+const REMOVAL_LIMIT: Duration = Duration::from_secs(120);
+
+impl DockerEngine {
+    /// Remove the session's (or candidate's) containers, a few at a time,
+    /// until none is left; what is still there after [`REMOVAL_LIMIT`] is
+    /// an error naming it (`down` again converges).
+    async fn remove_containers(&self, session: &str, candidate: Option<&str>) -> Result<usize, Error> {
+        let started = std::time::Instant::now();
+        let mut at_first = None;
+        loop {
+            let left = self.status(session, candidate).await?;
+            let found = *at_first.get_or_insert(left.len());
+            if left.is_empty() {
+                return Ok(found);
+            }
+            if started.elapsed() > REMOVAL_LIMIT {
+                let names: Vec<String> = left.iter().map(|c| format!("{} ({})", c.container, c.state)).collect();
+                return Err(Error::Engine(format!(
+                    "{} container(s) still on the engine after {} s: {}; run `plateau down` again",
+                    left.len(),
+                    REMOVAL_LIMIT.as_secs(),
+                    names.join(", ")
+                )));
+            }
+            // One the engine is removing already is waited for, not asked again.
+            let (being_removed, to_ask): (Vec<_>, Vec<_>) = left.into_iter().partition(|c| c.state == "removing");
+            let asked = to_ask.into_iter().map(|c| async move {
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                self.docker.remove_container(&c.container, Some(options)).await.is_ok()
+            });
+            let done: Vec<bool> = futures_util::stream::iter(asked).buffer_unordered(REMOVALS_AT_ONCE).collect().await;
+            if done.contains(&false) || !being_removed.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
     }
 }
 
