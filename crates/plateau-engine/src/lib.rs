@@ -9,6 +9,7 @@ pub use hostnet::{HELPER_IMAGE, HostOutput, LABEL_HELPER};
 mod memory;
 pub mod placement;
 pub mod platform;
+pub mod queued;
 mod runtime;
 pub mod site;
 pub mod terminal;

@@ -321,7 +321,7 @@ impl DockerEngine {
         cmd: &[&str],
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
-        let _turn = self.turns.commands.acquire().await.expect("never closed");
+        let _turn = crate::queued::turn(&self.turns.commands).await;
         crate::exec::exec(&self.docker, container, cmd, limit).await
     }
 
