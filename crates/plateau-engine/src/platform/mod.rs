@@ -226,8 +226,10 @@ struct Turns {
 }
 
 /// Commands in flight per CPU of an engine's host: most of a grader's
-/// commands wait on I/O or a service; a few (`samba-tool`) burn a CPU.
-const COMMANDS_PER_CPU: usize = 4;
+/// commands wait on I/O or a service; a few (`samba-tool`) burn a CPU (at
+/// four per CPU, 16 solved platforms graded at once ran them past their
+/// 10 s limits).
+const COMMANDS_PER_CPU: usize = 2;
 
 #[derive(Clone)]
 pub struct DockerEngine {
