@@ -118,7 +118,9 @@ pub async fn dns(server: &str, name: &str, record: RecordType, timeout: Duration
     let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp(ip)]);
     let mut builder = hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default());
     builder.options_mut().timeout = timeout;
-    builder.options_mut().attempts = 1;
+    // Retries after the first try (hickory's `attempts`): none, so "no
+    // answer" is decided within one timeout, not two.
+    builder.options_mut().attempts = 0;
     builder.options_mut().cache_size = 0;
     let resolver = builder.build().map_err(|e| Error::Probe(e.to_string()))?;
     let kind = match record {
