@@ -246,6 +246,7 @@ impl Workspace {
                     removed.networks += here.networks;
                     removed.rules += here.rules;
                     removed.snapshots += here.snapshots;
+                    removed.networks_left.extend(here.networks_left);
                 }
                 Err(e) if holding.contains(&id) => not_reached.push(format!("engine `{id}`: {e}")),
                 Err(_) => {}

@@ -232,6 +232,9 @@ pub async fn down(args: SessionArgs) -> Result<u8> {
     if removed.snapshots > 0 {
         println!("session {}: removed {} snapshot image(s), kept in its archive", args.session, removed.snapshots);
     }
+    for left in &removed.networks_left {
+        eprintln!("warning: network {left} (left on the engine; restarting dockerd clears a stale endpoint)");
+    }
     Ok(status::OK)
 }
 

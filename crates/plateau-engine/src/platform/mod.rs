@@ -207,6 +207,9 @@ pub struct Removed {
     pub rules: usize,
     /// Snapshot images (an archived session's only: see `remove_snapshots`).
     pub snapshots: usize,
+    /// Networks the engine would not remove, with its reason (Docker 20.10
+    /// can keep a stale endpoint on a network whose containers are gone).
+    pub networks_left: Vec<String>,
 }
 
 /// The bounds of an engine's work at once, across candidates.

@@ -169,11 +169,20 @@ impl DockerEngine {
             .list_networks(Some(ListNetworksOptions { filters: Some(HashMap::from([("label".to_string(), filters)])) }))
             .await
             .map_err(|e| Error::Engine(e.to_string()))?;
-        for n in networks {
-            if let Some(name) = n.name
-                && self.docker.remove_network(&name).await.is_ok()
-            {
-                removed.networks += 1;
+        for name in networks.into_iter().filter_map(|n| n.name) {
+            // A network's last endpoints may still be going with its containers.
+            let mut tries = 0;
+            loop {
+                match self.docker.remove_network(&name).await {
+                    Ok(()) => removed.networks += 1,
+                    Err(_) if tries < NETWORK_TRIES => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    Err(e) => removed.networks_left.push(format!("{name}: {e}")),
+                }
+                break;
             }
         }
         // The helper serves every session on the engine: it goes with the last.
@@ -195,6 +204,9 @@ impl DockerEngine {
 /// Containers removed at once: a room's 190 removals sent together kept the
 /// engine busy past its API's limits, and some were left behind.
 const REMOVALS_AT_ONCE: usize = 8;
+
+/// How many times more `down` asks for a network the engine would not remove.
+const NETWORK_TRIES: usize = 10;
 
 /// How long `down` waits for containers the engine is still removing.
 const REMOVAL_LIMIT: Duration = Duration::from_secs(120);
