@@ -59,68 +59,101 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Option
     }
 }
 
-/// A turn of `turns`, its wait counted on the work's clock (if it runs
-/// under [`within`]).
-pub(crate) async fn turn(turns: &Semaphore) -> SemaphorePermit<'_> {
-    let clock = CLOCK.try_with(Arc::clone).ok();
-    if let Some(clock) = &clock {
-        clock.waiting.fetch_add(1, Ordering::SeqCst);
+/// A bounded number of turns, and how many wait for one.
+pub(crate) struct Queue {
+    turns: Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Queue {
+    pub(crate) fn new(turns: usize) -> Self {
+        Self { turns: Semaphore::new(turns.max(1)), waiting: AtomicUsize::new(0) }
     }
-    let asked = Instant::now();
-    let permit = turns.acquire().await.expect("never closed");
-    if let Some(clock) = &clock {
-        clock.waited_ms.fetch_add(asked.elapsed().as_millis() as u64, Ordering::SeqCst);
-        clock.waiting.fetch_sub(1, Ordering::SeqCst);
+
+    /// Whether someone waits for a turn now.
+    pub(crate) fn queued(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
     }
-    permit
+
+    /// A turn; its wait is counted here and on the work's clock (if it runs
+    /// under [`within`]), also when the wait is given up (dropped).
+    pub(crate) async fn turn(&self) -> SemaphorePermit<'_> {
+        let _waiting = Waiting::new(&self.waiting);
+        self.turns.acquire().await.expect("never closed")
+    }
+}
+
+/// One wait for a turn, counted from its start until it is dropped.
+struct Waiting<'a> {
+    queue: &'a AtomicUsize,
+    clock: Option<Arc<QueueClock>>,
+    asked: Instant,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(queue: &'a AtomicUsize) -> Self {
+        let clock = CLOCK.try_with(Arc::clone).ok();
+        queue.fetch_add(1, Ordering::SeqCst);
+        if let Some(clock) = &clock {
+            clock.waiting.fetch_add(1, Ordering::SeqCst);
+        }
+        Self { queue, clock, asked: Instant::now() }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.queue.fetch_sub(1, Ordering::SeqCst);
+        if let Some(clock) = &self.clock {
+            clock.waited_ms.fetch_add(self.asked.elapsed().as_millis() as u64, Ordering::SeqCst);
+            clock.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn time_in_the_queue_does_not_count_against_the_limit() {
-        let turns = Semaphore::new(1);
-        let held = turns.acquire().await.unwrap();
+    /// Work that waits `queued` seconds for its turn, then runs `runs`
+    /// seconds, under a 5 s limit of its own time.
+    async fn queued_then_run(queued: u64, runs: u64) -> Option<()> {
+        let queue = Queue::new(1);
+        let held = queue.turn().await;
         let work = async {
-            let _turn = turn(&turns).await;
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            "done"
+            let _turn = queue.turn().await;
+            tokio::time::sleep(Duration::from_secs(runs)).await;
         };
-        // The turn is released after 10 s: the work then runs its 3 s,
-        // within a 5 s limit of its own time.
         let release = async {
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::time::sleep(Duration::from_secs(queued)).await;
             drop(held);
         };
         let (out, ()) = tokio::join!(within(Duration::from_secs(5), work), release);
-        assert_eq!(out, Some("done"));
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_in_the_queue_does_not_count_against_the_limit() {
+        assert_eq!(queued_then_run(10, 3).await, Some(()));
     }
 
     #[tokio::test(start_paused = true)]
     async fn work_that_runs_past_its_limit_is_cut() {
-        let turns = Semaphore::new(1);
-        let work = async {
-            let _turn = turn(&turns).await;
-            tokio::time::sleep(Duration::from_secs(6)).await;
-        };
-        assert_eq!(within(Duration::from_secs(5), work).await, None);
+        assert_eq!(queued_then_run(0, 6).await, None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_long_wait_then_a_long_run_is_still_cut() {
-        let turns = Semaphore::new(1);
-        let held = turns.acquire().await.unwrap();
-        let work = async {
-            let _turn = turn(&turns).await;
-            tokio::time::sleep(Duration::from_secs(6)).await;
-        };
-        let release = async {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            drop(held);
-        };
-        let (out, ()) = tokio::join!(within(Duration::from_secs(5), work), release);
-        assert_eq!(out, None);
+        assert_eq!(queued_then_run(10, 6).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_given_up_leaves_the_queue() {
+        let queue = Queue::new(1);
+        let _held = queue.turn().await;
+        assert!(!queue.queued());
+        let gave_up = tokio::time::timeout(Duration::from_secs(1), queue.turn()).await;
+        assert!(gave_up.is_err());
+        assert!(!queue.queued(), "a dropped wait still counted as queued");
     }
 }

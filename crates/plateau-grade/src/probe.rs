@@ -387,6 +387,22 @@ fn parse_ipp_response(bytes: &[u8]) -> Option<PrinterAttributes> {
 mod tests {
     use super::*;
 
+    /// A DNS server that never answers is asked once: "no answer" is
+    /// decided within one timeout (hickory's `attempts` counts retries).
+    #[tokio::test]
+    async fn an_unanswered_dns_query_is_sent_once() {
+        // A loopback address of its own: port 53 is the probe's.
+        let server = tokio::net::UdpSocket::bind("127.0.0.153:53").await.expect("root binds port 53");
+        let reply = dns("127.0.0.153", "www.exemple.test", RecordType::A, Duration::from_millis(300)).await.unwrap();
+        assert!(reply.records.is_empty() && reply.failure.is_some(), "{reply:?}");
+        let mut queries = 0;
+        let mut buf = [0u8; 512];
+        while server.try_recv(&mut buf).is_ok() {
+            queries += 1;
+        }
+        assert_eq!(queries, 1);
+    }
+
     #[test]
     fn nmap_offer_is_read() {
         let text = "| broadcast-dhcp-discover:\n|   Response 1 of 1:\n|     Interface: eth0\n|     IP Offered: 10.20.3.150\n|     Server Identifier: 10.20.3.2\n|     Subnet Mask: 255.255.255.0\n|     Router: 10.20.3.254\n|_    Domain Name Server: 10.20.3.254, 10.20.3.1\n";

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::queued::Queue;
 use bollard::Docker;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::hostnet::HostSide;
 use crate::site::{Address, EngineSpec, Site};
@@ -216,16 +216,12 @@ pub struct Removed {
 struct Turns {
     /// Containers booting: created or started, until their ready mark
     /// while others queue for a turn.
-    starts: Semaphore,
-    /// Nodes queued for a boot turn: while there are none, a node nobody
-    /// waits for lets go of its turn before it is ready (a platform's `up`
-    /// does not wait for it).
-    queued: std::sync::atomic::AtomicUsize,
+    starts: Queue,
     /// Commands run in its containers: a room graded at once queues here,
     /// and each command's time limit runs from its turn (on a crowded
     /// host, `samba-tool` after `samba-tool` outlasted its limit and a live
     /// grade said `error`).
-    commands: Semaphore,
+    commands: Queue,
 }
 
 /// Commands in flight per CPU of an engine's host: most of a grader's
@@ -283,11 +279,7 @@ impl DockerEngine {
         };
         Ok(DockerEngine {
             docker,
-            turns: Arc::new(Turns {
-                starts: Semaphore::new(concurrency.max(1)),
-                queued: std::sync::atomic::AtomicUsize::new(0),
-                commands: Semaphore::new(COMMANDS_PER_CPU * cpus),
-            }),
+            turns: Arc::new(Turns { starts: Queue::new(concurrency), commands: Queue::new(COMMANDS_PER_CPU * cpus) }),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),
             vm_accel: Arc::new(tokio::sync::OnceCell::new()),
             host,
@@ -326,7 +318,7 @@ impl DockerEngine {
         cmd: &[&str],
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
-        let _turn = crate::queued::turn(&self.turns.commands).await;
+        let _turn = self.turns.commands.turn().await;
         crate::exec::exec(&self.docker, container, cmd, limit).await
     }
 

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -178,10 +177,7 @@ impl DockerEngine {
         // instead of every node at once (16 full platforms started together
         // pushed the load past 120 and no DC was ready within its limit),
         // and a lone platform's `up` does not wait for nodes nobody needs.
-        self.turns.queued.fetch_add(1, Ordering::SeqCst);
-        let slot = self.turns.starts.acquire().instrument(tracing::info_span!("up: wait for a creation slot")).await;
-        self.turns.queued.fetch_sub(1, Ordering::SeqCst);
-        let slot = slot.map_err(|e| Error::Engine(e.to_string()))?;
+        let slot = self.turns.starts.turn().instrument(tracing::info_span!("up: wait for a creation slot")).await;
         let mut put_back = Vec::new();
         let outcome = match self.docker.inspect_container(&name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
@@ -263,7 +259,7 @@ impl DockerEngine {
         } else if booting {
             // Nobody waits for it: it holds its turn while others queue for
             // one, and never fails the platform's `up` (`status` tells).
-            let queued = || self.turns.queued.load(Ordering::SeqCst) > 0;
+            let queued = || self.turns.starts.queued();
             let ready =
                 self.wait_ready(&name, NODE_READY_LIMIT, queued).instrument(tracing::info_span!("up: turn")).await;
             if let Err(e) = ready {

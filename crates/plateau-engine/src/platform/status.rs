@@ -171,18 +171,17 @@ impl DockerEngine {
             .map_err(|e| Error::Engine(e.to_string()))?;
         for name in networks.into_iter().filter_map(|n| n.name) {
             // A network's last endpoints may still be going with its containers.
-            let mut tries = 0;
-            loop {
-                match self.docker.remove_network(&name).await {
-                    Ok(()) => removed.networks += 1,
-                    Err(_) if tries < NETWORK_TRIES => {
-                        tries += 1;
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                    Err(e) => removed.networks_left.push(format!("{name}: {e}")),
+            let mut outcome = self.remove_network(&name).await;
+            for _ in 0..NETWORK_TRIES {
+                if outcome.is_ok() {
+                    break;
                 }
-                break;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                outcome = self.remove_network(&name).await;
+            }
+            match outcome {
+                Ok(()) => removed.networks += 1,
+                Err(e) => removed.networks_left.push(format!("{name}: {e}")),
             }
         }
         // The helper serves every session on the engine: it goes with the last.
@@ -212,6 +211,14 @@ const NETWORK_TRIES: usize = 10;
 const REMOVAL_LIMIT: Duration = Duration::from_secs(120);
 
 impl DockerEngine {
+    /// Remove a network; one already gone (another `down`) is removed.
+    async fn remove_network(&self, name: &str) -> Result<(), bollard::errors::Error> {
+        match self.docker.remove_network(name).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Remove the session's (or candidate's) containers, a few at a time,
     /// until none is left; what is still there after [`REMOVAL_LIMIT`] is
     /// an error naming it (`down` again converges).
