@@ -13,6 +13,19 @@ use tokio::time::Instant;
 
 tokio::task_local! {
     static CLOCK: Arc<QueueClock>;
+    static ON_THE_NETWORK: ();
+}
+
+/// Run `work` whose commands wait on the network (a reply to a ping, an
+/// answer on a port) rather than compute: an engine runs more of them at
+/// once (see `DockerEngine::exec`).
+pub async fn waiting_on_the_network<T>(work: impl Future<Output = T>) -> T {
+    ON_THE_NETWORK.scope((), work).await
+}
+
+/// Whether the running work's commands wait on the network.
+pub(crate) fn waits_on_the_network() -> bool {
+    ON_THE_NETWORK.try_with(|()| ()).is_ok()
 }
 
 /// What one piece of work waited in queues: finished waits, and how many
@@ -145,6 +158,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_long_wait_then_a_long_run_is_still_cut() {
         assert_eq!(queued_then_run(10, 6).await, None);
+    }
+
+    #[tokio::test]
+    async fn only_work_said_to_wait_on_the_network_does() {
+        assert!(!waits_on_the_network());
+        assert!(waiting_on_the_network(async { waits_on_the_network() }).await);
+        assert!(!waits_on_the_network(), "the mark outlived its work");
     }
 
     #[tokio::test(start_paused = true)]

@@ -122,8 +122,8 @@ impl Workspace {
                 continue;
             }
             let images = needed.entry(&r.engine).or_default();
-            // VM nodes' disks are not sent: a centre builds them on each engine.
-            for node in r.plan.nodes.iter().filter(|n| n.backend != Backend::Vm) {
+            // A VM node's image (QEMU and the guest's disk) goes like the others.
+            for node in &r.plan.nodes {
                 images.insert(if node.image.contains(':') {
                     node.image.clone()
                 } else {

@@ -408,3 +408,65 @@ fn candidates_on_two_engines_each_stay_whole_on_their_own() {
     assert_eq!(snapshots(&remote), 0, "the appeal's images go with its `down`");
     assert_eq!(exam.leftovers(), 0);
 }
+
+/// A VM node on the far engine: its image (QEMU and the guest's disk) sent
+/// there, its accelerator asked of that host, its guest graded through that
+/// engine's tunnel, untouched then solved.
+#[test]
+fn a_vm_node_on_another_hosts_engine_boots_there_and_is_graded_through_its_tunnel() {
+    if !plateau_tests::engine_available() {
+        return;
+    }
+    let built = Command::new(env!("CARGO_BIN_EXE_plateau"))
+        .args(["images", "build", "--vm", "workstation"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "vm image: {}", String::from_utf8_lossy(&built.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let (_engine, _, remote) = second_engine(dir.path(), 8, true);
+    let mut exam = common::Exam::new("engvm").expect("the engine is available");
+    let listed = listed_when_ready(dir.path());
+    let far = listed[1]["id"].as_str().unwrap().to_string();
+    exam.site = Some(dir.path().join("plateau.toml"));
+    let session = exam.session.clone();
+    let roster = dir.path().join("salle.csv");
+    std::fs::write(&roster, format!("id,name,engine\nc01,Alice,{far}\n")).unwrap();
+    let scenario = common::root().join("scenarios/tai-2023-vm.toml").display().to_string();
+    let roster = roster.display().to_string();
+    exam.ok(&["up", &scenario, "--session", &session, "--roster", &roster, "--port-base", "34900"]);
+
+    // The guest runs on the far engine, from the image sent there, with
+    // the accelerator that host offers (this kind of machine has KVM).
+    let ws = exam.container("c01", "ws");
+    let there = docker_on(&remote, &["inspect", "-f", "{{.Config.Image}} {{.State.Status}}", &ws]);
+    assert_eq!(there.trim(), "plateau/vm-workstation:latest running");
+    let accel = docker_on(&remote, &["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", &ws]);
+    let expected = if Path::new("/dev/kvm").exists() { "PLATEAU_VM_ACCEL=kvm" } else { "PLATEAU_VM_ACCEL=tcg" };
+    assert!(accel.lines().any(|l| l == expected), "{accel}");
+
+    // Untouched, the grader reads the guest through the far engine: its
+    // checks fail (no lease yet), none is the grader's `error`.
+    let grade = |exam: &common::Exam| -> Value {
+        serde_json::from_str::<Value>(&exam.ok(&["grade", "--session", &session, "--json"])).unwrap()[0].clone()
+    };
+    let untouched = grade(&exam);
+    let on_ws: Vec<(String, String)> = common::statuses(&untouched)
+        .into_iter()
+        .filter(|(id, _)| ["ws-address", "ws-domain", "ws-internet"].contains(&id.as_str()))
+        .collect();
+    assert_eq!(
+        on_ws,
+        [("ws-address", "fail"), ("ws-domain", "fail"), ("ws-internet", "fail")]
+            .map(|(id, s)| (id.to_string(), s.to_string())),
+        "{}",
+        common::not_passed(&untouched)
+    );
+    // Solved through the candidate's access on that host: full marks.
+    exam.ok(&["solve", "--session", &session, "--candidate", "c01"]);
+    let solved = grade(&exam);
+    assert_eq!(solved["score"].as_f64(), solved["max_score"].as_f64(), "{}", common::not_passed(&solved));
+
+    exam.ok(&["down", "--session", &session]);
+    assert_eq!(docker_on(&remote, &["ps", "-aq"]).lines().count(), 0, "the far engine keeps nothing");
+}

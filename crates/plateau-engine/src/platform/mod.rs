@@ -222,6 +222,10 @@ struct Turns {
     /// host, `samba-tool` after `samba-tool` outlasted its limit and a live
     /// grade said `error`).
     commands: Queue,
+    /// Commands that wait on the network (`ping`, `nc`, `curl`): an
+    /// untouched platform's wait out their whole limit, and holding a
+    /// command turn while idle made a room's grade last the sum of them.
+    network_waits: Queue,
 }
 
 /// Commands in flight per CPU of an engine's host: most of a grader's
@@ -229,6 +233,10 @@ struct Turns {
 /// four per CPU, 16 solved platforms graded at once ran them past their
 /// 10 s limits).
 const COMMANDS_PER_CPU: usize = 2;
+
+/// Commands waiting on the network in flight per CPU: they hardly use it,
+/// but each one's start (an exec: `runc`, namespaces) does.
+const NETWORK_WAITS_PER_CPU: usize = 8;
 
 #[derive(Clone)]
 pub struct DockerEngine {
@@ -279,7 +287,11 @@ impl DockerEngine {
         };
         Ok(DockerEngine {
             docker,
-            turns: Arc::new(Turns { starts: Queue::new(concurrency), commands: Queue::new(COMMANDS_PER_CPU * cpus) }),
+            turns: Arc::new(Turns {
+                starts: Queue::new(concurrency),
+                commands: Queue::new(COMMANDS_PER_CPU * cpus),
+                network_waits: Queue::new(NETWORK_WAITS_PER_CPU * cpus),
+            }),
             shared_networks: Arc::new(tokio::sync::Mutex::new(())),
             vm_accel: Arc::new(tokio::sync::OnceCell::new()),
             host,
@@ -318,7 +330,11 @@ impl DockerEngine {
         cmd: &[&str],
         limit: std::time::Duration,
     ) -> Result<crate::ExecOutput, Error> {
-        let _turn = self.turns.commands.turn().await;
+        let queue = match crate::queued::waits_on_the_network() {
+            true => &self.turns.network_waits,
+            false => &self.turns.commands,
+        };
+        let _turn = queue.turn().await;
         crate::exec::exec(&self.docker, container, cmd, limit).await
     }
 

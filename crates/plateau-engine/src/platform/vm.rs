@@ -181,15 +181,16 @@ const SYNC_DONE: &str = "Emergency Sync complete";
 const GUEST_SYNC_LIMIT: Duration = Duration::from_secs(30);
 
 impl DockerEngine {
-    /// How this host runs guests: `PLATEAU_VM_ACCEL` when set, else KVM when
-    /// a kernel boots with it (timed once: some hosts have a `/dev/kvm` that
-    /// runs no guest), else TCG.
+    /// How the engine's host runs guests: `PLATEAU_VM_ACCEL` when set, else
+    /// KVM when a kernel boots with it there (timed once, through the
+    /// engine: some hosts have a `/dev/kvm` that runs no guest, and another
+    /// host's is not this one's), else TCG.
     pub(super) async fn vm_accel(&self, image: &str) -> String {
         let found = self.vm_accel.get_or_init(|| async {
             if let Ok(accel) = std::env::var("PLATEAU_VM_ACCEL") {
                 return accel;
             }
-            if !std::path::Path::new("/dev/kvm").exists() {
+            if self.on_this_host() && !std::path::Path::new("/dev/kvm").exists() {
                 return "tcg".to_string();
             }
             match crate::doctor::time_guest(&self.docker, image, "kvm", crate::doctor::KVM_PROBE_LIMIT).await {

@@ -17,7 +17,7 @@ pub(super) async fn dhcp_offer(kind: &DhcpOffer, cx: &Cx<'_, impl Reach>, seen: 
             }
             let command =
                 format!("nmap -sU -Pn --script broadcast-dhcp-discover --script-args {}", sh(&args.join(",")));
-            let out = seen.run(on, &command, timeout).await?;
+            let out = seen.run_waiting(on, &command, timeout).await?;
             probe::parse_nmap_offer(&out.stdout)
         }
         Sender::Controller(prober) => {

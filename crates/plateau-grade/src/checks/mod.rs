@@ -84,8 +84,29 @@ impl Seen {
     }
 
     pub(crate) async fn run(&mut self, on: &Executor, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        self.record(on, command, on.run(command, timeout)).await
+    }
+
+    /// Run a command that mostly waits on the network (`ping`, `nc`,
+    /// `curl`): an untouched platform's waits out its limit, and an engine
+    /// runs more of those at once than commands that compute.
+    pub(crate) async fn run_waiting(
+        &mut self,
+        on: &Executor,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Output, ExecError> {
+        self.record(on, command, plateau_engine::queued::waiting_on_the_network(on.run(command, timeout))).await
+    }
+
+    async fn record(
+        &mut self,
+        on: &Executor,
+        command: &str,
+        run: impl std::future::Future<Output = Result<Output, ExecError>>,
+    ) -> Result<Output, ExecError> {
         let started = Instant::now();
-        let out = on.run(command, timeout).await;
+        let out = run.await;
         let duration_ms = millis(started.elapsed());
         let (exit_code, output) = match &out {
             Ok(o) => (Some(o.exit_code), format!("{}{}", o.stdout, o.stderr)),

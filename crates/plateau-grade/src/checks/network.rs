@@ -74,7 +74,8 @@ async fn tcp_state(
 ) -> Result<Attempt, Unable> {
     Ok(match from {
         Sender::Node(on) => {
-            let out = seen.run(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
+            let out =
+                seen.run_waiting(on, &format!("nc -z -v -w {} {} {port}", secs(timeout), sh(host)), timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             nc_attempt(out.exit_code, &out.stderr)
         }
@@ -106,7 +107,7 @@ async fn echo(host: &str, from: Sender<'_>, timeout: Duration, seen: &mut Seen) 
     let command = format!("ping -c 1 -W {} {}", secs(timeout), sh(host));
     Ok(match from {
         Sender::Node(on) => {
-            let out = seen.run(on, &command, timeout).await?;
+            let out = seen.run_waiting(on, &command, timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             ping_attempt(out.exit_code, &format!("{}{}", out.stdout, out.stderr))
         }
@@ -184,7 +185,7 @@ async fn http(
     Ok(match from {
         Sender::Node(on) if on.shell() == Shell::Posix => {
             let command = format!("curl -sS -m {} -w '\\n%{{http_code}}' {}", secs(timeout), sh(url));
-            let out = seen.run(on, &command, timeout).await?;
+            let out = seen.run_waiting(on, &command, timeout).await?;
             tool_missing(out.exit_code, &out.stderr)?;
             curl_answer(out.exit_code, &out.stdout, &out.stderr)
         }

@@ -15,7 +15,7 @@ pub(super) async fn vpn_tunnel(kind: &VpnTunnel, cx: &Cx<'_, impl Reach>, seen: 
         Some(p) => (format!("nc -z -w {} {} {p}", secs(timeout), sh(host)), format!("{host}:{p} through the tunnel")),
         None => (format!("ping -c 1 -W {} {}", secs(timeout), sh(host)), format!("{host} through the tunnel")),
     };
-    let ok = seen.run(on, &command, timeout).await?.exit_code == 0;
+    let ok = seen.run_waiting(on, &command, timeout).await?.exit_code == 0;
     if let Some(iface) = interface {
         let out = seen.run(on, &format!("wg show {} latest-handshakes 2>&1", sh(iface)), timeout).await?;
         let shaken = out.exit_code == 0 && handshake_done(&out.stdout);
