@@ -223,8 +223,9 @@ pub async fn evaluate(check: &Check, reach: &impl Reach, timeout: Duration, seen
 }
 
 /// The wait given to a tool run on a node (`nc -w`, `curl -m`, `ping -W`):
-/// a second less than the grader's own limit, so the tool's verdict
-/// ("refused", "timed out") arrives before the grader gives up on the command.
+/// a second less than the check's timeout. The grader waits longer for the
+/// command (`executor::START_ALLOWANCE` more), so the tool's verdict
+/// ("refused", "timed out") arrives before the grader gives up on it.
 pub(super) fn secs(d: Duration) -> u64 {
     d.as_secs().saturating_sub(1).max(1)
 }

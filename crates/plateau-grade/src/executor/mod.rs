@@ -54,6 +54,13 @@ pub trait Execute {
     fn run(&self, command: &str, timeout: Duration) -> impl Future<Output = Result<Output, ExecError>> + Send;
 }
 
+/// What the grader allows a node, on top of a command's own time, to start
+/// it. Under a room's load an engine takes seconds to start a command (16
+/// `docker exec` at once during an image build: the last one started 1.3 s
+/// late), and a tool's own wait (`nc -w`, `ping -W`: see `checks::secs`)
+/// must decide a verdict, never the grader's patience running out first.
+pub const START_ALLOWANCE: Duration = Duration::from_secs(10);
+
 /// The executors a scenario can choose.
 pub enum Executor {
     Ssh(SshExecutor),
@@ -78,7 +85,10 @@ impl Execute for Executor {
         }
     }
 
+    /// Run `command`, given `timeout` of its own time and `START_ALLOWANCE`
+    /// for the node to start it.
     async fn run(&self, command: &str, timeout: Duration) -> Result<Output, ExecError> {
+        let timeout = timeout + START_ALLOWANCE;
         match self {
             Executor::Ssh(e) => e.run(command, timeout).await,
             Executor::Docker(e) => e.run(command, timeout).await,
